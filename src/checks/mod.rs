@@ -1,0 +1,181 @@
+//! Check kinds: each reads the [`Trace`] of a run and returns a [`Verdict`].
+//!
+//! Checks never talk to sockets or processes. [`evaluate`] runs every check a
+//! lab lists and turns verdicts into scored [`CheckOutcome`]s. A check either
+//! passes (full points) or not (none): scores stay easy to explain.
+
+pub mod output;
+mod pinger;
+mod process;
+
+use crate::outcome::{CheckOutcome, ExitKind, Status};
+use crate::spec::{CheckKind, CheckSpec, Lab, ServerKind};
+use crate::trace::Trace;
+
+/// What a check concluded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// pass / fail / error / skip.
+    pub status: Status,
+    /// One line: what was expected and what was seen.
+    pub message: Option<String>,
+    /// Supporting lines from the trace.
+    pub evidence: Vec<String>,
+}
+
+impl Verdict {
+    /// A pass, with an optional remark.
+    pub fn pass() -> Self {
+        Verdict {
+            status: Status::Pass,
+            message: None,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// A failure with its explanation.
+    pub fn fail(message: impl Into<String>) -> Self {
+        Verdict {
+            status: Status::Fail,
+            message: Some(message.into()),
+            evidence: Vec::new(),
+        }
+    }
+
+    /// Not evaluated, and why.
+    pub fn skip(message: impl Into<String>) -> Self {
+        Verdict {
+            status: Status::Skip,
+            message: Some(message.into()),
+            evidence: Vec::new(),
+        }
+    }
+
+    /// Adds evidence lines.
+    pub fn with_evidence(mut self, evidence: Vec<String>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+}
+
+/// What a check may read besides its own parameters.
+pub struct Ctx<'a> {
+    /// The run's trace.
+    pub trace: &'a Trace,
+    /// The lab.
+    pub lab: &'a Lab,
+}
+
+impl Ctx<'_> {
+    /// Name and address text of the lab's udp-pinger server.
+    pub fn pinger(&self) -> Option<(&str, String)> {
+        self.lab
+            .servers
+            .iter()
+            .find(|s| s.kind.value == ServerKind::UdpPinger)
+            .map(|s| (s.name.as_str(), format!("{}:{}", s.host, s.port)))
+    }
+}
+
+/// Evaluates one check.
+pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    let Some(kind) = spec.kind() else {
+        // Validation rejects this; keep the run alive anyway.
+        return Verdict {
+            status: Status::Error,
+            message: Some("unknown check kind".into()),
+            evidence: vec![],
+        };
+    };
+    if kind != CheckKind::Runs
+        && let Some((_, ExitKind::DidNotStart { .. })) = ctx.trace.exit()
+    {
+        return Verdict::skip("not checked: the program did not start (see `runs`)");
+    }
+    match kind {
+        CheckKind::Runs => process::runs(spec, ctx),
+        CheckKind::PingCount => pinger::ping_count(spec, ctx),
+        CheckKind::PingFormat => pinger::ping_format(spec, ctx),
+        CheckKind::WaitsForTimeout => pinger::waits_for_timeout(spec, ctx),
+        CheckKind::ReportsTimeouts => pinger::reports_timeouts(spec, ctx),
+        CheckKind::PrintsReplies => pinger::prints_replies(spec, ctx),
+        CheckKind::ReportsRtt => pinger::reports_rtt(spec, ctx),
+        CheckKind::ReportsStats => pinger::reports_stats(spec, ctx),
+    }
+}
+
+/// Evaluates every check of `lab` over `trace`.
+pub fn evaluate(lab: &Lab, trace: &Trace) -> Vec<CheckOutcome> {
+    let ctx = Ctx { trace, lab };
+    lab.checks
+        .iter()
+        .map(|spec| {
+            let v = check(spec, &ctx);
+            let passed = v.status == Status::Pass;
+            CheckOutcome {
+                id: spec.id.value.clone(),
+                title: spec.title.clone(),
+                status: v.status,
+                points: if passed { spec.points } else { 0.0 },
+                max_points: spec.points,
+                message: v.message,
+                evidence: v.evidence,
+                hint: if passed {
+                    None
+                } else {
+                    spec.hint.as_ref().map(|h| h.trim().to_string())
+                },
+            }
+        })
+        .collect()
+}
+
+/// Shows bytes as a quoted string, escaping what is not printable.
+pub fn quote(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() + 2);
+    s.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => s.push_str("\\\""),
+                '\\' => s.push_str("\\\\"),
+                '\n' => s.push_str("\\n"),
+                '\r' => s.push_str("\\r"),
+                '\t' => s.push_str("\\t"),
+                c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => s.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s.push('"');
+    if s.chars().count() > 120 {
+        let cut: String = s.chars().take(117).collect();
+        return format!("{cut}…\"");
+    }
+    s
+}
+
+/// Seconds with millisecond precision: `1.002 s`.
+pub fn secs(d: std::time::Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+/// Milliseconds: `87 ms`.
+pub fn millis(d: std::time::Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_escapes_hostile_bytes() {
+        assert_eq!(quote(b"Ping 1 x"), "\"Ping 1 x\"");
+        assert_eq!(quote(b"a\r\n\x1b[31m\xff"), "\"a\\r\\n\\u{1b}[31m\\xff\"");
+        assert!(quote(&[b'a'; 500]).ends_with("…\""));
+    }
+}

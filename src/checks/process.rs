@@ -1,0 +1,75 @@
+//! The `runs` check: the program exits on its own, with the expected status, in time.
+
+use super::{Ctx, Verdict};
+use crate::outcome::ExitKind;
+use crate::sandbox::diagnose::diagnose;
+use crate::spec::CheckSpec;
+use crate::trace::{EventKind, Stream};
+
+/// Lines of stderr shown as evidence.
+const STDERR_TAIL: usize = 8;
+
+pub(super) fn runs(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    let expected = spec.exit_code.unwrap_or(0);
+    let stderr = ctx.trace.lines(Stream::Stderr);
+    let build_output = ctx.trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::BuildFailed { output, .. } => Some(output.as_str()),
+        _ => None,
+    });
+    let leftovers = ctx.trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::Leftovers { count } => Some(*count),
+        _ => None,
+    });
+    let mut diag_source = stderr.join("\n");
+    if let Some(b) = build_output {
+        diag_source.push('\n');
+        diag_source.push_str(b);
+    }
+    let mut evidence: Vec<String> = diagnose(&diag_source)
+        .into_iter()
+        .map(|d| format!("diagnosis: {d}"))
+        .collect();
+    let tail = |lines: Vec<&str>| -> Vec<String> {
+        let skip = lines.len().saturating_sub(STDERR_TAIL);
+        lines[skip..]
+            .iter()
+            .map(|l| format!("stderr: {l}"))
+            .collect()
+    };
+    let Some((_, exit)) = ctx.trace.exit() else {
+        return Verdict::fail("the program never ran").with_evidence(evidence);
+    };
+    let message = match exit {
+        ExitKind::Exited { code } if *code == expected => match leftovers {
+            Some(n) if n > 0 => format!(
+                "the program exited with status {code} but left {n} process{} running, which netgrade killed; a client should not fork or start background processes",
+                if n == 1 { "" } else { "es" }
+            ),
+            _ => return Verdict::pass(),
+        },
+        ExitKind::Exited { code } => {
+            evidence.extend(tail(stderr));
+            format!("the program exited with status {code}; expected {expected}")
+        }
+        ExitKind::DidNotStart { .. } => {
+            if let Some(b) = build_output {
+                let lines: Vec<&str> = b.lines().collect();
+                let skip = lines.len().saturating_sub(STDERR_TAIL);
+                evidence.extend(lines[skip..].iter().map(|l| format!("build: {l}")));
+            }
+            format!("the program {}", exit.describe())
+        }
+        ExitKind::TimedOut { .. } => {
+            evidence.extend(tail(stderr));
+            format!(
+                "the program {}: it never finished on its own; a client that waits for a lost reply without a timeout blocks forever",
+                exit.describe()
+            )
+        }
+        other => {
+            evidence.extend(tail(stderr));
+            format!("the program {}", other.describe())
+        }
+    };
+    Verdict::fail(message).with_evidence(evidence)
+}

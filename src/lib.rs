@@ -1,0 +1,41 @@
+//! netgrade grades network-programming labs: it starts reference servers,
+//! runs a student's program against them, records every byte and timing on
+//! the wire, checks the record against a lab spec written in YAML, and
+//! reports to people, to CI and to grading platforms.
+//!
+//! # Layout
+//!
+//! One run is one submission graded on one lab. Data flows one way:
+//!
+//! ```text
+//! lab.yaml ─▶ spec::Lab ─▶ run::run_one ─┬─ servers (reference servers) ─┐
+//!                                        └─ sandbox (student process) ───┴─▶ trace::Trace
+//!                                                                               │
+//!                                        checks::evaluate ◀─────────────────────┘
+//!                                               │
+//!                                        outcome::RunOutcome ─▶ report (console, JSON, JUnit, Markdown)
+//! ```
+//!
+//! - [`spec`]: lab YAML types, validation with line/column snippets, the built-in labs.
+//! - [`run`]: one run — work directory, entry file and language preset,
+//!   network namespace or port queue, start/stop order — and its normalized transcript.
+//! - [`sandbox`]: the student's process: process group, deadline, output cap,
+//!   network namespace, clean-up of leftovers, diagnoses of common errors.
+//! - [`servers`]: one module per reference server (today the lossy UDP pinger).
+//! - [`trace`]: the event record every run produces; checks read only this.
+//! - [`checks`]: check kinds, each a function from trace to verdict.
+//! - [`outcome`]: the result model reporters read.
+//! - [`report`]: console, JSON, JUnit and Markdown reporters.
+//!
+//! Checks never touch sockets; reporters never run anything. A server test
+//! asserts on events, a check test feeds a hand-made trace, a reporter test
+//! feeds a hand-made outcome.
+
+pub mod checks;
+pub mod outcome;
+pub mod report;
+pub mod run;
+pub mod sandbox;
+pub mod servers;
+pub mod spec;
+pub mod trace;

@@ -1,0 +1,512 @@
+//! The `netgrade` command line.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use netgrade::outcome::{RunOutcome, RunStatus};
+use netgrade::report::{self, write_atomic};
+use netgrade::run::{self, Isolation, Options};
+use netgrade::servers::{self, pinger::PingerConfig};
+use netgrade::spec::{self, Dur, Lab, SpecError};
+use netgrade::trace::{Dir, EventKind, Recorder};
+
+/// Exit status: some check failed.
+const EXIT_FAILED: u8 = 1;
+/// Exit status: usage or spec error.
+const EXIT_USAGE: u8 = 2;
+/// Exit status: netgrade itself failed.
+const EXIT_INTERNAL: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "netgrade",
+    version,
+    about = "Grade network-programming labs against reference servers"
+)]
+#[command(
+    after_help = "Exit status: 0 all full marks, 1 some check failed, 2 usage or spec error, 3 internal error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Grade one or many submissions (directories, or single files).
+    Run {
+        /// A built-in lab name (see `netgrade labs`) or a lab YAML file.
+        lab: String,
+        /// Submission directories or files.
+        #[arg(required = true)]
+        submissions: Vec<PathBuf>,
+        /// How many submissions to grade at once.
+        #[arg(short = 'j', long, default_value_t = default_jobs())]
+        jobs: usize,
+        #[command(flatten)]
+        grading: Grading,
+    },
+    /// Grade the program in the current directory (for students).
+    Check {
+        /// A built-in lab name or a lab YAML file.
+        lab: String,
+        /// The folder holding your program.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        grading: Grading,
+    },
+    /// Run a reference server on its own, printing what it receives and decides.
+    Serve {
+        #[command(subcommand)]
+        server: Serve,
+    },
+    /// List the built-in labs.
+    Labs,
+    /// Check lab spec files and report errors with their line and column.
+    Validate {
+        /// Lab YAML files (or built-in lab names).
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Print the JSON Schema of lab spec files (for editor completion).
+    Schema,
+}
+
+#[derive(Args, Clone)]
+struct Grading {
+    /// Seed for loss and delay decisions (default: the lab's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How to start the program, e.g. "python3 ping.py {host} {port}".
+    /// Placeholders: {host} {port} {entry} {stem}.
+    #[arg(long)]
+    cmd: Option<String>,
+    /// Override the lab's time limit, e.g. 5s.
+    #[arg(long, value_parser = parse_dur)]
+    time_limit: Option<Dur>,
+    /// Run on the host network even where private network namespaces are available.
+    #[arg(long)]
+    no_isolation: bool,
+    /// Write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    /// Write each run's normalized transcript into DIR.
+    #[arg(long, value_name = "DIR")]
+    snapshots: Option<PathBuf>,
+    /// Print only the final grade book, not each run's checks.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Serve {
+    /// The lossy UDP pinger: upper-cases and echoes datagrams, drops and delays some.
+    UdpPinger {
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to bind.
+        #[arg(long, default_value_t = 12000)]
+        port: u16,
+        /// Drop each datagram with this probability (seeded).
+        #[arg(long, default_value_t = 0.3)]
+        loss: f64,
+        /// Drop exactly these datagrams instead, e.g. 3,6,7 (1-based, in arrival order).
+        #[arg(long, value_delimiter = ',', conflicts_with = "loss")]
+        drop: Vec<u32>,
+        /// Seed for the loss and delay draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Reply delay: a fixed `50ms` or a seeded range `20ms..200ms`.
+        #[arg(long, default_value = "0ms", value_parser = parse_delay)]
+        delay: (Dur, Dur),
+    },
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+fn parse_dur(s: &str) -> Result<Dur, String> {
+    Dur::parse(s)
+}
+
+fn parse_delay(s: &str) -> Result<(Dur, Dur), String> {
+    match s.split_once("..") {
+        Some((a, b)) => {
+            let (a, b) = (Dur::parse(a)?, Dur::parse(b)?);
+            if a > b {
+                return Err(format!("the range `{s}` goes backwards; write MIN..MAX"));
+            }
+            Ok((a, b))
+        }
+        None => Dur::parse(s).map(|d| (d, d)),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netgrade: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run {
+                lab,
+                submissions,
+                jobs,
+                grading,
+            } => grade(&lab, submissions, jobs, grading).await,
+            Command::Check { lab, dir, grading } => grade(&lab, vec![dir], 1, grading).await,
+            Command::Serve { server } => serve(server).await,
+            Command::Labs => labs(),
+            Command::Validate { files } => validate(&files),
+            Command::Schema => {
+                let schema = schemars::schema_for!(Lab);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&schema).unwrap_or_default()
+                );
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}
+
+fn color_stderr() -> bool {
+    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+}
+
+fn spec_error(e: &SpecError) -> ExitCode {
+    let _ = writeln!(anstream::stderr(), "{}", e.render(color_stderr()));
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    let _ = writeln!(anstream::stderr(), "netgrade: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// A file-name-safe key for a submission's snapshot.
+fn snapshot_name(shown: &str) -> String {
+    let trimmed = shown.trim_start_matches("./").trim_end_matches('/');
+    let name: String = trimmed
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() || name == "." {
+        "submission".into()
+    } else {
+        name
+    }
+}
+
+async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading) -> ExitCode {
+    let lab = match spec::resolve(lab_arg) {
+        Ok(lab) => Arc::new(lab),
+        Err(e) => return spec_error(&e),
+    };
+    for s in &submissions {
+        if !s.exists() {
+            return usage_error(&format!(
+                "the submission `{}` does not exist; give a folder or a file",
+                s.display()
+            ));
+        }
+    }
+    if let Some(cmd) = &g.cmd
+        && shlex::split(cmd).is_none_or(|w| w.is_empty())
+    {
+        return usage_error(&format!(
+            "cannot split --cmd `{cmd}` into words: check its quotes"
+        ));
+    }
+    let opts = Arc::new(Options {
+        seed: g.seed,
+        cmd: g.cmd.clone(),
+        time_limit: g.time_limit,
+        isolation: if g.no_isolation {
+            Isolation::Off
+        } else {
+            Isolation::Auto
+        },
+    });
+    let total = submissions.len();
+    let progress = (total > 1 && std::io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new(total as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} graded  {elapsed}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb
+    });
+
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, RunOutcome)>();
+    for (i, path) in submissions.iter().enumerate() {
+        let (lab, opts, sem, tx) = (lab.clone(), opts.clone(), semaphore.clone(), tx.clone());
+        let path = path.clone();
+        let shown = path.display().to_string();
+        tokio::spawn(async move {
+            let Ok(_permit) = sem.acquire_owned().await else {
+                return;
+            };
+            // A panic while grading one submission becomes that submission's error, not everyone's.
+            let task = {
+                let (lab, opts, shown) = (lab.clone(), opts.clone(), shown.clone());
+                tokio::spawn(async move { run::run_one(&lab, &path, &shown, &opts).await })
+            };
+            let outcome = match task.await {
+                Ok(o) => o,
+                Err(e) => RunOutcome::internal_error(
+                    &lab.name,
+                    &shown,
+                    opts.seed.unwrap_or(lab.seed),
+                    format!("the grader crashed on this submission: {e}"),
+                ),
+            };
+            let _ = tx.send((i, outcome));
+        });
+    }
+    drop(tx);
+
+    let mut results: Vec<Option<RunOutcome>> = vec![None; total];
+    let stdout_color =
+        anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+    let mut write_failed = None;
+    while let Some((i, outcome)) = rx.recv().await {
+        if !g.quiet {
+            let text = report::console::render_run(&outcome, stdout_color);
+            let print = || {
+                let _ = write!(anstream::stdout(), "{text}");
+                let _ = anstream::stdout().flush();
+            };
+            match &progress {
+                Some(pb) => pb.suspend(print),
+                None => print(),
+            }
+        }
+        if let Some(dir) = &g.snapshots {
+            let file = dir.join(format!("{}.txt", snapshot_name(&outcome.submission)));
+            if let Err(e) = write_atomic(&file, outcome.transcript.as_bytes()) {
+                write_failed.get_or_insert(format!("cannot write {}: {e}", file.display()));
+            }
+        }
+        if let Some(pb) = &progress {
+            pb.inc(1);
+            pb.set_message(outcome.submission.clone());
+        }
+        results[i] = Some(outcome);
+        // Each result is on disk as soon as it is known: a crash later loses nothing.
+        let done: Vec<RunOutcome> = results.iter().flatten().cloned().collect();
+        if let Err(e) = write_reports(&g, &done) {
+            write_failed.get_or_insert(e);
+        }
+    }
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    let outcomes: Vec<RunOutcome> = results.into_iter().flatten().collect();
+    if outcomes.len() > 1 || g.quiet {
+        let _ = write!(
+            anstream::stdout(),
+            "{}",
+            report::console::render_gradebook(&outcomes, stdout_color)
+        );
+    }
+    if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY")
+        && !path.is_empty()
+    {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(report::markdown::render(&outcomes).as_bytes()));
+        if let Err(e) = appended {
+            write_failed.get_or_insert(format!(
+                "cannot append to $GITHUB_STEP_SUMMARY ({path}): {e}"
+            ));
+        }
+    }
+    if let Some(e) = write_failed {
+        let _ = writeln!(anstream::stderr(), "netgrade: {e}");
+        return ExitCode::from(EXIT_INTERNAL);
+    }
+    if outcomes.iter().any(|o| o.status == RunStatus::Error) {
+        ExitCode::from(EXIT_INTERNAL)
+    } else if outcomes.iter().all(RunOutcome::full_marks) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+fn write_reports(g: &Grading, done: &[RunOutcome]) -> Result<(), String> {
+    let write = |path: &Option<PathBuf>, text: String| -> Result<(), String> {
+        match path {
+            Some(p) => write_atomic(p, text.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", p.display())),
+            None => Ok(()),
+        }
+    };
+    write(&g.json, report::json::render(done))?;
+    write(&g.junit, report::junit::render(done))?;
+    write(&g.summary, report::markdown::render(done))?;
+    Ok(())
+}
+
+async fn serve(server: Serve) -> ExitCode {
+    let Serve::UdpPinger {
+        host,
+        port,
+        loss,
+        drop,
+        seed,
+        delay,
+    } = server;
+    if !(0.0..=1.0).contains(&loss) {
+        return usage_error(&format!(
+            "--loss {loss} is not a probability; give a number from 0 to 1, e.g. 0.3"
+        ));
+    }
+    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
+        return usage_error(&format!(
+            "--host `{host}` is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0"
+        ));
+    };
+    let addr = std::net::SocketAddr::new(ip, port);
+    let socket = match servers::bind_udp(addr, None) {
+        Ok(s) => s,
+        Err(e) => {
+            return usage_error(&format!(
+                "cannot bind UDP {addr}: {e}; is another server already using the port? pick another with --port"
+            ));
+        }
+    };
+    let bound = socket.local_addr().unwrap_or(addr);
+    let config = PingerConfig {
+        name: "pinger".into(),
+        drop: drop.iter().copied().collect(),
+        loss: if drop.is_empty() { loss } else { 0.0 },
+        delay_min: delay.0.get(),
+        delay_max: delay.1.get(),
+        seed,
+    };
+    let losses = if drop.is_empty() {
+        format!("loses {:.0}% of datagrams (seed {seed})", loss * 100.0)
+    } else {
+        format!(
+            "drops datagrams {}",
+            drop.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let delays = if delay.0 == delay.1 {
+        format!("replies after {}", delay.0)
+    } else {
+        format!("replies after {}–{} (seed {seed})", delay.0, delay.1)
+    };
+    println!("udp-pinger listening on UDP {bound}: {losses}, {delays}. Ctrl-C to stop.");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = Recorder::with_tap(tx);
+    let task = tokio::spawn(servers::pinger::run(socket, config, recorder));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            event = rx.recv() => {
+                let Some(e) = event else { break };
+                let t = format!("[{:>8.3}s]", e.at.as_secs_f64());
+                let line = match e.kind {
+                    EventKind::Datagram { dir: Dir::In, peer, index, data, .. } => {
+                        format!("{t} #{index:<3} from {peer}  {}", netgrade::checks::quote(&data))
+                    }
+                    EventKind::Datagram { dir: Dir::Out, peer, index, data, .. } => {
+                        format!("{t} #{index:<3} reply to {peer}  {}", netgrade::checks::quote(&data))
+                    }
+                    EventKind::Dropped { index, .. } => format!("{t} #{index:<3} dropped (no reply)"),
+                    EventKind::Delayed { index, delay, .. } => format!("{t} #{index:<3} will reply in {}", Dur(delay)),
+                    EventKind::RecordingCapped { limit, .. } => format!("{t} more than {limit} datagrams; no longer printing each"),
+                    _ => continue,
+                };
+                println!("{line}");
+            }
+        }
+    }
+    task.abort();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    ExitCode::SUCCESS
+}
+
+fn labs() -> ExitCode {
+    for name in spec::builtin_names() {
+        match spec::load_builtin(name) {
+            Some(Ok(lab)) => {
+                let points: f64 = lab.checks.iter().map(|c| c.points).sum();
+                println!(
+                    "{:<18} {} ({} checks, {} points)",
+                    lab.name,
+                    lab.title,
+                    lab.checks.len(),
+                    netgrade::outcome::fmt_points(points)
+                );
+            }
+            Some(Err(e)) => return spec_error(&e),
+            None => {}
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn validate(files: &[String]) -> ExitCode {
+    let mut status = ExitCode::SUCCESS;
+    for f in files {
+        let loaded = if Path::new(f).exists() {
+            spec::load(Path::new(f))
+        } else {
+            spec::resolve(f)
+        };
+        match loaded {
+            Ok(lab) => {
+                let points: f64 = lab.checks.iter().map(|c| c.points).sum();
+                println!(
+                    "ok: {f}: lab `{}`, {} checks, {} points",
+                    lab.name,
+                    lab.checks.len(),
+                    netgrade::outcome::fmt_points(points)
+                );
+            }
+            Err(e) => status = spec_error(&e),
+        }
+    }
+    status
+}

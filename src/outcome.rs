@@ -1,0 +1,261 @@
+//! The outcome model: what a run learned, in the form every reporter reads.
+//!
+//! A [`RunOutcome`] is produced once per submission × lab. Reporters never run
+//! anything; they only turn outcomes into text, JSON, JUnit XML or Markdown.
+
+use serde::Serialize;
+
+/// The result of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The check passed: full points.
+    Pass,
+    /// The check failed: the submission did something wrong.
+    Fail,
+    /// The check could not be evaluated because netgrade itself failed.
+    Error,
+    /// The check was not evaluated (for instance the program never started).
+    Skip,
+}
+
+impl Status {
+    /// Lower-case name, as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+/// One graded check of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckOutcome {
+    /// Stable check id from the lab spec, e.g. `ping-format`.
+    pub id: String,
+    /// Human title from the lab spec.
+    pub title: String,
+    /// pass / fail / error / skip.
+    pub status: Status,
+    /// Points earned.
+    pub points: f64,
+    /// Points available.
+    pub max_points: f64,
+    /// One-line explanation of the result (what was expected, what was seen).
+    /// Present on everything but a plain pass.
+    pub message: Option<String>,
+    /// Multi-line evidence taken from the trace: datagrams, output lines, timings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// The lab's hint for students, shown when the check did not pass.
+    pub hint: Option<String>,
+}
+
+impl CheckOutcome {
+    /// Whether the check earned all of its points.
+    pub fn passed(&self) -> bool {
+        self.status == Status::Pass
+    }
+}
+
+/// How the student's program ended.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ExitKind {
+    /// Exited by itself with this status code.
+    Exited {
+        /// Exit status.
+        code: i32,
+    },
+    /// Killed by a signal it did not ask for (a crash, e.g. SIGSEGV).
+    Signaled {
+        /// Signal number.
+        signal: i32,
+    },
+    /// Still running at the time limit; stopped by netgrade.
+    TimedOut {
+        /// The time limit in milliseconds.
+        limit_ms: u64,
+    },
+    /// Printed more than the output limit; stopped by netgrade.
+    OutputLimit {
+        /// The limit in bytes.
+        limit_bytes: u64,
+    },
+    /// Could not be started or built at all.
+    DidNotStart {
+        /// Why.
+        reason: String,
+    },
+    /// A server program that was still running when netgrade stopped it (normal for servers).
+    Stopped,
+}
+
+impl ExitKind {
+    /// Short human description, e.g. "exited with status 1".
+    pub fn describe(&self) -> String {
+        match self {
+            ExitKind::Exited { code } => format!("exited with status {code}"),
+            ExitKind::Signaled { signal } => {
+                format!("was killed by signal {signal} ({})", signal_name(*signal))
+            }
+            ExitKind::TimedOut { limit_ms } => {
+                format!(
+                    "was still running at the time limit ({}) and was stopped",
+                    crate::spec::Dur::from_millis(*limit_ms)
+                )
+            }
+            ExitKind::OutputLimit { limit_bytes } => format!(
+                "printed more than the output limit ({}) and was stopped",
+                human_bytes(*limit_bytes)
+            ),
+            ExitKind::DidNotStart { reason } => format!("did not start: {reason}"),
+            ExitKind::Stopped => "was stopped by netgrade after the checks".to_string(),
+        }
+    }
+}
+
+/// Name of a signal number, for messages.
+pub fn signal_name(signal: i32) -> &'static str {
+    nix::sys::signal::Signal::try_from(signal)
+        .map(|s| s.as_str())
+        .unwrap_or("unknown signal")
+}
+
+/// Formats a byte count as `64 KiB`, `3 MiB` or `512 bytes`.
+pub fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// What netgrade knows about the student's program in this run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProgramSummary {
+    /// The command line that was run (relative to the work directory).
+    pub command: Vec<String>,
+    /// The build command, when the language needed one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<Vec<String>>,
+    /// How it ended.
+    pub exit: ExitKind,
+    /// Wall time from spawn to exit, in milliseconds.
+    pub duration_ms: u64,
+    /// Number of processes left behind by the program and killed by netgrade.
+    pub leftover_processes: u32,
+    /// Diagnoses of the program's error output (Python 2 syntax, missing module …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnoses: Vec<String>,
+}
+
+/// Where the time of a run went.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timing {
+    /// Whole run, from planning to the last check, in milliseconds.
+    pub total_ms: f64,
+    /// The student's program (build + run), in milliseconds.
+    pub program_ms: f64,
+    /// Waiting for a fixed port shared with other runs (no network namespace).
+    pub queued_ms: f64,
+    /// total − program − queued: netgrade's own cost.
+    pub overhead_ms: f64,
+}
+
+/// Overall state of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Checks ran; the score is meaningful.
+    Graded,
+    /// netgrade failed for this run (internal error); the score is 0 and says nothing.
+    Error,
+}
+
+/// Everything one run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunOutcome {
+    /// Lab name.
+    pub lab: String,
+    /// Submission as given on the command line.
+    pub submission: String,
+    /// graded or error.
+    pub status: RunStatus,
+    /// Points earned.
+    pub score: f64,
+    /// Points available.
+    pub max_score: f64,
+    /// Seed used for loss and delay decisions.
+    pub seed: u64,
+    /// One entry per check, in the spec's order.
+    pub checks: Vec<CheckOutcome>,
+    /// The student's program, when one was found.
+    pub program: Option<ProgramSummary>,
+    /// Notes about the run itself (isolation, queueing, internal errors).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Where the time went.
+    pub timing: Timing,
+    /// The normalized transcript (what `--snapshots` writes). Not in JSON.
+    #[serde(skip)]
+    pub transcript: String,
+}
+
+impl RunOutcome {
+    /// An outcome for a run that netgrade could not carry out at all.
+    pub fn internal_error(lab: &str, submission: &str, seed: u64, error: String) -> Self {
+        RunOutcome {
+            lab: lab.to_string(),
+            submission: submission.to_string(),
+            status: RunStatus::Error,
+            score: 0.0,
+            max_score: 0.0,
+            seed,
+            checks: Vec::new(),
+            program: None,
+            notes: vec![format!("internal error: {error}")],
+            timing: Timing::default(),
+            transcript: String::new(),
+        }
+    }
+
+    /// Whether every check passed.
+    pub fn full_marks(&self) -> bool {
+        self.status == RunStatus::Graded && self.checks.iter().all(CheckOutcome::passed)
+    }
+}
+
+/// Formats points without a trailing `.0`: `2`, `0.5`.
+pub fn fmt_points(p: f64) -> String {
+    if p.fract() == 0.0 {
+        format!("{}", p as i64)
+    } else {
+        let s = format!("{p:.2}");
+        s.trim_end_matches('0').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_are_formatted_without_noise() {
+        assert_eq!(fmt_points(2.0), "2");
+        assert_eq!(fmt_points(0.5), "0.5");
+        assert_eq!(fmt_points(1.25), "1.25");
+    }
+
+    #[test]
+    fn bytes_are_human() {
+        assert_eq!(human_bytes(65536), "64 KiB");
+        assert_eq!(human_bytes(3 << 20), "3 MiB");
+        assert_eq!(human_bytes(100), "100 bytes");
+    }
+}

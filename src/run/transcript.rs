@@ -1,0 +1,168 @@
+//! The normalized transcript of a run: what `--snapshots` writes.
+//!
+//! Everything that varies between two runs of the same submission with the
+//! same seed — timestamps in payloads, measured RTTs, ports, paths — is
+//! redacted by the lab's rules or left out, so instructors can diff runs.
+
+use std::fmt::Write as _;
+
+use regex::Regex;
+
+use crate::checks::quote;
+use crate::outcome::{CheckOutcome, fmt_points};
+use crate::spec::{Lab, ServerKind};
+use crate::trace::{EventKind, Stream, Trace};
+
+/// Output lines shown per stream before the rest is summarized.
+const MAX_LINES: usize = 200;
+
+/// Applies the lab's redaction rules in order.
+pub struct Redactor(Vec<(Regex, String)>);
+
+impl Redactor {
+    /// Compiles the lab's rules (validated at load time).
+    pub fn new(lab: &Lab) -> Self {
+        Redactor(
+            lab.transcript
+                .redact
+                .iter()
+                .filter_map(|r| Some((Regex::new(&r.pattern).ok()?, r.replace.clone())))
+                .collect(),
+        )
+    }
+
+    /// `text` with every rule applied.
+    pub fn apply(&self, text: &str) -> String {
+        let mut s = text.to_string();
+        for (re, with) in &self.0 {
+            s = re.replace_all(&s, with.as_str()).into_owned();
+        }
+        s
+    }
+}
+
+/// Everything the transcript shows besides the trace.
+pub struct Header<'a> {
+    /// The submission as named on the command line.
+    pub submission: &'a str,
+    /// The seed.
+    pub seed: u64,
+    /// The command run, if any.
+    pub command: Option<&'a [String]>,
+}
+
+/// Renders the normalized transcript.
+pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]) -> String {
+    let r = Redactor::new(lab);
+    let mut out = String::new();
+    let _ = writeln!(out, "lab: {}", lab.name);
+    let _ = writeln!(out, "submission: {}", header.submission);
+    let _ = writeln!(out, "seed: {}", header.seed);
+    if let Some(cmd) = header.command {
+        let _ = writeln!(out, "command: {}", cmd.join(" "));
+    }
+    for server in &lab.servers {
+        match server.kind.value {
+            ServerKind::UdpPinger => {
+                let _ = writeln!(
+                    out,
+                    "\n== {} (udp-pinger, UDP {}:{}) ==",
+                    server.name, server.host, server.port
+                );
+                for e in &trace.events {
+                    match &e.kind {
+                        EventKind::Datagram {
+                            server: s,
+                            dir,
+                            index,
+                            data,
+                            ..
+                        } if *s == server.name => {
+                            let arrow = match dir {
+                                crate::trace::Dir::In => "->",
+                                crate::trace::Dir::Out => "<-",
+                            };
+                            let _ = writeln!(out, "#{index:<3} {arrow} {}", r.apply(&quote(data)));
+                        }
+                        EventKind::Dropped { server: s, index } if *s == server.name => {
+                            let _ = writeln!(out, "#{index:<3}    dropped");
+                        }
+                        EventKind::Delayed {
+                            server: s,
+                            index,
+                            delay,
+                        } if *s == server.name => {
+                            let _ = writeln!(
+                                out,
+                                "#{index:<3}    reply delayed {} ms",
+                                delay.as_millis()
+                            );
+                        }
+                        EventKind::RecordingCapped { server: s, limit } if *s == server.name => {
+                            let _ = writeln!(
+                                out,
+                                "…    more than {limit} datagrams; the rest are not recorded"
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let lines = trace.lines(stream);
+        let _ = writeln!(out, "\n== {} ({} lines) ==", stream.name(), lines.len());
+        for line in lines.iter().take(MAX_LINES) {
+            let _ = writeln!(out, "{}", r.apply(&escape_controls(line)));
+        }
+        if lines.len() > MAX_LINES {
+            let _ = writeln!(out, "… {} more lines", lines.len() - MAX_LINES);
+        }
+    }
+    let _ = writeln!(out, "\n== end ==");
+    for e in &trace.events {
+        match &e.kind {
+            EventKind::BuildFailed { command, .. } => {
+                let _ = writeln!(out, "build failed: {}", command.join(" "));
+            }
+            EventKind::Leftovers { count } => {
+                let _ = writeln!(out, "left {count} process(es) running; killed");
+            }
+            EventKind::Exited { exit } => {
+                let _ = writeln!(out, "program {}", exit.describe());
+            }
+            _ => {}
+        }
+    }
+    let _ = writeln!(out, "\n== checks ==");
+    let width = checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    let (mut got, mut max) = (0.0, 0.0);
+    for c in checks {
+        got += c.points;
+        max += c.max_points;
+        let _ = writeln!(
+            out,
+            "{:<4} {:<width$} {}/{}",
+            c.status.as_str(),
+            c.id,
+            fmt_points(c.points),
+            fmt_points(c.max_points)
+        );
+    }
+    let _ = writeln!(out, "score {}/{}", fmt_points(got), fmt_points(max));
+    out
+}
+
+/// Makes control characters visible so a transcript is plain, safe text.
+fn escape_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,167 @@
+//! Turns common error output into advice: Python 2 code, a missing module,
+//! a syntax error, a crash in the statistics, a Java or C mistake.
+
+/// Diagnoses for a program's stderr (and compiler output), most specific first.
+pub fn diagnose(stderr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let last_line = |needle: &str| {
+        stderr
+            .lines()
+            .rev()
+            .find(|l| l.contains(needle))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let py_location = python_location(stderr);
+
+    if stderr.contains("Missing parentheses in call to 'print'")
+        || stderr.contains("Missing parentheses in call to \"print\"")
+        || stderr.contains("name 'raw_input' is not defined")
+        || stderr.contains("name 'xrange' is not defined")
+        || stderr.contains("name 'unicode' is not defined")
+    {
+        out.push(format!(
+            "this looks like Python 2 code{py_location}, but netgrade runs Python 3: write print(...) with parentheses, input() for raw_input(), range() for xrange()"
+        ));
+    } else if stderr.contains("SyntaxError")
+        || stderr.contains("IndentationError")
+        || stderr.contains("TabError")
+    {
+        out.push(format!(
+            "Python could not parse the program{py_location}: {}; run `python3 -m py_compile` on your file to see the same error",
+            last_line("Error")
+        ));
+    }
+    if let Some(module) = stderr
+        .lines()
+        .find_map(|l| l.split("No module named ").nth(1))
+        .map(|m| m.trim().trim_matches('\''))
+    {
+        out.push(format!(
+            "the program imports `{module}`, which is not installed here: use only the standard library (socket, time, sys), or include {module}.py in your submission"
+        ));
+    }
+    if stderr.contains("max() arg is an empty sequence")
+        || stderr.contains("min() arg is an empty sequence")
+        || stderr.contains("ZeroDivisionError")
+    {
+        out.push(format!(
+            "the program crashed computing statistics over an empty list ({}){py_location}: when every ping is lost there is no RTT; check `if rtts:` before min/max/average",
+            last_line("Error")
+        ));
+    }
+    if stderr.contains("Network is unreachable") || stderr.contains("Name or service not known") {
+        out.push(
+            "the program sends to an address other than the lab's server: use the host and port netgrade passes as arguments, or 'localhost' and the handout's port"
+                .to_string(),
+        );
+    }
+    if stderr.contains("Address already in use") {
+        out.push("the program binds a port that is already in use: a client does not need to bind at all".to_string());
+    }
+    if stderr.contains("Connection refused") {
+        out.push(
+            "a datagram reached a port where nothing listens (ICMP port unreachable): check the port number; with a timeout set, catch OSError/ConnectionRefusedError too"
+                .to_string(),
+        );
+    }
+    if stderr.contains("should be declared in a file named") {
+        out.push(format!(
+            "Java: {}; rename the file or the class so they match",
+            last_line("should be declared")
+        ));
+    } else if stderr.contains("error: cannot find symbol")
+        || stderr.contains(".java:") && stderr.contains("error:")
+    {
+        out.push(format!("Java did not compile: {}", last_line("error:")));
+    }
+    if stderr.contains("Could not find or load main class") {
+        out.push("Java could not find the main class: the entry file's class must have `public static void main(String[] args)`".to_string());
+    }
+    if stderr.contains(".c:") && stderr.contains("error:") {
+        out.push(format!("C did not compile: {}", last_line("error:")));
+    }
+    if out.is_empty()
+        && let Some(exc) = stderr.lines().rev().find(|l| {
+            let l = l.trim_start();
+            !l.starts_with("File ") && !l.starts_with("Traceback") && l.contains("Error")
+        })
+        && stderr.contains("Traceback (most recent call last)")
+    {
+        out.push(format!(
+            "the program raised an uncaught exception{py_location}: {}",
+            exc.trim()
+        ));
+    }
+    out
+}
+
+/// ` (file.py, line N)` for the innermost frame of a Python traceback or a SyntaxError.
+fn python_location(stderr: &str) -> String {
+    stderr
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let l = l.trim_start().strip_prefix("File \"")?;
+            let (file, rest) = l.split_once('"')?;
+            let line = rest
+                .split("line ")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?;
+            let file = std::path::Path::new(file)
+                .file_name()?
+                .to_string_lossy()
+                .into_owned();
+            Some(format!(" ({file}, line {line})"))
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python2_print() {
+        let err = "  File \"/tmp/w/UDPPingerClient.py\", line 12\n    print \"Request timed out\"\n    ^^^^^\nSyntaxError: Missing parentheses in call to 'print'. Did you mean print(...)?\n";
+        let d = diagnose(err);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].contains("Python 2"), "{d:?}");
+        assert!(d[0].contains("(UDPPingerClient.py, line 12)"), "{d:?}");
+    }
+
+    #[test]
+    fn missing_module() {
+        let err = "Traceback (most recent call last):\n  File \"/w/c.py\", line 1, in <module>\n    import pingutils\nModuleNotFoundError: No module named 'pingutils'\n";
+        let d = diagnose(err);
+        assert!(d[0].contains("`pingutils`"), "{d:?}");
+    }
+
+    #[test]
+    fn empty_statistics() {
+        let err = "Traceback (most recent call last):\n  File \"/w/c.py\", line 40, in <module>\n    print(min(rtts))\nValueError: min() arg is an empty sequence\n";
+        let d = diagnose(err);
+        assert!(d[0].contains("empty list"), "{d:?}");
+        assert!(d[0].contains("line 40"), "{d:?}");
+    }
+
+    #[test]
+    fn other_exceptions_are_named() {
+        let err = "Traceback (most recent call last):\n  File \"/w/c.py\", line 7, in <module>\n    sned()\nNameError: name 'sned' is not defined\n";
+        let d = diagnose(err);
+        assert_eq!(
+            d,
+            vec![
+                "the program raised an uncaught exception (c.py, line 7): NameError: name 'sned' is not defined"
+            ]
+        );
+    }
+
+    #[test]
+    fn clean_stderr_says_nothing() {
+        assert!(diagnose("").is_empty());
+        assert!(diagnose("warning: something harmless\n").is_empty());
+    }
+}

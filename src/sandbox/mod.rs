@@ -1,0 +1,445 @@
+//! Student processes: process group, deadline, output cap, namespace, clean-up.
+//!
+//! [`run`] starts a command as the leader of a new process group, optionally
+//! inside a private network namespace, with a small, fixed environment. It
+//! enforces a wall-clock deadline (SIGTERM to the group, a grace period, then
+//! SIGKILL), caps stdout + stderr (a program that prints past the cap is
+//! stopped), records each output line in the trace, and when the program is
+//! done kills whatever it left behind: the rest of its process group, and
+//! every process still inside its network namespace.
+
+pub mod diagnose;
+mod netns;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+pub use netns::NetNs;
+
+use crate::outcome::ExitKind;
+use crate::trace::{EventKind, Recorder, Stream};
+
+/// What to run and under which limits.
+#[derive(Clone, Debug)]
+pub struct Command {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Environment added to the fixed base (PATH, HOME, LANG, TERM).
+    pub env: Vec<(String, String)>,
+    /// Bytes for standard input; `None` gives an empty stdin.
+    pub stdin: Option<Vec<u8>>,
+    /// Wall-clock limit.
+    pub time_limit: Duration,
+    /// Time between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// Cap on stdout + stderr bytes.
+    pub output_limit: u64,
+    /// Network namespace to run in.
+    pub netns: Option<Arc<NetNs>>,
+    /// Record each output line in the trace (the program under test, not a build step).
+    pub record_output: bool,
+}
+
+/// How a command ended and what it printed.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    /// How it ended.
+    pub exit: ExitKind,
+    /// From spawn to the end of the leader process.
+    pub duration: Duration,
+    /// Standard output, up to the cap.
+    pub stdout: Vec<u8>,
+    /// Standard error, up to the cap.
+    pub stderr: Vec<u8>,
+    /// Processes it left behind, killed afterwards.
+    pub leftovers: u32,
+}
+
+/// Shared, capped capture of one stream.
+#[derive(Default)]
+struct Capture {
+    bytes: Vec<u8>,
+    partial: Vec<u8>,
+}
+
+/// Runs `cmd` to completion under its limits. Never hangs past
+/// `time_limit + grace + ~1 s`.
+pub async fn run(cmd: &Command, recorder: &Recorder) -> Finished {
+    let started = Instant::now();
+    let Some((program, args)) = cmd.argv.split_first() else {
+        return not_started("the command is empty".into());
+    };
+    let mut wrap = CommandWrap::with_new(program, |c| {
+        c.args(args)
+            .current_dir(&cmd.cwd)
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            )
+            .env("HOME", &cmd.cwd)
+            .env("LANG", "C.UTF-8")
+            .env("TERM", "dumb")
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let ns_fd = cmd.netns.as_ref().map(|ns| ns.raw_fd());
+        // SAFETY: only async-signal-safe calls (setns, setrlimit) between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                if let Some(fd) = ns_fd
+                    && libc::setns(fd, libc::CLONE_NEWNET) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let none = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &none);
+                let files = libc::rlimit {
+                    rlim_cur: 256 << 20,
+                    rlim_max: 256 << 20,
+                };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &files);
+                Ok(())
+            });
+        }
+    });
+    wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let mut child = match wrap.spawn() {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return not_started(format!(
+                "`{program}` was not found (is it installed and on PATH?)"
+            ));
+        }
+        Err(e) => return not_started(format!("cannot start `{program}`: {e}")),
+    };
+    let pgid = child.id().map(|p| p as i32);
+    if cmd.record_output {
+        recorder.record(EventKind::Started {
+            command: cmd.argv.clone(),
+        });
+    }
+
+    if let (Some(input), Some(mut stdin)) = (cmd.stdin.clone(), child.stdin().take()) {
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&input).await;
+        });
+    }
+
+    let total = Arc::new(AtomicU64::new(0));
+    let over = Arc::new(tokio::sync::Notify::new());
+    let captures = [
+        Arc::new(Mutex::new(Capture::default())),
+        Arc::new(Mutex::new(Capture::default())),
+    ];
+    let mut readers = Vec::new();
+    let streams: [(Option<Box<dyn AsyncRead + Unpin + Send>>, Stream); 2] = [
+        (
+            child.stdout().take().map(|s| Box::new(s) as _),
+            Stream::Stdout,
+        ),
+        (
+            child.stderr().take().map(|s| Box::new(s) as _),
+            Stream::Stderr,
+        ),
+    ];
+    for ((pipe, stream), capture) in streams.into_iter().zip(captures.iter()) {
+        let Some(pipe) = pipe else { continue };
+        readers.push(tokio::spawn(read_stream(
+            pipe,
+            stream,
+            capture.clone(),
+            total.clone(),
+            cmd.output_limit,
+            over.clone(),
+            cmd.record_output.then(|| recorder.clone()),
+        )));
+    }
+
+    let deadline = tokio::time::sleep(cmd.time_limit);
+    let mut forced: Option<ExitKind> = None;
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = deadline => {
+            forced = Some(ExitKind::TimedOut { limit_ms: cmd.time_limit.as_millis() as u64 });
+            stop(child.as_mut(), cmd.grace).await
+        }
+        _ = over.notified() => {
+            forced = Some(ExitKind::OutputLimit { limit_bytes: cmd.output_limit });
+            stop(child.as_mut(), Duration::ZERO).await
+        }
+    };
+    let duration = started.elapsed();
+
+    let leftovers = clean_up(pgid, cmd.netns.as_deref());
+
+    // Output pipes close once every holder is dead; a process that escaped
+    // both the group and the namespace could keep one open, so bound the wait.
+    for reader in readers {
+        let abort = reader.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(1), reader)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+    let [out, err] = captures.map(|c| {
+        let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut c.bytes)
+    });
+
+    let exit = forced.unwrap_or_else(|| match status {
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (s.code(), s.signal()) {
+                (Some(code), _) => ExitKind::Exited { code },
+                (None, Some(signal)) => ExitKind::Signaled { signal },
+                _ => ExitKind::Exited { code: -1 },
+            }
+        }
+        Err(e) => ExitKind::DidNotStart {
+            reason: format!("waiting for the program failed: {e}"),
+        },
+    });
+    if cmd.record_output {
+        recorder.record(EventKind::Exited { exit: exit.clone() });
+    }
+    Finished {
+        exit,
+        duration,
+        stdout: out,
+        stderr: err,
+        leftovers,
+    }
+}
+
+fn not_started(reason: String) -> Finished {
+    Finished {
+        exit: ExitKind::DidNotStart { reason },
+        duration: Duration::ZERO,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        leftovers: 0,
+    }
+}
+
+/// SIGTERM to the group, `grace`, then SIGKILL; returns the leader's status.
+async fn stop(
+    child: &mut dyn ChildWrapper,
+    grace: Duration,
+) -> std::io::Result<std::process::ExitStatus> {
+    if !grace.is_zero() {
+        let _ = child.signal(Signal::SIGTERM as i32);
+        if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+            return status;
+        }
+    }
+    let _ = child.signal(Signal::SIGKILL as i32);
+    match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+        Ok(status) => status,
+        Err(_) => Err(std::io::Error::other(
+            "the process did not die after SIGKILL",
+        )),
+    }
+}
+
+/// Kills what the program left: its process group and everything in its
+/// namespace. Returns how many processes were found.
+fn clean_up(pgid: Option<i32>, netns: Option<&NetNs>) -> u32 {
+    let mut victims: Vec<i32> = pgid.map(group_members).unwrap_or_default();
+    if let Some(ns) = netns {
+        victims.extend(ns.processes());
+    }
+    victims.sort_unstable();
+    victims.dedup();
+    if let Some(pgid) = pgid {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+    for pid in &victims {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    victims.len() as u32
+}
+
+/// Live (non-zombie) processes whose process group is `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // Fields after the last ')': state ppid pgrp …
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+            state != Some("Z") && pgrp == Some(pgid)
+        })
+        .collect()
+}
+
+async fn read_stream(
+    mut pipe: Box<dyn AsyncRead + Unpin + Send>,
+    stream: Stream,
+    capture: Arc<Mutex<Capture>>,
+    total: Arc<AtomicU64>,
+    limit: u64,
+    over: Arc<tokio::sync::Notify>,
+    recorder: Option<Recorder>,
+) {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let before = total.fetch_add(n as u64, Ordering::Relaxed);
+        let room = limit.saturating_sub(before) as usize;
+        let keep = &buf[..n.min(room)];
+        {
+            let mut c = capture.lock().unwrap_or_else(|p| p.into_inner());
+            c.bytes.extend_from_slice(keep);
+            if let Some(rec) = &recorder {
+                for &b in keep {
+                    if b == b'\n' {
+                        let line = std::mem::take(&mut c.partial);
+                        rec.record(EventKind::Output {
+                            stream,
+                            line: line_text(&line),
+                        });
+                    } else {
+                        c.partial.push(b);
+                    }
+                }
+            }
+        }
+        if before + n as u64 > limit {
+            over.notify_one();
+            // Keep draining so the program never blocks on a full pipe before it is stopped.
+        }
+    }
+    let mut c = capture.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(rec) = &recorder
+        && !c.partial.is_empty()
+    {
+        let line = std::mem::take(&mut c.partial);
+        rec.record(EventKind::Output {
+            stream,
+            line: line_text(&line),
+        });
+    }
+}
+
+fn line_text(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, limit: Duration) -> Command {
+        Command {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            cwd: std::env::temp_dir(),
+            env: vec![],
+            stdin: None,
+            time_limit: limit,
+            grace: Duration::from_millis(300),
+            output_limit: 4096,
+            netns: None,
+            record_output: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn captures_lines_and_status() {
+        let rec = Recorder::new();
+        let f = run(
+            &sh(
+                "echo one; echo two >&2; printf three; exit 3",
+                Duration::from_secs(10),
+            ),
+            &rec,
+        )
+        .await;
+        assert_eq!(f.exit, ExitKind::Exited { code: 3 });
+        assert_eq!(f.stdout, b"one\nthree");
+        let trace = rec.snapshot();
+        assert_eq!(trace.lines(Stream::Stdout), vec!["one", "three"]);
+        assert_eq!(trace.lines(Stream::Stderr), vec!["two"]);
+    }
+
+    #[tokio::test]
+    async fn deadline_kills_the_whole_group_even_when_sigterm_is_ignored() {
+        let rec = Recorder::new();
+        let script = "trap '' TERM; (trap '' TERM; sleep 600) & sleep 600";
+        let f = run(&sh(script, Duration::from_millis(300)), &rec).await;
+        assert_eq!(f.exit, ExitKind::TimedOut { limit_ms: 300 });
+        assert!(f.duration < Duration::from_secs(5), "{:?}", f.duration);
+    }
+
+    #[tokio::test]
+    async fn output_flood_is_stopped_at_the_cap() {
+        let rec = Recorder::new();
+        let f = run(&sh("yes flood", Duration::from_secs(30)), &rec).await;
+        assert_eq!(f.exit, ExitKind::OutputLimit { limit_bytes: 4096 });
+        assert!(f.stdout.len() <= 4096);
+    }
+
+    #[tokio::test]
+    async fn leftover_children_are_counted_and_killed() {
+        let rec = Recorder::new();
+        let marker = format!("netgrade-leftover-{}", std::process::id());
+        let script = format!("(exec -a {marker} sleep 600) >/dev/null 2>&1 & echo started");
+        let f = run(&sh(&script, Duration::from_secs(10)), &rec).await;
+        assert_eq!(f.exit, ExitKind::Exited { code: 0 });
+        assert_eq!(f.leftovers, 1);
+        std::thread::sleep(Duration::from_millis(100));
+        let alive = std::process::Command::new("pgrep")
+            .arg("-f")
+            .arg(&marker)
+            .output();
+        if let Ok(out) = alive {
+            assert!(
+                out.stdout.is_empty(),
+                "left behind: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_program_does_not_start() {
+        let rec = Recorder::new();
+        let mut cmd = sh("", Duration::from_secs(1));
+        cmd.argv = vec!["no-such-interpreter-xyz".into()];
+        let f = run(&cmd, &rec).await;
+        assert!(
+            matches!(f.exit, ExitKind::DidNotStart { ref reason } if reason.contains("not found"))
+        );
+    }
+}

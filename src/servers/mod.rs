@@ -1,0 +1,107 @@
+//! Reference servers, one module per protocol.
+//!
+//! [`start`] binds every server a lab names — inside the run's network
+//! namespace when it has one — and runs each as a tokio task that records
+//! into the run's trace. Dropping [`RunningServers`] stops them.
+
+pub mod pinger;
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use tokio::task::JoinHandle;
+
+use crate::sandbox::NetNs;
+use crate::spec::{Lab, ServerKind, ServerSpec};
+use crate::trace::Recorder;
+
+/// The servers of one run; aborted when dropped.
+#[derive(Debug, Default)]
+pub struct RunningServers {
+    tasks: Vec<JoinHandle<()>>,
+    /// Bound address of each server, by spec order.
+    pub addrs: Vec<(String, SocketAddr)>,
+}
+
+impl RunningServers {
+    /// Address of the first server: what `{host}` and `{port}` stand for.
+    pub fn primary(&self) -> Option<SocketAddr> {
+        self.addrs.first().map(|(_, a)| *a)
+    }
+}
+
+impl Drop for RunningServers {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The pinger settings a spec entry describes, with the run's seed.
+pub fn pinger_config(spec: &ServerSpec, seed: u64) -> pinger::PingerConfig {
+    let delay = spec.delay.unwrap_or(crate::spec::DelayRange {
+        min: crate::spec::Dur::from_millis(0),
+        max: crate::spec::Dur::from_millis(0),
+    });
+    pinger::PingerConfig {
+        name: spec.name.clone(),
+        drop: spec.drop.iter().flatten().copied().collect(),
+        loss: spec.loss.unwrap_or(0.0),
+        delay_min: delay.min.get(),
+        delay_max: delay.max.get(),
+        seed,
+    }
+}
+
+/// Binds a UDP socket on `addr`, inside `netns` when given.
+pub fn bind_udp(addr: SocketAddr, netns: Option<&NetNs>) -> std::io::Result<tokio::net::UdpSocket> {
+    let socket = match netns {
+        Some(ns) => ns.run(move || std::net::UdpSocket::bind(addr))??,
+        None => std::net::UdpSocket::bind(addr)?,
+    };
+    socket.set_nonblocking(true)?;
+    tokio::net::UdpSocket::from_std(socket)
+}
+
+/// Starts every server of `lab`.
+pub fn start(
+    lab: &Lab,
+    seed: u64,
+    netns: Option<&NetNs>,
+    recorder: &Recorder,
+) -> Result<RunningServers> {
+    let mut running = RunningServers::default();
+    for spec in &lab.servers {
+        let addr: SocketAddr = format!("{}:{}", spec.host, spec.port)
+            .parse()
+            .with_context(|| {
+                format!(
+                    "server `{}`: `{}` is not an IP address",
+                    spec.name, spec.host
+                )
+            })?;
+        match spec.kind.value {
+            ServerKind::UdpPinger => {
+                let socket = bind_udp(addr, netns).with_context(|| {
+                    format!(
+                        "cannot bind the {} server to UDP {addr}{}",
+                        spec.name,
+                        if netns.is_none() {
+                            " (is another program, e.g. your own UDPPingerServer.py, using that port?)"
+                        } else {
+                            ""
+                        }
+                    )
+                })?;
+                let bound = socket.local_addr()?;
+                let config = pinger_config(spec, seed);
+                running
+                    .tasks
+                    .push(tokio::spawn(pinger::run(socket, config, recorder.clone())));
+                running.addrs.push((spec.name.clone(), bound));
+            }
+        }
+    }
+    Ok(running)
+}

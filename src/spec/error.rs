@@ -1,0 +1,136 @@
+//! Spec errors with file, line and column, rendered rustc-style.
+
+use std::fmt;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+
+/// An error in a lab spec, located in its source text.
+#[derive(Debug, Clone)]
+pub struct SpecError {
+    /// File name as given (or `<builtin>/NAME.yaml`).
+    pub path: String,
+    /// The whole YAML text.
+    pub source: String,
+    /// 1-based line; 0 when unknown.
+    pub line: usize,
+    /// 1-based column; 0 when unknown.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when netgrade can tell.
+    pub help: Option<String>,
+}
+
+impl SpecError {
+    /// A new error at `line:column` of `source`.
+    pub fn new(
+        path: &str,
+        source: &str,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        SpecError {
+            path: path.to_string(),
+            source: source.to_string(),
+            line,
+            column,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// Adds a suggestion.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Byte range of the token at the error position, for highlighting.
+    fn span(&self) -> Option<std::ops::Range<usize>> {
+        if self.line == 0 {
+            return None;
+        }
+        let start_of_line: usize = self
+            .source
+            .split_inclusive('\n')
+            .take(self.line - 1)
+            .map(str::len)
+            .sum();
+        let line_text = self.source[start_of_line..].lines().next().unwrap_or("");
+        let col_byte = line_text
+            .char_indices()
+            .nth(self.column.saturating_sub(1))
+            .map(|(i, _)| i)
+            .unwrap_or(line_text.len());
+        let rest = &line_text[col_byte..];
+        let len = rest
+            .find(|c: char| c.is_whitespace() || c == ':' || c == ',')
+            .unwrap_or(rest.len())
+            .max(1);
+        let start = start_of_line + col_byte;
+        Some(start..(start + len).min(self.source.len()))
+    }
+
+    /// Renders the error with a source snippet, coloured when `color` is set.
+    pub fn render(&self, color: bool) -> String {
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        let title = format!("invalid lab spec: {}", self.message);
+        let mut group = Group::with_title(Level::ERROR.primary_title(title));
+        match self.span() {
+            Some(span) if !self.source.is_empty() => {
+                group = group.element(
+                    Snippet::source(self.source.as_str())
+                        .path(self.path.as_str())
+                        .fold(true)
+                        .annotation(AnnotationKind::Primary.span(span)),
+                );
+            }
+            _ => {
+                group = group.element(Level::NOTE.message(format!("in {}", self.path)));
+            }
+        }
+        if let Some(help) = &self.help {
+            group = group.element(Level::HELP.message(help.as_str()));
+        }
+        renderer.render(&[group])
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path, self.line, self.column, self.message
+            )
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_snippet_pointing_at_the_token() {
+        let src = "name: x\ntitle: y\nbogus: 3\n";
+        let e =
+            SpecError::new("lab.yaml", src, 3, 1, "unknown field `bogus`").with_help("remove it");
+        let text = e.render(false);
+        assert!(text.contains("lab.yaml:3:1"), "{text}");
+        assert!(text.contains("bogus: 3"), "{text}");
+        assert!(text.contains("^^^^^"), "{text}");
+        assert!(text.contains("help: remove it"), "{text}");
+        assert_eq!(e.to_string(), "lab.yaml:3:1: unknown field `bogus`");
+    }
+}

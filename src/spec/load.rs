@@ -1,0 +1,369 @@
+//! Loading lab specs: built-in by name, or from a YAML file; then validation.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_saphyr::Location;
+
+use super::{CheckKind, Lab, ServerKind, SpecError};
+
+/// The built-in labs, embedded in the binary: (name, YAML text).
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("udp-pinger", include_str!("../../labs/udp-pinger.yaml")),
+    (
+        "udp-pinger-stats",
+        include_str!("../../labs/udp-pinger-stats.yaml"),
+    ),
+];
+
+/// Names of the built-in labs.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    BUILTIN.iter().map(|(n, _)| *n)
+}
+
+/// Loads a built-in lab by name.
+pub fn load_builtin(name: &str) -> Option<Result<Lab, SpecError>> {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, text)| load_str(&format!("<builtin>/{n}.yaml"), text))
+}
+
+/// Loads `arg`: a built-in lab name, or a path to a YAML file.
+pub fn resolve(arg: &str) -> Result<Lab, SpecError> {
+    let looks_like_path = arg.ends_with(".yaml") || arg.ends_with(".yml") || arg.contains('/');
+    if !looks_like_path && let Some(lab) = load_builtin(arg) {
+        return lab;
+    }
+    if Path::new(arg).is_file() {
+        return load(Path::new(arg));
+    }
+    let names: Vec<_> = builtin_names().collect();
+    Err(SpecError::new(
+        arg,
+        "",
+        0,
+        0,
+        format!("no lab named `{arg}` and no such file"),
+    )
+    .with_help(format!(
+        "built-in labs: {}; or give the path of a lab YAML file",
+        names.join(", ")
+    )))
+}
+
+/// Loads and validates a lab YAML file.
+pub fn load(path: &Path) -> Result<Lab, SpecError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SpecError::new(&shown, "", 0, 0, format!("cannot read the file: {e}"))
+            .with_help("check the path; a lab spec is a UTF-8 YAML file")
+    })?;
+    load_str(&shown, &text)
+}
+
+/// Parses and validates lab YAML `text`, naming it `path` in errors.
+pub fn load_str(path: &str, text: &str) -> Result<Lab, SpecError> {
+    let lab: Lab = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line() as usize, l.column() as usize))
+            .unwrap_or((0, 0));
+        let message = plain_message(&e.without_snippet().to_string());
+        let help = help_for(&message);
+        let err = SpecError::new(path, text, line, column, message);
+        match help {
+            Some(h) => err.with_help(h),
+            None => err,
+        }
+    })?;
+    validate(&lab, path, text)?;
+    Ok(lab)
+}
+
+/// Strips serde-saphyr's own "at line X column Y" suffix; we show the position ourselves.
+fn plain_message(msg: &str) -> String {
+    let msg = msg.lines().next().unwrap_or(msg);
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+fn help_for(message: &str) -> Option<String> {
+    if message.contains("unknown field") {
+        Some("check the spelling; `netgrade schema` prints every field a lab may have".into())
+    } else if message.contains("missing field") {
+        Some("add the field; see the lab spec reference in the README".into())
+    } else if message.contains("unknown variant") {
+        Some("use one of the values the message lists".into())
+    } else {
+        None
+    }
+}
+
+fn at(path: &str, text: &str, loc: &Location, message: String) -> SpecError {
+    SpecError::new(
+        path,
+        text,
+        loc.line() as usize,
+        loc.column() as usize,
+        message,
+    )
+}
+
+fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
+    let top = |message: String| SpecError::new(path, text, 0, 0, message);
+    if lab.name.trim().is_empty() {
+        return Err(top("`name` is empty".into()));
+    }
+    if lab.checks.is_empty() {
+        return Err(
+            top("the lab has no checks".into()).with_help("add at least one entry under `checks:`")
+        );
+    }
+    if lab.program.entry.is_empty() {
+        return Err(top("`program.entry` lists no entry files".into())
+            .with_help("list the file names students use, e.g. [UDPPingerClient.py, \"*.py\"]"));
+    }
+    if lab.program.time_limit.get().is_zero() {
+        return Err(top("`program.time_limit` is zero".into()));
+    }
+
+    let mut names = HashSet::new();
+    for server in &lab.servers {
+        let loc = &server.kind.referenced;
+        if !names.insert(server.name.as_str()) {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!("two servers are named `{}`", server.name),
+            ));
+        }
+        match server.kind.value {
+            ServerKind::UdpPinger => {
+                if let Some(loss) = server.loss
+                    && !(0.0..=1.0).contains(&loss)
+                {
+                    return Err(at(
+                        path,
+                        text,
+                        loc,
+                        format!("`loss: {loss}` is not a probability"),
+                    )
+                    .with_help(
+                        "write a number from 0 (never drop) to 1 (drop everything), e.g. 0.3",
+                    ));
+                }
+                if let Some(drop) = &server.drop
+                    && drop.contains(&0)
+                {
+                    return Err(at(
+                        path,
+                        text,
+                        loc,
+                        "`drop` counts datagrams from 1; it contains 0".into(),
+                    ));
+                }
+                if server.drop.is_some() && server.loss.is_some() {
+                    return Err(at(path, text, loc, "give either `drop` or `loss`, not both".into())
+                        .with_help("`drop: [3, 6]` drops exactly those datagrams; `loss: 0.3` drops at a seeded rate"));
+                }
+                if let Some(d) = &server.delay
+                    && d.min > d.max
+                {
+                    return Err(at(
+                        path,
+                        text,
+                        loc,
+                        format!("`delay.min` ({}) is above `delay.max` ({})", d.min, d.max),
+                    ));
+                }
+            }
+        }
+    }
+
+    let has_pinger = lab
+        .servers
+        .iter()
+        .any(|s| s.kind.value == ServerKind::UdpPinger);
+    let mut ids = HashSet::new();
+    for check in &lab.checks {
+        let loc = &check.id.referenced;
+        let id = check.id.value.as_str();
+        if !ids.insert(id) {
+            return Err(
+                at(path, text, loc, format!("two checks have the id `{id}`"))
+                    .with_help("check ids must be unique: reports and grade books key on them"),
+            );
+        }
+        let Some(kind) = check.kind() else {
+            let kinds: Vec<_> = CheckKind::ALL.iter().map(|k| k.name()).collect();
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!("`{id}` is not a check kind, and the check has no `kind`"),
+            )
+            .with_help(format!("add `kind: …` with one of: {}", kinds.join(", "))));
+        };
+        if !(check.points.is_finite() && check.points >= 0.0) {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!(
+                    "check `{id}` has points {}; points must be 0 or more",
+                    check.points
+                ),
+            ));
+        }
+        let given = [
+            ("count", check.count.is_some()),
+            ("first_seq", check.first_seq.is_some()),
+            ("min_wait", check.min_wait.is_some()),
+            ("max_wait", check.max_wait.is_some()),
+            ("tolerance", check.tolerance.is_some()),
+            ("pattern", check.pattern.is_some()),
+            ("exit_code", check.exit_code.is_some()),
+        ];
+        for (param, present) in given {
+            if present && !kind.params().contains(&param) {
+                let takes = if kind.params().is_empty() {
+                    "no parameters".to_string()
+                } else {
+                    kind.params().join(", ")
+                };
+                return Err(at(
+                    path,
+                    text,
+                    loc,
+                    format!("`{param}` does not apply to check kind `{}`", kind.name()),
+                )
+                .with_help(format!("`{}` takes {takes}", kind.name())));
+            }
+        }
+        if let Some(p) = &check.pattern
+            && let Err(e) = regex::Regex::new(p)
+        {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!("`pattern` of check `{id}` is not a valid regex: {e}"),
+            ));
+        }
+        if kind.needs_pinger() && !has_pinger {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!(
+                    "check `{id}` reads udp-pinger traffic, but the lab has no udp-pinger server"
+                ),
+            )
+            .with_help("add a server with `kind: udp-pinger` under `servers:`"));
+        }
+    }
+    for r in &lab.transcript.redact {
+        if let Err(e) = regex::Regex::new(&r.pattern) {
+            return Err(top(format!(
+                "transcript redaction `{}` is not a valid regex: {e}",
+                r.pattern
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "\
+name: t
+title: T
+servers:
+  - name: pinger
+    kind: udp-pinger
+    port: 12000
+program:
+  entry: [client.py]
+checks:
+  - id: runs
+    title: runs
+    points: 1
+";
+
+    #[test]
+    fn builtin_labs_load_and_validate() {
+        for name in builtin_names() {
+            let lab = load_builtin(name)
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{}", e.render(false)));
+            assert_eq!(lab.name, name);
+        }
+    }
+
+    #[test]
+    fn minimal_lab_loads_with_defaults() {
+        let lab = load_str("t.yaml", MINIMAL).unwrap();
+        assert_eq!(lab.seed, 1);
+        assert_eq!(lab.program.time_limit, super::super::Dur::from_secs(20));
+        assert_eq!(lab.checks[0].kind(), Some(CheckKind::Runs));
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let text = MINIMAL.replace("    points: 1\n", "    points: 1\n    pionts: 2\n");
+        let e = load_str("t.yaml", &text).unwrap_err();
+        assert!(e.message.contains("pionts"), "{}", e.message);
+        assert_eq!(e.line, 13, "{e}");
+        assert!(e.render(false).contains("netgrade schema"));
+    }
+
+    #[test]
+    fn parameter_of_another_kind_is_rejected() {
+        let text = MINIMAL.replace("    points: 1\n", "    points: 1\n    tolerance: 50ms\n");
+        let e = load_str("t.yaml", &text).unwrap_err();
+        assert!(
+            e.message
+                .contains("`tolerance` does not apply to check kind `runs`"),
+            "{e}"
+        );
+        assert_eq!(e.line, 10);
+    }
+
+    #[test]
+    fn unknown_check_id_needs_a_kind() {
+        let text = MINIMAL.replace("id: runs", "id: exits-ok");
+        let e = load_str("t.yaml", &text).unwrap_err();
+        assert!(e.message.contains("not a check kind"), "{e}");
+        assert!(e.help.unwrap().contains("ping-format"));
+        let text = MINIMAL.replace("id: runs", "id: exits-ok\n    kind: runs");
+        assert!(load_str("t.yaml", &text).is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let text = MINIMAL.replace("port: 12000", "port: 12000\n    loss: 3");
+        let e = load_str("t.yaml", &text).unwrap_err();
+        assert!(e.message.contains("not a probability"), "{e}");
+        let text = MINIMAL.replace(
+            "  entry: [client.py]",
+            "  entry: [client.py]\n  time_limit: soon",
+        );
+        let e = load_str("t.yaml", &text).unwrap_err();
+        assert!(e.message.contains("not a duration"), "{e}");
+        assert_eq!(e.line, 9);
+        let text = MINIMAL.replace("port: 12000", "port: 99999");
+        assert!(load_str("t.yaml", &text).is_err());
+    }
+
+    #[test]
+    fn resolve_says_what_exists() {
+        let e = resolve("no-such-lab").unwrap_err();
+        assert!(e.help.unwrap().contains("udp-pinger"));
+    }
+}

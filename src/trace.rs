@@ -1,0 +1,336 @@
+//! The event record of a run.
+//!
+//! Servers, the sandbox and probes append [`Event`]s through a [`Recorder`];
+//! checks read the finished [`Trace`] and never touch sockets. Every event
+//! carries its time since the start of the run, taken on netgrade's side.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::outcome::ExitKind;
+
+/// Direction of a datagram, seen from the reference server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Received by the server.
+    In,
+    /// Sent by the server.
+    Out,
+}
+
+/// Which output stream of the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl Stream {
+    /// `stdout` or `stderr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// Something that happened during a run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// A UDP datagram to or from a reference server. `index` counts the
+    /// datagrams the server received, from 1; a reply carries its request's index.
+    Datagram {
+        /// Server name from the spec.
+        server: String,
+        /// In (received) or out (sent).
+        dir: Dir,
+        /// The other end.
+        peer: SocketAddr,
+        /// Which received datagram this is, or answers.
+        index: u32,
+        /// The payload.
+        data: Vec<u8>,
+    },
+    /// The server dropped received datagram `index` on purpose.
+    Dropped {
+        /// Server name.
+        server: String,
+        /// Index of the dropped datagram.
+        index: u32,
+    },
+    /// The server will answer datagram `index` after `delay`.
+    Delayed {
+        /// Server name.
+        server: String,
+        /// Index of the datagram.
+        index: u32,
+        /// The chosen delay.
+        delay: Duration,
+    },
+    /// The server stopped recording datagrams because there were too many.
+    RecordingCapped {
+        /// Server name.
+        server: String,
+        /// How many were recorded.
+        limit: u32,
+    },
+    /// The program was started.
+    Started {
+        /// Its command line.
+        command: Vec<String>,
+    },
+    /// One line of program output (without the line ending; lossy UTF-8).
+    Output {
+        /// Which stream.
+        stream: Stream,
+        /// The line text.
+        line: String,
+    },
+    /// The build step failed; its combined output.
+    BuildFailed {
+        /// The build command.
+        command: Vec<String>,
+        /// What it printed (capped).
+        output: String,
+    },
+    /// Processes the program left running after it ended, killed by netgrade.
+    Leftovers {
+        /// How many.
+        count: u32,
+    },
+    /// The program ended.
+    Exited {
+        /// How.
+        exit: ExitKind,
+    },
+}
+
+/// An event and when it happened, relative to the start of the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Time since the run started.
+    pub at: Duration,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Appends events to a run's trace; cheap to clone and share between tasks.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    start: Instant,
+    events: Arc<Mutex<Vec<Event>>>,
+    tap: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+}
+
+impl Recorder {
+    /// A recorder whose clock starts now.
+    pub fn new() -> Self {
+        Recorder {
+            start: Instant::now(),
+            events: Arc::new(Mutex::new(Vec::new())),
+            tap: None,
+        }
+    }
+
+    /// A recorder that also sends each event to `tap` as it happens (for `netgrade serve`).
+    pub fn with_tap(tap: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
+        Recorder {
+            tap: Some(tap),
+            ..Recorder::new()
+        }
+    }
+
+    /// Time since the run started.
+    pub fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The instant the run started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Records `kind` as happening now.
+    pub fn record(&self, kind: EventKind) {
+        self.record_at(self.now(), kind);
+    }
+
+    /// Records `kind` as having happened at `at`.
+    pub fn record_at(&self, at: Duration, kind: EventKind) {
+        let event = Event { at, kind };
+        if let Some(tap) = &self.tap {
+            let _ = tap.send(event.clone());
+        }
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
+    }
+
+    /// The trace so far, ordered by time.
+    pub fn snapshot(&self) -> Trace {
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        events.sort_by_key(|e| e.at);
+        Trace { events }
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
+    }
+}
+
+/// The finished record of a run, ordered by time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// All events.
+    pub events: Vec<Event>,
+}
+
+/// One ping as the pinger server saw it, assembled from the trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ping {
+    /// Arrival order at the server, from 1.
+    pub index: u32,
+    /// When it arrived.
+    pub at: Duration,
+    /// The payload.
+    pub data: Vec<u8>,
+    /// Whether the server dropped it.
+    pub dropped: bool,
+    /// The reply and when it was sent, if any.
+    pub reply: Option<(Duration, Vec<u8>)>,
+}
+
+impl Ping {
+    /// How long the server held the ping before replying: the true RTT floor.
+    pub fn hold(&self) -> Option<Duration> {
+        self.reply.as_ref().map(|(t, _)| t.saturating_sub(self.at))
+    }
+
+    /// The payload as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+}
+
+impl Trace {
+    /// The datagrams server `server` received, with its decisions and replies.
+    pub fn pings(&self, server: &str) -> Vec<Ping> {
+        let mut pings: Vec<Ping> = Vec::new();
+        for e in &self.events {
+            match &e.kind {
+                EventKind::Datagram {
+                    server: s,
+                    dir: Dir::In,
+                    index,
+                    data,
+                    ..
+                } if s == server => pings.push(Ping {
+                    index: *index,
+                    at: e.at,
+                    data: data.clone(),
+                    dropped: false,
+                    reply: None,
+                }),
+                EventKind::Dropped { server: s, index } if s == server => {
+                    if let Some(p) = pings.iter_mut().find(|p| p.index == *index) {
+                        p.dropped = true;
+                    }
+                }
+                EventKind::Datagram {
+                    server: s,
+                    dir: Dir::Out,
+                    index,
+                    data,
+                    ..
+                } if s == server => {
+                    if let Some(p) = pings.iter_mut().find(|p| p.index == *index) {
+                        p.reply = Some((e.at, data.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        pings
+    }
+
+    /// Lines the program printed on `stream`, in order.
+    pub fn lines(&self, stream: Stream) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Output { stream: s, line } if *s == stream => Some(line.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How and when the program ended, if it ran.
+    pub fn exit(&self) -> Option<(Duration, &ExitKind)> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::Exited { exit } => Some((e.at, exit)),
+            _ => None,
+        })
+    }
+
+    /// When the program started, if it did.
+    pub fn started(&self) -> Option<Duration> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::Started { .. } => Some(e.at),
+            _ => None,
+        })
+    }
+
+    /// Whether the server hit its recording cap.
+    pub fn capped(&self, server: &str) -> Option<u32> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::RecordingCapped { server: s, limit } if s == server => Some(*limit),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pings_join_arrivals_drops_and_replies() {
+        let rec = Recorder::new();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let dg = |dir, index, data: &str| EventKind::Datagram {
+            server: "pinger".into(),
+            dir,
+            peer,
+            index,
+            data: data.as_bytes().to_vec(),
+        };
+        let ms = Duration::from_millis;
+        rec.record_at(ms(10), dg(Dir::In, 1, "Ping 1 x"));
+        rec.record_at(ms(60), dg(Dir::Out, 1, "PING 1 X"));
+        rec.record_at(ms(70), dg(Dir::In, 2, "Ping 2 y"));
+        rec.record_at(
+            ms(70),
+            EventKind::Dropped {
+                server: "pinger".into(),
+                index: 2,
+            },
+        );
+        let pings = rec.snapshot().pings("pinger");
+        assert_eq!(pings.len(), 2);
+        assert_eq!(pings[0].hold(), Some(ms(50)));
+        assert!(pings[1].dropped);
+        assert_eq!(pings[1].reply, None);
+        assert!(rec.snapshot().pings("other").is_empty());
+    }
+}
