@@ -224,6 +224,21 @@ impl Ping {
 }
 
 impl Trace {
+    /// Replaces `from` with `to` in every output line (e.g. the private work
+    /// directory, so reports show `UDPPingerClient.py`, not `/tmp/netgrade-x1/UDPPingerClient.py`).
+    pub fn replace_in_output(&mut self, from: &str, to: &str) {
+        if from.is_empty() {
+            return;
+        }
+        for e in &mut self.events {
+            if let EventKind::Output { line, .. } = &mut e.kind
+                && line.contains(from)
+            {
+                *line = line.replace(from, to);
+            }
+        }
+    }
+
     /// The datagrams server `server` received, with its decisions and replies.
     pub fn pings(&self, server: &str) -> Vec<Ping> {
         let mut pings: Vec<Ping> = Vec::new();

@@ -21,14 +21,25 @@ const MAX_EVIDENCE: usize = 10;
 fn pings_or_fail(ctx: &Ctx, what: &str) -> Result<Vec<Ping>, Verdict> {
     let (name, addr) = ctx.pinger().unwrap_or(("pinger", "the server".into()));
     let pings = ctx.trace.pings(name);
-    if pings.is_empty() {
-        let mut v = Verdict::fail(format!(
-            "no ping reached the server at UDP {addr}, so {what} could not be seen; send your pings to that address (or to the host and port netgrade passes as arguments)"
-        ));
-        v.evidence = stdout_tail(ctx, 5);
-        return Err(v);
+    if !pings.is_empty() {
+        return Ok(pings);
     }
-    Ok(pings)
+    let why = match ctx.trace.exit() {
+        Some((_, exit @ (ExitKind::Exited { .. } | ExitKind::Signaled { .. })))
+            if *exit != (ExitKind::Exited { code: 0 }) =>
+        {
+            format!(
+                "the program {} before sending one (see `runs`)",
+                exit.describe()
+            )
+        }
+        _ => format!(
+            "send your pings to that address (or to the host and port netgrade passes as arguments); {what} could not be checked"
+        ),
+    };
+    Err(Verdict::fail(format!(
+        "no ping reached the server at UDP {addr}: {why}"
+    )))
 }
 
 fn stdout_tail(ctx: &Ctx, n: usize) -> Vec<String> {
@@ -66,7 +77,7 @@ pub(super) fn ping_count(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let (name, _) = ctx.pinger().unwrap_or(("pinger", String::new()));
     let pings = match pings_or_fail(ctx, "the number of pings") {
         Ok(p) => p,
-        Err(v) => return v,
+        Err(v) => return v.with_evidence(stdout_tail(ctx, 5)),
     };
     let got = pings.len();
     if let Some(limit) = ctx.trace.capped(name) {
@@ -153,6 +164,28 @@ pub(super) fn ping_format(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         .collect();
     if problems.is_empty() {
         return Verdict::pass();
+    }
+    // The most common mistake, numbering from 0 (or 2), deserves one clear sentence.
+    let offsets: Vec<Option<i64>> = pings
+        .iter()
+        .zip(1u32..)
+        .map(|(p, k)| {
+            let text = std::str::from_utf8(&p.data).ok()?;
+            let seq: i64 = PING_FIELDS.captures(text.trim_end())?[2].parse().ok()?;
+            Some(seq - i64::from(first_seq + k - 1))
+        })
+        .collect();
+    if let Some(Some(off)) = offsets.first()
+        && *off != 0
+        && offsets.iter().all(|o| *o == Some(*off))
+    {
+        let last = i64::from(first_seq) + *off + pings.len() as i64 - 1;
+        let message = format!(
+            "the pings are numbered {} to {last}; the handout numbers them {first_seq} to {}: start the sequence at {first_seq}",
+            i64::from(first_seq) + off,
+            u64::from(first_seq) + pings.len() as u64 - 1
+        );
+        return Verdict::fail(message).with_evidence(problems.into_iter().take(3).collect());
     }
     let message = if problems.len() == 1 {
         problems[0].clone()

@@ -64,10 +64,8 @@ impl SpecError {
             .map(|(i, _)| i)
             .unwrap_or(line_text.len());
         let rest = &line_text[col_byte..];
-        let len = rest
-            .find(|c: char| c.is_whitespace() || c == ':' || c == ',')
-            .unwrap_or(rest.len())
-            .max(1);
+        let len = rest.find([':', ',', '}', ']', '#']).unwrap_or(rest.len());
+        let len = rest[..len].trim_end().len().max(1);
         let start = start_of_line + col_byte;
         Some(start..(start + len).min(self.source.len()))
     }

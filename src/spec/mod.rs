@@ -305,11 +305,11 @@ fn default_redactions() -> Vec<Redaction> {
             replace: "<date>".into(),
         },
         Redaction {
-            pattern: r"\b\d{10,}\b".into(),
+            pattern: r"\d+\.\d+(e-?\d+)?".into(),
             replace: "<num>".into(),
         },
         Redaction {
-            pattern: r"\d+\.\d+(e-?\d+)?".into(),
+            pattern: r"\b\d{10,}\b".into(),
             replace: "<num>".into(),
         },
     ]

@@ -1,0 +1,198 @@
+//! The command line: labs, validate, schema, serve, usage errors and exit codes.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use predicates::prelude::*;
+
+#[test]
+fn labs_lists_the_built_in_labs() {
+    netgrade()
+        .arg("labs")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("udp-pinger "))
+        .stdout(predicate::str::contains("udp-pinger-stats"));
+}
+
+#[test]
+fn validate_accepts_good_specs_and_locates_errors() {
+    netgrade()
+        .args([
+            "validate",
+            "labs/udp-pinger.yaml",
+            "labs/udp-pinger-stats.yaml",
+            "fixtures/specs/custom.yaml",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "ok: labs/udp-pinger.yaml: lab `udp-pinger`, 7 checks, 10 points",
+        ));
+    for (file, name) in [
+        ("fixtures/specs/unknown-field.yaml", "spec-unknown-field"),
+        (
+            "fixtures/specs/wrong-parameter.yaml",
+            "spec-wrong-parameter",
+        ),
+        ("fixtures/specs/bad-duration.yaml", "spec-bad-duration"),
+    ] {
+        let out = netgrade()
+            .args(["validate", file])
+            .assert()
+            .code(2)
+            .get_output()
+            .stderr
+            .clone();
+        insta::assert_snapshot!(name, String::from_utf8(out).unwrap());
+    }
+}
+
+#[test]
+fn run_with_a_bad_spec_or_path_is_a_usage_error() {
+    netgrade()
+        .args([
+            "run",
+            "fixtures/specs/unknown-field.yaml",
+            "fixtures/udp-pinger/reference",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown-field.yaml:13:5"));
+    netgrade()
+        .args(["run", "no-such-lab", "fixtures/udp-pinger/reference"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "built-in labs: udp-pinger, udp-pinger-stats",
+        ));
+    netgrade()
+        .args(["run", "udp-pinger", "fixtures/udp-pinger/does-not-exist"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not exist"));
+    netgrade().args(["run", "udp-pinger"]).assert().code(2);
+}
+
+#[test]
+fn unwritable_report_is_an_internal_error_but_the_run_is_still_shown() {
+    netgrade()
+        .args(["run", "udp-pinger", "--json", "/proc/netgrade/report.json"])
+        .arg(pinger_fixture("python2"))
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("score 0/10"))
+        .stderr(predicate::str::contains(
+            "cannot write /proc/netgrade/report.json",
+        ));
+}
+
+#[test]
+fn schema_describes_the_lab_format() {
+    let out = netgrade()
+        .arg("schema")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let schema: serde_json::Value = serde_json::from_slice(&out).expect("schema is JSON");
+    let props = &schema["properties"];
+    for key in ["name", "servers", "program", "checks", "transcript"] {
+        assert!(props.get(key).is_some(), "schema lacks {key}");
+    }
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("waits-for-timeout"),
+        "check kinds are enumerated"
+    );
+}
+
+/// `netgrade serve udp-pinger` against Python's socket module as the client.
+#[test]
+fn serve_runs_the_pinger_for_students() {
+    let bin = assert_cmd::cargo::cargo_bin("netgrade");
+    let mut server = std::process::Command::new(bin)
+        .args([
+            "serve",
+            "udp-pinger",
+            "--port",
+            "0",
+            "--drop",
+            "2",
+            "--delay",
+            "30ms",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    assert!(
+        banner.contains("drops datagrams 2, replies after 30 ms"),
+        "{banner}"
+    );
+    let port: u16 = banner
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {banner}"));
+    let client = format!(
+        r#"
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+for seq in (1, 2, 3):
+    start = time.time()
+    s.sendto(f"Ping {{seq}} {{start}}".encode(), ("127.0.0.1", {port}))
+    try:
+        data, _ = s.recvfrom(1024)
+        print(data.decode().split()[0], seq, round(time.time() - start, 3) >= 0.03)
+    except socket.timeout:
+        print("timeout", seq)
+"#
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &client])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        printed,
+        "PING 1 True\ntimeout 2\nPING 3 True\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        seen.push(lines.next().unwrap().unwrap());
+    }
+    let _ = server.kill();
+    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
+    let log = seen.join("\n");
+    assert!(log.contains("#2   dropped (no reply)"), "{log}");
+    assert!(log.contains("#3   will reply in 30 ms"), "{log}");
+    assert!(log.contains("reply to 127.0.0.1:"), "{log}");
+}
+
+trait WaitTimeout {
+    fn wait_timeout_or_kill(&mut self, d: Duration) -> std::io::Result<()>;
+}
+
+impl WaitTimeout for std::process::Child {
+    fn wait_timeout_or_kill(&mut self, d: Duration) -> std::io::Result<()> {
+        let deadline = std::time::Instant::now() + d;
+        while std::time::Instant::now() < deadline {
+            if self.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill()
+    }
+}

@@ -1,0 +1,74 @@
+//! Helpers shared by the integration tests: run the real binary on fixtures.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The repository root (where `fixtures/` lives).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `fixtures/udp-pinger/NAME`, relative to the root (paths in reports stay short).
+pub fn pinger_fixture(name: &str) -> String {
+    format!("fixtures/udp-pinger/{name}")
+}
+
+/// The netgrade binary, run from the repository root, with a clean environment
+/// for reports (no step summary from the surrounding CI).
+pub fn netgrade() -> Command {
+    let mut cmd = Command::cargo_bin("netgrade").expect("binary built");
+    cmd.current_dir(root())
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1")
+        .timeout(std::time::Duration::from_secs(300));
+    cmd
+}
+
+/// Parses a JSON report.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("JSON report written");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// The run of `submission` in a JSON report.
+pub fn run_of<'a>(report: &'a serde_json::Value, submission: &str) -> &'a serde_json::Value {
+    report["runs"]
+        .as_array()
+        .expect("runs array")
+        .iter()
+        .find(|r| r["submission"] == submission)
+        .unwrap_or_else(|| panic!("no run for {submission}"))
+}
+
+/// Status of check `id` in `run`.
+pub fn status<'a>(run: &'a serde_json::Value, id: &str) -> &'a str {
+    run["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}"))["status"]
+        .as_str()
+        .expect("status string")
+}
+
+/// Redactions for console/JSON/JUnit snapshots: times, temp paths, epoch values.
+pub fn filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"\d+\.\d+(e-?\d+)?", "[num]"),
+        (r"\b\d{10,}\b", "[num]"),
+        (r"in \d+ ms", "in [time]"),
+        (r"\d+ ms", "[ms]"),
+        (r"netgrade-[A-Za-z0-9]{6}", "netgrade-[tmp]"),
+        (
+            r#""(total_ms|program_ms|overhead_ms|queued_ms|duration_ms)": [0-9.]+"#,
+            r#""$1": "[ms]""#,
+        ),
+        (r#"time="[0-9.]+""#, r#"time="[time]""#),
+        (r#"timestamp="[^"]+""#, r#"timestamp="[time]""#),
+        (r#""netgrade": "[^"]+""#, r#""netgrade": "[version]""#),
+    ]
+}

@@ -1,0 +1,476 @@
+//! The udp-pinger labs, graded for real: the binary runs every fixture
+//! against the reference server and the reports say what they should.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use predicates::prelude::*;
+
+const CHECKS: [&str; 7] = [
+    "runs",
+    "ping-count",
+    "ping-format",
+    "waits-for-timeout",
+    "reports-timeouts",
+    "prints-replies",
+    "reports-rtt",
+];
+
+/// fixture → checks that must fail; `None` in the third column means every
+/// other check must pass, `Some(list)` names the ones that must pass (the rest
+/// depend on the mistake's knock-on effects).
+type Expectation = (
+    &'static str,
+    &'static [&'static str],
+    Option<&'static [&'static str]>,
+);
+
+const EXPECTED: &[Expectation] = &[
+    ("reference", &[], None),
+    ("argv-host-port", &[], None),
+    ("bytes-print", &[], None),
+    ("c-client", &[], None),
+    ("java-client", &[], None),
+    ("stats-reference", &[], None),
+    (
+        "no-timeout",
+        &[
+            "runs",
+            "ping-count",
+            "waits-for-timeout",
+            "reports-timeouts",
+        ],
+        Some(&["ping-format"]),
+    ),
+    (
+        "ignores-sigterm",
+        &[
+            "runs",
+            "ping-count",
+            "waits-for-timeout",
+            "reports-timeouts",
+        ],
+        Some(&["ping-format"]),
+    ),
+    (
+        "short-timeout",
+        &["waits-for-timeout"],
+        Some(&["runs", "ping-count", "ping-format"]),
+    ),
+    ("seq-from-zero", &["ping-format"], None),
+    ("literal-time", &["ping-format"], None),
+    ("eleven-pings", &["ping-count"], None),
+    ("no-timeout-message", &["reports-timeouts"], None),
+    ("no-reply-print", &["prints-replies"], None),
+    ("rtt-ms-unlabelled", &["reports-rtt"], None),
+    ("rtt-int", &["reports-rtt"], None),
+    ("python2", &CHECKS, None),
+    ("missing-module", &CHECKS, None),
+    ("crash-exit", &["runs", "ping-count"], None),
+    ("flood", &["runs"], None),
+    ("forks", &["runs"], None),
+];
+
+#[test]
+fn every_fixture_gets_the_grade_it_deserves() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let junit = dir.path().join("report.xml");
+    let mut cmd = netgrade();
+    cmd.args([
+        "run",
+        "udp-pinger",
+        "-j",
+        "6",
+        "--time-limit",
+        "8s",
+        "--quiet",
+    ])
+    .arg("--json")
+    .arg(&json)
+    .arg("--junit")
+    .arg(&junit);
+    for (name, _, _) in EXPECTED {
+        cmd.arg(pinger_fixture(name));
+    }
+    // Some fixtures fail checks, so the exit status is 1.
+    cmd.assert()
+        .code(1)
+        .stdout(predicate::str::contains("21 runs"));
+
+    let report = read_json(&json);
+    let mut wrong = Vec::new();
+    for (name, must_fail, must_pass) in EXPECTED {
+        let run = run_of(&report, &pinger_fixture(name));
+        for id in CHECKS {
+            let st = status(run, id);
+            let should_fail = must_fail.contains(&id);
+            let should_pass = match must_pass {
+                None => !should_fail,
+                Some(list) => list.contains(&id),
+            };
+            if (should_fail && st != "fail") || (should_pass && st != "pass") {
+                wrong.push(format!("{name}: {id} is {st}: {}", run["checks"]));
+            }
+        }
+        let full = must_fail.is_empty();
+        assert_eq!(
+            run["score"] == run["max_score"],
+            full,
+            "{name}: score {}",
+            run["score"]
+        );
+    }
+    assert!(
+        wrong.is_empty(),
+        "unexpected results:\n{}",
+        wrong.join("\n")
+    );
+
+    // The JUnit file is well-formed XML with one testcase per check and run.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit is valid XML");
+    let cases = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .count();
+    assert_eq!(cases, EXPECTED.len() * CHECKS.len());
+    let failures = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .count();
+    let expected_failures: usize = EXPECTED
+        .iter()
+        .map(|(name, _, _)| {
+            let run = run_of(&report, &pinger_fixture(name));
+            CHECKS.iter().filter(|id| status(run, id) == "fail").count()
+        })
+        .sum();
+    assert_eq!(failures, expected_failures);
+}
+
+#[test]
+fn the_stats_lab_checks_the_summary_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("stats.json");
+    netgrade()
+        .args(["run", "udp-pinger-stats", "-j", "4", "--quiet", "--json"])
+        .arg(&json)
+        .args(
+            [
+                "stats-reference",
+                "stats-wrong-loss",
+                "stats-crash-all-lost",
+                "reference",
+            ]
+            .map(pinger_fixture),
+        )
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let stats =
+        |name: &str| status(run_of(&report, &pinger_fixture(name)), "reports-stats").to_string();
+    assert_eq!(stats("stats-reference"), "pass");
+    assert_eq!(stats("stats-wrong-loss"), "fail");
+    assert_eq!(stats("stats-crash-all-lost"), "fail");
+    assert_eq!(stats("reference"), "fail");
+    let good = run_of(&report, &pinger_fixture("stats-reference"));
+    assert_eq!(good["score"], good["max_score"]);
+    let crash = run_of(&report, &pinger_fixture("stats-crash-all-lost"));
+    let runs = &crash["checks"][0];
+    assert!(
+        runs["evidence"].to_string().contains("empty list"),
+        "{runs}"
+    );
+    let wrong = run_of(&report, &pinger_fixture("stats-wrong-loss"));
+    let check = wrong["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "reports-stats")
+        .unwrap()
+        .to_string();
+    assert!(check.contains("3 of 10 pings were lost: 30%"), "{check}");
+}
+
+#[test]
+fn same_seed_same_score_and_same_transcript() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let fixtures = ["reference", "seq-from-zero", "rtt-int", "python2"].map(pinger_fixture);
+    for dir in &dirs {
+        netgrade()
+            .args([
+                "run",
+                "udp-pinger",
+                "-j",
+                "4",
+                "--quiet",
+                "--seed",
+                "7",
+                "--snapshots",
+            ])
+            .arg(dir.path())
+            .args(&fixtures)
+            .assert()
+            .code(1);
+    }
+    for name in ["reference", "seq-from-zero", "rtt-int", "python2"] {
+        let file = format!("fixtures_udp-pinger_{name}.txt");
+        let a = std::fs::read_to_string(dirs[0].path().join(&file)).unwrap();
+        let b = std::fs::read_to_string(dirs[1].path().join(&file)).unwrap();
+        assert_eq!(
+            a, b,
+            "{name}: transcripts differ between two runs with seed 7"
+        );
+        assert!(a.contains("seed: 7"));
+    }
+    let reference =
+        std::fs::read_to_string(dirs[0].path().join("fixtures_udp-pinger_reference.txt")).unwrap();
+    insta::assert_snapshot!("reference-transcript-seed-7", reference);
+
+    // Another seed draws other delays, so the transcript changes.
+    let other = tempfile::tempdir().unwrap();
+    netgrade()
+        .args(["run", "udp-pinger", "--quiet", "--seed", "8", "--snapshots"])
+        .arg(other.path())
+        .arg(pinger_fixture("reference"))
+        .assert()
+        .success();
+    let seed8 =
+        std::fs::read_to_string(other.path().join("fixtures_udp-pinger_reference.txt")).unwrap();
+    assert_ne!(seed8, reference);
+}
+
+#[test]
+fn console_report_for_a_student() {
+    let out = netgrade()
+        .args(["run", "udp-pinger", "--seed", "3"])
+        .arg(pinger_fixture("seq-from-zero"))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("console-seq-from-zero", text);
+    });
+}
+
+#[test]
+fn json_and_junit_reports_are_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, junit, summary) = (
+        dir.path().join("r.json"),
+        dir.path().join("r.xml"),
+        dir.path().join("r.md"),
+    );
+    netgrade()
+        .args(["run", "udp-pinger", "-j", "2", "--quiet", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--summary")
+        .arg(&summary)
+        .args(["python2", "literal-time"].map(pinger_fixture))
+        .assert()
+        .code(1);
+    insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("json-python2-literal-time", std::fs::read_to_string(&json).unwrap());
+        insta::assert_snapshot!("junit-python2-literal-time", std::fs::read_to_string(&junit).unwrap());
+        insta::assert_snapshot!("summary-python2-literal-time", std::fs::read_to_string(&summary).unwrap());
+    });
+}
+
+#[test]
+fn github_step_summary_is_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("step-summary.md");
+    std::fs::write(&summary, "# earlier step\n").unwrap();
+    netgrade()
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["run", "udp-pinger", "--quiet"])
+        .arg(pinger_fixture("python2"))
+        .assert()
+        .code(1);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("# earlier step\n"), "{text}");
+    assert!(text.contains("## netgrade: udp-pinger"), "{text}");
+}
+
+/// A marker on the command line lets the test find every process of the run.
+fn processes_with(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker) && !c.contains("netgrade"))
+        .collect()
+}
+
+#[test]
+fn hung_flooding_and_forking_programs_are_stopped_and_cleaned_up() {
+    for (name, limit, expected) in [
+        (
+            "no-timeout",
+            3,
+            "was still running at the time limit (3 s) and was stopped",
+        ),
+        (
+            "ignores-sigterm",
+            3,
+            "was still running at the time limit (3 s) and was stopped",
+        ),
+        (
+            "flood",
+            15,
+            "printed more than the output limit (64 KiB) and was stopped",
+        ),
+        ("forks", 15, "left 1 process running, which netgrade killed"),
+    ] {
+        let marker = format!("marker-{name}-{}", std::process::id());
+        let started = Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("r.json");
+        netgrade()
+            .args([
+                "run",
+                "udp-pinger",
+                "--quiet",
+                "--time-limit",
+                &format!("{limit}s"),
+                "--cmd",
+            ])
+            .arg(format!(
+                "python3 UDPPingerClient.py {{host}} {{port}} {marker}"
+            ))
+            .arg("--json")
+            .arg(&json)
+            .arg(pinger_fixture(name))
+            .assert()
+            .code(1);
+        let elapsed = started.elapsed();
+        // The limit + 0.5 s grace; the margin is for a loaded machine.
+        assert!(
+            elapsed < Duration::from_secs(limit + 15),
+            "{name} took {elapsed:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            processes_with(&marker),
+            Vec::<String>::new(),
+            "{name} left processes behind"
+        );
+        let report = read_json(&json);
+        let run = &report["runs"][0];
+        let runs = &run["checks"][0];
+        assert_eq!(runs["id"], "runs");
+        assert_eq!(runs["status"], "fail");
+        assert!(
+            runs["message"].as_str().unwrap().contains(expected),
+            "{name}: {}",
+            runs["message"]
+        );
+    }
+}
+
+#[test]
+fn without_isolation_runs_on_the_same_port_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    netgrade()
+        .args([
+            "run",
+            "udp-pinger",
+            "-j",
+            "2",
+            "--quiet",
+            "--no-isolation",
+            "--json",
+        ])
+        .arg(&json)
+        .args(["reference", "argv-host-port"].map(pinger_fixture))
+        .assert()
+        .success();
+    let report = read_json(&json);
+    let runs = report["runs"].as_array().unwrap();
+    assert!(
+        runs.iter().all(|r| r["score"] == r["max_score"]),
+        "{report}"
+    );
+    let queued: Vec<f64> = runs
+        .iter()
+        .map(|r| r["timing"]["queued_ms"].as_f64().unwrap())
+        .collect();
+    assert!(
+        queued.iter().any(|q| *q > 1000.0),
+        "one run waited for the other: {queued:?}"
+    );
+    assert!(
+        runs.iter()
+            .any(|r| r["notes"].to_string().contains("waited")),
+        "{report}"
+    );
+}
+
+#[test]
+fn check_grades_the_current_directory() {
+    let mut cmd = netgrade();
+    cmd.current_dir(root().join("fixtures/udp-pinger/reference"))
+        .args(["check", "udp-pinger"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("score 10/10"));
+}
+
+#[test]
+fn cmd_override_and_a_lab_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    netgrade()
+        .args(["run", "fixtures/specs/custom.yaml", "--quiet", "--json"])
+        .arg(&json)
+        .arg(pinger_fixture("reference"))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    assert_eq!(run["lab"], "pinger-five");
+    assert_eq!(run["seed"], 42);
+    assert_eq!(status(run, "runs"), "pass");
+    // The reference sends ten pings; this lab wants five.
+    assert_eq!(status(run, "five-pings"), "fail");
+    assert_eq!(status(run, "rtt"), "pass");
+    assert_eq!(
+        run["program"]["command"][4], "5",
+        "the lab's command line was used"
+    );
+}
+
+#[test]
+fn a_submission_without_a_program_says_what_it_found() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "todo").unwrap();
+    let out = netgrade()
+        .args(["run", "udp-pinger"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("no program to run"), "{text}");
+    assert!(text.contains("notes.txt"), "{text}");
+    assert!(
+        text.contains("not checked: the program did not start"),
+        "{text}"
+    );
+}
