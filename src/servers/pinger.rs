@@ -106,8 +106,11 @@ pub async fn run(socket: UdpSocket, config: PingerConfig, recorder: Recorder) {
                 let name = config.name.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
+                    // Stamped before sending: the recorded hold time is then a
+                    // lower bound of the true RTT, whatever the scheduler does.
+                    let at = recorder.now();
                     if socket.send_to(&reply, peer).await.is_ok() && record {
-                        recorder.record(EventKind::Datagram {
+                        recorder.record_at(at, EventKind::Datagram {
                             server: name,
                             dir: Dir::Out,
                             peer,
