@@ -110,13 +110,16 @@ pub async fn run(socket: UdpSocket, config: PingerConfig, recorder: Recorder) {
                     // lower bound of the true RTT, whatever the scheduler does.
                     let at = recorder.now();
                     if socket.send_to(&reply, peer).await.is_ok() && record {
-                        recorder.record_at(at, EventKind::Datagram {
-                            server: name,
-                            dir: Dir::Out,
-                            peer,
-                            index,
-                            data: reply[..reply.len().min(MAX_RECORDED_PAYLOAD)].to_vec(),
-                        });
+                        recorder.record_at(
+                            at,
+                            EventKind::Datagram {
+                                server: name,
+                                dir: Dir::Out,
+                                peer,
+                                index,
+                                data: reply[..reply.len().min(MAX_RECORDED_PAYLOAD)].to_vec(),
+                            },
+                        );
                     }
                 });
             }
