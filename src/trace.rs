@@ -38,6 +38,25 @@ impl Stream {
     }
 }
 
+/// A transport protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+impl Transport {
+    /// `UDP` or `TCP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
 /// Something that happened during a run.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
@@ -77,6 +96,16 @@ pub enum EventKind {
         server: String,
         /// How many were recorded.
         limit: u32,
+    },
+    /// Traffic on the run's network that no reference server was there to
+    /// receive: a UDP datagram to another port, or a TCP connection attempt.
+    Stray {
+        /// UDP datagram or TCP SYN.
+        transport: Transport,
+        /// Sender.
+        from: SocketAddr,
+        /// Where it was going.
+        to: SocketAddr,
     },
     /// The program was started.
     Started {
@@ -304,6 +333,20 @@ impl Trace {
             EventKind::Started { .. } => Some(e.at),
             _ => None,
         })
+    }
+
+    /// Stray traffic grouped by transport and destination, with counts, in order of first sight.
+    pub fn strays(&self) -> Vec<(Transport, SocketAddr, usize)> {
+        let mut out: Vec<(Transport, SocketAddr, usize)> = Vec::new();
+        for e in &self.events {
+            if let EventKind::Stray { transport, to, .. } = &e.kind {
+                match out.iter_mut().find(|(t, a, _)| t == transport && a == to) {
+                    Some(entry) => entry.2 += 1,
+                    None => out.push((*transport, *to, 1)),
+                }
+            }
+        }
+        out
     }
 
     /// Whether the server hit its recording cap.

@@ -71,6 +71,8 @@ const EXPECTED: &[Expectation] = &[
     ("crash-exit", &["runs", "ping-count"], None),
     ("flood", &["runs"], None),
     ("forks", &["runs"], None),
+    ("wrong-port", CHECKS.split_first().unwrap().1, None),
+    ("tcp-socket", &CHECKS, None),
 ];
 
 #[test]
@@ -83,9 +85,9 @@ fn every_fixture_gets_the_grade_it_deserves() {
         "run",
         "udp-pinger",
         "-j",
-        "6",
+        "8",
         "--time-limit",
-        "8s",
+        "12s",
         "--quiet",
     ])
     .arg("--json")
@@ -98,7 +100,7 @@ fn every_fixture_gets_the_grade_it_deserves() {
     // Some fixtures fail checks, so the exit status is 1.
     cmd.assert()
         .code(1)
-        .stdout(predicate::str::contains("21 runs"));
+        .stdout(predicate::str::contains("23 runs"));
 
     let report = read_json(&json);
     let mut wrong = Vec::new();

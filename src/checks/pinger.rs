@@ -9,7 +9,7 @@ use super::output::{self, DEFAULT_TIMEOUT_PATTERN, Line, Obs, Value};
 use super::{Ctx, Verdict, millis, quote, secs};
 use crate::outcome::ExitKind;
 use crate::spec::{CheckSpec, Dur};
-use crate::trace::{Ping, Stream};
+use crate::trace::{Ping, Stream, Transport};
 
 const DEFAULT_COUNT: u32 = 10;
 /// How far below the server-side hold time a reported RTT may be (clock granularity).
@@ -33,9 +33,19 @@ fn pings_or_fail(ctx: &Ctx, what: &str) -> Result<Vec<Ping>, Verdict> {
                 exit.describe()
             )
         }
-        _ => format!(
-            "send your pings to that address (or to the host and port netgrade passes as arguments); {what} could not be checked"
-        ),
+        _ => match ctx.trace.strays().first() {
+            Some((Transport::Udp, to, n)) => format!(
+                "the program sent {n} datagram{} to UDP {to} instead; send to port {port} (the handout's, also passed as an argument); {what} could not be checked",
+                if *n == 1 { "" } else { "s" },
+                port = addr.rsplit(':').next().unwrap_or_default()
+            ),
+            Some((Transport::Tcp, to, _)) => format!(
+                "the program tried to open a TCP connection to {to} instead; the pinger speaks UDP: create the socket with SOCK_DGRAM and use sendto/recvfrom; {what} could not be checked"
+            ),
+            None => format!(
+                "send your pings to that address (or to the host and port netgrade passes as arguments); {what} could not be checked"
+            ),
+        },
     };
     Err(Verdict::fail(format!(
         "no ping reached the server at UDP {addr}: {why}"

@@ -62,7 +62,7 @@ pub(super) fn runs(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         ExitKind::TimedOut { .. } => {
             evidence.extend(tail(stderr));
             format!(
-                "the program {}: it never finished on its own; a client that waits for a lost reply without a timeout blocks forever",
+                "the program {}: it did not finish on its own in time",
                 exit.describe()
             )
         }

@@ -110,6 +110,13 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
             }
         }
     }
+    for (transport, to, n) in trace.strays() {
+        let _ = writeln!(
+            out,
+            "stray: {n} {} packet(s) to {to}, where no server listens",
+            transport.name()
+        );
+    }
     for stream in [Stream::Stdout, Stream::Stderr] {
         let lines = trace.lines(stream);
         let _ = writeln!(out, "\n== {} ({} lines) ==", stream.name(), lines.len());

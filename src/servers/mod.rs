@@ -5,6 +5,7 @@
 //! into the run's trace. Dropping [`RunningServers`] stops them.
 
 pub mod pinger;
+pub mod sniffer;
 
 use std::net::SocketAddr;
 
@@ -101,6 +102,15 @@ pub fn start(
                     .push(tokio::spawn(pinger::run(socket, config, recorder.clone())));
                 running.addrs.push((spec.name.clone(), bound));
             }
+        }
+    }
+    if let Some(ns) = netns {
+        // Best effort: without CAP_NET_RAW the run simply has no stray-traffic diagnosis.
+        if let Ok(fd) = sniffer::open(ns) {
+            let udp_ports = running.addrs.iter().map(|(_, a)| a.port()).collect();
+            running
+                .tasks
+                .push(tokio::spawn(sniffer::run(fd, udp_ports, recorder.clone())));
         }
     }
     Ok(running)
