@@ -31,6 +31,7 @@ const EXPECTED: &[Expectation] = &[
     ("reference", &[], None),
     ("argv-host-port", &[], None),
     ("bytes-print", &[], None),
+    ("executable", &[], None),
     ("c-client", &[], None),
     ("java-client", &[], None),
     ("stats-reference", &[], None),
@@ -100,7 +101,7 @@ fn every_fixture_gets_the_grade_it_deserves() {
     // Some fixtures fail checks, so the exit status is 1.
     cmd.assert()
         .code(1)
-        .stdout(predicate::str::contains("23 runs"));
+        .stdout(predicate::str::contains("24 runs"));
 
     let report = read_json(&json);
     let mut wrong = Vec::new();
@@ -197,28 +198,50 @@ fn the_stats_lab_checks_the_summary_lines() {
     assert!(check.contains("3 of 10 pings were lost: 30%"), "{check}");
 }
 
+/// Fixtures that finish within a few seconds (the hanging ones are covered elsewhere).
+const QUICK: [&str; 19] = [
+    "reference",
+    "argv-host-port",
+    "bytes-print",
+    "executable",
+    "c-client",
+    "java-client",
+    "short-timeout",
+    "seq-from-zero",
+    "literal-time",
+    "eleven-pings",
+    "no-timeout-message",
+    "no-reply-print",
+    "rtt-ms-unlabelled",
+    "rtt-int",
+    "python2",
+    "missing-module",
+    "crash-exit",
+    "flood",
+    "tcp-socket",
+];
+
 #[test]
 fn same_seed_same_score_and_same_transcript() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let fixtures = ["reference", "seq-from-zero", "rtt-int", "python2"].map(pinger_fixture);
     for dir in &dirs {
         netgrade()
             .args([
                 "run",
                 "udp-pinger",
                 "-j",
-                "4",
+                "8",
                 "--quiet",
                 "--seed",
                 "7",
                 "--snapshots",
             ])
             .arg(dir.path())
-            .args(&fixtures)
+            .args(QUICK.map(pinger_fixture))
             .assert()
             .code(1);
     }
-    for name in ["reference", "seq-from-zero", "rtt-int", "python2"] {
+    for name in QUICK {
         let file = format!("fixtures_udp-pinger_{name}.txt");
         let a = std::fs::read_to_string(dirs[0].path().join(&file)).unwrap();
         let b = std::fs::read_to_string(dirs[1].path().join(&file)).unwrap();
@@ -243,6 +266,47 @@ fn same_seed_same_score_and_same_transcript() {
     let seed8 =
         std::fs::read_to_string(other.path().join("fixtures_udp-pinger_reference.txt")).unwrap();
     assert_ne!(seed8, reference);
+}
+
+#[test]
+fn each_result_is_written_as_soon_as_it_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .current_dir(root())
+        .args([
+            "run",
+            "udp-pinger",
+            "-j",
+            "2",
+            "--quiet",
+            "--time-limit",
+            "20s",
+            "--json",
+        ])
+        .arg(&json)
+        .args(["python2", "no-timeout"].map(pinger_fixture))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // python2 fails at once; no-timeout hangs until its 20 s limit.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(&json) {
+            seen = Some(text);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = seen.expect("the first result was written while the batch ran");
+    assert!(still_running, "the batch was still running");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(report["runs"][0]["submission"], pinger_fixture("python2"));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use regex::Regex;
 
 use crate::checks::quote;
-use crate::outcome::{CheckOutcome, fmt_points};
+use crate::outcome::{CheckOutcome, ExitKind, fmt_points};
 use crate::spec::{Lab, ServerKind};
 use crate::trace::{EventKind, Stream, Trace};
 
@@ -117,14 +117,25 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
             transport.name()
         );
     }
+    // Where the output was cut at the limit, how many lines fit depends on the
+    // width of what came before (timestamps vary), so counts are left out.
+    let cut = matches!(trace.exit(), Some((_, ExitKind::OutputLimit { .. })));
     for stream in [Stream::Stdout, Stream::Stderr] {
         let lines = trace.lines(stream);
-        let _ = writeln!(out, "\n== {} ({} lines) ==", stream.name(), lines.len());
+        if cut {
+            let _ = writeln!(out, "\n== {} (cut at the output limit) ==", stream.name());
+        } else {
+            let _ = writeln!(out, "\n== {} ({} lines) ==", stream.name(), lines.len());
+        }
         for line in lines.iter().take(MAX_LINES) {
             let _ = writeln!(out, "{}", r.apply(&escape_controls(line)));
         }
         if lines.len() > MAX_LINES {
-            let _ = writeln!(out, "… {} more lines", lines.len() - MAX_LINES);
+            if cut {
+                let _ = writeln!(out, "… more lines");
+            } else {
+                let _ = writeln!(out, "… {} more lines", lines.len() - MAX_LINES);
+            }
         }
     }
     let _ = writeln!(out, "\n== end ==");
