@@ -74,6 +74,8 @@ const EXPECTED: &[Expectation] = &[
     ("forks", &["runs"], None),
     ("wrong-port", CHECKS.split_first().unwrap().1, None),
     ("tcp-socket", &CHECKS, None),
+    // The build fails: `runs` says why, the other checks are skipped.
+    ("java-compile-error", &["runs"], Some(&[])),
 ];
 
 #[test]
@@ -101,7 +103,7 @@ fn every_fixture_gets_the_grade_it_deserves() {
     // Some fixtures fail checks, so the exit status is 1.
     cmd.assert()
         .code(1)
-        .stdout(predicate::str::contains("24 runs"));
+        .stdout(predicate::str::contains("25 runs"));
 
     let report = read_json(&json);
     let mut wrong = Vec::new();
