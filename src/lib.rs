@@ -33,6 +33,7 @@
 
 pub mod checks;
 pub mod outcome;
+pub mod probes;
 pub mod report;
 pub mod run;
 pub mod sandbox;

@@ -83,7 +83,7 @@ struct Grading {
     #[arg(long)]
     seed: Option<u64>,
     /// How to start the program, e.g. "python3 ping.py {host} {port}".
-    /// Placeholders: {host} {port} {entry} {stem}.
+    /// Placeholders: {host} {port} {entry} {stem} {dir}.
     #[arg(long)]
     cmd: Option<String>,
     /// Override the lab's time limit, e.g. 5s.
@@ -92,6 +92,10 @@ struct Grading {
     /// Run on the host network even where private network namespaces are available.
     #[arg(long)]
     no_isolation: bool,
+    /// For server labs: the port the program listens on, when netgrade cannot
+    /// see it (default: the lab's).
+    #[arg(long)]
+    port: Option<u16>,
     /// Write the JSON report to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -131,6 +135,24 @@ enum Serve {
         /// Reply delay: a fixed `50ms` or a seeded range `20ms..200ms`.
         #[arg(long, default_value = "0ms", value_parser = parse_delay)]
         delay: (Dur, Dur),
+    },
+    /// An HTTP/1.1 server for a folder: persistent connections, conditional GET.
+    Http {
+        /// The folder to serve.
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to bind (0 picks a free one).
+        #[arg(long, default_value_t = 6789)]
+        port: u16,
+        /// Delay before each response: a fixed `50ms` or a seeded range `20ms..200ms`.
+        #[arg(long, default_value = "0ms", value_parser = parse_delay)]
+        latency: (Dur, Dur),
+        /// Seed for the latency draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -251,6 +273,7 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
         seed: g.seed,
         cmd: g.cmd.clone(),
         time_limit: g.time_limit,
+        port: g.port,
         isolation: if g.no_isolation {
             Isolation::Off
         } else {
@@ -384,14 +407,23 @@ fn write_reports(g: &Grading, done: &[RunOutcome]) -> Result<(), String> {
 }
 
 async fn serve(server: Serve) -> ExitCode {
-    let Serve::UdpPinger {
-        host,
-        port,
-        loss,
-        drop,
-        seed,
-        delay,
-    } = server;
+    let (host, port, loss, drop, seed, delay) = match server {
+        Serve::UdpPinger {
+            host,
+            port,
+            loss,
+            drop,
+            seed,
+            delay,
+        } => (host, port, loss, drop, seed, delay),
+        Serve::Http {
+            root,
+            host,
+            port,
+            latency,
+            seed,
+        } => return serve_http(root, host, port, latency, seed).await,
+    };
     if !(0.0..=1.0).contains(&loss) {
         return usage_error(&format!(
             "--loss {loss} is not a probability; give a number from 0 to 1, e.g. 0.3"
@@ -509,4 +541,69 @@ fn validate(files: &[String]) -> ExitCode {
         }
     }
     status
+}
+
+async fn serve_http(
+    root: PathBuf,
+    host: String,
+    port: u16,
+    latency: (Dur, Dur),
+    seed: u64,
+) -> ExitCode {
+    if !root.is_dir() {
+        return usage_error(&format!(
+            "--root {} is not a folder; give the folder to serve",
+            root.display()
+        ));
+    }
+    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
+        return usage_error(&format!(
+            "--host `{host}` is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0"
+        ));
+    };
+    let addr = std::net::SocketAddr::new(ip, port);
+    let listener = match servers::bind_tcp(addr, None) {
+        Ok(l) => l,
+        Err(e) => {
+            return usage_error(&format!(
+                "cannot bind TCP {addr}: {e}; is another server already using the port? pick another with --port"
+            ));
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    let config = servers::http::HttpConfig {
+        latency_min: latency.0.get(),
+        latency_max: latency.1.get(),
+        seed,
+        ..servers::http::HttpConfig::new("http", &root)
+    };
+    println!(
+        "http serving {} on http://{bound}/. Ctrl-C to stop.",
+        root.display()
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = Recorder::with_tap(tx);
+    let task = tokio::spawn(servers::http::run(listener, config, recorder));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            event = rx.recv() => {
+                let Some(e) = event else { break };
+                let t = format!("[{:>8.3}s]", e.at.as_secs_f64());
+                let line = match e.kind {
+                    EventKind::Request { conn, peer, raw, .. } => {
+                        let first = raw.split(|b| *b == b'\n').next().unwrap_or_default();
+                        format!("{t} conn {conn} from {peer}: {}", netgrade::checks::quote(first))
+                    }
+                    EventKind::Response { conn, status, body_len, .. } => {
+                        format!("{t} conn {conn} <- {status} ({body_len} bytes)")
+                    }
+                    _ => continue,
+                };
+                println!("{line}");
+            }
+        }
+    }
+    task.abort();
+    ExitCode::SUCCESS
 }

@@ -107,6 +107,57 @@ pub enum EventKind {
         /// Where it was going.
         to: SocketAddr,
     },
+    /// A reference server (e.g. `http`) read a whole request on connection `conn`.
+    Request {
+        /// Server name.
+        server: String,
+        /// Connection number, from 1, per server.
+        conn: u32,
+        /// The client.
+        peer: SocketAddr,
+        /// The request's bytes exactly as received (head and body), capped.
+        raw: Vec<u8>,
+    },
+    /// A reference server answered on connection `conn`.
+    Response {
+        /// Server name.
+        server: String,
+        /// Connection number.
+        conn: u32,
+        /// Status code sent.
+        status: u16,
+        /// The status line and headers exactly as sent.
+        head: Vec<u8>,
+        /// Body length sent.
+        body_len: u64,
+    },
+    /// netgrade, as a client, ran probe `probe` against the student's server.
+    Exchange {
+        /// Probe id from the spec.
+        probe: String,
+        /// Bytes sent, exactly.
+        sent: Vec<u8>,
+        /// Bytes received, exactly (capped).
+        received: Vec<u8>,
+        /// How the exchange ended.
+        end: ExchangeEnd,
+        /// From connecting to the end.
+        elapsed: Duration,
+    },
+    /// The student's server was found listening here (netgrade connects to it).
+    Listening {
+        /// The address netgrade's probes connect to.
+        addr: SocketAddr,
+        /// Every TCP address the program listened on.
+        all: Vec<SocketAddr>,
+    },
+    /// The student's server did not listen on any TCP port in time.
+    NotListening {
+        /// How long netgrade waited.
+        waited: Duration,
+        /// Whether the program had already ended.
+        exited: bool,
+    },
     /// The program was started.
     Started {
         /// Its command line.
@@ -136,6 +187,23 @@ pub enum EventKind {
         /// How.
         exit: ExitKind,
     },
+}
+
+/// How a probe's exchange ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExchangeEnd {
+    /// A complete response was read (framed by Content-Length, chunks, or close).
+    Complete,
+    /// The server closed the connection (the response, if any, ends there).
+    Closed,
+    /// The server stopped sending before the deadline; the response is incomplete.
+    TimedOut,
+    /// The connection was reset.
+    Reset,
+    /// The connection could not be opened.
+    ConnectFailed(String),
+    /// The probe kept the connection open on purpose (a half-sent request).
+    Held,
 }
 
 /// An event and when it happened, relative to the start of the run.
@@ -198,6 +266,17 @@ impl Recorder {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(event);
+    }
+
+    /// When the program last printed a line, if it has.
+    pub fn last_output(&self) -> Option<Duration> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind, EventKind::Output { .. }))
+            .map(|e| e.at)
     }
 
     /// The trace so far, ordered by time.
@@ -347,6 +426,14 @@ impl Trace {
             }
         }
         out
+    }
+
+    /// Probe exchanges in order, by probe id.
+    pub fn exchange(&self, probe: &str) -> Option<(Duration, &Event)> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::Exchange { probe: p, .. } if p == probe => Some((e.at, e)),
+            _ => None,
+        })
     }
 
     /// Whether the server hit its recording cap.

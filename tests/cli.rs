@@ -196,3 +196,74 @@ impl WaitTimeout for std::process::Child {
         self.kill()
     }
 }
+
+/// `netgrade serve http` against curl: a file, a 404, and a conditional GET.
+#[test]
+fn serve_http_serves_a_folder_to_curl() {
+    let bin = assert_cmd::cargo::cargo_bin("netgrade");
+    let mut server = std::process::Command::new(bin)
+        .args([
+            "serve",
+            "http",
+            "--root",
+            "labs/webserver/www",
+            "--port",
+            "0",
+        ])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {banner}"))
+        .trim_end_matches('.')
+        .to_string();
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .args(args)
+            .output()
+            .expect("curl is installed (.ci/run installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let page = curl(&[&format!("{url}HelloWorld.html")]);
+    let file = std::fs::read_to_string(root().join("labs/webserver/www/HelloWorld.html")).unwrap();
+    assert_eq!(page, file);
+    assert_eq!(
+        curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{url}missing.html")
+        ]),
+        "404"
+    );
+    let later = "Fri, 01 Jan 2100 00:00:00 GMT";
+    let code = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        &format!("If-Modified-Since: {later}"),
+        &format!("{url}HelloWorld.html"),
+    ]);
+    assert_eq!(code, "304");
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(lines.next().unwrap().unwrap());
+    }
+    let _ = server.kill();
+    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
+    let log = seen.join("\n");
+    assert!(
+        log.contains("\"GET /HelloWorld.html HTTP/1.1\\r\""),
+        "{log}"
+    );
+    assert!(log.contains("<- 304"), "{log}");
+}

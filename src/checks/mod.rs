@@ -4,9 +4,11 @@
 //! lab lists and turns verdicts into scored [`CheckOutcome`]s. A check either
 //! passes (full points) or not (none): scores stay easy to explain.
 
+mod http_client;
 pub mod output;
 mod pinger;
 mod process;
+mod web;
 
 use crate::outcome::{CheckOutcome, ExitKind, Status};
 use crate::spec::{CheckKind, CheckSpec, Lab, ServerKind};
@@ -101,6 +103,16 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::PrintsReplies => pinger::prints_replies(spec, ctx),
         CheckKind::ReportsRtt => pinger::reports_rtt(spec, ctx),
         CheckKind::ReportsStats => pinger::reports_stats(spec, ctx),
+        CheckKind::ServesFile | CheckKind::BinaryFile => web::serves_file(spec, ctx),
+        CheckKind::StatusLine => web::status_line(spec, ctx),
+        CheckKind::NotFound => web::not_found(spec, ctx),
+        CheckKind::KeepsServing => web::keeps_serving(spec, ctx),
+        CheckKind::Headers => web::headers(spec, ctx),
+        CheckKind::Concurrent => web::concurrent(spec, ctx),
+        CheckKind::RequestLine => http_client::request_line(spec, ctx),
+        CheckKind::HostHeader => http_client::host_header(spec, ctx),
+        CheckKind::Crlf => http_client::crlf(spec, ctx),
+        CheckKind::PrintsResponse => http_client::prints_response(spec, ctx),
     }
 }
 

@@ -39,6 +39,10 @@ pub(super) fn runs(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let Some((_, exit)) = ctx.trace.exit() else {
         return Verdict::fail("the program never ran").with_evidence(evidence);
     };
+    if *exit == ExitKind::Stopped && ctx.lab.program.role == crate::spec::Role::Server {
+        // A server runs until netgrade stops it: that is its normal end.
+        return Verdict::pass();
+    }
     let message = match exit {
         ExitKind::Exited { code } if *code == expected => match leftovers {
             Some(n) if n > 0 => format!(

@@ -18,8 +18,10 @@ use anyhow::{Context, Result};
 
 use crate::checks;
 use crate::outcome::{ExitKind, ProgramSummary, RunOutcome, RunStatus, Timing};
+use crate::probes;
+use crate::sandbox::ports;
 use crate::sandbox::{self, NetNs, diagnose::diagnose};
-use crate::spec::{Dur, Lab};
+use crate::spec::{Dur, Lab, Role};
 use crate::trace::{EventKind, Recorder};
 use submission::{Placeholders, commands, copy_submission, find_entry, language_env};
 
@@ -49,6 +51,8 @@ pub struct Options {
     pub time_limit: Option<Dur>,
     /// Network isolation.
     pub isolation: Isolation,
+    /// A student server's port, when netgrade cannot see it (overrides the lab's).
+    pub port: Option<u16>,
 }
 
 /// Per-port locks for runs on the host network.
@@ -109,7 +113,9 @@ async fn grade(
     // Network: a private namespace per run, or the host network and a queue.
     let mut queued = Duration::ZERO;
     let mut _port_guards = Vec::new();
-    let netns = if opts.isolation == Isolation::Auto && !lab.servers.is_empty() {
+    let netns = if opts.isolation == Isolation::Auto
+        && (!lab.servers.is_empty() || lab.program.role == Role::Server)
+    {
         match NetNs::new() {
             Ok(ns) => Some(Arc::new(ns)),
             Err(e) => {
@@ -122,13 +128,18 @@ async fn grade(
     } else {
         None
     };
-    if netns.is_none() && !lab.servers.is_empty() {
+    let needs_network = !lab.servers.is_empty() || lab.program.role == Role::Server;
+    if netns.is_none() && needs_network {
         let mut ports: Vec<u16> = lab
             .servers
             .iter()
             .map(|s| s.port)
             .filter(|p| *p != 0)
             .collect();
+        // Students' servers pick their own ports: on a shared network they take turns.
+        if lab.program.role == Role::Server {
+            ports.push(0);
+        }
         ports.sort_unstable();
         ports.dedup();
         let waited = Instant::now();
@@ -144,7 +155,36 @@ async fn grade(
         }
     }
 
-    let servers = crate::servers::start(lab, seed, netns.as_deref(), &recorder)?;
+    // The lab's data: next to a student's server (its web root), and on disk
+    // for reference servers that serve it.
+    let data_root = if lab.files.0.is_empty() {
+        None
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("netgrade-data-")
+            .tempdir()
+            .context("cannot create a directory for the lab's data")?;
+        lab.files
+            .write_to(dir.path())
+            .context("cannot write the lab's data")?;
+        Some(dir)
+    };
+    let cwd = entry
+        .as_ref()
+        .map(|e| e.dir.clone())
+        .unwrap_or_else(|| root.to_path_buf());
+    if lab.program.role == Role::Server {
+        lab.files
+            .write_to(&cwd)
+            .context("cannot copy the lab's data next to the program")?;
+    }
+    let servers = crate::servers::start(
+        lab,
+        seed,
+        netns.as_deref(),
+        data_root.as_ref().map(|d| d.path()),
+        &recorder,
+    )?;
     let primary = servers.primary();
     let ph = Placeholders {
         host: primary.map(|a| a.ip().to_string()).unwrap_or_default(),
@@ -158,6 +198,7 @@ async fn grade(
                     .map(|s| s.to_string_lossy().into_owned())
             })
             .unwrap_or_default(),
+        dir: cwd.display().to_string(),
     };
 
     let mut program: Option<ProgramSummary> = None;
@@ -175,10 +216,6 @@ async fn grade(
         }
         Err(_) => {}
         Ok((build, run)) => {
-            let cwd = entry
-                .as_ref()
-                .map(|e| e.dir.clone())
-                .unwrap_or_else(|| root.to_path_buf());
             let env: Vec<(String, String)> = entry
                 .as_ref()
                 .map(|e| language_env(e.language))
@@ -188,7 +225,7 @@ async fn grade(
                 .collect();
             let base = sandbox::Command {
                 argv: Vec::new(),
-                cwd,
+                cwd: cwd.clone(),
                 env,
                 stdin: None,
                 time_limit: lab.program.build_time_limit.get(),
@@ -249,7 +286,13 @@ async fn grade(
                     record_output: true,
                     ..base
                 };
-                let done = sandbox::run(&cmd, &recorder).await;
+                let done = match lab.program.role {
+                    Role::Client => sandbox::run(&cmd, &recorder).await,
+                    Role::Server => {
+                        let fallback = opts.port.or(lab.program.port);
+                        drive_server(lab, &cmd, fallback, netns.as_deref(), &recorder).await
+                    }
+                };
                 program_time += done.duration;
                 if done.leftovers > 0 {
                     recorder.record(EventKind::Leftovers {
@@ -269,7 +312,15 @@ async fn grade(
     }
     drop(servers);
     drop(_port_guards);
+    drop(data_root);
 
+    // The work directory is gone after the run: show paths relative to it.
+    let root_text = root.display().to_string();
+    if let Some(p) = &mut program {
+        for arg in p.command.iter_mut().chain(p.build.iter_mut().flatten()) {
+            *arg = arg.replace(&root_text, ".");
+        }
+    }
     let mut trace = recorder.snapshot();
     trace.replace_in_output(&format!("{}/", root.display()), "");
     if program.is_none()
@@ -324,3 +375,102 @@ async fn grade(
         transcript,
     })
 }
+
+/// How often netgrade looks for the student's listening socket.
+const LISTEN_POLL: Duration = Duration::from_millis(20);
+
+/// Starts a student's server, waits until it listens, runs the lab's probes
+/// against it, and stops it. Every step has a deadline.
+async fn drive_server(
+    lab: &Lab,
+    cmd: &sandbox::Command,
+    fallback: Option<u16>,
+    netns: Option<&NetNs>,
+    recorder: &Recorder,
+) -> sandbox::Finished {
+    let running = match sandbox::spawn(cmd, recorder) {
+        Ok(r) => r,
+        Err(finished) => return finished,
+    };
+    let started = Instant::now();
+    let deadline = started + lab.program.ready_timeout.get();
+    let target = loop {
+        let all = ports::listening(&running.processes());
+        // Prefer the handout's port when the program listens on several.
+        let chosen = all
+            .iter()
+            .find(|a| Some(a.port()) == fallback)
+            .or(all.first())
+            .copied();
+        if let Some(addr) = chosen {
+            let target = ports::connect_addr(addr);
+            recorder.record(EventKind::Listening { addr: target, all });
+            break Some(target);
+        }
+        if running.has_exited() || Instant::now() >= deadline {
+            break None;
+        }
+        tokio::time::sleep(LISTEN_POLL).await;
+    };
+    // Unseen, but maybe listening where the lab says (another user's process, an odd stack).
+    let target = match (target, fallback) {
+        (None, Some(port)) if !running.has_exited() => {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            probes::connect(addr, netns, Duration::from_secs(1))
+                .await
+                .ok()
+                .map(|_| {
+                    recorder.record(EventKind::Listening { addr, all: vec![] });
+                    addr
+                })
+        }
+        (t, _) => t,
+    };
+    let Some(target) = target else {
+        recorder.record(EventKind::NotListening {
+            waited: started.elapsed(),
+            exited: running.has_exited(),
+        });
+        return running.stop().await;
+    };
+    let mut held = Vec::new();
+    // The program's time limit bounds the probing too (each probe has its own deadline).
+    let stop_at = started + cmd.time_limit;
+    for spec in &lab.probes {
+        if Instant::now() >= stop_at {
+            break;
+        }
+        let probe = probes::http::Probe {
+            name: spec.id.value.clone(),
+            bytes: spec.bytes(&target.ip().to_string(), target.port()),
+            hold: spec.hold,
+            head: spec.is_head(),
+            timeout: spec.timeout.get(),
+            idle: spec.idle.get(),
+            max_bytes: PROBE_RESPONSE_LIMIT,
+        };
+        if let Some(stream) = probes::http::exchange(target, netns, &probe, recorder).await {
+            held.push(stream);
+        }
+    }
+    drop(held);
+    // Let the server finish what it prints after the last request ("Ready to
+    // serve..." before accept()), so transcripts do not depend on scheduling.
+    let settle_until = Instant::now() + OUTPUT_SETTLE_MAX;
+    while Instant::now() < settle_until {
+        let last = recorder.last_output().unwrap_or_default();
+        if recorder.now().saturating_sub(last) >= OUTPUT_QUIET {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    running.stop().await
+}
+
+/// A server counts as done printing after this long without output …
+const OUTPUT_QUIET: Duration = Duration::from_millis(150);
+/// … or after this long, whichever comes first.
+const OUTPUT_SETTLE_MAX: Duration = Duration::from_secs(1);
+
+/// Most response bytes a probe keeps.
+const PROBE_RESPONSE_LIMIT: usize = 4 << 20;

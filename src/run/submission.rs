@@ -229,7 +229,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Values for `{host}`, `{port}`, `{entry}`, `{stem}`.
+/// Values for `{host}`, `{port}`, `{entry}`, `{stem}`, `{dir}`.
 #[derive(Clone, Debug, Default)]
 pub struct Placeholders {
     /// Server host.
@@ -240,6 +240,8 @@ pub struct Placeholders {
     pub entry: String,
     /// Entry file name without extension.
     pub stem: String,
+    /// The directory the program runs in (absolute).
+    pub dir: String,
 }
 
 impl Placeholders {
@@ -249,6 +251,7 @@ impl Placeholders {
             .replace("{port}", &self.port)
             .replace("{entry}", &self.entry)
             .replace("{stem}", &self.stem)
+            .replace("{dir}", &self.dir)
     }
 }
 
@@ -399,6 +402,7 @@ mod tests {
             port: "12000".into(),
             entry: e.file.clone(),
             stem: "UDPPinger".into(),
+            dir: String::new(),
         };
         let (build, run) = commands(&e, &spec(&["*.java"], None), &ph).unwrap();
         assert_eq!(
@@ -415,10 +419,11 @@ mod tests {
             port: "1".into(),
             entry: "a b.py".into(),
             stem: "a b".into(),
+            dir: "/w".into(),
         };
         assert_eq!(
-            split_command("python3 '{entry}' {host} {port}", &ph).unwrap(),
-            ["python3", "a b.py", "h", "1"]
+            split_command("python3 '{entry}' {host} {port} {dir}", &ph).unwrap(),
+            ["python3", "a b.py", "h", "1", "/w"]
         );
         assert!(split_command("python3 'unclosed", &ph).is_err());
     }

@@ -63,6 +63,42 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
     }
     for server in &lab.servers {
         match server.kind.value {
+            ServerKind::Http => {
+                let _ = writeln!(
+                    out,
+                    "\n== {} (http, TCP {}:{}) ==",
+                    server.name, server.host, server.port
+                );
+                for e in &trace.events {
+                    match &e.kind {
+                        EventKind::Request {
+                            server: s,
+                            conn,
+                            raw,
+                            ..
+                        } if *s == server.name => {
+                            let first = raw.split(|b| *b == b'\n').next().unwrap_or_default();
+                            let first = first.strip_suffix(b"\r").unwrap_or(first);
+                            let _ = writeln!(
+                                out,
+                                "conn {conn} -> {} ({} bytes)",
+                                r.apply(&quote(first)),
+                                raw.len()
+                            );
+                        }
+                        EventKind::Response {
+                            server: s,
+                            conn,
+                            status,
+                            body_len,
+                            ..
+                        } if *s == server.name => {
+                            let _ = writeln!(out, "conn {conn} <- {status}, {body_len} body bytes");
+                        }
+                        _ => {}
+                    }
+                }
+            }
             ServerKind::UdpPinger => {
                 let _ = writeln!(
                     out,
@@ -108,6 +144,57 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
                     }
                 }
             }
+        }
+    }
+    if !lab.probes.is_empty() {
+        let _ = writeln!(out, "\n== probes ==");
+    }
+    for e in &trace.events {
+        match &e.kind {
+            EventKind::Listening { addr, .. } => {
+                let _ = writeln!(out, "server listening; probes connect to TCP {addr}");
+            }
+            EventKind::NotListening { exited, .. } => {
+                let _ = writeln!(
+                    out,
+                    "server never listened{}",
+                    if *exited { " (it had exited)" } else { "" }
+                );
+            }
+            EventKind::Exchange {
+                probe,
+                sent,
+                received,
+                end,
+                ..
+            } => {
+                let request = sent
+                    .split(|b| *b == b'\r' || *b == b'\n')
+                    .next()
+                    .unwrap_or_default();
+                let parsed =
+                    crate::probes::http::parse_response(received, sent.starts_with(b"HEAD "));
+                let status = parsed
+                    .status_line
+                    .as_ref()
+                    .map(|l| format!("{} {}", l.code, l.reason))
+                    .unwrap_or_else(|| "no status line".into());
+                let answer = if received.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    format!(
+                        "{status}, {} body bytes, {} deviation(s)",
+                        parsed.body.len(),
+                        parsed.deviations.len()
+                    )
+                };
+                let _ = writeln!(
+                    out,
+                    "{probe}: {} -> {answer} ({end:?})",
+                    r.apply(&quote(request))
+                );
+            }
+            _ => {}
         }
     }
     for (transport, to, n) in trace.strays() {

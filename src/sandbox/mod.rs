@@ -10,6 +10,7 @@
 
 pub mod diagnose;
 mod netns;
+pub mod ports;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -26,6 +27,9 @@ pub use netns::NetNs;
 
 use crate::outcome::ExitKind;
 use crate::trace::{EventKind, Recorder, Stream};
+
+/// How long a program asked to stop may take to finish ending on its own.
+const EXIT_SETTLE: Duration = Duration::from_millis(100);
 
 /// What to run and under which limits.
 #[derive(Clone, Debug)]
@@ -75,9 +79,39 @@ struct Capture {
 /// Runs `cmd` to completion under its limits. Never hangs past
 /// `time_limit + grace + ~1 s`.
 pub async fn run(cmd: &Command, recorder: &Recorder) -> Finished {
+    match spawn(cmd, recorder) {
+        Ok(running) => running.wait().await,
+        Err(finished) => finished,
+    }
+}
+
+/// A started program: its process group, output readers and limits.
+pub struct Running {
+    child: Box<dyn ChildWrapper>,
+    pgid: Option<i32>,
+    started: Instant,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    captures: [Arc<Mutex<Capture>>; 2],
+    total: Arc<AtomicU64>,
+    over: Arc<tokio::sync::Notify>,
+    cmd: Command,
+    recorder: Recorder,
+}
+
+/// Starts `cmd`; a program that cannot start comes back as its [`Finished`].
+pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
     let started = Instant::now();
+    let fail = |reason: String| {
+        let finished = not_started(reason);
+        if cmd.record_output {
+            recorder.record(EventKind::Exited {
+                exit: finished.exit.clone(),
+            });
+        }
+        Err(finished)
+    };
     let Some((program, args)) = cmd.argv.split_first() else {
-        return not_started("the command is empty".into());
+        return fail("the command is empty".into());
     };
     let mut wrap = CommandWrap::with_new(program, |c| {
         c.args(args)
@@ -125,11 +159,11 @@ pub async fn run(cmd: &Command, recorder: &Recorder) -> Finished {
     let mut child = match wrap.spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return not_started(format!(
+            return fail(format!(
                 "`{program}` was not found (is it installed and on PATH?)"
             ));
         }
-        Err(e) => return not_started(format!("cannot start `{program}`: {e}")),
+        Err(e) => return fail(format!("cannot start `{program}`: {e}")),
     };
     let pgid = child.id().map(|p| p as i32);
     if cmd.record_output {
@@ -174,61 +208,138 @@ pub async fn run(cmd: &Command, recorder: &Recorder) -> Finished {
         )));
     }
 
-    let deadline = tokio::time::sleep(cmd.time_limit);
-    let mut forced: Option<ExitKind> = None;
-    let status = tokio::select! {
-        status = child.wait() => status,
-        _ = deadline => {
-            forced = Some(ExitKind::TimedOut { limit_ms: cmd.time_limit.as_millis() as u64 });
-            stop(child.as_mut(), cmd.grace).await
-        }
-        _ = over.notified() => {
-            forced = Some(ExitKind::OutputLimit { limit_bytes: cmd.output_limit });
-            stop(child.as_mut(), Duration::ZERO).await
-        }
-    };
-    let duration = started.elapsed();
+    Ok(Running {
+        child,
+        pgid,
+        started,
+        readers,
+        captures,
+        total,
+        over,
+        cmd: cmd.clone(),
+        recorder: recorder.clone(),
+    })
+}
 
-    let leftovers = clean_up(pgid, cmd.netns.as_deref());
+impl Running {
+    /// PID of the program (the leader of its process group).
+    pub fn pid(&self) -> Option<i32> {
+        self.pgid
+    }
 
-    // Output pipes close once every holder is dead; a process that escaped
-    // both the group and the namespace could keep one open, so bound the wait.
-    for reader in readers {
-        let abort = reader.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(1), reader)
-            .await
-            .is_err()
-        {
-            abort.abort();
+    /// Whether the program has ended (its leader is gone or a zombie).
+    pub fn has_exited(&self) -> bool {
+        let Some(pid) = self.pgid else { return true };
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+            Err(_) => true,
         }
     }
-    let [out, err] = captures.map(|c| {
-        let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::take(&mut c.bytes)
-    });
 
-    let exit = forced.unwrap_or_else(|| match status {
-        Ok(s) => {
-            use std::os::unix::process::ExitStatusExt;
-            match (s.code(), s.signal()) {
-                (Some(code), _) => ExitKind::Exited { code },
-                (None, Some(signal)) => ExitKind::Signaled { signal },
-                _ => ExitKind::Exited { code: -1 },
+    /// Every live process of the program: its group, and its namespace.
+    pub fn processes(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self.pgid.map(group_members).unwrap_or_default();
+        if let Some(ns) = &self.cmd.netns {
+            pids.extend(ns.processes());
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Waits for the program to end by itself, under its time and output limits.
+    pub async fn wait(self) -> Finished {
+        self.finish(false).await
+    }
+
+    /// Stops the program now (SIGTERM, grace, SIGKILL). One still running is
+    /// reported as [`ExitKind::Stopped`]; one that had ended, as it ended.
+    pub async fn stop(self) -> Finished {
+        self.finish(true).await
+    }
+
+    async fn finish(mut self, stop_now: bool) -> Finished {
+        let cmd = &self.cmd;
+        let child = &mut self.child;
+        let remaining = cmd.time_limit.saturating_sub(self.started.elapsed());
+        let over_limit = |total: &AtomicU64| total.load(Ordering::Relaxed) > cmd.output_limit;
+        let mut forced: Option<ExitKind> = None;
+        let status = if stop_now {
+            // A program that is already on its way out (it crashed a moment
+            // ago) ends by itself within this grace; report how it ended.
+            let ended = tokio::time::timeout(EXIT_SETTLE, child.wait()).await;
+            match ended {
+                Ok(status) => status,
+                Err(_) => {
+                    forced = Some(if over_limit(&self.total) {
+                        ExitKind::OutputLimit {
+                            limit_bytes: cmd.output_limit,
+                        }
+                    } else {
+                        ExitKind::Stopped
+                    });
+                    stop(child.as_mut(), cmd.grace).await
+                }
+            }
+        } else {
+            tokio::select! {
+                status = child.wait() => status,
+                _ = tokio::time::sleep(remaining) => {
+                    forced = Some(ExitKind::TimedOut { limit_ms: cmd.time_limit.as_millis() as u64 });
+                    stop(child.as_mut(), cmd.grace).await
+                }
+                _ = self.over.notified() => {
+                    forced = Some(ExitKind::OutputLimit { limit_bytes: cmd.output_limit });
+                    stop(child.as_mut(), Duration::ZERO).await
+                }
+            }
+        };
+        let duration = self.started.elapsed();
+
+        let leftovers = clean_up(self.pgid, cmd.netns.as_deref());
+
+        // Output pipes close once every holder is dead; a process that escaped
+        // both the group and the namespace could keep one open, so bound the wait.
+        for reader in self.readers {
+            let abort = reader.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(1), reader)
+                .await
+                .is_err()
+            {
+                abort.abort();
             }
         }
-        Err(e) => ExitKind::DidNotStart {
-            reason: format!("waiting for the program failed: {e}"),
-        },
-    });
-    if cmd.record_output {
-        recorder.record(EventKind::Exited { exit: exit.clone() });
-    }
-    Finished {
-        exit,
-        duration,
-        stdout: out,
-        stderr: err,
-        leftovers,
+        let [out, err] = self.captures.map(|c| {
+            let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut c.bytes)
+        });
+
+        let exit = forced.unwrap_or_else(|| match status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                match (s.code(), s.signal()) {
+                    (Some(code), _) => ExitKind::Exited { code },
+                    (None, Some(signal)) => ExitKind::Signaled { signal },
+                    _ => ExitKind::Exited { code: -1 },
+                }
+            }
+            Err(e) => ExitKind::DidNotStart {
+                reason: format!("waiting for the program failed: {e}"),
+            },
+        });
+        if cmd.record_output {
+            self.recorder
+                .record(EventKind::Exited { exit: exit.clone() });
+        }
+        Finished {
+            exit,
+            duration,
+            stdout: out,
+            stderr: err,
+            leftovers,
+        }
     }
 }
 

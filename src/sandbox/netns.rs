@@ -47,6 +47,14 @@ impl NetNs {
         .map_err(|_| std::io::Error::other("namespace thread panicked"))?
     }
 
+    /// Another handle on the same namespace.
+    pub fn try_clone(&self) -> std::io::Result<NetNs> {
+        Ok(NetNs {
+            file: self.file.try_clone()?,
+            inode: self.inode,
+        })
+    }
+
     /// Raw descriptor, for `setns` in a child between fork and exec.
     pub fn raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()

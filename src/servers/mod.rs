@@ -4,6 +4,7 @@
 //! namespace when it has one — and runs each as a tokio task that records
 //! into the run's trace. Dropping [`RunningServers`] stops them.
 
+pub mod http;
 pub mod pinger;
 pub mod sniffer;
 
@@ -65,11 +66,26 @@ pub fn bind_udp(addr: SocketAddr, netns: Option<&NetNs>) -> std::io::Result<toki
     tokio::net::UdpSocket::from_std(socket)
 }
 
-/// Starts every server of `lab`.
+/// Binds a TCP listener on `addr`, inside `netns` when given.
+pub fn bind_tcp(
+    addr: SocketAddr,
+    netns: Option<&NetNs>,
+) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = match netns {
+        Some(ns) => ns.run(move || std::net::TcpListener::bind(addr))??,
+        None => std::net::TcpListener::bind(addr)?,
+    };
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+/// Starts every server of `lab`. `data_root` is the lab's data written out to
+/// disk, for servers that serve files.
 pub fn start(
     lab: &Lab,
     seed: u64,
     netns: Option<&NetNs>,
+    data_root: Option<&std::path::Path>,
     recorder: &Recorder,
 ) -> Result<RunningServers> {
     let mut running = RunningServers::default();
@@ -82,7 +98,35 @@ pub fn start(
                     spec.name, spec.host
                 )
             })?;
+        let busy = if netns.is_none() {
+            " (is another program using that port?)"
+        } else {
+            ""
+        };
         match spec.kind.value {
+            ServerKind::Http => {
+                let listener = bind_tcp(addr, netns).with_context(|| {
+                    format!("cannot bind the {} server to TCP {addr}{busy}", spec.name)
+                })?;
+                let bound = listener.local_addr()?;
+                let delay = spec.delay.unwrap_or(crate::spec::DelayRange {
+                    min: crate::spec::Dur::from_millis(0),
+                    max: crate::spec::Dur::from_millis(0),
+                });
+                let config = http::HttpConfig {
+                    latency_min: delay.min.get(),
+                    latency_max: delay.max.get(),
+                    seed,
+                    ..http::HttpConfig::new(
+                        &spec.name,
+                        data_root.context("an http server needs the lab's data")?,
+                    )
+                };
+                running
+                    .tasks
+                    .push(tokio::spawn(http::run(listener, config, recorder.clone())));
+                running.addrs.push((spec.name.clone(), bound));
+            }
             ServerKind::UdpPinger => {
                 let socket = bind_udp(addr, netns).with_context(|| {
                     format!(
@@ -104,13 +148,27 @@ pub fn start(
             }
         }
     }
-    if let Some(ns) = netns {
+    // Watch for traffic that misses the servers: a client program's mistake.
+    // (A student's own server is reached on ports netgrade cannot know yet.)
+    if let Some(ns) = netns
+        && lab.program.role == crate::spec::Role::Client
+    {
         // Best effort: without CAP_NET_RAW the run simply has no stray-traffic diagnosis.
         if let Ok(fd) = sniffer::open(ns) {
-            let udp_ports = running.addrs.iter().map(|(_, a)| a.port()).collect();
-            running
-                .tasks
-                .push(tokio::spawn(sniffer::run(fd, udp_ports, recorder.clone())));
+            let mut udp_ports = Vec::new();
+            let mut tcp_ports = Vec::new();
+            for (spec, (_, addr)) in lab.servers.iter().zip(&running.addrs) {
+                match spec.kind.value {
+                    ServerKind::UdpPinger => udp_ports.push(addr.port()),
+                    ServerKind::Http => tcp_ports.push(addr.port()),
+                }
+            }
+            running.tasks.push(tokio::spawn(sniffer::run(
+                fd,
+                udp_ports,
+                tcp_ports,
+                recorder.clone(),
+            )));
         }
     }
     Ok(running)

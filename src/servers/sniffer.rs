@@ -42,9 +42,14 @@ pub fn open(netns: &NetNs) -> std::io::Result<AsyncFd<OwnedFd>> {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// Records stray packets until the task is aborted. `udp_ports` are the ports
-/// of the run's UDP servers (their traffic is not stray).
-pub async fn run(fd: AsyncFd<OwnedFd>, udp_ports: Vec<u16>, recorder: Recorder) {
+/// Records stray packets until the task is aborted. `udp_ports` and
+/// `tcp_ports` are the ports of the run's servers (their traffic is not stray).
+pub async fn run(
+    fd: AsyncFd<OwnedFd>,
+    udp_ports: Vec<u16>,
+    tcp_ports: Vec<u16>,
+    recorder: Recorder,
+) {
     let mut buf = vec![0u8; 2048];
     let mut recorded = 0usize;
     while recorded < MAX_STRAYS {
@@ -80,7 +85,7 @@ pub async fn run(fd: AsyncFd<OwnedFd>, udp_ports: Vec<u16>, recorder: Recorder) 
         if pkttype == libc::PACKET_OUTGOING {
             continue;
         }
-        if let Some((transport, from, to)) = classify(&buf[..n], &udp_ports) {
+        if let Some((transport, from, to)) = classify(&buf[..n], &udp_ports, &tcp_ports) {
             recorder.record(EventKind::Stray {
                 transport,
                 from,
@@ -92,7 +97,11 @@ pub async fn run(fd: AsyncFd<OwnedFd>, udp_ports: Vec<u16>, recorder: Recorder) 
 }
 
 /// The stray flow a raw IP packet belongs to, if it is one.
-pub fn classify(packet: &[u8], udp_ports: &[u16]) -> Option<(Transport, SocketAddr, SocketAddr)> {
+pub fn classify(
+    packet: &[u8],
+    udp_ports: &[u16],
+    tcp_ports: &[u16],
+) -> Option<(Transport, SocketAddr, SocketAddr)> {
     let version = packet.first()? >> 4;
     let (proto, src, dst, payload) = match version {
         4 => {
@@ -125,7 +134,7 @@ pub fn classify(packet: &[u8], udp_ports: &[u16]) -> Option<(Transport, SocketAd
         17 if !udp_ports.contains(&dport) && !udp_ports.contains(&sport) => {
             Some((Transport::Udp, flow.0, flow.1))
         }
-        6 => {
+        6 if !tcp_ports.contains(&dport) => {
             let flags = *payload.get(13)?;
             let syn_only = flags & 0x12 == 0x02;
             syn_only.then_some((Transport::Tcp, flow.0, flow.1))
@@ -152,28 +161,31 @@ mod tests {
 
     #[test]
     fn udp_to_another_port_is_stray_server_traffic_is_not() {
-        let (t, from, to) = classify(&ipv4(17, 40000, 12002, 0), &[12000]).unwrap();
+        let (t, from, to) = classify(&ipv4(17, 40000, 12002, 0), &[12000], &[]).unwrap();
         assert_eq!(t, Transport::Udp);
         assert_eq!(from.port(), 40000);
         assert_eq!(to.to_string(), "127.0.0.1:12002");
-        assert_eq!(classify(&ipv4(17, 40000, 12000, 0), &[12000]), None);
-        assert_eq!(classify(&ipv4(17, 12000, 40000, 0), &[12000]), None);
+        assert_eq!(classify(&ipv4(17, 40000, 12000, 0), &[12000], &[]), None);
+        assert_eq!(classify(&ipv4(17, 12000, 40000, 0), &[12000], &[]), None);
     }
 
     #[test]
     fn only_tcp_connection_attempts_count() {
         assert_eq!(
-            classify(&ipv4(6, 40000, 12000, 0x02), &[12000]).unwrap().0,
+            classify(&ipv4(6, 40000, 12000, 0x02), &[12000], &[])
+                .unwrap()
+                .0,
             Transport::Tcp
         );
-        assert_eq!(classify(&ipv4(6, 12000, 40000, 0x12), &[12000]), None);
-        assert_eq!(classify(&ipv4(6, 12000, 40000, 0x14), &[12000]), None);
+        assert_eq!(classify(&ipv4(6, 12000, 40000, 0x12), &[12000], &[]), None);
+        assert_eq!(classify(&ipv4(6, 12000, 40000, 0x14), &[12000], &[]), None);
+        assert_eq!(classify(&ipv4(6, 40000, 6789, 0x02), &[], &[6789]), None);
     }
 
     #[test]
     fn garbage_is_ignored() {
-        assert_eq!(classify(&[], &[]), None);
-        assert_eq!(classify(&[0x45, 0, 0], &[]), None);
-        assert_eq!(classify(&[0x99; 60], &[]), None);
+        assert_eq!(classify(&[], &[], &[]), None);
+        assert_eq!(classify(&[0x45, 0, 0], &[], &[]), None);
+        assert_eq!(classify(&[0x99; 60], &[], &[]), None);
     }
 }

@@ -5,28 +5,98 @@ use std::path::Path;
 
 use serde_saphyr::Location;
 
-use super::{CheckKind, Lab, ServerKind, SpecError};
+use super::{CheckKind, DataFiles, Lab, Role, ServerKind, SpecError};
 
-/// The built-in labs, embedded in the binary: (name, YAML text).
-pub const BUILTIN: &[(&str, &str)] = &[
-    ("udp-pinger", include_str!("../../labs/udp-pinger.yaml")),
-    (
-        "udp-pinger-stats",
-        include_str!("../../labs/udp-pinger-stats.yaml"),
-    ),
+/// A built-in lab: its name and YAML, embedded in the binary.
+pub struct Builtin {
+    /// Lab name.
+    pub name: &'static str,
+    /// The spec.
+    pub yaml: &'static str,
+}
+
+/// The built-in labs.
+pub const BUILTIN: &[Builtin] = &[
+    Builtin {
+        name: "udp-pinger",
+        yaml: include_str!("../../labs/udp-pinger.yaml"),
+    },
+    Builtin {
+        name: "udp-pinger-stats",
+        yaml: include_str!("../../labs/udp-pinger-stats.yaml"),
+    },
+    Builtin {
+        name: "webserver",
+        yaml: include_str!("../../labs/webserver.yaml"),
+    },
+    Builtin {
+        name: "webserver-threaded",
+        yaml: include_str!("../../labs/webserver-threaded.yaml"),
+    },
+    Builtin {
+        name: "http-client",
+        yaml: include_str!("../../labs/http-client.yaml"),
+    },
 ];
+
+/// Data folders of the built-in labs (`data:` value → files), embedded too.
+type EmbeddedFiles = &'static [(&'static str, &'static [u8])];
+const BUILTIN_DATA: &[(&str, EmbeddedFiles)] = &[(
+    "webserver/www",
+    &[
+        (
+            "HelloWorld.html",
+            include_bytes!("../../labs/webserver/www/HelloWorld.html"),
+        ),
+        (
+            "big.txt",
+            include_bytes!("../../labs/webserver/www/big.txt"),
+        ),
+        (
+            "docs/notes.txt",
+            include_bytes!("../../labs/webserver/www/docs/notes.txt"),
+        ),
+        (
+            "image.png",
+            include_bytes!("../../labs/webserver/www/image.png"),
+        ),
+    ],
+)];
 
 /// Names of the built-in labs.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
-    BUILTIN.iter().map(|(n, _)| *n)
+    BUILTIN.iter().map(|b| b.name)
 }
 
 /// Loads a built-in lab by name.
 pub fn load_builtin(name: &str) -> Option<Result<Lab, SpecError>> {
-    BUILTIN
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(n, text)| load_str(&format!("<builtin>/{n}.yaml"), text))
+    let b = BUILTIN.iter().find(|b| b.name == name)?;
+    let path = format!("<builtin>/{}.yaml", b.name);
+    Some(parse(&path, b.yaml).and_then(|mut lab| {
+        if let Some(data) = &lab.data {
+            let files = BUILTIN_DATA
+                .iter()
+                .find(|(d, _)| d == data)
+                .map(|(_, files)| {
+                    files
+                        .iter()
+                        .map(|(p, b)| (p.to_string(), b.to_vec()))
+                        .collect()
+                })
+                .ok_or_else(|| {
+                    SpecError::new(
+                        &path,
+                        b.yaml,
+                        0,
+                        0,
+                        format!("built-in data `{data}` is missing"),
+                    )
+                })?;
+            lab.files = DataFiles(files);
+        }
+        validate(&lab, &path, b.yaml)?;
+        Ok(lab)
+    }))
 }
 
 /// Loads `arg`: a built-in lab name, or a path to a YAML file.
@@ -62,9 +132,55 @@ pub fn load(path: &Path) -> Result<Lab, SpecError> {
     load_str(&shown, &text)
 }
 
-/// Parses and validates lab YAML `text`, naming it `path` in errors.
+/// Parses and validates lab YAML `text`, naming it `path` in errors. A `data`
+/// folder is read relative to the directory of `path`.
 pub fn load_str(path: &str, text: &str) -> Result<Lab, SpecError> {
-    let lab: Lab = serde_saphyr::from_str(text).map_err(|e| {
+    let mut lab = parse(path, text)?;
+    if let Some(data) = &lab.data {
+        let base = Path::new(path).parent().unwrap_or(Path::new("."));
+        let dir = base.join(data);
+        lab.files = read_data(&dir).map_err(|e| {
+            SpecError::new(
+                path,
+                text,
+                0,
+                0,
+                format!("cannot read the lab's data folder {}: {e}", dir.display()),
+            )
+            .with_help("`data` names a folder next to the lab YAML file")
+        })?;
+    }
+    validate(&lab, path, text)?;
+    Ok(lab)
+}
+
+/// Reads every file under `dir` (relative paths with `/`), sorted.
+fn read_data(dir: &Path) -> std::io::Result<DataFiles> {
+    fn walk(root: &Path, rel: &Path, out: &mut Vec<(String, Vec<u8>)>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(root.join(rel))? {
+            let entry = entry?;
+            let path = rel.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let name = path
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push((name, std::fs::read(root.join(&path))?));
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, Path::new(""), &mut files)?;
+    files.sort();
+    Ok(DataFiles(files))
+}
+
+fn parse(path: &str, text: &str) -> Result<Lab, SpecError> {
+    serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
             .map(|l| (l.line() as usize, l.column() as usize))
@@ -76,9 +192,7 @@ pub fn load_str(path: &str, text: &str) -> Result<Lab, SpecError> {
             Some(h) => err.with_help(h),
             None => err,
         }
-    })?;
-    validate(&lab, path, text)?;
-    Ok(lab)
+    })
 }
 
 /// Strips serde-saphyr's own "at line X column Y" suffix; we show the position ourselves.
@@ -142,6 +256,26 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
             ));
         }
         match server.kind.value {
+            ServerKind::Http => {
+                if lab.data.is_none() {
+                    return Err(at(
+                        path,
+                        text,
+                        loc,
+                        "an http server serves the lab's `data` folder, but the lab has none"
+                            .into(),
+                    )
+                    .with_help("add `data: www` (a folder next to the lab file)"));
+                }
+                if server.drop.is_some() || server.loss.is_some() {
+                    return Err(at(
+                        path,
+                        text,
+                        loc,
+                        "`drop` and `loss` apply to udp-pinger servers only".into(),
+                    ));
+                }
+            }
             ServerKind::UdpPinger => {
                 if let Some(loss) = server.loss
                     && !(0.0..=1.0).contains(&loss)
@@ -184,10 +318,38 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
         }
     }
 
-    let has_pinger = lab
-        .servers
-        .iter()
-        .any(|s| s.kind.value == ServerKind::UdpPinger);
+    let mut probe_ids = HashSet::new();
+    for probe in &lab.probes {
+        let loc = &probe.id.referenced;
+        if !probe_ids.insert(probe.id.value.as_str()) {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!("two probes have the id `{}`", probe.id.value),
+            ));
+        }
+        if probe.raw.is_some()
+            && (probe.method.is_some() || probe.target.is_some() || !probe.headers.is_empty())
+        {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!(
+                    "probe `{}` has both `raw` and method/target/headers",
+                    probe.id.value
+                ),
+            )
+            .with_help("`raw` gives the exact bytes; use one or the other"));
+        }
+    }
+    if !lab.probes.is_empty() && lab.program.role != Role::Server {
+        return Err(
+            top("the lab has probes, but `program.role` is not `server`".into())
+                .with_help("probes drive a student's server: add `role: server` under `program:`"),
+        );
+    }
     let mut ids = HashSet::new();
     for check in &lab.checks {
         let loc = &check.id.referenced;
@@ -227,6 +389,10 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
             ("tolerance", check.tolerance.is_some()),
             ("pattern", check.pattern.is_some()),
             ("exit_code", check.exit_code.is_some()),
+            ("probe", check.probe.is_some()),
+            ("probes", check.probes.is_some()),
+            ("file", check.file.is_some()),
+            ("status", check.status.is_some()),
         ];
         for (param, present) in given {
             if present && !kind.params().contains(&param) {
@@ -254,16 +420,53 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
                 format!("`pattern` of check `{id}` is not a valid regex: {e}"),
             ));
         }
-        if kind.needs_pinger() && !has_pinger {
+        if let Some(server) = kind.needs_server()
+            && !lab.servers.iter().any(|s| s.kind.value == server)
+        {
+            let name = match server {
+                ServerKind::UdpPinger => "udp-pinger",
+                ServerKind::Http => "http",
+            };
             return Err(at(
                 path,
                 text,
                 loc,
                 format!(
-                    "check `{id}` reads udp-pinger traffic, but the lab has no udp-pinger server"
+                    "check `{id}` reads {name} server traffic, but the lab has no {name} server"
                 ),
             )
-            .with_help("add a server with `kind: udp-pinger` under `servers:`"));
+            .with_help(format!("add a server with `kind: {name}` under `servers:`")));
+        }
+        if kind.needs_probes() && lab.probes.is_empty() {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!("check `{id}` judges probe exchanges, but the lab has no `probes`"),
+            )
+            .with_help(
+                "list the requests to send under `probes:`, and set `program.role: server`",
+            ));
+        }
+        for probe in check.probe.iter().chain(check.probes.iter().flatten()) {
+            if !probe_ids.contains(probe.as_str()) {
+                return Err(at(
+                    path,
+                    text,
+                    loc,
+                    format!("check `{id}` names probe `{probe}`, which the lab does not define"),
+                ));
+            }
+        }
+        if let Some(file) = &check.file
+            && lab.files.get(file).is_none()
+        {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!("check `{id}` names file `{file}`, which is not in the lab's data"),
+            ));
         }
     }
     for r in &lab.transcript.redact {

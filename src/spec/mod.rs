@@ -38,11 +38,50 @@ pub struct Lab {
     pub servers: Vec<ServerSpec>,
     /// How to find, build and run the student's program.
     pub program: ProgramSpec,
+    /// Folder of lab files (a web root, a maildrop …), relative to the lab YAML.
+    /// They are copied next to the student's program, served by reference
+    /// servers, and compared with what programs send.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// Requests netgrade sends, in order, to a student's server (`program.role: server`).
+    #[serde(default)]
+    pub probes: Vec<ProbeSpec>,
     /// The checks, in report order.
     pub checks: Vec<CheckSpec>,
     /// How transcripts (snapshots) are normalized.
     #[serde(default)]
     pub transcript: TranscriptSpec,
+    /// The lab's data files, loaded with the spec.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub files: DataFiles,
+}
+
+/// The files of a lab's `data` folder: relative path (with `/`) → bytes.
+#[derive(Clone, Debug, Default)]
+pub struct DataFiles(pub Vec<(String, Vec<u8>)>);
+
+impl DataFiles {
+    /// The bytes of `path` (leading `/` ignored), if the lab has that file.
+    pub fn get(&self, path: &str) -> Option<&[u8]> {
+        let path = path.trim_start_matches('/');
+        self.0
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, b)| b.as_slice())
+    }
+
+    /// Writes every file under `dir`.
+    pub fn write_to(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        for (path, bytes) in &self.0 {
+            let target = dir.join(path);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(target, bytes)?;
+        }
+        Ok(())
+    }
 }
 
 fn default_seed() -> u64 {
@@ -69,7 +108,8 @@ pub struct ServerSpec {
     /// udp-pinger: drop each datagram with this probability (seeded), when `drop` is not given.
     #[serde(default)]
     pub loss: Option<f64>,
-    /// udp-pinger: the delay before each reply, drawn uniformly (seeded) from this range.
+    /// udp-pinger: the delay before each reply; http: before each response.
+    /// Drawn uniformly (seeded) from this range.
     #[serde(default)]
     pub delay: Option<DelayRange>,
 }
@@ -84,6 +124,8 @@ fn default_host() -> String {
 pub enum ServerKind {
     /// The lossy UDP pinger: upper-cases and echoes datagrams, drops and delays some.
     UdpPinger,
+    /// An HTTP/1.1 server for the lab's `data` folder.
+    Http,
 }
 
 /// A range of delays; `min == max` gives a fixed delay.
@@ -130,6 +172,118 @@ pub struct ProgramSpec {
     /// Cap on stdout and stderr together; a program printing more is stopped.
     #[serde(default = "default_output_limit")]
     pub output_limit: Size,
+    /// `client` (default): the program runs to its end against netgrade's
+    /// servers. `server`: netgrade waits until it listens, sends the lab's
+    /// probes, then stops it.
+    #[serde(default)]
+    pub role: Role,
+    /// Role server: the port to use when netgrade cannot see which port the
+    /// program listens on (`--port` overrides).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Role server: how long to wait for the program to listen.
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout: Dur,
+}
+
+fn default_ready_timeout() -> Dur {
+    Dur::from_secs(5)
+}
+
+/// Whether the student's program is a client or a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Runs to its end against netgrade's reference servers.
+    #[default]
+    Client,
+    /// Listens; netgrade drives it with probes and stops it afterwards.
+    Server,
+}
+
+/// One request netgrade sends to a student's server.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// Id that checks refer to.
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
+    /// Request method (with `target`), e.g. `GET`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Request target, e.g. `/HelloWorld.html`.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Protocol version in the request line.
+    #[serde(default = "default_http_version")]
+    pub version: String,
+    /// Extra header lines, `Name: value`. A `Host` line is added unless one is given.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Exact bytes to send instead of method/target/headers (YAML escapes like `\r\n` apply).
+    #[serde(default)]
+    pub raw: Option<String>,
+    /// Send and keep the connection open without reading (a half-sent request),
+    /// until every probe has run.
+    #[serde(default)]
+    pub hold: bool,
+    /// Deadline for the whole exchange.
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: Dur,
+    /// The response ends when nothing arrives for this long (servers that
+    /// neither send Content-Length nor close).
+    #[serde(default = "default_probe_idle")]
+    pub idle: Dur,
+}
+
+fn default_http_version() -> String {
+    "HTTP/1.1".into()
+}
+fn default_probe_timeout() -> Dur {
+    Dur::from_secs(5)
+}
+fn default_probe_idle() -> Dur {
+    Dur::from_millis(1500)
+}
+
+impl ProbeSpec {
+    /// The bytes to send, with `{host}` and `{port}` filled in.
+    pub fn bytes(&self, host: &str, port: u16) -> Vec<u8> {
+        let fill = |s: &str| {
+            s.replace("{host}", host)
+                .replace("{port}", &port.to_string())
+        };
+        if let Some(raw) = &self.raw {
+            return fill(raw).into_bytes();
+        }
+        let mut out = format!(
+            "{} {} {}\r\n",
+            self.method.as_deref().unwrap_or("GET"),
+            self.target.as_deref().unwrap_or("/"),
+            self.version
+        );
+        if !self
+            .headers
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+        {
+            out.push_str(&format!("Host: {host}:{port}\r\n"));
+        }
+        for h in &self.headers {
+            out.push_str(&fill(h));
+            out.push_str("\r\n");
+        }
+        out.push_str("\r\n");
+        out.into_bytes()
+    }
+
+    /// Whether the request is a HEAD (its response has no body).
+    pub fn is_head(&self) -> bool {
+        match &self.raw {
+            Some(raw) => raw.starts_with("HEAD "),
+            None => self.method.as_deref() == Some("HEAD"),
+        }
+    }
 }
 
 fn default_time_limit() -> Dur {
@@ -181,6 +335,18 @@ pub struct CheckSpec {
     /// runs: the exit status expected (default 0).
     #[serde(default)]
     pub exit_code: Option<i32>,
+    /// HTTP checks: the probe whose exchange is judged.
+    #[serde(default)]
+    pub probe: Option<String>,
+    /// HTTP checks: several probes (keeps-serving, status-line, headers).
+    #[serde(default)]
+    pub probes: Option<Vec<String>>,
+    /// serves-file, binary-file: the lab data file the body must equal.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// HTTP checks: the expected status code.
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 impl CheckSpec {
@@ -213,11 +379,33 @@ pub enum CheckKind {
     ReportsRtt,
     /// Minimum, maximum and average RTT and the loss rate match what happened.
     ReportsStats,
+    /// A probe's response has the expected status and exactly a data file's bytes.
+    ServesFile,
+    /// Every response starts with a well-formed status line, CRLF endings and a blank line.
+    StatusLine,
+    /// A request for a missing file gets a 404 status line, and the server keeps running.
+    NotFound,
+    /// Several requests in a row are all answered.
+    KeepsServing,
+    /// A binary file comes back byte for byte.
+    BinaryFile,
+    /// Content-Length, when sent, matches the body; Content-Type, when sent, fits the file.
+    Headers,
+    /// A request is answered while another connection is held open, half-sent.
+    Concurrent,
+    /// The client's request line is `GET /<file> HTTP/1.x`.
+    RequestLine,
+    /// The client sends a Host header (HTTP/1.1 requires it).
+    HostHeader,
+    /// Every request line ends with CRLF, and an empty line ends the head.
+    Crlf,
+    /// The client prints what the server sent.
+    PrintsResponse,
 }
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 8] = [
+    pub const ALL: [CheckKind; 19] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -226,6 +414,17 @@ impl CheckKind {
         CheckKind::PrintsReplies,
         CheckKind::ReportsRtt,
         CheckKind::ReportsStats,
+        CheckKind::ServesFile,
+        CheckKind::StatusLine,
+        CheckKind::NotFound,
+        CheckKind::KeepsServing,
+        CheckKind::BinaryFile,
+        CheckKind::Headers,
+        CheckKind::Concurrent,
+        CheckKind::RequestLine,
+        CheckKind::HostHeader,
+        CheckKind::Crlf,
+        CheckKind::PrintsResponse,
     ];
 
     /// The kebab-case name used in YAML.
@@ -239,6 +438,17 @@ impl CheckKind {
             CheckKind::PrintsReplies => "prints-replies",
             CheckKind::ReportsRtt => "reports-rtt",
             CheckKind::ReportsStats => "reports-stats",
+            CheckKind::ServesFile => "serves-file",
+            CheckKind::StatusLine => "status-line",
+            CheckKind::NotFound => "not-found",
+            CheckKind::KeepsServing => "keeps-serving",
+            CheckKind::BinaryFile => "binary-file",
+            CheckKind::Headers => "headers",
+            CheckKind::Concurrent => "concurrent",
+            CheckKind::RequestLine => "request-line",
+            CheckKind::HostHeader => "host-header",
+            CheckKind::Crlf => "crlf",
+            CheckKind::PrintsResponse => "prints-response",
         }
     }
 
@@ -258,12 +468,53 @@ impl CheckKind {
             CheckKind::PrintsReplies => &[],
             CheckKind::ReportsRtt => &["tolerance"],
             CheckKind::ReportsStats => &["count", "tolerance"],
+            CheckKind::ServesFile | CheckKind::BinaryFile => &["probe", "file", "status"],
+            CheckKind::NotFound => &["probe", "probes", "status"],
+            CheckKind::StatusLine | CheckKind::KeepsServing | CheckKind::Headers => &["probes"],
+            CheckKind::Concurrent => &["probe", "probes", "status"],
+            CheckKind::RequestLine => &["file"],
+            CheckKind::HostHeader | CheckKind::Crlf => &[],
+            CheckKind::PrintsResponse => &["file"],
         }
     }
 
-    /// Whether the check reads the traffic of a udp-pinger server.
-    pub fn needs_pinger(self) -> bool {
-        !matches!(self, CheckKind::Runs)
+    /// The server kind whose traffic the check reads, if any.
+    pub fn needs_server(self) -> Option<ServerKind> {
+        match self {
+            CheckKind::Runs => None,
+            CheckKind::PingCount
+            | CheckKind::PingFormat
+            | CheckKind::WaitsForTimeout
+            | CheckKind::ReportsTimeouts
+            | CheckKind::PrintsReplies
+            | CheckKind::ReportsRtt
+            | CheckKind::ReportsStats => Some(ServerKind::UdpPinger),
+            CheckKind::RequestLine
+            | CheckKind::HostHeader
+            | CheckKind::Crlf
+            | CheckKind::PrintsResponse => Some(ServerKind::Http),
+            CheckKind::ServesFile
+            | CheckKind::StatusLine
+            | CheckKind::NotFound
+            | CheckKind::KeepsServing
+            | CheckKind::BinaryFile
+            | CheckKind::Headers
+            | CheckKind::Concurrent => None,
+        }
+    }
+
+    /// Whether the check reads probe exchanges with a student's server.
+    pub fn needs_probes(self) -> bool {
+        matches!(
+            self,
+            CheckKind::ServesFile
+                | CheckKind::StatusLine
+                | CheckKind::NotFound
+                | CheckKind::KeepsServing
+                | CheckKind::BinaryFile
+                | CheckKind::Headers
+                | CheckKind::Concurrent
+        )
     }
 }
 
