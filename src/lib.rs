@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! lab.yaml ─▶ spec::Lab ─▶ run::run_one ─┬─ servers (reference servers) ─┐
-//!                                        └─ sandbox (student process) ───┴─▶ trace::Trace
+//!                                        ├─ sandbox (student process) ───┼─▶ trace::Trace
+//!                                        └─ probes (netgrade as client) ─┘
 //!                                                                               │
 //!                                        checks::evaluate ◀─────────────────────┘
 //!                                               │
@@ -21,7 +22,10 @@
 //!   network namespace or port queue, start/stop order — and its normalized transcript.
 //! - [`sandbox`]: the student's process: process group, deadline, output cap,
 //!   network namespace, clean-up of leftovers, diagnoses of common errors.
-//! - [`servers`]: one module per reference server (today the lossy UDP pinger).
+//! - [`servers`]: one module per reference server (the lossy UDP pinger, HTTP/1.1),
+//!   and a watcher for traffic that misses them.
+//! - [`probes`]: netgrade as a client of a student's server (raw HTTP exchanges
+//!   and the response parser the checks use).
 //! - [`trace`]: the event record every run produces; checks read only this.
 //! - [`checks`]: check kinds, each a function from trace to verdict.
 //! - [`outcome`]: the result model reporters read.
