@@ -158,6 +158,66 @@ pub enum EventKind {
         /// Whether the program had already ended.
         exited: bool,
     },
+    /// Bytes of a line-based session (SMTP, POP3) as the reference server saw
+    /// them: one event per line, exactly as received or sent (line ending included).
+    Line {
+        /// Server name.
+        server: String,
+        /// Connection number, from 1, per server.
+        conn: u32,
+        /// In: from the client. Out: from the server.
+        dir: Dir,
+        /// The exact bytes (a final partial line has no ending).
+        bytes: Vec<u8>,
+    },
+    /// Something a reference server tolerated or refused that the RFC does not
+    /// allow, with where it happened.
+    Deviation {
+        /// Server name.
+        server: String,
+        /// Connection number.
+        conn: u32,
+        /// A stable key, e.g. `bare-lf`, `early-command`, `line-too-long`.
+        kind: String,
+        /// For people: what was seen, e.g. the offending bytes.
+        detail: String,
+    },
+    /// The SMTP server accepted a message (after the lone dot).
+    Delivered {
+        /// Server name.
+        server: String,
+        /// Connection number.
+        conn: u32,
+        /// The reverse-path of MAIL FROM.
+        from: String,
+        /// The forward-paths of RCPT TO.
+        to: Vec<String>,
+        /// The message, dot-unstuffed, with CRLF line endings.
+        data: Vec<u8>,
+    },
+    /// A session ended.
+    SessionEnd {
+        /// Server name.
+        server: String,
+        /// Connection number.
+        conn: u32,
+        /// Who ended it: `client-quit`, `client-closed`, `server-closed`, `timeout`, `error`.
+        how: String,
+    },
+    /// The POP3 maildrop after a session: the messages deleted (applied only
+    /// after QUIT) and the numbers still there.
+    Maildrop {
+        /// Server name.
+        server: String,
+        /// Connection number.
+        conn: u32,
+        /// Whether the session reached the UPDATE state (QUIT in TRANSACTION).
+        updated: bool,
+        /// Message numbers deleted for good (empty unless `updated`).
+        deleted: Vec<u32>,
+        /// Message numbers left in the maildrop.
+        remaining: Vec<u32>,
+    },
     /// The program was started.
     Started {
         /// Its command line.
