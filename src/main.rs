@@ -75,6 +75,20 @@ enum Command {
     },
     /// Print the JSON Schema of lab spec files (for editor completion).
     Schema,
+    /// Run a reference solution and write its session transcript, the golden
+    /// transcript a lab's `transcript` check compares with.
+    Golden {
+        /// A built-in lab name or a lab YAML file.
+        lab: String,
+        /// The reference solution (a folder or a file).
+        reference: PathBuf,
+        /// Write here (e.g. the lab's data folder) instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Seed (default: the lab's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -203,6 +217,12 @@ fn main() -> ExitCode {
             Command::Serve { server } => serve(server).await,
             Command::Labs => labs(),
             Command::Validate { files } => validate(&files),
+            Command::Golden {
+                lab,
+                reference,
+                out,
+                seed,
+            } => golden(&lab, &reference, out, seed).await,
             Command::Schema => {
                 let schema = schemars::schema_for!(Lab);
                 println!(
@@ -606,4 +626,78 @@ async fn serve_http(
     }
     task.abort();
     ExitCode::SUCCESS
+}
+
+async fn golden(
+    lab_arg: &str,
+    reference: &Path,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+) -> ExitCode {
+    let lab = match spec::resolve(lab_arg) {
+        Ok(lab) => lab,
+        Err(e) => return spec_error(&e),
+    };
+    if !reference.exists() {
+        return usage_error(&format!(
+            "the reference solution `{}` does not exist",
+            reference.display()
+        ));
+    }
+    let opts = Options {
+        seed,
+        ..Options::default()
+    };
+    let shown = reference.display().to_string();
+    let (outcome, session) = run::run_with_session(&lab, reference, &shown, &opts).await;
+    if outcome.status == RunStatus::Error {
+        let _ = writeln!(
+            anstream::stderr(),
+            "netgrade: the reference solution could not be run: {}",
+            outcome.notes.join("; ")
+        );
+        return ExitCode::from(EXIT_INTERNAL);
+    }
+    // Checks other than `transcript` must pass: a golden transcript comes from a correct run.
+    let failed: Vec<&str> = outcome
+        .checks
+        .iter()
+        .filter(|c| c.status != netgrade::outcome::Status::Pass && c.id != "transcript")
+        .map(|c| c.id.as_str())
+        .collect();
+    if !failed.is_empty() {
+        let _ = write!(
+            anstream::stdout(),
+            "{}",
+            report::console::render_run(&outcome, false)
+        );
+        return usage_error(&format!(
+            "the reference solution fails {}; fix it before making a golden transcript from it",
+            failed.join(", ")
+        ));
+    }
+    match out {
+        Some(path) => match write_atomic(&path, session.as_bytes()) {
+            Ok(()) => {
+                println!(
+                    "wrote {} ({} lines)",
+                    path.display(),
+                    session.lines().count()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    anstream::stderr(),
+                    "netgrade: cannot write {}: {e}",
+                    path.display()
+                );
+                ExitCode::from(EXIT_INTERNAL)
+            }
+        },
+        None => {
+            print!("{session}");
+            ExitCode::SUCCESS
+        }
+    }
 }

@@ -90,7 +90,7 @@ pub enum EventKind {
         /// The chosen delay.
         delay: Duration,
     },
-    /// The server stopped recording datagrams because there were too many.
+    /// The server stopped recording datagrams (or session lines) because there were too many.
     RecordingCapped {
         /// Server name.
         server: String,
@@ -217,6 +217,13 @@ pub enum EventKind {
         deleted: Vec<u32>,
         /// Message numbers left in the maildrop.
         remaining: Vec<u32>,
+    },
+    /// A file the program created or changed in its work directory.
+    FileWritten {
+        /// Path relative to the work directory.
+        path: String,
+        /// Its content (capped).
+        bytes: Vec<u8>,
     },
     /// The program was started.
     Started {

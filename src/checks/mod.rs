@@ -7,7 +7,10 @@
 mod http_client;
 pub mod output;
 mod pinger;
+mod pop3;
 mod process;
+mod session;
+mod smtp;
 mod web;
 
 use crate::outcome::{CheckOutcome, ExitKind, Status};
@@ -111,9 +114,76 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::Concurrent => web::concurrent(spec, ctx),
         CheckKind::RequestLine => http_client::request_line(spec, ctx),
         CheckKind::HostHeader => http_client::host_header(spec, ctx),
+        CheckKind::Crlf if has(ctx, ServerKind::Smtp) => smtp::crlf_smtp(ctx),
         CheckKind::Crlf => http_client::crlf(spec, ctx),
         CheckKind::PrintsResponse => http_client::prints_response(spec, ctx),
+        CheckKind::WaitsForGreeting => smtp::waits_for_greeting(spec, ctx),
+        CheckKind::Helo => smtp::helo(spec, ctx),
+        CheckKind::MailFrom => smtp::mail_from(spec, ctx),
+        CheckKind::RcptTo => smtp::rcpt_to(spec, ctx),
+        CheckKind::Data => smtp::data(spec, ctx),
+        CheckKind::EndOfData => smtp::end_of_data(spec, ctx),
+        CheckKind::Quit if has(ctx, ServerKind::Pop3) => pop3::quit_pop3(ctx),
+        CheckKind::Quit => smtp::quit_smtp(ctx),
+        CheckKind::WaitsForReplies => smtp::waits_for_replies(spec, ctx),
+        CheckKind::Delivered => smtp::delivered(spec, ctx),
+        CheckKind::HandlesRejection => smtp::handles_rejection(spec, ctx),
+        CheckKind::Login => pop3::login(spec, ctx),
+        CheckKind::Lists => pop3::lists(spec, ctx),
+        CheckKind::RetrievesAll => pop3::retrieves_all(spec, ctx),
+        CheckKind::SavesExact => pop3::saves_exact(spec, ctx),
+        CheckKind::Deletes => pop3::deletes(spec, ctx),
+        CheckKind::Keeps => pop3::keeps(spec, ctx),
+        CheckKind::Transcript => golden(ctx),
     }
+}
+
+/// Whether the lab has a server of `kind`.
+fn has(ctx: &Ctx, kind: ServerKind) -> bool {
+    ctx.lab.servers.iter().any(|s| s.kind.value == kind)
+}
+
+/// Lines of diff shown as evidence.
+const MAX_DIFF_LINES: usize = 40;
+
+/// transcript: the run's session equals the lab's golden transcript.
+fn golden(ctx: &Ctx) -> Verdict {
+    let Some(expected) = ctx.lab.golden.as_deref().and_then(|g| ctx.lab.files.get(g)) else {
+        return Verdict {
+            status: Status::Error,
+            message: Some("the lab has no golden transcript".into()),
+            evidence: vec![],
+        };
+    };
+    let expected = String::from_utf8_lossy(expected);
+    let actual = crate::run::transcript::session(ctx.lab, ctx.trace);
+    if actual == expected {
+        return Verdict::pass();
+    }
+    let diff = similar::TextDiff::from_lines(expected.as_ref(), actual.as_str());
+    let changed = diff
+        .iter_all_changes()
+        .filter(|c| c.tag() != similar::ChangeTag::Equal)
+        .count();
+    let first = diff
+        .iter_all_changes()
+        .find(|c| c.tag() != similar::ChangeTag::Equal && !c.value().trim().is_empty())
+        .map(|c| format!("{}{}", c.tag(), c.value().trim_end()))
+        .unwrap_or_default();
+    let text = diff
+        .unified_diff()
+        .context_radius(2)
+        .header("golden (reference solution)", "this run")
+        .to_string();
+    let evidence: Vec<String> = text
+        .lines()
+        .take(MAX_DIFF_LINES)
+        .map(str::to_string)
+        .collect();
+    Verdict::fail(format!(
+        "the session differs from the reference solution's in {changed} line(s); the first: `{first}` (- reference, + this run)"
+    ))
+    .with_evidence(evidence)
 }
 
 /// Evaluates every check of `lab` over `trace`.

@@ -71,10 +71,24 @@ fn port_lock(port: u16) -> Arc<tokio::sync::Mutex<()>> {
 /// Grades `submission` (a directory or a single file) on `lab`. Never fails:
 /// problems become part of the outcome.
 pub async fn run_one(lab: &Lab, submission: &Path, shown: &str, opts: &Options) -> RunOutcome {
+    run_with_session(lab, submission, shown, opts).await.0
+}
+
+/// Like [`run_one`], also returning the run's normalized session transcript
+/// (what a golden transcript holds).
+pub async fn run_with_session(
+    lab: &Lab,
+    submission: &Path,
+    shown: &str,
+    opts: &Options,
+) -> (RunOutcome, String) {
     let seed = opts.seed.unwrap_or(lab.seed);
     match grade(lab, submission, shown, opts, seed).await {
-        Ok(outcome) => outcome,
-        Err(e) => RunOutcome::internal_error(&lab.name, shown, seed, format!("{e:#}")),
+        Ok(done) => done,
+        Err(e) => (
+            RunOutcome::internal_error(&lab.name, shown, seed, format!("{e:#}")),
+            String::new(),
+        ),
     }
 }
 
@@ -84,7 +98,7 @@ async fn grade(
     shown: &str,
     opts: &Options,
     seed: u64,
-) -> Result<RunOutcome> {
+) -> Result<(RunOutcome, String)> {
     let t0 = Instant::now();
     let recorder = Recorder::new();
     let mut notes = Vec::new();
@@ -286,6 +300,7 @@ async fn grade(
                     record_output: true,
                     ..base
                 };
+                let before = file_stamps(&cwd);
                 let done = match lab.program.role {
                     Role::Client => sandbox::run(&cmd, &recorder).await,
                     Role::Server => {
@@ -294,6 +309,9 @@ async fn grade(
                     }
                 };
                 program_time += done.duration;
+                for (path, bytes) in changed_files(&cwd, &before) {
+                    recorder.record(EventKind::FileWritten { path, bytes });
+                }
                 if done.leftovers > 0 {
                     recorder.record(EventKind::Leftovers {
                         count: done.leftovers,
@@ -351,12 +369,13 @@ async fn grade(
         &trace,
         &checks,
     );
+    let session = transcript::session(lab, &trace);
     let score = checks.iter().map(|c| c.points).sum();
     let max_score = checks.iter().map(|c| c.max_points).sum();
     drop(workdir);
     let total = t0.elapsed();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    Ok(RunOutcome {
+    let outcome = RunOutcome {
         lab: lab.name.clone(),
         submission: shown.to_string(),
         status: RunStatus::Graded,
@@ -373,7 +392,8 @@ async fn grade(
             overhead_ms: ms(total.saturating_sub(program_time).saturating_sub(queued)),
         },
         transcript,
-    })
+    };
+    Ok((outcome, session))
 }
 
 /// How often netgrade looks for the student's listening socket.
@@ -474,3 +494,56 @@ const OUTPUT_SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// Most response bytes a probe keeps.
 const PROBE_RESPONSE_LIMIT: usize = 4 << 20;
+
+/// Files recorded as written by one program, at most.
+const MAX_WRITTEN_FILES: usize = 50;
+/// Bytes kept of each written file.
+const MAX_WRITTEN_BYTES: u64 = 4 << 20;
+
+type Stamps = HashMap<std::path::PathBuf, (u64, std::time::SystemTime)>;
+
+/// Size and modification time of every file under `dir` (three levels deep).
+fn file_stamps(dir: &Path) -> Stamps {
+    fn walk(dir: &Path, depth: usize, out: &mut Stamps) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() && depth < 3 {
+                walk(&e.path(), depth + 1, out);
+            } else if meta.is_file() {
+                let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                out.insert(e.path(), (meta.len(), modified));
+            }
+        }
+    }
+    let mut out = Stamps::new();
+    walk(dir, 0, &mut out);
+    out
+}
+
+/// Files under `dir` created or changed since `before`, relative paths in name order.
+fn changed_files(dir: &Path, before: &Stamps) -> Vec<(String, Vec<u8>)> {
+    let mut changed: Vec<_> = file_stamps(dir)
+        .into_iter()
+        .filter(|(p, stamp)| before.get(p) != Some(stamp))
+        .map(|(p, _)| p)
+        .collect();
+    changed.sort();
+    changed
+        .into_iter()
+        .take(MAX_WRITTEN_FILES)
+        .filter_map(|p| {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&p)
+                .ok()?
+                .take(MAX_WRITTEN_BYTES)
+                .read_to_end(&mut bytes)
+                .ok()?;
+            let rel = p.strip_prefix(dir).ok()?.to_string_lossy().into_owned();
+            Some((rel, bytes))
+        })
+        .collect()
+}

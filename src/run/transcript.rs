@@ -11,7 +11,7 @@ use regex::Regex;
 use crate::checks::quote;
 use crate::outcome::{CheckOutcome, ExitKind, fmt_points};
 use crate::spec::{Lab, ServerKind};
-use crate::trace::{EventKind, Stream, Trace};
+use crate::trace::{Dir, EventKind, Stream, Trace};
 
 /// Output lines shown per stream before the rest is summarized.
 const MAX_LINES: usize = 200;
@@ -61,6 +61,71 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
     if let Some(cmd) = header.command {
         let _ = writeln!(out, "command: {}", cmd.join(" "));
     }
+    out.push_str(&session(lab, trace));
+    // Where the output was cut at the limit, how many lines fit depends on the
+    // width of what came before (timestamps vary), so counts are left out.
+    let cut = matches!(trace.exit(), Some((_, ExitKind::OutputLimit { .. })));
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let lines = trace.lines(stream);
+        if cut {
+            let _ = writeln!(out, "\n== {} (cut at the output limit) ==", stream.name());
+        } else {
+            let _ = writeln!(out, "\n== {} ({} lines) ==", stream.name(), lines.len());
+        }
+        for line in lines.iter().take(MAX_LINES) {
+            let _ = writeln!(out, "{}", r.apply(&escape_controls(line)));
+        }
+        if lines.len() > MAX_LINES {
+            if cut {
+                let _ = writeln!(out, "… more lines");
+            } else {
+                let _ = writeln!(out, "… {} more lines", lines.len() - MAX_LINES);
+            }
+        }
+    }
+    let _ = writeln!(out, "\n== end ==");
+    for e in &trace.events {
+        match &e.kind {
+            EventKind::BuildFailed { command, .. } => {
+                let _ = writeln!(out, "build failed: {}", command.join(" "));
+            }
+            EventKind::FileWritten { path, bytes } => {
+                let _ = writeln!(out, "wrote {path} ({} bytes)", bytes.len());
+            }
+            EventKind::Leftovers { count } => {
+                let _ = writeln!(out, "left {count} process(es) running; killed");
+            }
+            EventKind::Exited { exit } => {
+                let _ = writeln!(out, "program {}", exit.describe());
+            }
+            _ => {}
+        }
+    }
+    let _ = writeln!(out, "\n== checks ==");
+    let width = checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    let (mut got, mut max) = (0.0, 0.0);
+    for c in checks {
+        got += c.points;
+        max += c.max_points;
+        let _ = writeln!(
+            out,
+            "{:<4} {:<width$} {}/{}",
+            c.status.as_str(),
+            c.id,
+            fmt_points(c.points),
+            fmt_points(c.max_points)
+        );
+    }
+    let _ = writeln!(out, "score {}/{}", fmt_points(got), fmt_points(max));
+    out
+}
+
+/// The servers' side of a run, normalized: datagrams with the server's
+/// decisions, HTTP requests, SMTP and POP3 sessions line by line. This is what
+/// a lab's golden transcript holds, and it opens every `--snapshots` file.
+pub fn session(lab: &Lab, trace: &Trace) -> String {
+    let r = Redactor::new(lab);
+    let mut out = String::new();
     for server in &lab.servers {
         match server.kind.value {
             ServerKind::Http => {
@@ -98,6 +163,17 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
                         _ => {}
                     }
                 }
+            }
+            ServerKind::Smtp | ServerKind::Pop3 => {
+                let _ = writeln!(
+                    out,
+                    "\n== {} ({}, TCP {}:{}) ==",
+                    server.name,
+                    server.kind.value.name(),
+                    server.host,
+                    server.port
+                );
+                lines(&mut out, &r, &server.name, trace);
             }
             ServerKind::UdpPinger => {
                 let _ = writeln!(
@@ -204,59 +280,126 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
             transport.name()
         );
     }
-    // Where the output was cut at the limit, how many lines fit depends on the
-    // width of what came before (timestamps vary), so counts are left out.
-    let cut = matches!(trace.exit(), Some((_, ExitKind::OutputLimit { .. })));
-    for stream in [Stream::Stdout, Stream::Stderr] {
-        let lines = trace.lines(stream);
-        if cut {
-            let _ = writeln!(out, "\n== {} (cut at the output limit) ==", stream.name());
-        } else {
-            let _ = writeln!(out, "\n== {} ({} lines) ==", stream.name(), lines.len());
+    out
+}
+
+/// Lines of one direction shown in a row before the rest are summarized
+/// (a whole message or a long listing says little line by line).
+const RUN_SHOWN: usize = 8;
+
+/// A line-based session: `C:`/`S:` lines, deviations, deliveries, endings.
+fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace) {
+    let mut run: Option<(Dir, usize, usize)> = None; // direction, lines in the run, bytes beyond RUN_SHOWN
+    let flush = |out: &mut String, run: &mut Option<(Dir, usize, usize)>| {
+        if let Some((_, n, bytes)) = run.take()
+            && n > RUN_SHOWN
+        {
+            let _ = writeln!(out, "   … {} more line(s), {bytes} bytes", n - RUN_SHOWN);
         }
-        for line in lines.iter().take(MAX_LINES) {
-            let _ = writeln!(out, "{}", r.apply(&escape_controls(line)));
-        }
-        if lines.len() > MAX_LINES {
-            if cut {
-                let _ = writeln!(out, "… more lines");
-            } else {
-                let _ = writeln!(out, "… {} more lines", lines.len() - MAX_LINES);
-            }
-        }
-    }
-    let _ = writeln!(out, "\n== end ==");
+    };
+    // An SMTP message is the student's own text: the session shows where it
+    // was, not what it said (the `delivered` check reads it).
+    let mut in_message = false;
     for e in &trace.events {
         match &e.kind {
-            EventKind::BuildFailed { command, .. } => {
-                let _ = writeln!(out, "build failed: {}", command.join(" "));
+            EventKind::Line {
+                server: s,
+                conn,
+                dir,
+                bytes,
+            } if s == server => {
+                if *dir == Dir::Out && bytes.starts_with(b"354") {
+                    in_message = true;
+                } else if in_message && *dir == Dir::In {
+                    if bytes
+                        .strip_suffix(b"\n")
+                        .map(|b| b.strip_suffix(b"\r").unwrap_or(b))
+                        != Some(b".")
+                    {
+                        continue;
+                    }
+                    in_message = false;
+                    flush(out, &mut run);
+                    let _ = writeln!(out, "{conn} C: (the message)");
+                    run = Some((Dir::In, 1, 0));
+                } else if *dir == Dir::Out {
+                    in_message = false;
+                }
+                match &mut run {
+                    Some((d, n, b)) if d == dir => {
+                        *n += 1;
+                        if *n > RUN_SHOWN {
+                            *b += bytes.len();
+                            continue;
+                        }
+                    }
+                    _ => {
+                        flush(out, &mut run);
+                        run = Some((*dir, 1, 0));
+                    }
+                }
+                let who = if *dir == Dir::In { "C" } else { "S" };
+                let _ = writeln!(out, "{conn} {who}: {}", r.apply(&quote(bytes)));
             }
-            EventKind::Leftovers { count } => {
-                let _ = writeln!(out, "left {count} process(es) running; killed");
+            EventKind::Deviation {
+                server: s,
+                conn,
+                kind,
+                detail,
+            } if s == server => {
+                flush(out, &mut run);
+                let _ = writeln!(out, "{conn} !  {kind}: {}", r.apply(detail));
             }
-            EventKind::Exited { exit } => {
-                let _ = writeln!(out, "program {}", exit.describe());
+            EventKind::Delivered {
+                server: s,
+                conn,
+                from,
+                to,
+                ..
+            } if s == server => {
+                flush(out, &mut run);
+                let to: Vec<String> = to.iter().map(|t| r.apply(&format!("<{t}>"))).collect();
+                let _ = writeln!(
+                    out,
+                    "{conn} delivered from {} to {}",
+                    r.apply(&format!("<{from}>")),
+                    to.join(", ")
+                );
+            }
+            EventKind::RecordingCapped { server: s, limit } if s == server => {
+                flush(out, &mut run);
+                let _ = writeln!(out, "…  more than {limit} lines; the rest are not recorded");
+            }
+            EventKind::SessionEnd {
+                server: s,
+                conn,
+                how,
+            } if s == server => {
+                flush(out, &mut run);
+                let _ = writeln!(out, "{conn} end: {how}");
+            }
+            EventKind::Maildrop {
+                server: s,
+                conn,
+                updated,
+                deleted,
+                remaining,
+            } if s == server => {
+                flush(out, &mut run);
+                let _ = writeln!(
+                    out,
+                    "{conn} maildrop: {} deleted {deleted:?}, remaining {remaining:?}",
+                    if *updated {
+                        "updated,"
+                    } else {
+                        "not updated (no QUIT),"
+                    }
+                );
             }
             _ => {}
         }
     }
-    let _ = writeln!(out, "\n== checks ==");
-    let width = checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
-    let (mut got, mut max) = (0.0, 0.0);
-    for c in checks {
-        got += c.points;
-        max += c.max_points;
-        let _ = writeln!(
-            out,
-            "{:<4} {:<width$} {}/{}",
-            c.status.as_str(),
-            c.id,
-            fmt_points(c.points),
-            fmt_points(c.max_points)
-        );
-    }
-    let _ = writeln!(out, "score {}/{}", fmt_points(got), fmt_points(max));
-    out
+    flush(out, &mut run);
 }
 
 /// Makes control characters visible so a transcript is plain, safe text.

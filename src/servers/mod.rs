@@ -6,6 +6,8 @@
 
 pub mod http;
 pub mod pinger;
+pub mod pop3;
+pub mod smtp;
 pub mod sniffer;
 
 use std::net::SocketAddr;
@@ -104,6 +106,49 @@ pub fn start(
             ""
         };
         match spec.kind.value {
+            ServerKind::Smtp => {
+                let listener = bind_tcp(addr, netns).with_context(|| {
+                    format!("cannot bind the {} server to TCP {addr}{busy}", spec.name)
+                })?;
+                running
+                    .addrs
+                    .push((spec.name.clone(), listener.local_addr()?));
+                let mut config = smtp::SmtpConfig::new(&spec.name);
+                if let Some(d) = spec.greeting_delay {
+                    config.greeting_delay = d.get();
+                }
+                config.strict_crlf = spec.strict_crlf.unwrap_or(config.strict_crlf);
+                config.pipelining = spec.pipelining.unwrap_or(config.pipelining);
+                config.inject = spec
+                    .inject
+                    .iter()
+                    .map(|i| smtp::Injection {
+                        command: i.command.clone(),
+                        reply: i.reply.clone(),
+                        times: i.times,
+                    })
+                    .collect();
+                running
+                    .tasks
+                    .push(tokio::spawn(smtp::run(listener, config, recorder.clone())));
+            }
+            ServerKind::Pop3 => {
+                let listener = bind_tcp(addr, netns).with_context(|| {
+                    format!("cannot bind the {} server to TCP {addr}{busy}", spec.name)
+                })?;
+                running
+                    .addrs
+                    .push((spec.name.clone(), listener.local_addr()?));
+                let config = pop3::Pop3Config::new(
+                    &spec.name,
+                    spec.user.clone().unwrap_or_default(),
+                    spec.password.clone().unwrap_or_default(),
+                    spec.maildrop_messages(&lab.files),
+                );
+                running
+                    .tasks
+                    .push(tokio::spawn(pop3::run(listener, config, recorder.clone())));
+            }
             ServerKind::Http => {
                 let listener = bind_tcp(addr, netns).with_context(|| {
                     format!("cannot bind the {} server to TCP {addr}{busy}", spec.name)
@@ -160,7 +205,9 @@ pub fn start(
             for (spec, (_, addr)) in lab.servers.iter().zip(&running.addrs) {
                 match spec.kind.value {
                     ServerKind::UdpPinger => udp_ports.push(addr.port()),
-                    ServerKind::Http => tcp_ports.push(addr.port()),
+                    ServerKind::Http | ServerKind::Smtp | ServerKind::Pop3 => {
+                        tcp_ports.push(addr.port())
+                    }
                 }
             }
             running.tasks.push(tokio::spawn(sniffer::run(

@@ -37,31 +37,78 @@ pub const BUILTIN: &[Builtin] = &[
         name: "http-client",
         yaml: include_str!("../../labs/http-client.yaml"),
     },
+    Builtin {
+        name: "smtp-client",
+        yaml: include_str!("../../labs/smtp-client.yaml"),
+    },
+    Builtin {
+        name: "smtp-client-reject",
+        yaml: include_str!("../../labs/smtp-client-reject.yaml"),
+    },
+    Builtin {
+        name: "pop3-download-delete",
+        yaml: include_str!("../../labs/pop3-download-delete.yaml"),
+    },
+    Builtin {
+        name: "pop3-download-keep",
+        yaml: include_str!("../../labs/pop3-download-keep.yaml"),
+    },
 ];
 
 /// Data folders of the built-in labs (`data:` value → files), embedded too.
 type EmbeddedFiles = &'static [(&'static str, &'static [u8])];
-const BUILTIN_DATA: &[(&str, EmbeddedFiles)] = &[(
-    "webserver/www",
-    &[
-        (
-            "HelloWorld.html",
-            include_bytes!("../../labs/webserver/www/HelloWorld.html"),
-        ),
-        (
-            "big.txt",
-            include_bytes!("../../labs/webserver/www/big.txt"),
-        ),
-        (
-            "docs/notes.txt",
-            include_bytes!("../../labs/webserver/www/docs/notes.txt"),
-        ),
-        (
-            "image.png",
-            include_bytes!("../../labs/webserver/www/image.png"),
-        ),
-    ],
-)];
+const BUILTIN_DATA: &[(&str, EmbeddedFiles)] = &[
+    (
+        "webserver/www",
+        &[
+            (
+                "HelloWorld.html",
+                include_bytes!("../../labs/webserver/www/HelloWorld.html"),
+            ),
+            (
+                "big.txt",
+                include_bytes!("../../labs/webserver/www/big.txt"),
+            ),
+            (
+                "docs/notes.txt",
+                include_bytes!("../../labs/webserver/www/docs/notes.txt"),
+            ),
+            (
+                "image.png",
+                include_bytes!("../../labs/webserver/www/image.png"),
+            ),
+        ],
+    ),
+    (
+        "mail",
+        &[
+            (
+                "golden/pop3-download-delete.txt",
+                include_bytes!("../../labs/mail/golden/pop3-download-delete.txt"),
+            ),
+            (
+                "golden/pop3-download-keep.txt",
+                include_bytes!("../../labs/mail/golden/pop3-download-keep.txt"),
+            ),
+            (
+                "golden/smtp-client.txt",
+                include_bytes!("../../labs/mail/golden/smtp-client.txt"),
+            ),
+            (
+                "maildrop/1.eml",
+                include_bytes!("../../labs/mail/maildrop/1.eml"),
+            ),
+            (
+                "maildrop/2.eml",
+                include_bytes!("../../labs/mail/maildrop/2.eml"),
+            ),
+            (
+                "maildrop/3.eml",
+                include_bytes!("../../labs/mail/maildrop/3.eml"),
+            ),
+        ],
+    ),
+];
 
 /// Names of the built-in labs.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
@@ -255,7 +302,65 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
                 format!("two servers are named `{}`", server.name),
             ));
         }
+        let smtp_only = [
+            ("greeting_delay", server.greeting_delay.is_some()),
+            ("strict_crlf", server.strict_crlf.is_some()),
+            ("pipelining", server.pipelining.is_some()),
+            ("inject", !server.inject.is_empty()),
+        ];
+        let pop3_only = [
+            ("user", server.user.is_some()),
+            ("password", server.password.is_some()),
+            ("maildrop", server.maildrop.is_some()),
+        ];
+        let pinger_only = [
+            ("drop", server.drop.is_some()),
+            ("loss", server.loss.is_some()),
+        ];
+        for (field, kinds, given) in smtp_only
+            .iter()
+            .map(|(f, g)| (f, ServerKind::Smtp, g))
+            .chain(pop3_only.iter().map(|(f, g)| (f, ServerKind::Pop3, g)))
+            .chain(
+                pinger_only
+                    .iter()
+                    .map(|(f, g)| (f, ServerKind::UdpPinger, g)),
+            )
+        {
+            if *given && server.kind.value != kinds {
+                return Err(at(
+                    path,
+                    text,
+                    loc,
+                    format!("`{field}` applies to {} servers only", kinds.name()),
+                ));
+            }
+        }
         match server.kind.value {
+            ServerKind::Smtp => {}
+            ServerKind::Pop3 => {
+                if server.user.is_none() || server.password.is_none() {
+                    return Err(at(
+                        path,
+                        text,
+                        loc,
+                        "a pop3 server needs `user` and `password`".into(),
+                    )
+                    .with_help("e.g. `user: alice` and `password: wonderland`"));
+                }
+                if server.maildrop_messages(&lab.files).is_empty() {
+                    return Err(at(
+                        path,
+                        text,
+                        loc,
+                        "a pop3 server needs a `maildrop`: a folder of messages in the lab's data"
+                            .into(),
+                    )
+                    .with_help(
+                        "e.g. `maildrop: maildrop` with the messages in `<data>/maildrop/1.eml`, …",
+                    ));
+                }
+            }
             ServerKind::Http => {
                 if lab.data.is_none() {
                     return Err(at(
@@ -423,10 +528,7 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
         if let Some(server) = kind.needs_server()
             && !lab.servers.iter().any(|s| s.kind.value == server)
         {
-            let name = match server {
-                ServerKind::UdpPinger => "udp-pinger",
-                ServerKind::Http => "http",
-            };
+            let name = server.name();
             return Err(at(
                 path,
                 text,
@@ -436,6 +538,24 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
                 ),
             )
             .with_help(format!("add a server with `kind: {name}` under `servers:`")));
+        }
+        if kind == CheckKind::Transcript {
+            match &lab.golden {
+                None => {
+                    return Err(at(path, text, loc, format!("check `{id}` compares with a golden transcript, but the lab names none"))
+                        .with_help("make one with `netgrade golden LAB REFERENCE -o <data>/golden.txt`, then add `golden: golden.txt`"));
+                }
+                Some(g) if lab.files.get(g).is_none() => {
+                    return Err(at(
+                        path,
+                        text,
+                        loc,
+                        format!("the golden transcript `{g}` is not in the lab's data"),
+                    )
+                    .with_help("make it with `netgrade golden LAB REFERENCE -o <data>/<file>`"));
+                }
+                Some(_) => {}
+            }
         }
         if kind.needs_probes() && lab.probes.is_empty() {
             return Err(at(

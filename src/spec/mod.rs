@@ -51,6 +51,10 @@ pub struct Lab {
     /// How transcripts (snapshots) are normalized.
     #[serde(default)]
     pub transcript: TranscriptSpec,
+    /// A golden session transcript in the lab's `data` (made by `netgrade golden`
+    /// from a reference solution), which the `transcript` check compares with.
+    #[serde(default)]
+    pub golden: Option<String>,
     /// The lab's data files, loaded with the spec.
     #[serde(skip)]
     #[schemars(skip)]
@@ -112,6 +116,56 @@ pub struct ServerSpec {
     /// Drawn uniformly (seeded) from this range.
     #[serde(default)]
     pub delay: Option<DelayRange>,
+    /// smtp: wait this long before the 220 greeting (catches clients that talk first).
+    #[serde(default)]
+    pub greeting_delay: Option<Dur>,
+    /// smtp: answer bare-LF command lines with 500, and never end DATA on `\n.\n`.
+    #[serde(default)]
+    pub strict_crlf: Option<bool>,
+    /// smtp: advertise PIPELINING in the EHLO reply.
+    #[serde(default)]
+    pub pipelining: Option<bool>,
+    /// smtp: replies that replace the normal reply to a command.
+    #[serde(default)]
+    pub inject: Vec<InjectSpec>,
+    /// pop3: the mailbox's user name.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// pop3: the mailbox's password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// pop3: folder in the lab's `data` holding the maildrop, one message per file, in name order.
+    #[serde(default)]
+    pub maildrop: Option<String>,
+}
+
+/// An injected SMTP reply.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InjectSpec {
+    /// The command verb it answers, e.g. `RCPT`.
+    pub command: String,
+    /// The reply line sent instead, e.g. `550 5.1.1 No such user here`.
+    pub reply: String,
+    /// How many times (default: every time).
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+impl ServerSpec {
+    /// The maildrop's messages, from the lab's data (name order).
+    pub fn maildrop_messages(&self, files: &DataFiles) -> Vec<Vec<u8>> {
+        let Some(dir) = &self.maildrop else {
+            return Vec::new();
+        };
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        files
+            .0
+            .iter()
+            .filter(|(p, _)| p.starts_with(&prefix))
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
 }
 
 fn default_host() -> String {
@@ -126,6 +180,22 @@ pub enum ServerKind {
     UdpPinger,
     /// An HTTP/1.1 server for the lab's `data` folder.
     Http,
+    /// An SMTP server (RFC 5321) that delivers into a mailbox the checks read.
+    Smtp,
+    /// A POP3 server (RFC 1939) for a maildrop from the lab's data.
+    Pop3,
+}
+
+impl ServerKind {
+    /// The kebab-case name used in YAML.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::UdpPinger => "udp-pinger",
+            ServerKind::Http => "http",
+            ServerKind::Smtp => "smtp",
+            ServerKind::Pop3 => "pop3",
+        }
+    }
 }
 
 /// A range of delays; `min == max` gives a fixed delay.
@@ -401,11 +471,45 @@ pub enum CheckKind {
     Crlf,
     /// The client prints what the server sent.
     PrintsResponse,
+    /// SMTP: nothing is sent before the 220 greeting.
+    WaitsForGreeting,
+    /// SMTP: HELO or EHLO with a domain, after the greeting.
+    Helo,
+    /// SMTP: `MAIL FROM:<address>`, accepted.
+    MailFrom,
+    /// SMTP: `RCPT TO:<address>`, accepted.
+    RcptTo,
+    /// SMTP: DATA only after RCPT, the message only after the 354.
+    Data,
+    /// SMTP: the message ends with `CRLF.CRLF`.
+    EndOfData,
+    /// SMTP, POP3: the session ends with QUIT (and its reply is read).
+    Quit,
+    /// SMTP: no command before the reply to the previous one (unless pipelining was offered).
+    WaitsForReplies,
+    /// SMTP: a message arrived with the body the lab asks for.
+    Delivered,
+    /// SMTP: after a rejected command the client stops cleanly instead of looping.
+    HandlesRejection,
+    /// POP3: USER and PASS accepted.
+    Login,
+    /// POP3: LIST (or STAT) is used to learn the messages.
+    Lists,
+    /// POP3: every message is retrieved with RETR.
+    RetrievesAll,
+    /// POP3: the saved or printed messages equal the originals byte for byte.
+    SavesExact,
+    /// POP3: every message is deleted, and the deletion takes effect (QUIT).
+    Deletes,
+    /// POP3: the maildrop is left untouched.
+    Keeps,
+    /// The session equals the lab's golden transcript, after redaction.
+    Transcript,
 }
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 19] = [
+    pub const ALL: [CheckKind; 36] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -425,6 +529,23 @@ impl CheckKind {
         CheckKind::HostHeader,
         CheckKind::Crlf,
         CheckKind::PrintsResponse,
+        CheckKind::WaitsForGreeting,
+        CheckKind::Helo,
+        CheckKind::MailFrom,
+        CheckKind::RcptTo,
+        CheckKind::Data,
+        CheckKind::EndOfData,
+        CheckKind::Quit,
+        CheckKind::WaitsForReplies,
+        CheckKind::Delivered,
+        CheckKind::HandlesRejection,
+        CheckKind::Login,
+        CheckKind::Lists,
+        CheckKind::RetrievesAll,
+        CheckKind::SavesExact,
+        CheckKind::Deletes,
+        CheckKind::Keeps,
+        CheckKind::Transcript,
     ];
 
     /// The kebab-case name used in YAML.
@@ -449,6 +570,23 @@ impl CheckKind {
             CheckKind::HostHeader => "host-header",
             CheckKind::Crlf => "crlf",
             CheckKind::PrintsResponse => "prints-response",
+            CheckKind::WaitsForGreeting => "waits-for-greeting",
+            CheckKind::Helo => "helo",
+            CheckKind::MailFrom => "mail-from",
+            CheckKind::RcptTo => "rcpt-to",
+            CheckKind::Data => "data",
+            CheckKind::EndOfData => "end-of-data",
+            CheckKind::Quit => "quit",
+            CheckKind::WaitsForReplies => "waits-for-replies",
+            CheckKind::Delivered => "delivered",
+            CheckKind::HandlesRejection => "handles-rejection",
+            CheckKind::Login => "login",
+            CheckKind::Lists => "lists",
+            CheckKind::RetrievesAll => "retrieves-all",
+            CheckKind::SavesExact => "saves-exact",
+            CheckKind::Deletes => "deletes",
+            CheckKind::Keeps => "keeps",
+            CheckKind::Transcript => "transcript",
         }
     }
 
@@ -475,6 +613,23 @@ impl CheckKind {
             CheckKind::RequestLine => &["file"],
             CheckKind::HostHeader | CheckKind::Crlf => &[],
             CheckKind::PrintsResponse => &["file"],
+            CheckKind::Delivered => &["pattern"],
+            CheckKind::SavesExact => &["pattern"],
+            CheckKind::WaitsForGreeting
+            | CheckKind::Helo
+            | CheckKind::MailFrom
+            | CheckKind::RcptTo
+            | CheckKind::Data
+            | CheckKind::EndOfData
+            | CheckKind::Quit
+            | CheckKind::WaitsForReplies
+            | CheckKind::HandlesRejection
+            | CheckKind::Login
+            | CheckKind::Lists
+            | CheckKind::RetrievesAll
+            | CheckKind::Deletes
+            | CheckKind::Keeps
+            | CheckKind::Transcript => &[],
         }
     }
 
@@ -489,10 +644,26 @@ impl CheckKind {
             | CheckKind::PrintsReplies
             | CheckKind::ReportsRtt
             | CheckKind::ReportsStats => Some(ServerKind::UdpPinger),
-            CheckKind::RequestLine
-            | CheckKind::HostHeader
-            | CheckKind::Crlf
-            | CheckKind::PrintsResponse => Some(ServerKind::Http),
+            CheckKind::RequestLine | CheckKind::HostHeader | CheckKind::PrintsResponse => {
+                Some(ServerKind::Http)
+            }
+            CheckKind::WaitsForGreeting
+            | CheckKind::Helo
+            | CheckKind::MailFrom
+            | CheckKind::RcptTo
+            | CheckKind::Data
+            | CheckKind::EndOfData
+            | CheckKind::WaitsForReplies
+            | CheckKind::Delivered
+            | CheckKind::HandlesRejection => Some(ServerKind::Smtp),
+            CheckKind::Login
+            | CheckKind::Lists
+            | CheckKind::RetrievesAll
+            | CheckKind::SavesExact
+            | CheckKind::Deletes
+            | CheckKind::Keeps => Some(ServerKind::Pop3),
+            // These read whichever session server the lab has (HTTP, SMTP or POP3).
+            CheckKind::Crlf | CheckKind::Quit | CheckKind::Transcript => None,
             CheckKind::ServesFile
             | CheckKind::StatusLine
             | CheckKind::NotFound

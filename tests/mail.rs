@@ -1,0 +1,424 @@
+//! The mail labs graded for real: SMTP and POP3 clients against netgrade's
+//! reference servers, golden transcripts, and hostile clients.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+type Expectation = (
+    &'static str,
+    &'static [&'static str],
+    Option<&'static [&'static str]>,
+);
+
+const SMTP_CHECKS: [&str; 11] = [
+    "runs",
+    "waits-for-greeting",
+    "helo",
+    "mail-from",
+    "rcpt-to",
+    "data",
+    "end-of-data",
+    "quit",
+    "crlf",
+    "waits-for-replies",
+    "delivered",
+];
+
+/// fixture → checks that must fail; `None`: every other check passes;
+/// `Some(list)`: these must pass (the rest follow from the mistake).
+const SMTP_EXPECTED: &[Expectation] = &[
+    ("reference", &[], None),
+    ("ehlo-multiline", &[], None),
+    ("lowercase-commands", &[], None),
+    ("hardcoded-localhost", &[], None),
+    ("bytes-vs-str", &[], None),
+    (
+        "helo-before-greeting",
+        &["waits-for-greeting"],
+        Some(&["helo", "mail-from", "rcpt-to", "delivered", "quit"]),
+    ),
+    ("lf-endings", &["crlf"], Some(&["waits-for-greeting"])),
+    (
+        "no-read-after-dot",
+        &["waits-for-replies"],
+        Some(&[
+            "helo",
+            "mail-from",
+            "rcpt-to",
+            "data",
+            "end-of-data",
+            "delivered",
+        ]),
+    ),
+    (
+        "no-quit",
+        &["quit"],
+        Some(&[
+            "helo",
+            "mail-from",
+            "rcpt-to",
+            "data",
+            "end-of-data",
+            "delivered",
+        ]),
+    ),
+    (
+        "no-dot",
+        &["end-of-data", "delivered"],
+        Some(&["helo", "mail-from", "rcpt-to", "data"]),
+    ),
+    ("wrong-order", &["rcpt-to", "delivered"], Some(&["helo"])),
+    (
+        "flood",
+        &["waits-for-replies", "helo", "delivered"],
+        Some(&["waits-for-greeting", "quit"]),
+    ),
+    ("garbage", &["delivered"], Some(&["waits-for-greeting"])),
+    (
+        "long-line",
+        &["helo", "delivered"],
+        Some(&["waits-for-greeting"]),
+    ),
+    (
+        "never-closes",
+        &["runs"],
+        Some(&[
+            "helo",
+            "mail-from",
+            "rcpt-to",
+            "data",
+            "end-of-data",
+            "quit",
+            "delivered",
+        ]),
+    ),
+];
+
+const POP3_CHECKS: [&str; 7] = [
+    "runs",
+    "login",
+    "lists",
+    "retrieves-all",
+    "saves-exact",
+    "deletes",
+    "quits",
+];
+
+const POP3_EXPECTED: &[Expectation] = &[
+    ("delete", &[], None),
+    (
+        "no-quit-delete",
+        &["deletes", "quits"],
+        Some(&["login", "lists", "retrieves-all", "saves-exact"]),
+    ),
+    (
+        "no-unstuff",
+        &["saves-exact"],
+        Some(&["login", "lists", "retrieves-all"]),
+    ),
+    (
+        "wrong-password",
+        &["login", "retrieves-all", "saves-exact", "deletes"],
+        Some(&[]),
+    ),
+    ("retr-deleted", &["runs"], Some(&["login", "lists"])),
+];
+
+fn smtp_fixture(name: &str) -> String {
+    format!("fixtures/smtp-client/{name}")
+}
+
+fn pop3_fixture(name: &str) -> String {
+    format!("fixtures/pop3-client/{name}")
+}
+
+fn check_expectations(
+    report: &serde_json::Value,
+    expected: &[Expectation],
+    checks: &[&str],
+    path: fn(&str) -> String,
+) {
+    let mut wrong = Vec::new();
+    for (name, must_fail, must_pass) in expected {
+        let run = run_of(report, &path(name));
+        for id in checks {
+            let st = status(run, id);
+            let should_fail = must_fail.contains(id);
+            let should_pass = match must_pass {
+                None => !should_fail,
+                Some(list) => list.contains(id),
+            };
+            if (should_fail && st != "fail") || (should_pass && st != "pass") {
+                let check = run["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["id"] == *id)
+                    .unwrap();
+                wrong.push(format!("{name}: {id} is {st}: {check}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "unexpected results:\n{}",
+        wrong.join("\n")
+    );
+}
+
+fn message(report: &serde_json::Value, submission: &str, id: &str) -> String {
+    let run = run_of(report, submission);
+    let c = run["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap();
+    format!("{} {}", c["message"], c["evidence"])
+}
+
+#[test]
+fn every_smtp_fixture_gets_the_grade_it_deserves() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("smtp.json");
+    let started = Instant::now();
+    netgrade()
+        .args([
+            "run",
+            "smtp-client",
+            "-j",
+            "8",
+            "--quiet",
+            "--time-limit",
+            "6s",
+            "--json",
+        ])
+        .arg(&json)
+        .args(SMTP_EXPECTED.iter().map(|(n, _, _)| smtp_fixture(n)))
+        .assert()
+        .code(1);
+    // `never-closes` is stopped at its limit; nothing else may hold the batch up.
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        started.elapsed()
+    );
+    let report = read_json(&json);
+    check_expectations(&report, SMTP_EXPECTED, &SMTP_CHECKS, smtp_fixture);
+    assert_eq!(
+        status(run_of(&report, &smtp_fixture("reference")), "transcript"),
+        "pass"
+    );
+    for (name, id, needle) in [
+        (
+            "helo-before-greeting",
+            "waits-for-greeting",
+            "before the server's 220 greeting",
+        ),
+        ("lf-endings", "crlf", "CRLF"),
+        (
+            "no-read-after-dot",
+            "waits-for-replies",
+            "before the reply to its previous command",
+        ),
+        ("no-quit", "quit", "never sent QUIT"),
+        ("no-dot", "end-of-data", "never ended"),
+        ("wrong-order", "rcpt-to", "503"),
+    ] {
+        let m = message(&report, &smtp_fixture(name), id);
+        assert!(m.contains(needle), "{name}/{id}: {m}");
+    }
+    // A session that differs from the reference solution's shows a unified diff.
+    let diff = message(&report, &smtp_fixture("no-quit"), "transcript");
+    assert!(diff.contains("@@") && diff.contains("QUIT"), "{diff}");
+}
+
+#[test]
+fn a_rejected_recipient_is_noticed_or_the_loop_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("reject.json");
+    netgrade()
+        .args([
+            "run",
+            "smtp-client-reject",
+            "-j",
+            "2",
+            "--quiet",
+            "--time-limit",
+            "5s",
+            "--json",
+        ])
+        .arg(&json)
+        .args(["stops-on-reject", "infinite-resend"].map(smtp_fixture))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let good = run_of(&report, &smtp_fixture("stops-on-reject"));
+    assert_eq!(good["score"], good["max_score"], "{good}");
+    let looping = run_of(&report, &smtp_fixture("infinite-resend"));
+    assert_eq!(status(looping, "handles-rejection"), "fail");
+    let m = message(
+        &report,
+        &smtp_fixture("infinite-resend"),
+        "handles-rejection",
+    );
+    assert!(m.contains("more time(s)") && m.contains("permanent"), "{m}");
+}
+
+#[test]
+fn every_pop3_fixture_gets_the_grade_it_deserves() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("pop3.json");
+    netgrade()
+        .args([
+            "run",
+            "pop3-download-delete",
+            "-j",
+            "6",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&json)
+        .args(POP3_EXPECTED.iter().map(|(n, _, _)| pop3_fixture(n)))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    check_expectations(&report, POP3_EXPECTED, &POP3_CHECKS, pop3_fixture);
+    assert_eq!(
+        status(run_of(&report, &pop3_fixture("delete")), "transcript"),
+        "pass"
+    );
+    for (name, id, needle) in [
+        ("no-quit-delete", "deletes", "never sent QUIT"),
+        ("no-unstuff", "saves-exact", "dot-stuffing"),
+    ] {
+        let m = message(&report, &pop3_fixture(name), id);
+        assert!(m.contains(needle), "{name}/{id}: {m}");
+    }
+
+    let keep_json = dir.path().join("keep.json");
+    netgrade()
+        .args(["run", "pop3-download-keep", "-j", "3", "--quiet", "--json"])
+        .arg(&keep_json)
+        .args(["keep", "delete", "single-recv"].map(pop3_fixture))
+        .assert()
+        .code(1);
+    let keep = read_json(&keep_json);
+    let good = run_of(&keep, &pop3_fixture("keep"));
+    assert_eq!(good["score"], good["max_score"], "{good}");
+    assert_eq!(
+        status(run_of(&keep, &pop3_fixture("delete")), "keeps"),
+        "fail"
+    );
+    let truncated = message(&keep, &pop3_fixture("single-recv"), "saves-exact");
+    assert!(truncated.contains("stops there"), "{truncated}");
+}
+
+#[test]
+fn golden_transcripts_are_reproduced_by_the_reference_solutions() {
+    for (lab, reference) in [
+        ("smtp-client", smtp_fixture("reference")),
+        ("pop3-download-delete", pop3_fixture("delete")),
+        ("pop3-download-keep", pop3_fixture("keep")),
+    ] {
+        let out = netgrade()
+            .args(["golden", lab, &reference])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let golden =
+            std::fs::read_to_string(root().join(format!("labs/mail/golden/{lab}.txt"))).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            golden,
+            "{lab}: regenerate with `netgrade golden {lab} {reference} -o labs/mail/golden/{lab}.txt`"
+        );
+    }
+    // A failing solution cannot become a golden transcript.
+    netgrade()
+        .args(["golden", "smtp-client", &smtp_fixture("no-quit")])
+        .assert()
+        .code(2);
+}
+
+/// Clients nobody here wrote get full marks where they should.
+#[test]
+fn real_mail_clients_are_graded_fairly() {
+    let empty = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let smtplib = "python3 -c \"import smtplib,sys; s=smtplib.SMTP(sys.argv[1], int(sys.argv[2])); s.sendmail('alice@crepes.fr', ['bob@hamburger.edu'], 'Subject: netgrade lab\\r\\n\\r\\nI love computer networks!\\r\\n'); s.quit()\" {host} {port}";
+    let swaks = "swaks --server {host}:{port} --from alice@crepes.fr --to bob@hamburger.edu --header 'Subject: netgrade lab' --body 'I love computer networks!'";
+    let poplib = "python3 -c \"import poplib,sys; p=poplib.POP3(sys.argv[1], int(sys.argv[2])); p.user('alice'); p.pass_('wonderland'); n=len(p.list()[1]); [open('msg%d.eml'%i,'wb').write(b'\\r\\n'.join(p.retr(i)[1])+b'\\r\\n') for i in range(1,n+1)]; [p.dele(i) for i in range(1,n+1)]; p.quit()\" {host} {port}";
+    for (lab, name, cmd, exempt) in [
+        ("smtp-client", "smtplib", smtplib, &["transcript"][..]),
+        ("smtp-client", "swaks", swaks, &["transcript"][..]),
+        (
+            "pop3-download-delete",
+            "poplib",
+            poplib,
+            &["transcript"][..],
+        ),
+    ] {
+        let json = dir.path().join(format!("{name}.json"));
+        netgrade()
+            .args(["run", lab, "--quiet", "--cmd", cmd, "--json"])
+            .arg(&json)
+            .arg(empty.path())
+            .output()
+            .expect("netgrade runs");
+        let report = read_json(&json);
+        let run = &report["runs"][0];
+        let failed: Vec<String> = run["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] != "pass" && !exempt.contains(&c["id"].as_str().unwrap()))
+            .map(|c| format!("{}: {} {}", c["id"], c["message"], c["evidence"]))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{name} lost points:\n{}",
+            failed.join("\n")
+        );
+    }
+}
+
+#[test]
+fn hostile_clients_leave_the_servers_standing() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("hostile.json");
+    let started = Instant::now();
+    netgrade()
+        .args([
+            "run",
+            "smtp-client",
+            "-j",
+            "4",
+            "--quiet",
+            "--time-limit",
+            "6s",
+            "--json",
+        ])
+        .arg(&json)
+        .args(["flood", "garbage", "long-line", "never-closes"].map(smtp_fixture))
+        .assert()
+        .code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    let report = read_json(&json);
+    for run in report["runs"].as_array().unwrap() {
+        assert_eq!(run["status"], "graded", "{run}");
+    }
+    let never = run_of(&report, &smtp_fixture("never-closes"));
+    assert_eq!(never["program"]["exit"]["kind"], "timed-out");
+    let long = message(&report, &smtp_fixture("long-line"), "helo");
+    assert!(long.contains("500"), "{long}");
+}
