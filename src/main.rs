@@ -150,6 +150,42 @@ enum Serve {
         #[arg(long, default_value = "0ms", value_parser = parse_delay)]
         delay: (Dur, Dur),
     },
+    /// An SMTP server (RFC 5321) that prints each session and delivered message.
+    Smtp {
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to bind (0 picks a free one).
+        #[arg(long, default_value_t = 2525)]
+        port: u16,
+        /// Wait this long before the 220 greeting.
+        #[arg(long, default_value = "0ms", value_parser = parse_dur)]
+        greeting_delay: Dur,
+        /// Answer bare-LF lines with 500 and never end DATA on a bare-LF dot.
+        #[arg(long)]
+        strict_crlf: bool,
+        /// Reject every recipient with 550 (to test a client's error handling).
+        #[arg(long)]
+        reject_rcpt: bool,
+    },
+    /// A POP3 server (RFC 1939) for a folder of messages, one per file.
+    Pop3 {
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to bind (0 picks a free one).
+        #[arg(long, default_value_t = 1110)]
+        port: u16,
+        /// Folder of messages (RFC 5322, CRLF line endings), in name order.
+        #[arg(long)]
+        mailbox: PathBuf,
+        /// User name.
+        #[arg(long, default_value = "alice")]
+        user: String,
+        /// Password.
+        #[arg(long, default_value = "wonderland")]
+        password: String,
+    },
     /// An HTTP/1.1 server for a folder: persistent connections, conditional GET.
     Http {
         /// The folder to serve.
@@ -443,6 +479,68 @@ async fn serve(server: Serve) -> ExitCode {
             latency,
             seed,
         } => return serve_http(root, host, port, latency, seed).await,
+        Serve::Smtp {
+            host,
+            port,
+            greeting_delay,
+            strict_crlf,
+            reject_rcpt,
+        } => {
+            let mut config = servers::smtp::SmtpConfig::new("smtp");
+            config.greeting_delay = greeting_delay.get();
+            config.strict_crlf = strict_crlf;
+            if reject_rcpt {
+                config.inject.push(servers::smtp::Injection {
+                    command: "RCPT".into(),
+                    reply: "550 5.1.1 Recipient address rejected: User unknown".into(),
+                    times: None,
+                });
+            }
+            return serve_session(&host, port, "smtp", |listener, recorder| {
+                tokio::spawn(servers::smtp::run(listener, config, recorder))
+            })
+            .await;
+        }
+        Serve::Pop3 {
+            host,
+            port,
+            mailbox,
+            user,
+            password,
+        } => {
+            let mut names: Vec<PathBuf> = match std::fs::read_dir(&mailbox) {
+                Ok(d) => d
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file())
+                    .collect(),
+                Err(e) => {
+                    return usage_error(&format!(
+                        "cannot read --mailbox {}: {e}; give a folder holding one message per file",
+                        mailbox.display()
+                    ));
+                }
+            };
+            names.sort();
+            let messages: Vec<Vec<u8>> =
+                names.iter().filter_map(|p| std::fs::read(p).ok()).collect();
+            if messages.is_empty() {
+                return usage_error(&format!(
+                    "--mailbox {} holds no messages",
+                    mailbox.display()
+                ));
+            }
+            println!(
+                "maildrop: {} message(s) from {}, user {user}",
+                messages.len(),
+                mailbox.display()
+            );
+            let config = servers::pop3::Pop3Config::new("pop3", user, password, messages);
+            return serve_session(&host, port, "pop3", |listener, recorder| {
+                tokio::spawn(servers::pop3::run(listener, config, recorder))
+            })
+            .await;
+        }
     };
     if !(0.0..=1.0).contains(&loss) {
         return usage_error(&format!(
@@ -700,4 +798,61 @@ async fn golden(
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Binds `host:port`, starts a line-based server, and prints its sessions.
+async fn serve_session(
+    host: &str,
+    port: u16,
+    kind: &str,
+    start: impl FnOnce(tokio::net::TcpListener, Recorder) -> tokio::task::JoinHandle<()>,
+) -> ExitCode {
+    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
+        return usage_error(&format!(
+            "--host `{host}` is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0"
+        ));
+    };
+    let addr = std::net::SocketAddr::new(ip, port);
+    let listener = match servers::bind_tcp(addr, None) {
+        Ok(l) => l,
+        Err(e) => {
+            return usage_error(&format!(
+                "cannot bind TCP {addr}: {e}; is another server already using the port? pick another with --port"
+            ));
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    println!("{kind} listening on TCP {bound}. Ctrl-C to stop.");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = start(listener, Recorder::with_tap(tx));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            event = rx.recv() => {
+                let Some(e) = event else { break };
+                let t = format!("[{:>8.3}s]", e.at.as_secs_f64());
+                let line = match e.kind {
+                    EventKind::Line { conn, dir, bytes, .. } => {
+                        let who = if dir == Dir::In { "C" } else { "S" };
+                        format!("{t} conn {conn} {who}: {}", netgrade::checks::quote(&bytes))
+                    }
+                    EventKind::Deviation { conn, kind, detail, .. } => format!("{t} conn {conn} !  {kind}: {detail}"),
+                    EventKind::Delivered { conn, from, to, data, .. } => format!(
+                        "{t} conn {conn} delivered from <{from}> to <{}>, {} bytes",
+                        to.join(">, <"),
+                        data.len()
+                    ),
+                    EventKind::Maildrop { conn, updated, deleted, remaining, .. } => format!(
+                        "{t} conn {conn} maildrop {}: deleted {deleted:?}, remaining {remaining:?}",
+                        if updated { "updated" } else { "unchanged (no QUIT)" }
+                    ),
+                    EventKind::SessionEnd { conn, how, .. } => format!("{t} conn {conn} end: {how}"),
+                    _ => continue,
+                };
+                println!("{line}");
+            }
+        }
+    }
+    task.abort();
+    ExitCode::SUCCESS
 }

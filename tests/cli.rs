@@ -267,3 +267,107 @@ fn serve_http_serves_a_folder_to_curl() {
     );
     assert!(log.contains("<- 304"), "{log}");
 }
+
+/// Starts `netgrade serve ARGS… --port 0` and returns it with the port from its banner.
+fn serve(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+    u16,
+) {
+    let bin = assert_cmd::cargo::cargo_bin("netgrade");
+    let mut server = std::process::Command::new(bin)
+        .arg("serve")
+        .args(args)
+        .args(["--port", "0"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let banner = loop {
+        let line = lines.next().unwrap().unwrap();
+        if line.contains("listening on TCP") {
+            break line;
+        }
+    };
+    let port = banner
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('.').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {banner}"));
+    (server, lines, port)
+}
+
+/// `netgrade serve smtp` takes a message from Python's smtplib and prints the session.
+#[test]
+fn serve_smtp_prints_each_session() {
+    let (mut server, mut lines, port) = serve(&["smtp"]);
+    let client = format!(
+        "import smtplib; s = smtplib.SMTP('127.0.0.1', {port}, timeout=5); s.sendmail('alice@crepes.fr', ['bob@hamburger.edu'], 'Subject: hi\\r\\n\\r\\n.leading dot\\r\\n'); s.quit()"
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &client])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut log = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let done = line.contains("end: client-quit");
+        log.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
+    let log = log.join("\n");
+    assert!(
+        log.contains("C: \"..leading dot\\r\\n\""),
+        "dot-stuffed on the wire: {log}"
+    );
+    assert!(
+        log.contains("delivered from <alice@crepes.fr> to <bob@hamburger.edu>"),
+        "{log}"
+    );
+}
+
+/// `netgrade serve pop3` serves a folder of messages to curl's POP3 client.
+#[test]
+fn serve_pop3_serves_a_mailbox_to_curl() {
+    let (mut server, mut lines, port) = serve(&["pop3", "--mailbox", "labs/mail/maildrop"]);
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "5",
+            "-u",
+            "alice:wonderland",
+            &format!("pop3://127.0.0.1:{port}/2"),
+        ])
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    let original = std::fs::read(root().join("labs/mail/maildrop/2.eml")).unwrap();
+    assert_eq!(
+        out.stdout, original,
+        "curl un-stuffs the dots; the message is byte for byte the original"
+    );
+    let mut log = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let done = line.contains("end:");
+        log.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
+    let log = log.join("\n");
+    assert!(log.contains("C: \"RETR 2\\r\\n\""), "{log}");
+}
