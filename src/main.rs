@@ -674,56 +674,17 @@ async fn serve_http(
             root.display()
         ));
     }
-    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
-        return usage_error(&format!(
-            "--host `{host}` is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0"
-        ));
-    };
-    let addr = std::net::SocketAddr::new(ip, port);
-    let listener = match servers::bind_tcp(addr, None) {
-        Ok(l) => l,
-        Err(e) => {
-            return usage_error(&format!(
-                "cannot bind TCP {addr}: {e}; is another server already using the port? pick another with --port"
-            ));
-        }
-    };
-    let bound = listener.local_addr().unwrap_or(addr);
     let config = servers::http::HttpConfig {
         latency_min: latency.0.get(),
         latency_max: latency.1.get(),
         seed,
         ..servers::http::HttpConfig::new("http", &root)
     };
-    println!(
-        "http serving {} on http://{bound}/. Ctrl-C to stop.",
-        root.display()
-    );
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let recorder = Recorder::with_tap(tx);
-    let task = tokio::spawn(servers::http::run(listener, config, recorder));
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            event = rx.recv() => {
-                let Some(e) = event else { break };
-                let t = format!("[{:>8.3}s]", e.at.as_secs_f64());
-                let line = match e.kind {
-                    EventKind::Request { conn, peer, raw, .. } => {
-                        let first = raw.split(|b| *b == b'\n').next().unwrap_or_default();
-                        format!("{t} conn {conn} from {peer}: {}", netgrade::checks::quote(first))
-                    }
-                    EventKind::Response { conn, status, body_len, .. } => {
-                        format!("{t} conn {conn} <- {status} ({body_len} bytes)")
-                    }
-                    _ => continue,
-                };
-                println!("{line}");
-            }
-        }
-    }
-    task.abort();
-    ExitCode::SUCCESS
+    println!("serving {} over HTTP/1.1", root.display());
+    serve_session(&host, port, "http", |listener, recorder| {
+        tokio::spawn(servers::http::run(listener, config, recorder))
+    })
+    .await
 }
 
 async fn golden(
@@ -800,7 +761,7 @@ async fn golden(
     }
 }
 
-/// Binds `host:port`, starts a line-based server, and prints its sessions.
+/// Binds `host:port`, starts a TCP reference server, and prints what it records.
 async fn serve_session(
     host: &str,
     port: u16,
@@ -847,6 +808,13 @@ async fn serve_session(
                         if updated { "updated" } else { "unchanged (no QUIT)" }
                     ),
                     EventKind::SessionEnd { conn, how, .. } => format!("{t} conn {conn} end: {how}"),
+                    EventKind::Request { conn, peer, raw, .. } => {
+                        let first = raw.split(|b| *b == b'\n').next().unwrap_or_default();
+                        format!("{t} conn {conn} from {peer}: {}", netgrade::checks::quote(first))
+                    }
+                    EventKind::Response { conn, status, body_len, .. } => {
+                        format!("{t} conn {conn} <- {status} ({body_len} bytes)")
+                    }
                     _ => continue,
                 };
                 println!("{line}");

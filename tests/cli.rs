@@ -200,28 +200,8 @@ impl WaitTimeout for std::process::Child {
 /// `netgrade serve http` against curl: a file, a 404, and a conditional GET.
 #[test]
 fn serve_http_serves_a_folder_to_curl() {
-    let bin = assert_cmd::cargo::cargo_bin("netgrade");
-    let mut server = std::process::Command::new(bin)
-        .args([
-            "serve",
-            "http",
-            "--root",
-            "labs/webserver/www",
-            "--port",
-            "0",
-        ])
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let banner = lines.next().unwrap().unwrap();
-    let url = banner
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {banner}"))
-        .trim_end_matches('.')
-        .to_string();
+    let (mut server, mut lines, port) = serve(&["http", "--root", "labs/webserver/www"]);
+    let url = format!("http://127.0.0.1:{port}/");
     let curl = |args: &[&str]| {
         let out = std::process::Command::new("curl")
             .args(["-s", "--max-time", "5"])

@@ -7,12 +7,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-type Expectation = (
-    &'static str,
-    &'static [&'static str],
-    Option<&'static [&'static str]>,
-);
-
 const SMTP_CHECKS: [&str; 11] = [
     "runs",
     "waits-for-greeting",
@@ -133,51 +127,6 @@ fn smtp_fixture(name: &str) -> String {
 
 fn pop3_fixture(name: &str) -> String {
     format!("fixtures/pop3-client/{name}")
-}
-
-fn check_expectations(
-    report: &serde_json::Value,
-    expected: &[Expectation],
-    checks: &[&str],
-    path: fn(&str) -> String,
-) {
-    let mut wrong = Vec::new();
-    for (name, must_fail, must_pass) in expected {
-        let run = run_of(report, &path(name));
-        for id in checks {
-            let st = status(run, id);
-            let should_fail = must_fail.contains(id);
-            let should_pass = match must_pass {
-                None => !should_fail,
-                Some(list) => list.contains(id),
-            };
-            if (should_fail && st != "fail") || (should_pass && st != "pass") {
-                let check = run["checks"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|c| c["id"] == *id)
-                    .unwrap();
-                wrong.push(format!("{name}: {id} is {st}: {check}"));
-            }
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "unexpected results:\n{}",
-        wrong.join("\n")
-    );
-}
-
-fn message(report: &serde_json::Value, submission: &str, id: &str) -> String {
-    let run = run_of(report, submission);
-    let c = run["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap();
-    format!("{} {}", c["message"], c["evidence"])
 }
 
 #[test]

@@ -372,14 +372,6 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
                     )
                     .with_help("add `data: www` (a folder next to the lab file)"));
                 }
-                if server.drop.is_some() || server.loss.is_some() {
-                    return Err(at(
-                        path,
-                        text,
-                        loc,
-                        "`drop` and `loss` apply to udp-pinger servers only".into(),
-                    ));
-                }
             }
             ServerKind::UdpPinger => {
                 if let Some(loss) = server.loss

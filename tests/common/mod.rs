@@ -72,3 +72,59 @@ pub fn filters() -> Vec<(&'static str, &'static str)> {
         (r#""netgrade": "[^"]+""#, r#""netgrade": "[version]""#),
     ]
 }
+
+/// A fixture, the checks it must fail, and the checks it must pass: `None`
+/// means every other check; `Some(list)` only those (the rest follow from the
+/// mistake and are left free).
+pub type Expectation = (
+    &'static str,
+    &'static [&'static str],
+    Option<&'static [&'static str]>,
+);
+
+/// Asserts every expectation against a JSON report, listing all mismatches at once.
+pub fn check_expectations(
+    report: &serde_json::Value,
+    expected: &[Expectation],
+    checks: &[&str],
+    path: fn(&str) -> String,
+) {
+    let mut wrong = Vec::new();
+    for (name, must_fail, must_pass) in expected {
+        let run = run_of(report, &path(name));
+        for id in checks {
+            let st = status(run, id);
+            let should_fail = must_fail.contains(id);
+            let should_pass = match must_pass {
+                None => !should_fail,
+                Some(list) => list.contains(id),
+            };
+            if (should_fail && st != "fail") || (should_pass && st != "pass") {
+                let check = run["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["id"] == *id)
+                    .unwrap();
+                wrong.push(format!("{name}: {id} is {st}: {check}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "unexpected results:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// Message and evidence of check `id` in the run of `submission`.
+pub fn message(report: &serde_json::Value, submission: &str, id: &str) -> String {
+    let run = run_of(report, submission);
+    let c = run["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap();
+    format!("{} {}", c["message"], c["evidence"])
+}
