@@ -623,7 +623,7 @@ fn labs() -> ExitCode {
             Some(Ok(lab)) => {
                 let points: f64 = lab.checks.iter().map(|c| c.points).sum();
                 println!(
-                    "{:<18} {} ({} checks, {} points)",
+                    "{:<21} {} ({} checks, {} points)",
                     lab.name,
                     lab.title,
                     lab.checks.len(),
