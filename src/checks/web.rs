@@ -254,11 +254,9 @@ pub(super) fn status_line(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let mut evidence = Vec::new();
     let mut first: Option<String> = None;
     for probe in &probes {
-        let ex = match exchange(ctx, probe) {
-            Ok(ex) => ex,
-            Err(v) if judged == 0 && probe == &probes[probes.len() - 1] => return v,
-            Err(_) => continue,
-        };
+        // Probes without an answer are judged by the other checks; with none
+        // answered at all, the verdict below says why.
+        let Ok(ex) = exchange(ctx, probe) else { continue };
         if ex.received.is_empty() {
             continue;
         }
