@@ -589,7 +589,8 @@ async fn serve(server: Serve) -> ExitCode {
     println!("udp-pinger listening on UDP {bound}: {losses}, {delays}. Ctrl-C to stop.");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let recorder = Recorder::with_tap(tx);
-    let task = tokio::spawn(servers::pinger::run(socket, config, recorder));
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(servers::pinger::run(socket, config, recorder, stopped));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,

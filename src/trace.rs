@@ -335,6 +335,16 @@ impl Recorder {
             .push(event);
     }
 
+    /// When the last event was recorded, if any.
+    pub fn last_event(&self) -> Option<Duration> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|e| e.at)
+            .max()
+    }
+
     /// When the program last printed a line, if it has.
     pub fn last_output(&self) -> Option<Duration> {
         self.events

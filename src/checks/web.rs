@@ -256,7 +256,9 @@ pub(super) fn status_line(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     for probe in &probes {
         // Probes without an answer are judged by the other checks; with none
         // answered at all, the verdict below says why.
-        let Ok(ex) = exchange(ctx, probe) else { continue };
+        let Ok(ex) = exchange(ctx, probe) else {
+            continue;
+        };
         if ex.received.is_empty() {
             continue;
         }

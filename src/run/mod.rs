@@ -328,7 +328,7 @@ async fn grade(
             }
         }
     }
-    drop(servers);
+    servers.stop(&recorder).await;
     drop(_port_guards);
     drop(data_root);
 

@@ -19,15 +19,66 @@ use crate::sandbox::NetNs;
 use crate::spec::{Lab, ServerKind, ServerSpec};
 use crate::trace::Recorder;
 
-/// The servers of one run; aborted when dropped.
-#[derive(Debug, Default)]
+/// The servers of one run; [`RunningServers::stop`] ends them in order, and
+/// dropping aborts whatever is left.
+#[derive(Debug)]
 pub struct RunningServers {
     tasks: Vec<JoinHandle<()>>,
+    /// Tasks that read what the kernel still holds when told to stop.
+    drainers: Vec<JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Whether a TCP server runs (its connections may still be reading).
+    tcp: bool,
     /// Bound address of each server, by spec order.
     pub addrs: Vec<(String, SocketAddr)>,
 }
 
+impl Default for RunningServers {
+    fn default() -> Self {
+        RunningServers {
+            tasks: Vec::new(),
+            drainers: Vec::new(),
+            stop: tokio::sync::watch::channel(false).0,
+            tcp: false,
+            addrs: Vec::new(),
+        }
+    }
+}
+
+/// A TCP server has finished with a client that is gone once nothing new has
+/// been recorded for this long …
+const TCP_QUIET: std::time::Duration = std::time::Duration::from_millis(50);
+/// … or after this long at most.
+const TCP_SETTLE_MAX: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl RunningServers {
+    /// Stops the servers after the program has ended: UDP servers and the
+    /// traffic watcher first read what the kernel already holds (everything
+    /// the program sent before it ended is recorded, however busy the
+    /// machine), TCP servers get a moment to read their clients' last bytes.
+    pub async fn stop(mut self, recorder: &Recorder) {
+        let _ = self.stop.send(true);
+        for drainer in std::mem::take(&mut self.drainers) {
+            let abort = drainer.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(1), drainer)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        if self.tcp {
+            let until = tokio::time::Instant::now() + TCP_SETTLE_MAX;
+            while tokio::time::Instant::now() < until {
+                let last = recorder.last_event().unwrap_or_default();
+                if recorder.now().saturating_sub(last) >= TCP_QUIET {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+
     /// Address of the first server: what `{host}` and `{port}` stand for.
     pub fn primary(&self) -> Option<SocketAddr> {
         self.addrs.first().map(|(_, a)| *a)
@@ -36,7 +87,7 @@ impl RunningServers {
 
 impl Drop for RunningServers {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in self.tasks.iter().chain(&self.drainers) {
             t.abort();
         }
     }
@@ -128,6 +179,7 @@ pub fn start(
                         times: i.times,
                     })
                     .collect();
+                running.tcp = true;
                 running
                     .tasks
                     .push(tokio::spawn(smtp::run(listener, config, recorder.clone())));
@@ -145,6 +197,7 @@ pub fn start(
                     spec.password.clone().unwrap_or_default(),
                     spec.maildrop_messages(&lab.files),
                 );
+                running.tcp = true;
                 running
                     .tasks
                     .push(tokio::spawn(pop3::run(listener, config, recorder.clone())));
@@ -167,6 +220,7 @@ pub fn start(
                         data_root.context("an http server needs the lab's data")?,
                     )
                 };
+                running.tcp = true;
                 running
                     .tasks
                     .push(tokio::spawn(http::run(listener, config, recorder.clone())));
@@ -186,9 +240,13 @@ pub fn start(
                 })?;
                 let bound = socket.local_addr()?;
                 let config = pinger_config(spec, seed);
-                running
-                    .tasks
-                    .push(tokio::spawn(pinger::run(socket, config, recorder.clone())));
+                let stop = running.stop.subscribe();
+                running.drainers.push(tokio::spawn(pinger::run(
+                    socket,
+                    config,
+                    recorder.clone(),
+                    stop,
+                )));
                 running.addrs.push((spec.name.clone(), bound));
             }
         }
@@ -210,11 +268,13 @@ pub fn start(
                     }
                 }
             }
-            running.tasks.push(tokio::spawn(sniffer::run(
+            let stop = running.stop.subscribe();
+            running.drainers.push(tokio::spawn(sniffer::run(
                 fd,
                 udp_ports,
                 tcp_ports,
                 recorder.clone(),
+                stop,
             )));
         }
     }

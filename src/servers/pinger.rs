@@ -7,10 +7,12 @@
 //! datagram and decision goes into the run's [`Recorder`].
 
 use std::collections::BTreeSet;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
 use tokio::net::UdpSocket;
 
 use crate::trace::{Dir, EventKind, Recorder};
@@ -55,76 +57,101 @@ pub fn decide(config: &PingerConfig, index: u32) -> Option<Duration> {
     }
 }
 
-/// Serves on `socket` until the task is aborted.
-pub async fn run(socket: UdpSocket, config: PingerConfig, recorder: Recorder) {
+/// Serves on `socket` until `stop` fires. Then it records the datagrams the
+/// kernel already queued (sent before the program ended, not yet read) with
+/// their decisions, sends no more replies, and returns.
+pub async fn run(
+    socket: UdpSocket,
+    config: PingerConfig,
+    recorder: Recorder,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let socket = std::sync::Arc::new(socket);
     let mut buf = vec![0u8; 65536];
     let mut index: u32 = 0;
+    let mut replies = tokio::task::JoinSet::new();
     loop {
-        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
-            // ICMP errors (e.g. port unreachable after the client left) surface
-            // here on Linux; they say nothing about the next datagram.
-            continue;
-        };
-        index = index.saturating_add(1);
-        let data = &buf[..n];
-        let record = index <= MAX_RECORDED_DATAGRAMS;
-        if record {
-            recorder.record(EventKind::Datagram {
-                server: config.name.clone(),
-                dir: Dir::In,
-                peer,
-                index,
-                data: data[..n.min(MAX_RECORDED_PAYLOAD)].to_vec(),
-            });
-        } else if index == MAX_RECORDED_DATAGRAMS + 1 {
-            recorder.record(EventKind::RecordingCapped {
-                server: config.name.clone(),
-                limit: MAX_RECORDED_DATAGRAMS,
-            });
-        }
-        match decide(&config, index) {
-            None => {
-                if record {
-                    recorder.record(EventKind::Dropped {
-                        server: config.name.clone(),
-                        index,
-                    });
-                }
-            }
-            Some(delay) => {
-                if record {
-                    recorder.record(EventKind::Delayed {
-                        server: config.name.clone(),
-                        index,
-                        delay,
-                    });
-                }
-                let reply = data.to_ascii_uppercase();
-                let socket = socket.clone();
-                let recorder = recorder.clone();
-                let name = config.name.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    // Stamped before sending: the recorded hold time is then a
-                    // lower bound of the true RTT, whatever the scheduler does.
-                    let at = recorder.now();
-                    if socket.send_to(&reply, peer).await.is_ok() && record {
-                        recorder.record_at(
-                            at,
-                            EventKind::Datagram {
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                // ICMP errors (e.g. port unreachable after the client left)
+                // surface here on Linux; they say nothing about the next datagram.
+                let Ok((n, peer)) = received else { continue };
+                index = index.saturating_add(1);
+                if let Some((delay, reply)) = handle(&config, &recorder, index, &buf[..n], peer) {
+                    let (socket, recorder, name) = (socket.clone(), recorder.clone(), config.name.clone());
+                    replies.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        // Stamped before sending: the recorded hold time is then a
+                        // lower bound of the true RTT, whatever the scheduler does.
+                        let at = recorder.now();
+                        if socket.send_to(&reply, peer).await.is_ok() && index <= MAX_RECORDED_DATAGRAMS {
+                            recorder.record_at(at, EventKind::Datagram {
                                 server: name,
                                 dir: Dir::Out,
                                 peer,
                                 index,
                                 data: reply[..reply.len().min(MAX_RECORDED_PAYLOAD)].to_vec(),
-                            },
-                        );
-                    }
-                });
+                            });
+                        }
+                    });
+                }
             }
+            _ = stop.changed() => break,
         }
     }
+    replies.abort_all();
+    // The same socket, read without waiting: tokio's cached readiness could
+    // hide datagrams the kernel already holds.
+    let Ok(std_socket) = socket
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::net::UdpSocket::from)
+    else {
+        return;
+    };
+    while let Ok((n, peer)) = std_socket.recv_from(&mut buf) {
+        index = index.saturating_add(1);
+        handle(&config, &recorder, index, &buf[..n], peer);
+    }
+}
+
+/// Records datagram `index` and the server's decision; returns the reply and
+/// its delay when the datagram is answered.
+fn handle(
+    config: &PingerConfig,
+    recorder: &Recorder,
+    index: u32,
+    data: &[u8],
+    peer: std::net::SocketAddr,
+) -> Option<(Duration, Vec<u8>)> {
+    let record = index <= MAX_RECORDED_DATAGRAMS;
+    if record {
+        recorder.record(EventKind::Datagram {
+            server: config.name.clone(),
+            dir: Dir::In,
+            peer,
+            index,
+            data: data[..data.len().min(MAX_RECORDED_PAYLOAD)].to_vec(),
+        });
+    } else if index == MAX_RECORDED_DATAGRAMS + 1 {
+        recorder.record(EventKind::RecordingCapped {
+            server: config.name.clone(),
+            limit: MAX_RECORDED_DATAGRAMS,
+        });
+    }
+    let decision = decide(config, index);
+    if record {
+        let server = config.name.clone();
+        recorder.record(match decision {
+            None => EventKind::Dropped { server, index },
+            Some(delay) => EventKind::Delayed {
+                server,
+                index,
+                delay,
+            },
+        });
+    }
+    decision.map(|delay| (delay, data.to_ascii_uppercase()))
 }
 
 #[cfg(test)]
@@ -170,11 +197,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn datagrams_queued_before_the_stop_are_still_recorded() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let rec = Recorder::new();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        // The server task has not run yet: everything below waits in the kernel.
+        let task = tokio::spawn(run(server, config(&[], 0.0, 1), rec.clone(), stopped));
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 1..=5 {
+            client
+                .send_to(format!("Ping {i} x").as_bytes(), addr)
+                .unwrap();
+        }
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let pings = rec.snapshot().pings("pinger");
+        assert_eq!(pings.len(), 5, "{pings:?}");
+        assert!(
+            pings.iter().all(|p| p.reply.is_none()),
+            "no replies after the stop"
+        );
+    }
+
+    #[tokio::test]
     async fn echoes_upper_case_after_the_delay_and_records_everything() {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = server.local_addr().unwrap();
         let rec = Recorder::new();
-        let task = tokio::spawn(run(server, config(&[2], 0.0, 1), rec.clone()));
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(run(server, config(&[2], 0.0, 1), rec.clone(), stopped));
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         client.send_to(b"Ping 1 abc", addr).await.unwrap();
         let mut buf = [0u8; 100];

@@ -42,48 +42,24 @@ pub fn open(netns: &NetNs) -> std::io::Result<AsyncFd<OwnedFd>> {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// Records stray packets until the task is aborted. `udp_ports` and
-/// `tcp_ports` are the ports of the run's servers (their traffic is not stray).
+/// Records stray packets until `stop` fires, then reads what the kernel
+/// already queued (so a packet sent just before the program exited is never
+/// lost to scheduling) and returns. `udp_ports` and `tcp_ports` are the ports
+/// of the run's servers (their traffic is not stray).
 pub async fn run(
     fd: AsyncFd<OwnedFd>,
     udp_ports: Vec<u16>,
     tcp_ports: Vec<u16>,
     recorder: Recorder,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 2048];
     let mut recorded = 0usize;
-    while recorded < MAX_STRAYS {
-        let Ok(mut guard) = fd.readable().await else {
-            return;
-        };
-        let result = guard.try_io(|inner| {
-            // SAFETY: recvfrom into our buffer with a zeroed sockaddr_ll of the right size.
-            unsafe {
-                let mut addr: libc::sockaddr_ll = std::mem::zeroed();
-                let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-                let n = libc::recvfrom(
-                    inner.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    (&raw mut addr).cast(),
-                    &mut len,
-                );
-                if n < 0 {
-                    Err(std::io::Error::last_os_error())
-                } else {
-                    Ok((n as usize, addr.sll_pkttype))
-                }
-            }
-        });
-        let (n, pkttype) = match result {
-            Ok(Ok(v)) => v,
-            Ok(Err(_)) => return,
-            Err(_would_block) => continue,
-        };
+    let mut keep = |packet: Option<(usize, u8)>, buf: &[u8]| {
+        let Some((n, pkttype)) = packet else { return };
         // Loopback shows each packet twice: leaving and arriving. Keep one.
-        if pkttype == libc::PACKET_OUTGOING {
-            continue;
+        if pkttype == libc::PACKET_OUTGOING || recorded >= MAX_STRAYS {
+            return;
         }
         if let Some((transport, from, to)) = classify(&buf[..n], &udp_ports, &tcp_ports) {
             recorder.record(EventKind::Stray {
@@ -92,6 +68,46 @@ pub async fn run(
                 to,
             });
             recorded += 1;
+        }
+    };
+    loop {
+        tokio::select! {
+            ready = fd.readable() => {
+                let Ok(mut guard) = ready else { return };
+                match guard.try_io(|inner| recv(inner.as_raw_fd(), &mut buf, 0)) {
+                    Ok(Ok(packet)) => keep(Some(packet), &buf),
+                    Ok(Err(_)) => return,
+                    Err(_would_block) => {}
+                }
+            }
+            _ = stop.changed() => {
+                while let Ok(packet) = recv(fd.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
+                    keep(Some(packet), &buf);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// One packet from the packet socket: its length and packet type.
+fn recv(fd: std::os::fd::RawFd, buf: &mut [u8], flags: i32) -> std::io::Result<(usize, u8)> {
+    // SAFETY: recvfrom into our buffer with a zeroed sockaddr_ll of the right size.
+    unsafe {
+        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        let n = libc::recvfrom(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            flags,
+            (&raw mut addr).cast(),
+            &mut len,
+        );
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok((n as usize, addr.sll_pkttype))
         }
     }
 }
