@@ -84,6 +84,9 @@ pub async fn run(
                 while let Ok(packet) = recv(fd.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
                     keep(Some(packet), &buf);
                 }
+                // Closing a packet socket waits for an RCU grace period (tens
+                // of ms): let that happen off the run's critical path.
+                tokio::task::spawn_blocking(move || drop(fd));
                 return;
             }
         }
