@@ -228,14 +228,13 @@ pub(super) fn waits_for_timeout(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
                 format!("ping {} arrived", next.index),
             ),
             None => match exit {
-                Some((at, ExitKind::TimedOut { limit_ms })) => {
+                Some((_, ExitKind::TimedOut { limit_ms })) => {
                     evidence.push(ping_line(p));
                     failure.get_or_insert(format!(
                         "after ping {} was lost the program sent nothing more and was still waiting at the time limit ({}): it never gave up on the reply; set a timeout of one second on the socket",
                         p.index,
                         Dur::from_millis(*limit_ms)
                     ));
-                    let _ = at;
                     continue;
                 }
                 Some((at, ExitKind::Exited { .. })) => {
