@@ -547,12 +547,10 @@ async fn serve(server: Serve) -> ExitCode {
             "--loss {loss} is not a probability; give a number from 0 to 1, e.g. 0.3"
         ));
     }
-    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
-        return usage_error(&format!(
-            "--host `{host}` is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0"
-        ));
+    let addr = match listen_addr(&host, port) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
-    let addr = std::net::SocketAddr::new(ip, port);
     let socket = match servers::bind_udp(addr, None) {
         Ok(s) => s,
         Err(e) => {
@@ -769,12 +767,10 @@ async fn serve_session(
     kind: &str,
     start: impl FnOnce(tokio::net::TcpListener, Recorder) -> tokio::task::JoinHandle<()>,
 ) -> ExitCode {
-    let Ok(ip) = host.parse::<std::net::IpAddr>() else {
-        return usage_error(&format!(
-            "--host `{host}` is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0"
-        ));
+    let addr = match listen_addr(host, port) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
-    let addr = std::net::SocketAddr::new(ip, port);
     let listener = match servers::bind_tcp(addr, None) {
         Ok(l) => l,
         Err(e) => {
@@ -824,4 +820,15 @@ async fn serve_session(
     }
     task.abort();
     ExitCode::SUCCESS
+}
+
+/// The address `--host` and `--port` name, or the usage error that says why not.
+fn listen_addr(host: &str, port: u16) -> Result<std::net::SocketAddr, ExitCode> {
+    host.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, port))
+        .map_err(|_| {
+            usage_error(&format!(
+                "--host `{host}` is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0"
+            ))
+        })
 }

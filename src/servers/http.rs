@@ -115,17 +115,9 @@ pub async fn run(listener: TcpListener, config: HttpConfig, recorder: Recorder) 
     let mut connections = JoinSet::new();
     let mut count: u32 = 0;
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(_) => {
-                // Out of descriptors and the like: wait for some to close rather than spin.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, peer) = super::accept(&listener).await;
         while connections.try_join_next().is_some() {}
         count = count.saturating_add(1);
-        let _ = stream.set_nodelay(true);
         let conn = Conn {
             shared: shared.clone(),
             stream,

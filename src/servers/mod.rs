@@ -95,10 +95,7 @@ impl Drop for RunningServers {
 
 /// The pinger settings a spec entry describes, with the run's seed.
 pub fn pinger_config(spec: &ServerSpec, seed: u64) -> pinger::PingerConfig {
-    let delay = spec.delay.unwrap_or(crate::spec::DelayRange {
-        min: crate::spec::Dur::from_millis(0),
-        max: crate::spec::Dur::from_millis(0),
-    });
+    let delay = spec.delay.unwrap_or_default();
     pinger::PingerConfig {
         name: spec.name.clone(),
         drop: spec.drop.iter().flatten().copied().collect(),
@@ -117,6 +114,40 @@ pub fn bind_udp(addr: SocketAddr, netns: Option<&NetNs>) -> std::io::Result<toki
     };
     socket.set_nonblocking(true)?;
     tokio::net::UdpSocket::from_std(socket)
+}
+
+/// The SMTP settings a spec entry describes.
+fn smtp_config(spec: &ServerSpec) -> smtp::SmtpConfig {
+    let mut config = smtp::SmtpConfig::new(&spec.name);
+    if let Some(d) = spec.greeting_delay {
+        config.greeting_delay = d.get();
+    }
+    config.strict_crlf = spec.strict_crlf.unwrap_or(config.strict_crlf);
+    config.pipelining = spec.pipelining.unwrap_or(config.pipelining);
+    config.inject = spec
+        .inject
+        .iter()
+        .map(|i| smtp::Injection {
+            command: i.command.clone(),
+            reply: i.reply.clone(),
+            times: i.times,
+        })
+        .collect();
+    config
+}
+
+/// Waits for the next connection. Accept errors (out of descriptors and the
+/// like) are waited out rather than spun on.
+pub async fn accept(listener: &tokio::net::TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                return (stream, peer);
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
 }
 
 /// Binds a TCP listener on `addr`, inside `netns` when given.
@@ -157,74 +188,43 @@ pub fn start(
             ""
         };
         match spec.kind.value {
-            ServerKind::Smtp => {
+            kind @ (ServerKind::Smtp | ServerKind::Pop3 | ServerKind::Http) => {
                 let listener = bind_tcp(addr, netns).with_context(|| {
                     format!("cannot bind the {} server to TCP {addr}{busy}", spec.name)
                 })?;
                 running
                     .addrs
                     .push((spec.name.clone(), listener.local_addr()?));
-                let mut config = smtp::SmtpConfig::new(&spec.name);
-                if let Some(d) = spec.greeting_delay {
-                    config.greeting_delay = d.get();
-                }
-                config.strict_crlf = spec.strict_crlf.unwrap_or(config.strict_crlf);
-                config.pipelining = spec.pipelining.unwrap_or(config.pipelining);
-                config.inject = spec
-                    .inject
-                    .iter()
-                    .map(|i| smtp::Injection {
-                        command: i.command.clone(),
-                        reply: i.reply.clone(),
-                        times: i.times,
-                    })
-                    .collect();
                 running.tcp = true;
-                running
-                    .tasks
-                    .push(tokio::spawn(smtp::run(listener, config, recorder.clone())));
-            }
-            ServerKind::Pop3 => {
-                let listener = bind_tcp(addr, netns).with_context(|| {
-                    format!("cannot bind the {} server to TCP {addr}{busy}", spec.name)
-                })?;
-                running
-                    .addrs
-                    .push((spec.name.clone(), listener.local_addr()?));
-                let config = pop3::Pop3Config::new(
-                    &spec.name,
-                    spec.user.clone().unwrap_or_default(),
-                    spec.password.clone().unwrap_or_default(),
-                    spec.maildrop_messages(&lab.files),
-                );
-                running.tcp = true;
-                running
-                    .tasks
-                    .push(tokio::spawn(pop3::run(listener, config, recorder.clone())));
-            }
-            ServerKind::Http => {
-                let listener = bind_tcp(addr, netns).with_context(|| {
-                    format!("cannot bind the {} server to TCP {addr}{busy}", spec.name)
-                })?;
-                let bound = listener.local_addr()?;
-                let delay = spec.delay.unwrap_or(crate::spec::DelayRange {
-                    min: crate::spec::Dur::from_millis(0),
-                    max: crate::spec::Dur::from_millis(0),
-                });
-                let config = http::HttpConfig {
-                    latency_min: delay.min.get(),
-                    latency_max: delay.max.get(),
-                    seed,
-                    ..http::HttpConfig::new(
-                        &spec.name,
-                        data_root.context("an http server needs the lab's data")?,
-                    )
+                let recorder = recorder.clone();
+                let task = match kind {
+                    ServerKind::Smtp => {
+                        tokio::spawn(smtp::run(listener, smtp_config(spec), recorder))
+                    }
+                    ServerKind::Pop3 => {
+                        let config = pop3::Pop3Config::new(
+                            &spec.name,
+                            spec.user.clone().unwrap_or_default(),
+                            spec.password.clone().unwrap_or_default(),
+                            spec.maildrop_messages(&lab.files),
+                        );
+                        tokio::spawn(pop3::run(listener, config, recorder))
+                    }
+                    _ => {
+                        let delay = spec.delay.unwrap_or_default();
+                        let config = http::HttpConfig {
+                            latency_min: delay.min.get(),
+                            latency_max: delay.max.get(),
+                            seed,
+                            ..http::HttpConfig::new(
+                                &spec.name,
+                                data_root.context("an http server needs the lab's data")?,
+                            )
+                        };
+                        tokio::spawn(http::run(listener, config, recorder))
+                    }
                 };
-                running.tcp = true;
-                running
-                    .tasks
-                    .push(tokio::spawn(http::run(listener, config, recorder.clone())));
-                running.addrs.push((spec.name.clone(), bound));
+                running.tasks.push(task);
             }
             ServerKind::UdpPinger => {
                 let socket = bind_udp(addr, netns).with_context(|| {

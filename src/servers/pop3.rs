@@ -127,14 +127,9 @@ pub async fn run(listener: TcpListener, config: Pop3Config, recorder: Recorder) 
     let mut connections = JoinSet::new();
     let mut count: u32 = 0;
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of descriptors and the like: wait for some to close rather than spin.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
+        let (stream, _) = super::accept(&listener).await;
         while connections.try_join_next().is_some() {}
         count = count.saturating_add(1);
-        let _ = stream.set_nodelay(true);
         let conn = Conn {
             end: Instant::now() + shared.config.max_session,
             shared: shared.clone(),

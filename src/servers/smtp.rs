@@ -128,14 +128,9 @@ pub async fn run(listener: TcpListener, config: SmtpConfig, recorder: Recorder) 
     let mut sessions = JoinSet::new();
     let mut count: u32 = 0;
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of descriptors and the like: wait for some to close rather than spin.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
+        let (stream, _) = super::accept(&listener).await;
         while sessions.try_join_next().is_some() {}
         count = count.saturating_add(1);
-        let _ = stream.set_nodelay(true);
         sessions.spawn(Session::new(shared.clone(), stream, count).serve());
     }
 }

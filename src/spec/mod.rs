@@ -198,8 +198,8 @@ impl ServerKind {
     }
 }
 
-/// A range of delays; `min == max` gives a fixed delay.
-#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+/// A range of delays; `min == max` gives a fixed delay (the default: none).
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DelayRange {
     /// Shortest delay.
