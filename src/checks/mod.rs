@@ -240,6 +240,25 @@ pub fn quote(bytes: &[u8]) -> String {
     s
 }
 
+/// The last `n` of `lines`, each prefixed with `label: ` (evidence lines).
+pub fn last_lines<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+    n: usize,
+    label: &str,
+) -> Vec<String> {
+    let lines: Vec<&str> = lines.into_iter().collect();
+    let skip = lines.len().saturating_sub(n);
+    lines[skip..]
+        .iter()
+        .map(|l| format!("{label}: {l}"))
+        .collect()
+}
+
+/// The last `n` lines the program printed on `stream`, as evidence.
+fn tail(ctx: &Ctx, stream: crate::trace::Stream, n: usize) -> Vec<String> {
+    last_lines(ctx.trace.lines(stream), n, stream.name())
+}
+
 /// Seconds with millisecond precision: `1.002 s`.
 pub fn secs(d: std::time::Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())

@@ -6,7 +6,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::output::{self, DEFAULT_TIMEOUT_PATTERN, Line, Obs, Value};
-use super::{Ctx, Verdict, millis, quote, secs};
+use super::{Ctx, Verdict, millis, quote, secs, tail};
 use crate::outcome::ExitKind;
 use crate::spec::{CheckSpec, Dur};
 use crate::trace::{Ping, Stream, Transport};
@@ -52,16 +52,10 @@ fn pings_or_fail(ctx: &Ctx, what: &str) -> Result<Vec<Ping>, Verdict> {
     )))
 }
 
+/// The program's last output lines, both streams.
 fn stdout_tail(ctx: &Ctx, n: usize) -> Vec<String> {
-    let lines = ctx.trace.lines(Stream::Stdout);
-    let skip = lines.len().saturating_sub(n);
-    let mut out: Vec<String> = lines[skip..]
-        .iter()
-        .map(|l| format!("stdout: {l}"))
-        .collect();
-    let err = ctx.trace.lines(Stream::Stderr);
-    let skip = err.len().saturating_sub(n);
-    out.extend(err[skip..].iter().map(|l| format!("stderr: {l}")));
+    let mut out = tail(ctx, Stream::Stdout, n);
+    out.extend(tail(ctx, Stream::Stderr, n));
     out
 }
 

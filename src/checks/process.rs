@@ -1,6 +1,6 @@
 //! The `runs` check: the program exits on its own, with the expected status, in time.
 
-use super::{Ctx, Verdict};
+use super::{Ctx, Verdict, last_lines};
 use crate::outcome::ExitKind;
 use crate::sandbox::diagnose::diagnose;
 use crate::spec::CheckSpec;
@@ -29,13 +29,6 @@ pub(super) fn runs(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         .into_iter()
         .map(|d| format!("diagnosis: {d}"))
         .collect();
-    let tail = |lines: Vec<&str>| -> Vec<String> {
-        let skip = lines.len().saturating_sub(STDERR_TAIL);
-        lines[skip..]
-            .iter()
-            .map(|l| format!("stderr: {l}"))
-            .collect()
-    };
     let Some((_, exit)) = ctx.trace.exit() else {
         return Verdict::fail("the program never ran").with_evidence(evidence);
     };
@@ -52,26 +45,24 @@ pub(super) fn runs(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             _ => return Verdict::pass(),
         },
         ExitKind::Exited { code } => {
-            evidence.extend(tail(stderr));
+            evidence.extend(last_lines(stderr.iter().copied(), STDERR_TAIL, "stderr"));
             format!("the program exited with status {code}; expected {expected}")
         }
         ExitKind::DidNotStart { .. } => {
             if let Some(b) = build_output {
-                let lines: Vec<&str> = b.lines().collect();
-                let skip = lines.len().saturating_sub(STDERR_TAIL);
-                evidence.extend(lines[skip..].iter().map(|l| format!("build: {l}")));
+                evidence.extend(last_lines(b.lines(), STDERR_TAIL, "build"));
             }
             format!("the program {}", exit.describe())
         }
         ExitKind::TimedOut { .. } => {
-            evidence.extend(tail(stderr));
+            evidence.extend(last_lines(stderr.iter().copied(), STDERR_TAIL, "stderr"));
             format!(
                 "the program {}: it did not finish on its own in time",
                 exit.describe()
             )
         }
         other => {
-            evidence.extend(tail(stderr));
+            evidence.extend(last_lines(stderr.iter().copied(), STDERR_TAIL, "stderr"));
             format!("the program {}", other.describe())
         }
     };

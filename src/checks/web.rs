@@ -1,6 +1,6 @@
 //! Checks over netgrade's probe exchanges with a student's web server.
 
-use super::{Ctx, Verdict, quote, secs};
+use super::{Ctx, Verdict, quote, secs, tail};
 use crate::outcome::ExitKind;
 use crate::probes::http::{self, DeviationKind, Parsed, parse_response};
 use crate::spec::CheckSpec;
@@ -65,12 +65,7 @@ fn exited_note(ctx: &Ctx) -> String {
 }
 
 fn stderr_tail(ctx: &Ctx, n: usize) -> Vec<String> {
-    let lines = ctx.trace.lines(Stream::Stderr);
-    let skip = lines.len().saturating_sub(n);
-    lines[skip..]
-        .iter()
-        .map(|l| format!("stderr: {l}"))
-        .collect()
+    tail(ctx, Stream::Stderr, n)
 }
 
 /// Why no probe ran at all, as a failing verdict.
