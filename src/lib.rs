@@ -18,8 +18,10 @@
 //! ```
 //!
 //! - [`spec`]: lab YAML types, validation with line/column snippets, the built-in labs.
-//! - [`run`]: one run — work directory, entry file and language preset,
-//!   network namespace or port queue, start/stop order — and its normalized transcript.
+//! - [`run`]: one run as a pipeline of phases over a [`run::Plan`] — workspace
+//!   (work directory, entry file, language preset), network (namespace or port
+//!   queue), servers, program (build, run or probe), stop, evaluate — and its
+//!   normalized transcript.
 //! - [`sandbox`]: the student's process: process group, deadline, output cap,
 //!   network namespace, clean-up of leftovers, diagnoses of common errors.
 //! - [`servers`]: one module per reference server (the lossy UDP pinger, HTTP/1.1),

@@ -155,6 +155,20 @@ pub struct ProgramSummary {
     pub diagnoses: Vec<String>,
 }
 
+impl ProgramSummary {
+    /// A program that never started, and why.
+    pub fn did_not_start(reason: String) -> Self {
+        ProgramSummary {
+            command: Vec::new(),
+            build: None,
+            exit: ExitKind::DidNotStart { reason },
+            duration_ms: 0,
+            leftover_processes: 0,
+            diagnoses: Vec::new(),
+        }
+    }
+}
+
 /// Where the time of a run went.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Timing {

@@ -1,0 +1,88 @@
+//! Phase `evaluate`: checks over the trace, the transcript, and the outcome.
+
+use std::time::{Duration, Instant};
+
+use super::Plan;
+use super::program::ProgramRun;
+use super::transcript;
+use super::workspace::Workspace;
+use crate::checks;
+use crate::outcome::{ExitKind, ProgramSummary, RunOutcome, RunStatus, Timing};
+use crate::trace::Recorder;
+
+/// When the run started, how long it queued, and what it noted on the way.
+#[derive(Debug)]
+pub struct Timeline {
+    /// When the run started.
+    pub started: Instant,
+    /// Time spent waiting for the host's ports.
+    pub queued: Duration,
+    /// Notes for the report.
+    pub notes: Vec<String>,
+}
+
+/// Evaluates the checks and assembles the outcome and the session
+/// transcript. Removes the work directory.
+pub fn finish(
+    plan: &Plan,
+    work: Workspace,
+    program: ProgramRun,
+    recorder: Recorder,
+    timeline: Timeline,
+) -> (RunOutcome, String) {
+    // The work directory is gone after the run: show paths relative to it.
+    let root = format!("{}", work.root().display());
+    let mut summary = program.summary;
+    if let Some(p) = &mut summary {
+        for arg in p.command.iter_mut().chain(p.build.iter_mut().flatten()) {
+            *arg = arg.replace(&root, ".");
+        }
+    }
+    let mut trace = recorder.snapshot();
+    trace.replace_in_output(&format!("{root}/"), "");
+    if summary.is_none()
+        && let Some((_, ExitKind::DidNotStart { reason })) = trace.exit()
+    {
+        summary = Some(ProgramSummary::did_not_start(reason.clone()));
+    }
+    let lab = plan.lab;
+    let checks = checks::evaluate(lab, &trace);
+    let transcript = transcript::render(
+        lab,
+        &transcript::Header {
+            submission: plan.shown,
+            seed: plan.seed,
+            command: summary
+                .as_ref()
+                .map(|p| p.command.as_slice())
+                .filter(|c| !c.is_empty()),
+        },
+        &trace,
+        &checks,
+    );
+    let session = transcript::session(lab, &trace);
+    drop(work);
+    let total = timeline.started.elapsed();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let outcome = RunOutcome {
+        lab: lab.name.clone(),
+        submission: plan.shown.to_string(),
+        status: RunStatus::Graded,
+        score: checks.iter().map(|c| c.points).sum(),
+        max_score: checks.iter().map(|c| c.max_points).sum(),
+        seed: plan.seed,
+        checks,
+        program: summary,
+        notes: timeline.notes,
+        timing: Timing {
+            total_ms: ms(total),
+            program_ms: ms(program.time),
+            queued_ms: ms(timeline.queued),
+            overhead_ms: ms(total
+                .saturating_sub(program.time)
+                .saturating_sub(timeline.queued)),
+        },
+        transcript,
+    };
+    (outcome, session)
+}

@@ -1,0 +1,304 @@
+//! Phase `program`: the student's program built once, then run against the
+//! reference servers (a client) or started and probed (a server).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::network::Network;
+use super::submission::{self, Entry, Placeholders, commands, language_env};
+use super::workspace::Workspace;
+use super::{Plan, probing};
+use crate::outcome::{ExitKind, ProgramSummary};
+use crate::sandbox::{self, diagnose::diagnose};
+use crate::servers::RunningServers;
+use crate::trace::{EventKind, Recorder};
+
+/// Time between SIGTERM and SIGKILL when a program overruns.
+const GRACE: Duration = Duration::from_millis(500);
+/// Build output kept for the report.
+const BUILD_OUTPUT_LIMIT: u64 = 16 * 1024;
+/// Files recorded as written by one program, at most.
+const MAX_WRITTEN_FILES: usize = 50;
+/// Bytes kept of each written file.
+const MAX_WRITTEN_BYTES: u64 = 4 << 20;
+
+/// What the program phase produced.
+#[derive(Debug, Default)]
+pub struct ProgramRun {
+    /// The program's command, exit and diagnoses; `None` when nothing was started.
+    pub summary: Option<ProgramSummary>,
+    /// Time spent in the student's processes (build and run).
+    pub time: Duration,
+}
+
+/// The command lines a run uses: an optional build step, then the program.
+#[derive(Debug, PartialEq)]
+pub struct Commands {
+    /// The build step, for compiled languages.
+    pub build: Option<Vec<String>>,
+    /// The program and its arguments.
+    pub run: Vec<String>,
+}
+
+/// Builds and runs the program. Everything that goes wrong is recorded.
+pub async fn execute(
+    plan: &Plan<'_>,
+    work: &Workspace,
+    net: &Network,
+    servers: &RunningServers,
+    recorder: &Recorder,
+) -> ProgramRun {
+    let placeholders = placeholders(work, servers);
+    let commands = match plan_commands(plan, work.entry.as_ref(), &placeholders) {
+        Ok(Some(c)) => c,
+        Ok(None) => return ProgramRun::default(),
+        Err(reason) => {
+            recorder.record(EventKind::Exited {
+                exit: ExitKind::DidNotStart { reason },
+            });
+            return ProgramRun::default();
+        }
+    };
+    let base = base_command(plan, work);
+    let mut done = ProgramRun::default();
+    if let Some(build) = &commands.build {
+        let (time, failed) = build_step(build, &commands.run, &base, recorder).await;
+        done.time += time;
+        if failed.is_some() {
+            done.summary = failed;
+            return done;
+        }
+    }
+    let cmd = sandbox::Command {
+        argv: commands.run.clone(),
+        stdin: plan
+            .lab
+            .program
+            .stdin
+            .as_ref()
+            .map(|s| s.as_bytes().to_vec()),
+        time_limit: plan.time_limit.get(),
+        output_limit: plan.lab.program.output_limit.0,
+        netns: net.shared(),
+        record_output: true,
+        ..base
+    };
+    let before = file_stamps(&cmd.cwd);
+    let finished = if plan.is_server() {
+        let fallback = plan.opts.port.or(plan.lab.program.port);
+        probing::drive_server(plan.lab, &cmd, fallback, net.namespace(), recorder).await
+    } else {
+        sandbox::run(&cmd, recorder).await
+    };
+    done.time += finished.duration;
+    for (path, bytes) in changed_files(&cmd.cwd, &before) {
+        recorder.record(EventKind::FileWritten { path, bytes });
+    }
+    if finished.leftovers > 0 {
+        recorder.record(EventKind::Leftovers {
+            count: finished.leftovers,
+        });
+    }
+    done.summary = Some(ProgramSummary {
+        command: commands.run,
+        build: commands.build,
+        exit: finished.exit.clone(),
+        duration_ms: finished.duration.as_millis() as u64,
+        leftover_processes: finished.leftovers,
+        diagnoses: diagnose(&String::from_utf8_lossy(&finished.stderr)),
+    });
+    done
+}
+
+/// Values for the placeholders of commands and arguments.
+fn placeholders(work: &Workspace, servers: &RunningServers) -> Placeholders {
+    let primary = servers.primary();
+    let entry = work.entry.as_ref();
+    Placeholders {
+        host: primary.map(|a| a.ip().to_string()).unwrap_or_default(),
+        port: primary.map(|a| a.port().to_string()).unwrap_or_default(),
+        entry: entry.map(|e| e.file.clone()).unwrap_or_default(),
+        stem: entry
+            .and_then(|e| Path::new(&e.file).file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        dir: work.cwd().display().to_string(),
+    }
+}
+
+/// The commands to run: `--cmd` when given, else the entry's language
+/// preset. `Ok(None)`: nothing to run (already recorded by `workspace`).
+fn plan_commands(
+    plan: &Plan,
+    entry: Option<&Entry>,
+    ph: &Placeholders,
+) -> Result<Option<Commands>, String> {
+    let (build, run) = match (&plan.opts.cmd, entry) {
+        (Some(cmd), _) => (None, submission::split_command(cmd, ph)?),
+        (None, Some(e)) => commands(e, &plan.lab.program, ph)?,
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Commands { build, run }))
+}
+
+/// The sandbox settings shared by the build step and the program.
+fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
+    let language = work
+        .entry
+        .as_ref()
+        .map(|e| e.language)
+        .unwrap_or(submission::Language::Python);
+    let env = language_env(language)
+        .into_iter()
+        .chain(
+            plan.lab
+                .program
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        )
+        .collect();
+    sandbox::Command {
+        argv: Vec::new(),
+        cwd: work.cwd(),
+        env,
+        stdin: None,
+        time_limit: plan.lab.program.build_time_limit.get(),
+        grace: GRACE,
+        output_limit: BUILD_OUTPUT_LIMIT,
+        netns: None,
+        record_output: false,
+    }
+}
+
+/// Runs the build step. Returns the time it took and, when it failed, the
+/// program's summary (the failure is recorded in the trace).
+async fn build_step(
+    build: &[String],
+    run: &[String],
+    base: &sandbox::Command,
+    recorder: &Recorder,
+) -> (Duration, Option<ProgramSummary>) {
+    let cmd = sandbox::Command {
+        argv: build.to_vec(),
+        ..base.clone()
+    };
+    let done = sandbox::run(&cmd, recorder).await;
+    if done.exit == (ExitKind::Exited { code: 0 }) {
+        return (done.duration, None);
+    }
+    let mut output = String::from_utf8_lossy(&done.stderr).into_owned();
+    output.push_str(&String::from_utf8_lossy(&done.stdout));
+    let reason = match &done.exit {
+        ExitKind::DidNotStart { reason } => reason.clone(),
+        other => format!(
+            "the build `{}` failed: it {}",
+            build.join(" "),
+            other.describe()
+        ),
+    };
+    recorder.record(EventKind::BuildFailed {
+        command: build.to_vec(),
+        output: output.clone(),
+    });
+    recorder.record(EventKind::Exited {
+        exit: ExitKind::DidNotStart { reason },
+    });
+    let summary = ProgramSummary {
+        command: run.to_vec(),
+        build: Some(build.to_vec()),
+        exit: ExitKind::DidNotStart {
+            reason: "build failed".into(),
+        },
+        duration_ms: 0,
+        leftover_processes: 0,
+        diagnoses: diagnose(&output),
+    };
+    (done.duration, Some(summary))
+}
+
+type Stamps = HashMap<std::path::PathBuf, (u64, std::time::SystemTime)>;
+
+/// Size and modification time of every file under `dir` (three levels deep).
+fn file_stamps(dir: &Path) -> Stamps {
+    fn walk(dir: &Path, depth: usize, out: &mut Stamps) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() && depth < 3 {
+                walk(&e.path(), depth + 1, out);
+            } else if meta.is_file() {
+                let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                out.insert(e.path(), (meta.len(), modified));
+            }
+        }
+    }
+    let mut out = Stamps::new();
+    walk(dir, 0, &mut out);
+    out
+}
+
+/// Files under `dir` created or changed since `before`, relative paths in name order.
+fn changed_files(dir: &Path, before: &Stamps) -> Vec<(String, Vec<u8>)> {
+    let mut changed: Vec<_> = file_stamps(dir)
+        .into_iter()
+        .filter(|(p, stamp)| before.get(p) != Some(stamp))
+        .map(|(p, _)| p)
+        .collect();
+    changed.sort();
+    changed
+        .into_iter()
+        .take(MAX_WRITTEN_FILES)
+        .filter_map(|p| {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&p)
+                .ok()?
+                .take(MAX_WRITTEN_BYTES)
+                .read_to_end(&mut bytes)
+                .ok()?;
+            let rel = p.strip_prefix(dir).ok()?.to_string_lossy().into_owned();
+            Some((rel, bytes))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_files_are_found_by_size_or_time() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kept.txt"), "same").unwrap();
+        std::fs::create_dir(dir.path().join("out")).unwrap();
+        let before = file_stamps(dir.path());
+        std::fs::write(dir.path().join("out/msg1.txt"), "new").unwrap();
+        let changed = changed_files(dir.path(), &before);
+        assert_eq!(changed, vec![("out/msg1.txt".to_string(), b"new".to_vec())]);
+    }
+
+    #[test]
+    fn cmd_overrides_the_preset_and_fills_placeholders() {
+        let lab = crate::spec::load_builtin("udp-pinger").unwrap().unwrap();
+        let opts = super::super::Options {
+            cmd: Some("python3 ping.py {host} {port}".into()),
+            ..Default::default()
+        };
+        let plan = Plan::new(&lab, Path::new("."), "s", &opts);
+        let ph = Placeholders {
+            host: "127.0.0.1".into(),
+            port: "12000".into(),
+            ..Default::default()
+        };
+        let c = plan_commands(&plan, None, &ph).unwrap().unwrap();
+        assert_eq!(c.run, ["python3", "ping.py", "127.0.0.1", "12000"]);
+        assert_eq!(c.build, None);
+        let plain = super::super::Options::default();
+        let plan = Plan::new(&lab, Path::new("."), "s", &plain);
+        assert_eq!(plan_commands(&plan, None, &ph), Ok(None));
+    }
+}

@@ -1,0 +1,140 @@
+//! Phase `workspace`: the submission copied into a private directory, its
+//! entry file found, and the lab's data staged where the run needs it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tempfile::TempDir;
+
+use super::Plan;
+use super::submission::{Entry, copy_submission, find_entry};
+use crate::outcome::ExitKind;
+use crate::trace::{EventKind, Recorder};
+
+/// The run's private copy of the submission.
+#[derive(Debug)]
+pub struct Workspace {
+    /// The temporary directory; removed when the workspace is dropped.
+    pub dir: TempDir,
+    /// The entry file, when one was found.
+    pub entry: Option<Entry>,
+}
+
+impl Workspace {
+    /// The directory the program runs in: its entry's folder, or the root.
+    pub fn cwd(&self) -> PathBuf {
+        self.entry
+            .as_ref()
+            .map(|e| e.dir.clone())
+            .unwrap_or_else(|| self.root().to_path_buf())
+    }
+
+    /// The root of the copy.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Copies the submission and finds its entry. A submission that cannot be
+/// copied, or has no entry, is recorded as a program that did not start
+/// (unless `--cmd` says how to start it).
+pub fn prepare(plan: &Plan, recorder: &Recorder, notes: &mut Vec<String>) -> Result<Workspace> {
+    let dir = tempfile::Builder::new()
+        .prefix("netgrade-")
+        .tempdir()
+        .context("cannot create a work directory")?;
+    let found = copy_submission(plan.submission, dir.path())
+        .and_then(|()| find_entry(dir.path(), &plan.lab.program));
+    let entry = match found {
+        Ok(e) => Some(e),
+        Err(reason) if plan.opts.cmd.is_none() => {
+            recorder.record(EventKind::Exited {
+                exit: ExitKind::DidNotStart { reason },
+            });
+            None
+        }
+        Err(_) => None,
+    };
+    if let Some(note) = entry.as_ref().and_then(|e| e.note.clone()) {
+        notes.push(note);
+    }
+    let work = Workspace { dir, entry };
+    // A student's server serves the lab's files (its web root) from its own folder.
+    if plan.is_server() {
+        plan.lab
+            .files
+            .write_to(&work.cwd())
+            .context("cannot copy the lab's data next to the program")?;
+    }
+    Ok(work)
+}
+
+/// Writes the lab's data to a directory of its own, for reference servers
+/// that serve it (the HTTP server's web root). `None` when the lab has none.
+pub fn stage_lab_data(plan: &Plan, _work: &Workspace) -> Result<Option<TempDir>> {
+    if plan.lab.files.0.is_empty() {
+        return Ok(None);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("netgrade-data-")
+        .tempdir()
+        .context("cannot create a directory for the lab's data")?;
+    plan.lab
+        .files
+        .write_to(dir.path())
+        .context("cannot write the lab's data")?;
+    Ok(Some(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::Options;
+
+    fn lab(role: &str) -> crate::spec::Lab {
+        let yaml = format!(
+            "name: t\ntitle: t\nprogram:\n  entry: [client.py]\n  role: {role}\nchecks:\n  - {{ id: runs, title: r, points: 1 }}\n"
+        );
+        let mut lab = crate::spec::load_str("t.yaml", &yaml).unwrap();
+        lab.files = crate::spec::DataFiles(vec![("www/index.html".into(), b"hi".to_vec())]);
+        lab
+    }
+
+    #[test]
+    fn a_submission_is_copied_and_its_entry_found() {
+        let sub = tempfile::tempdir().unwrap();
+        std::fs::create_dir(sub.path().join("src")).unwrap();
+        std::fs::write(sub.path().join("src/client.py"), "print(1)").unwrap();
+        let lab = lab("client");
+        let opts = Options::default();
+        let plan = Plan::new(&lab, sub.path(), "s", &opts);
+        let rec = Recorder::new();
+        let mut notes = Vec::new();
+        let work = prepare(&plan, &rec, &mut notes).unwrap();
+        assert!(work.cwd().ends_with("src"));
+        assert!(work.cwd().join("client.py").is_file());
+        assert!(rec.snapshot().exit().is_none());
+        // A client lab's data is not put next to the program.
+        assert!(!work.cwd().join("www").exists());
+        let staged = stage_lab_data(&plan, &work).unwrap().unwrap();
+        assert!(staged.path().join("www/index.html").is_file());
+    }
+
+    #[test]
+    fn no_entry_is_a_program_that_did_not_start() {
+        let sub = tempfile::tempdir().unwrap();
+        std::fs::write(sub.path().join("notes.txt"), "").unwrap();
+        let lab = lab("server");
+        let opts = Options::default();
+        let plan = Plan::new(&lab, sub.path(), "s", &opts);
+        let rec = Recorder::new();
+        let work = prepare(&plan, &rec, &mut Vec::new()).unwrap();
+        assert!(work.entry.is_none());
+        assert!(matches!(
+            rec.snapshot().exit(),
+            Some((_, ExitKind::DidNotStart { .. }))
+        ));
+        // A server lab's data goes where the server runs.
+        assert!(work.root().join("www/index.html").is_file());
+    }
+}
