@@ -81,6 +81,7 @@ pub async fn execute(
         time_limit: plan.time_limit.get(),
         output_limit: plan.lab.program.output_limit.0,
         netns: net.shared(),
+        pid_namespace: net.namespace().is_some(),
         record_output: true,
         ..base
     };
@@ -168,6 +169,8 @@ fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
         grace: GRACE,
         output_limit: BUILD_OUTPUT_LIMIT,
         netns: None,
+        binds: Vec::new(),
+        pid_namespace: false,
         record_output: false,
     }
 }

@@ -8,7 +8,9 @@
 //! done kills whatever it left behind: the rest of its process group, and
 //! every process still inside its network namespace.
 
+pub mod capture;
 pub mod diagnose;
+pub mod init;
 mod netns;
 pub mod ports;
 
@@ -50,6 +52,12 @@ pub struct Command {
     pub output_limit: u64,
     /// Network namespace to run in.
     pub netns: Option<Arc<NetNs>>,
+    /// Files bound over others in a private mount namespace, `(source, target)`
+    /// (the capture's `/etc/resolv.conf`, `/etc/hosts` …).
+    pub binds: Vec<(PathBuf, PathBuf)>,
+    /// Start the program as PID 2 of its own PID namespace under netgrade's
+    /// init, so nothing it starts outlives the run (needs root).
+    pub pid_namespace: bool,
     /// Record each output line in the trace (the program under test, not a build step).
     pub record_output: bool,
 }
@@ -113,6 +121,14 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
     let Some((program, args)) = cmd.argv.split_first() else {
         return fail("the command is empty".into());
     };
+    let setup = match init::ChildSetup::new(
+        cmd.netns.as_ref().map(|ns| ns.raw_fd()),
+        &cmd.binds,
+        cmd.pid_namespace,
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot prepare the sandbox: {e}")),
+    };
     let mut wrap = CommandWrap::with_new(program, |c| {
         c.args(args)
             .current_dir(&cmd.cwd)
@@ -132,15 +148,10 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let ns_fd = cmd.netns.as_ref().map(|ns| ns.raw_fd());
-        // SAFETY: only async-signal-safe calls (setns, setrlimit) between fork and exec.
+        // SAFETY: only async-signal-safe calls (setrlimit, and the setup's raw
+        // system calls on values prepared before the fork) between fork and exec.
         unsafe {
             c.pre_exec(move || {
-                if let Some(fd) = ns_fd
-                    && libc::setns(fd, libc::CLONE_NEWNET) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
                 let none = libc::rlimit {
                     rlim_cur: 0,
                     rlim_max: 0,
@@ -151,7 +162,7 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
                     rlim_max: 256 << 20,
                 };
                 libc::setrlimit(libc::RLIMIT_FSIZE, &files);
-                Ok(())
+                setup.enter()
             });
         }
     });
@@ -159,11 +170,15 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
     let mut child = match wrap.spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            clean_up(None, cmd.netns.as_deref());
             return fail(format!(
                 "`{program}` was not found (is it installed and on PATH?)"
             ));
         }
-        Err(e) => return fail(format!("cannot start `{program}`: {e}")),
+        Err(e) => {
+            clean_up(None, cmd.netns.as_deref());
+            return fail(format!("cannot start `{program}`: {e}"));
+        }
     };
     let pgid = child.id().map(|p| p as i32);
     if cmd.record_output {
@@ -374,7 +389,8 @@ async fn stop(
 }
 
 /// Kills what the program left: its process group and everything in its
-/// namespace. Returns how many processes were found.
+/// namespace. Returns how many processes were found (netgrade's own init of
+/// the run's PID namespace is killed, not counted).
 fn clean_up(pgid: Option<i32>, netns: Option<&NetNs>) -> u32 {
     let mut victims: Vec<i32> = pgid.map(group_members).unwrap_or_default();
     if let Some(ns) = netns {
@@ -382,13 +398,21 @@ fn clean_up(pgid: Option<i32>, netns: Option<&NetNs>) -> u32 {
     }
     victims.sort_unstable();
     victims.dedup();
+    let inits: Vec<i32> = victims
+        .iter()
+        .copied()
+        .filter(|pid| init::is_namespace_init(*pid))
+        .collect();
     if let Some(pgid) = pgid {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
     for pid in &victims {
         let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
     }
-    victims.len() as u32
+    for pid in &inits {
+        init::reap(*pid);
+    }
+    (victims.len() - inits.len()) as u32
 }
 
 /// Live (non-zombie) processes whose process group is `pgid`.
@@ -482,6 +506,8 @@ mod tests {
             grace: Duration::from_millis(300),
             output_limit: 4096,
             netns: None,
+            binds: Vec::new(),
+            pid_namespace: false,
             record_output: true,
         }
     }
@@ -566,6 +592,75 @@ mod tests {
             .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
             .any(|c| String::from_utf8_lossy(&c).contains(&marker));
         assert!(!alive, "the setsid'd process survived");
+    }
+
+    /// A command in a fresh network namespace and PID namespace, when allowed.
+    fn isolated(script: &str, limit: Duration) -> Option<Command> {
+        let ns = NetNs::new().ok()?;
+        let mut cmd = sh(script, limit);
+        cmd.netns = Some(Arc::new(ns));
+        cmd.pid_namespace = true;
+        Some(cmd)
+    }
+
+    #[tokio::test]
+    async fn in_a_pid_namespace_the_program_ends_as_it_ended() {
+        let Some(cmd) = isolated("echo $$; exit 7", Duration::from_secs(10)) else {
+            eprintln!("skipped: no permission to create namespaces");
+            return;
+        };
+        let rec = Recorder::new();
+        let f = run(&cmd, &rec).await;
+        assert_eq!(f.exit, ExitKind::Exited { code: 7 });
+        // The program is PID 2 of its namespace: netgrade's init is PID 1.
+        assert_eq!(f.stdout, b"2\n");
+        assert_eq!(f.leftovers, 0, "the init is not a leftover");
+        let cmd = isolated("kill -SEGV $$", Duration::from_secs(10)).unwrap();
+        let f = run(&cmd, &rec).await;
+        assert_eq!(f.exit, ExitKind::Signaled { signal: 11 });
+    }
+
+    #[tokio::test]
+    async fn in_a_pid_namespace_daemons_are_counted_and_die_with_the_run() {
+        let marker = format!("netgrade-daemon-{}", std::process::id());
+        let script = format!(
+            "setsid sh -c 'sleep 600; :' {marker} >/dev/null 2>&1 & (sh -c 'sleep 600; :' {marker} &) ; sleep 0.2"
+        );
+        let Some(cmd) = isolated(&script, Duration::from_secs(10)) else {
+            eprintln!("skipped: no permission to create namespaces");
+            return;
+        };
+        let rec = Recorder::new();
+        let f = run(&cmd, &rec).await;
+        assert_eq!(f.exit, ExitKind::Exited { code: 0 });
+        assert!(f.leftovers >= 2, "{}", f.leftovers);
+        let alive = || {
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+                .any(|c| String::from_utf8_lossy(&c).contains(&marker))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(), "a daemon survived the run");
+    }
+
+    #[tokio::test]
+    async fn in_a_pid_namespace_sigterm_still_reaches_the_program() {
+        let Some(cmd) = isolated(
+            "trap 'echo bye; exit 5' TERM; sleep 600 & wait",
+            Duration::from_millis(300),
+        ) else {
+            eprintln!("skipped: no permission to create namespaces");
+            return;
+        };
+        let rec = Recorder::new();
+        let f = run(&cmd, &rec).await;
+        assert_eq!(f.exit, ExitKind::TimedOut { limit_ms: 300 });
+        assert_eq!(f.stdout, b"bye\n", "the program handled SIGTERM");
     }
 
     #[tokio::test]

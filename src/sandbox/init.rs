@@ -1,0 +1,333 @@
+//! What happens in a student's process between fork and exec: the run's
+//! network namespace, a private mount namespace with the capture's files
+//! bound over `/etc`, and a PID namespace whose first process is netgrade's.
+//!
+//! With a PID namespace the process tree of a run is
+//!
+//! ```text
+//! netgrade ── relay (host PID namespace: what netgrade waits for)
+//!               └── init (PID 1 of the run's namespace)
+//!                     └── the program, and everything it starts
+//! ```
+//!
+//! - The *program* is PID 2 or more: it cannot escape the namespace (setsid,
+//!   double forks and daemons stay inside), and it cannot signal or see
+//!   netgrade's processes as its own.
+//! - *init* reaps orphans, reports the program's wait status to the relay,
+//!   and lives until netgrade kills it after counting what the program left
+//!   behind. When init dies the kernel kills every process of the namespace.
+//!   It also watches a lifeline pipe whose only writer is netgrade: if
+//!   netgrade dies in any way (even SIGKILL), init exits, and the run with it.
+//! - The *relay* ignores SIGTERM (the program gets it through the process
+//!   group), and ends the way the program ended (same status, same signal),
+//!   so netgrade sees the program's exit as its child's.
+//!
+//! Everything here runs in a forked child of a multithreaded process: only
+//! raw system calls, no allocation. Init is a child of netgrade itself
+//! (`CLONE_PARENT`), so netgrade reaps it when the run ends.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+/// The per-process lifeline: netgrade holds the write end for its whole
+/// life; every run's init polls the read end and exits on end-of-file.
+struct Lifeline {
+    read: OwnedFd,
+    _write: OwnedFd,
+}
+
+static LIFELINE: OnceLock<Option<Lifeline>> = OnceLock::new();
+
+/// The lifeline's read end (made on first use).
+pub fn lifeline() -> Option<RawFd> {
+    LIFELINE
+        .get_or_init(|| {
+            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+            Some(Lifeline {
+                read,
+                _write: write,
+            })
+        })
+        .as_ref()
+        .map(|l| l.read.as_raw_fd())
+}
+
+/// Everything the child needs, prepared (and allocated) before the fork.
+#[derive(Debug)]
+pub struct ChildSetup {
+    netns: Option<RawFd>,
+    binds: Vec<(CString, CString)>,
+    pid_namespace: Option<RawFd>,
+}
+
+impl ChildSetup {
+    /// Prepares the setup: join `netns`, bind each `(source, target)` over
+    /// the file system in a private mount namespace, and start a PID
+    /// namespace with netgrade's init when `pid_namespace` is set.
+    pub fn new(
+        netns: Option<RawFd>,
+        binds: &[(std::path::PathBuf, std::path::PathBuf)],
+        pid_namespace: bool,
+    ) -> io::Result<ChildSetup> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &std::path::Path| {
+            CString::new(p.as_os_str().as_bytes()).map_err(|e| io::Error::other(e.to_string()))
+        };
+        let binds = binds
+            .iter()
+            .map(|(s, t)| Ok((c(s)?, c(t)?)))
+            .collect::<io::Result<Vec<_>>>()?;
+        let pid_namespace = if pid_namespace {
+            Some(lifeline().ok_or_else(|| io::Error::other("cannot make a lifeline pipe"))?)
+        } else {
+            None
+        };
+        Ok(ChildSetup {
+            netns,
+            binds,
+            pid_namespace,
+        })
+    }
+
+    /// Runs in the child between fork and exec.
+    ///
+    /// # Safety
+    /// Only in a freshly forked child: it may fork again and never returns
+    /// in the relay and init processes.
+    pub unsafe fn enter(&self) -> io::Result<()> {
+        // SAFETY: raw system calls on values prepared before the fork.
+        unsafe {
+            if let Some(fd) = self.netns {
+                check(libc::setns(fd, libc::CLONE_NEWNET))?;
+            }
+            if !self.binds.is_empty() {
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+                // Our mounts stay ours, and the host's changes stay out.
+                check(libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ))?;
+                for (source, target) in &self.binds {
+                    check(libc::mount(
+                        source.as_ptr(),
+                        target.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND,
+                        std::ptr::null(),
+                    ))?;
+                }
+            }
+            if let Some(lifeline) = self.pid_namespace {
+                pid_namespace(lifeline)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Forks the relay / init / program chain; returns only in the program.
+///
+/// # Safety
+/// See [`ChildSetup::enter`].
+unsafe fn pid_namespace(lifeline: RawFd) -> io::Result<()> {
+    // SAFETY: raw system calls; the relay and init never return.
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWPID))?;
+        let mut status = [0 as RawFd; 2];
+        check(libc::pipe2(status.as_mut_ptr(), libc::O_CLOEXEC))?;
+        // Init is made netgrade's own child (CLONE_PARENT), so netgrade reaps
+        // it after killing it, whatever the relay did meanwhile.
+        let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+        match libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) {
+            -1 => return Err(io::Error::last_os_error()),
+            0 => {}
+            _init => relay(status[0]),
+        }
+        // PID 1 of the new namespace.
+        libc::close(status[0]);
+        match libc::fork() {
+            -1 => libc::_exit(127),
+            0 => {
+                libc::close(status[1]);
+                Ok(())
+            }
+            program => init(program, status[1], lifeline),
+        }
+    }
+}
+
+/// The relay: waits for init's report, then ends like the program.
+unsafe fn relay(status: RawFd) -> ! {
+    // SAFETY: raw system calls in a process that never returns to Rust code.
+    unsafe {
+        close_all_but(&[status]);
+        for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+            libc::signal(signal, libc::SIG_IGN);
+        }
+        let mut word = [0u8; 4];
+        let mut got = 0usize;
+        while got < 4 {
+            let n = libc::read(status, word[got..].as_mut_ptr().cast(), 4 - got);
+            if n > 0 {
+                got += n as usize;
+            } else if n == 0 || *libc::__errno_location() != libc::EINTR {
+                break;
+            }
+        }
+        // No report: init was killed before the program ended.
+        let wait_status = if got == 4 {
+            i32::from_ne_bytes(word)
+        } else {
+            libc::SIGKILL
+        };
+        if libc::WIFEXITED(wait_status) {
+            libc::_exit(libc::WEXITSTATUS(wait_status));
+        }
+        let signal = if libc::WIFSIGNALED(wait_status) {
+            libc::WTERMSIG(wait_status)
+        } else {
+            libc::SIGKILL
+        };
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::kill(libc::getpid(), signal);
+        libc::kill(libc::getpid(), libc::SIGKILL);
+        libc::_exit(128 + signal)
+    }
+}
+
+/// Init: reaps every process of the namespace, reports the program's wait
+/// status, and exits when netgrade's lifeline closes.
+unsafe fn init(program: libc::pid_t, status: RawFd, lifeline: RawFd) -> ! {
+    // SAFETY: raw system calls in a process that never returns to Rust code.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, c"netgrade-init".as_ptr());
+        // Out of the program's process group (the program, forked before,
+        // stays in it): netgrade waits for that group, and init outlives it.
+        libc::setpgid(0, 0);
+        close_all_but(&[status, lifeline]);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let children = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+        let mut reported = false;
+        loop {
+            loop {
+                let mut wait_status = 0;
+                let pid = libc::waitpid(-1, &mut wait_status, libc::WNOHANG);
+                if pid <= 0 {
+                    break;
+                }
+                if pid == program && !reported {
+                    let word = wait_status.to_ne_bytes();
+                    libc::write(status, word.as_ptr().cast(), 4);
+                    libc::close(status);
+                    reported = true;
+                }
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd: lifeline,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: children,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // Without a signalfd, look for exited children now and then.
+            let wait = if children < 0 { 100 } else { -1 };
+            if libc::poll(fds.as_mut_ptr(), 2, wait) < 0 {
+                continue;
+            }
+            if fds[0].revents != 0 {
+                libc::_exit(0);
+            }
+            if fds[1].revents != 0 {
+                let mut info = [0u8; 128];
+                libc::read(children, info.as_mut_ptr().cast(), info.len());
+            }
+        }
+    }
+}
+
+/// Closes every descriptor but `keep` (at most two).
+unsafe fn close_all_but(keep: &[RawFd]) {
+    let mut kept = [RawFd::MAX; 2];
+    for (slot, fd) in kept.iter_mut().zip(keep) {
+        *slot = *fd;
+    }
+    if kept[0] > kept[1] {
+        kept.swap(0, 1);
+    }
+    let mut from: RawFd = 0;
+    // SAFETY: close_range(2) on ranges that exclude the kept descriptors.
+    unsafe {
+        for fd in kept {
+            if fd == RawFd::MAX {
+                break;
+            }
+            if fd > from {
+                close_range(from, fd - 1);
+            }
+            from = fd + 1;
+        }
+        close_range(from, RawFd::MAX);
+    }
+}
+
+unsafe fn close_range(first: RawFd, last: RawFd) {
+    // SAFETY: closing descriptors this process owns.
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0) < 0 {
+            // Before Linux 5.9: close them one by one (up to a sane bound).
+            for fd in first..last.min(4096) {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// Waits for netgrade's killed init `pid` (its child) in the background, so
+/// no zombie is left: the init's exit waits for its whole namespace to go.
+pub fn reap(pid: i32) {
+    let wait = move || {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn_blocking(wait)),
+        Err(_) => drop(std::thread::spawn(wait)),
+    }
+}
+
+/// Whether `pid` is the init of its PID namespace (its innermost PID is 1).
+pub fn is_namespace_init(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("NSpid:")).map(|ids| {
+                let ids: Vec<&str> = ids.split_whitespace().collect();
+                ids.len() > 1 && ids.last() == Some(&"1")
+            })
+        })
+        .unwrap_or(false)
+}
