@@ -107,6 +107,19 @@ pub enum EventKind {
         /// Where it was going.
         to: SocketAddr,
     },
+    /// Traffic the program sent to an address or port no server is bound to,
+    /// which the capture handed to server `server` instead (a hard-coded
+    /// `smtp.gmail.com:587`, a lab machine's IP, another handout's port).
+    Captured {
+        /// UDP datagram or TCP connection.
+        transport: Transport,
+        /// Sender.
+        from: SocketAddr,
+        /// Where the program sent it.
+        to: SocketAddr,
+        /// The server that answered in its place.
+        server: String,
+    },
     /// A reference server (e.g. `http`) read a whole request on connection `conn`.
     Request {
         /// Server name.
@@ -499,6 +512,30 @@ impl Trace {
                 match out.iter_mut().find(|(t, a, _)| t == transport && a == to) {
                     Some(entry) => entry.2 += 1,
                     None => out.push((*transport, *to, 1)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Captured traffic grouped by transport, destination and server, with
+    /// counts, in order of first sight.
+    pub fn captured(&self) -> Vec<(Transport, SocketAddr, &str, usize)> {
+        let mut out: Vec<(Transport, SocketAddr, &str, usize)> = Vec::new();
+        for e in &self.events {
+            if let EventKind::Captured {
+                transport,
+                to,
+                server,
+                ..
+            } = &e.kind
+            {
+                match out
+                    .iter_mut()
+                    .find(|(t, a, s, _)| t == transport && a == to && s == server)
+                {
+                    Some(entry) => entry.3 += 1,
+                    None => out.push((*transport, *to, server, 1)),
                 }
             }
         }

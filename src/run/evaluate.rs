@@ -46,6 +46,8 @@ pub fn finish(
         summary = Some(ProgramSummary::did_not_start(reason.clone()));
     }
     let lab = plan.lab;
+    let mut notes = timeline.notes;
+    notes.extend(super::capture::notes(plan, &trace));
     let checks = checks::evaluate(lab, &trace);
     let transcript = transcript::render(
         lab,
@@ -73,7 +75,7 @@ pub fn finish(
         seed: plan.seed,
         checks,
         program: summary,
-        notes: timeline.notes,
+        notes,
         timing: Timing {
             total_ms: ms(total),
             program_ms: ms(program.time),

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! Plan ─▶ workspace  (copy the submission, find its entry, stage the lab's data)
-//!      ─▶ network    (a private namespace, or the host network and a port queue)
+//!      ─▶ network    (a private namespace where every address is local, or
+//!                     the host network and a port queue)
 //!      ─▶ servers    (the lab's reference servers, inside the namespace)
+//!      ─▶ capture    (steering of hard-coded hosts and ports, the program's
+//!                     resolver, the traffic watcher)
 //!      ─▶ program    (build once; run the client, or start the server and probe it)
 //!      ─▶ stop       (servers drain in order; the namespace goes)
 //!      ─▶ evaluate   (checks over the trace) ─▶ RunOutcome
@@ -15,6 +18,7 @@
 //! in the trace and the run goes on to `evaluate`, so whatever goes wrong, a
 //! run returns a [`RunOutcome`] that says so.
 
+mod capture;
 mod evaluate;
 mod network;
 mod probing;
@@ -75,6 +79,9 @@ pub struct Plan<'a> {
     pub needs_network: bool,
     /// The program's wall-clock limit.
     pub time_limit: Dur,
+    /// Whether traffic for ports no server uses goes to the lab's server for
+    /// that protocol (inside a namespace).
+    pub redirect_ports: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -88,6 +95,10 @@ impl<'a> Plan<'a> {
             seed: opts.seed.unwrap_or(lab.seed),
             needs_network: !lab.servers.is_empty() || lab.program.role == Role::Server,
             time_limit: opts.time_limit.unwrap_or(lab.program.time_limit),
+            redirect_ports: lab
+                .capture
+                .redirect_ports
+                .unwrap_or(lab.program.role == Role::Client),
         }
     }
 
@@ -131,14 +142,15 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String)> {
     let work = workspace::prepare(plan, &recorder, &mut notes)?;
     let net = network::enter(plan, &mut notes).await;
     let data = workspace::stage_lab_data(plan, &work)?;
-    let servers = crate::servers::start(
+    let mut servers = crate::servers::start(
         plan.lab,
         plan.seed,
         net.namespace(),
         data.as_ref().map(|d| d.path()),
         &recorder,
     )?;
-    let program = program::execute(plan, &work, &net, &servers, &recorder).await;
+    let capture = capture::engage(plan, &net, &mut servers, &recorder, &mut notes)?;
+    let program = program::execute(plan, &work, &net, &capture, &servers, &recorder).await;
     servers.stop(&recorder).await;
     let queued = net.leave();
     drop(data);

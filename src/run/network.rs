@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::OwnedMutexGuard;
 
 use super::{Isolation, Plan};
-use crate::sandbox::NetNs;
+use crate::sandbox::{NetNs, capture};
 use crate::spec::Dur;
 
 /// Where a run's servers and program talk.
@@ -65,6 +65,11 @@ pub async fn enter(plan: &Plan<'_>, notes: &mut Vec<String>) -> Network {
     if plan.opts.isolation == Isolation::Auto {
         match NetNs::new() {
             Ok(ns) => {
+                if let Err(e) = capture::make_everything_local(&ns) {
+                    notes.push(format!(
+                        "hard-coded remote hosts cannot be reached in this run: making every address local failed ({e})"
+                    ));
+                }
                 net.netns = Some(Arc::new(ns));
                 return net;
             }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use super::capture::Capture;
 use super::network::Network;
 use super::submission::{self, Entry, Placeholders, commands, language_env};
 use super::workspace::Workspace;
@@ -46,6 +47,7 @@ pub async fn execute(
     plan: &Plan<'_>,
     work: &Workspace,
     net: &Network,
+    capture: &Capture,
     servers: &RunningServers,
     recorder: &Recorder,
 ) -> ProgramRun {
@@ -81,6 +83,7 @@ pub async fn execute(
         time_limit: plan.time_limit.get(),
         output_limit: plan.lab.program.output_limit.0,
         netns: net.shared(),
+        binds: capture.binds.clone(),
         pid_namespace: net.namespace().is_some(),
         record_output: true,
         ..base

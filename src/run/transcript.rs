@@ -273,6 +273,13 @@ pub fn session(lab: &Lab, trace: &Trace) -> String {
             _ => {}
         }
     }
+    for (transport, to, server, n) in trace.captured() {
+        let _ = writeln!(
+            out,
+            "captured: {n} {} flow(s) to {to}, answered by {server}",
+            transport.name()
+        );
+    }
     for (transport, to, n) in trace.strays() {
         let _ = writeln!(
             out,

@@ -11,6 +11,7 @@ pub mod smtp;
 pub mod sniffer;
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 
 use anyhow::{Context, Result};
 use tokio::task::JoinHandle;
@@ -31,6 +32,24 @@ pub struct RunningServers {
     tcp: bool,
     /// Bound address of each server, by spec order.
     pub addrs: Vec<(String, SocketAddr)>,
+    /// Every socket the servers listen on, for the capture's steering.
+    pub sockets: Vec<Socket>,
+}
+
+/// A socket a server receives on: its server, kind and a descriptor for it.
+#[derive(Debug)]
+pub struct Socket {
+    /// Server name.
+    pub name: String,
+    /// Server kind.
+    pub kind: ServerKind,
+    /// UDP or TCP.
+    pub transport: crate::trace::Transport,
+    /// Bound address.
+    pub addr: SocketAddr,
+    /// A duplicate of the socket's descriptor (the socket itself lives in
+    /// the server's task; this one keeps its number from being reused).
+    pub fd: std::os::fd::OwnedFd,
 }
 
 impl Default for RunningServers {
@@ -41,6 +60,7 @@ impl Default for RunningServers {
             stop: tokio::sync::watch::channel(false).0,
             tcp: false,
             addrs: Vec::new(),
+            sockets: Vec::new(),
         }
     }
 }
@@ -77,6 +97,21 @@ impl RunningServers {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         }
+    }
+
+    /// Adds a task that, like the UDP servers, reads what the kernel holds
+    /// when the servers stop (it gets the stop signal).
+    pub fn add_drainer<F>(&mut self, make: impl FnOnce(tokio::sync::watch::Receiver<bool>) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.stop.subscribe();
+        self.drainers.push(tokio::spawn(make(stop)));
+    }
+
+    /// Adds a task that runs until the servers are dropped.
+    pub fn add_task(&mut self, task: JoinHandle<()>) {
+        self.tasks.push(task);
     }
 
     /// Address of the first server: what `{host}` and `{port}` stand for.
@@ -195,6 +230,13 @@ pub fn start(
                 running
                     .addrs
                     .push((spec.name.clone(), listener.local_addr()?));
+                running.sockets.push(Socket {
+                    name: spec.name.clone(),
+                    kind,
+                    transport: crate::trace::Transport::Tcp,
+                    addr: listener.local_addr()?,
+                    fd: listener.as_fd().try_clone_to_owned()?,
+                });
                 running.tcp = true;
                 let recorder = recorder.clone();
                 let task = match kind {
@@ -239,6 +281,13 @@ pub fn start(
                     )
                 })?;
                 let bound = socket.local_addr()?;
+                running.sockets.push(Socket {
+                    name: spec.name.clone(),
+                    kind: ServerKind::UdpPinger,
+                    transport: crate::trace::Transport::Udp,
+                    addr: bound,
+                    fd: socket.as_fd().try_clone_to_owned()?,
+                });
                 let config = pinger_config(spec, seed);
                 let stop = running.stop.subscribe();
                 running.drainers.push(tokio::spawn(pinger::run(
@@ -249,33 +298,6 @@ pub fn start(
                 )));
                 running.addrs.push((spec.name.clone(), bound));
             }
-        }
-    }
-    // Watch for traffic that misses the servers: a client program's mistake.
-    // (A student's own server is reached on ports netgrade cannot know yet.)
-    if let Some(ns) = netns
-        && lab.program.role == crate::spec::Role::Client
-    {
-        // Best effort: without CAP_NET_RAW the run simply has no stray-traffic diagnosis.
-        if let Ok(fd) = sniffer::open(ns) {
-            let mut udp_ports = Vec::new();
-            let mut tcp_ports = Vec::new();
-            for (spec, (_, addr)) in lab.servers.iter().zip(&running.addrs) {
-                match spec.kind.value {
-                    ServerKind::UdpPinger => udp_ports.push(addr.port()),
-                    ServerKind::Http | ServerKind::Smtp | ServerKind::Pop3 => {
-                        tcp_ports.push(addr.port())
-                    }
-                }
-            }
-            let stop = running.stop.subscribe();
-            running.drainers.push(tokio::spawn(sniffer::run(
-                fd,
-                udp_ports,
-                tcp_ports,
-                recorder.clone(),
-                stop,
-            )));
         }
     }
     Ok(running)

@@ -1,10 +1,14 @@
-//! Watches a run's loopback for traffic that misses the reference servers.
+//! Watches a run's loopback for traffic that does not go straight to a
+//! reference server.
 //!
 //! Inside a run's network namespace nothing but the student's program and
-//! netgrade's servers talks, so every UDP datagram to a port no server uses,
-//! and every TCP connection attempt, is the program's mistake: a hard-coded
-//! port from another handout (10000, 12002), or a TCP socket for a UDP lab.
-//! The sniffer records them as [`EventKind::Stray`] so checks can say so.
+//! netgrade's servers talks, so every new flow (a UDP datagram from a new
+//! socket, a TCP connection attempt) to an address that is not a server's
+//! own is the program's doing: a hard-coded host (`smtp.gmail.com`, a lab
+//! machine's IP), another handout's port (10000, 12002), or a TCP socket in
+//! a UDP lab. The capture's [`Table`] says what became of it: handed to a
+//! server ([`EventKind::Captured`]) or received by nobody
+//! ([`EventKind::Stray`]), which checks and reports then name.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -12,10 +16,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use tokio::io::unix::AsyncFd;
 
 use crate::sandbox::NetNs;
-use crate::trace::{EventKind, Recorder, Transport};
+use crate::sandbox::capture::Table;
+use crate::trace::{Recorder, Transport};
 
-/// Stray packets recorded per run; the rest are counted only by their absence.
-const MAX_STRAYS: usize = 100;
+/// Flows recorded per run; the rest are counted only by their absence.
+const MAX_FLOWS: usize = 100;
 
 /// Opens a packet socket on the namespace's loopback (needs CAP_NET_RAW, which
 /// whoever could create the namespace has).
@@ -42,32 +47,32 @@ pub fn open(netns: &NetNs) -> std::io::Result<AsyncFd<OwnedFd>> {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// Records stray packets until `stop` fires, then reads what the kernel
+/// Records new flows until `stop` fires, then reads what the kernel
 /// already queued (so a packet sent just before the program exited is never
-/// lost to scheduling) and returns. `udp_ports` and `tcp_ports` are the ports
-/// of the run's servers (their traffic is not stray).
+/// lost to scheduling) and returns.
 pub async fn run(
     fd: AsyncFd<OwnedFd>,
-    udp_ports: Vec<u16>,
-    tcp_ports: Vec<u16>,
+    table: Table,
     recorder: Recorder,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 2048];
-    let mut recorded = 0usize;
+    let mut seen: std::collections::HashSet<(Transport, SocketAddr, SocketAddr)> =
+        std::collections::HashSet::new();
     let mut keep = |packet: Option<(usize, u8)>, buf: &[u8]| {
         let Some((n, pkttype)) = packet else { return };
         // Loopback shows each packet twice: leaving and arriving. Keep one.
-        if pkttype == libc::PACKET_OUTGOING || recorded >= MAX_STRAYS {
+        if pkttype == libc::PACKET_OUTGOING || seen.len() >= MAX_FLOWS {
             return;
         }
-        if let Some((transport, from, to)) = classify(&buf[..n], &udp_ports, &tcp_ports) {
-            recorder.record(EventKind::Stray {
-                transport,
-                from,
-                to,
-            });
-            recorded += 1;
+        let Some((transport, from, to)) = flow(&buf[..n]) else {
+            return;
+        };
+        if !seen.insert((transport, from, to)) {
+            return;
+        }
+        if let Some(event) = table.classify(transport, from, to) {
+            recorder.record(event);
         }
     };
     loop {
@@ -115,12 +120,9 @@ fn recv(fd: std::os::fd::RawFd, buf: &mut [u8], flags: i32) -> std::io::Result<(
     }
 }
 
-/// The stray flow a raw IP packet belongs to, if it is one.
-pub fn classify(
-    packet: &[u8],
-    udp_ports: &[u16],
-    tcp_ports: &[u16],
-) -> Option<(Transport, SocketAddr, SocketAddr)> {
+/// The flow a raw IP packet opens, if it may open one: any UDP datagram, or
+/// a TCP SYN (a connection attempt).
+pub fn flow(packet: &[u8]) -> Option<(Transport, SocketAddr, SocketAddr)> {
     let version = packet.first()? >> 4;
     let (proto, src, dst, payload) = match version {
         4 => {
@@ -148,15 +150,14 @@ pub fn classify(
     };
     let sport = u16::from_be_bytes(payload.get(0..2)?.try_into().ok()?);
     let dport = u16::from_be_bytes(payload.get(2..4)?.try_into().ok()?);
-    let flow = (SocketAddr::new(src, sport), SocketAddr::new(dst, dport));
+    let from = SocketAddr::new(src, sport);
+    let to = SocketAddr::new(dst, dport);
     match proto {
-        17 if !udp_ports.contains(&dport) && !udp_ports.contains(&sport) => {
-            Some((Transport::Udp, flow.0, flow.1))
-        }
-        6 if !tcp_ports.contains(&dport) => {
+        17 => Some((Transport::Udp, from, to)),
+        6 => {
             let flags = *payload.get(13)?;
             let syn_only = flags & 0x12 == 0x02;
-            syn_only.then_some((Transport::Tcp, flow.0, flow.1))
+            syn_only.then_some((Transport::Tcp, from, to))
         }
         _ => None,
     }
@@ -179,32 +180,24 @@ mod tests {
     }
 
     #[test]
-    fn udp_to_another_port_is_stray_server_traffic_is_not() {
-        let (t, from, to) = classify(&ipv4(17, 40000, 12002, 0), &[12000], &[]).unwrap();
+    fn datagrams_and_connection_attempts_open_flows() {
+        let (t, from, to) = flow(&ipv4(17, 40000, 12002, 0)).unwrap();
         assert_eq!(t, Transport::Udp);
         assert_eq!(from.port(), 40000);
         assert_eq!(to.to_string(), "127.0.0.1:12002");
-        assert_eq!(classify(&ipv4(17, 40000, 12000, 0), &[12000], &[]), None);
-        assert_eq!(classify(&ipv4(17, 12000, 40000, 0), &[12000], &[]), None);
-    }
-
-    #[test]
-    fn only_tcp_connection_attempts_count() {
         assert_eq!(
-            classify(&ipv4(6, 40000, 12000, 0x02), &[12000], &[])
-                .unwrap()
-                .0,
+            flow(&ipv4(6, 40000, 12000, 0x02)).unwrap().0,
             Transport::Tcp
         );
-        assert_eq!(classify(&ipv4(6, 12000, 40000, 0x12), &[12000], &[]), None);
-        assert_eq!(classify(&ipv4(6, 12000, 40000, 0x14), &[12000], &[]), None);
-        assert_eq!(classify(&ipv4(6, 40000, 6789, 0x02), &[], &[6789]), None);
+        // SYN-ACK, ACK: not a new connection.
+        assert_eq!(flow(&ipv4(6, 12000, 40000, 0x12)), None);
+        assert_eq!(flow(&ipv4(6, 12000, 40000, 0x10)), None);
     }
 
     #[test]
     fn garbage_is_ignored() {
-        assert_eq!(classify(&[], &[], &[]), None);
-        assert_eq!(classify(&[0x45, 0, 0], &[], &[]), None);
-        assert_eq!(classify(&[0x99; 60], &[], &[]), None);
+        assert_eq!(flow(&[]), None);
+        assert_eq!(flow(&[0x45, 0, 0]), None);
+        assert_eq!(flow(&[0x99; 60]), None);
     }
 }

@@ -51,6 +51,9 @@ pub struct Lab {
     /// How transcripts (snapshots) are normalized.
     #[serde(default)]
     pub transcript: TranscriptSpec,
+    /// What the run's network does with destinations a program hard-codes.
+    #[serde(default)]
+    pub capture: CaptureSpec,
     /// A golden session transcript in the lab's `data` (made by `netgrade golden`
     /// from a reference solution), which the `transcript` check compares with.
     #[serde(default)]
@@ -90,6 +93,18 @@ impl DataFiles {
 
 fn default_seed() -> u64 {
     1
+}
+
+/// Capture of hard-coded destinations (inside a run's network namespace,
+/// every host reaches the lab's servers and every name resolves to them).
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSpec {
+    /// Deliver traffic for a port no server uses to the lab's server for that
+    /// protocol (a client hard-coding port 587 or 10000 still reaches the lab).
+    /// Default: on for client labs, off for server labs.
+    #[serde(default)]
+    pub redirect_ports: Option<bool>,
 }
 
 /// A reference server started for each run.
