@@ -41,6 +41,7 @@ pub mod checks;
 pub mod outcome;
 pub mod probes;
 pub mod report;
+pub mod rt;
 pub mod run;
 pub mod sandbox;
 pub mod servers;

@@ -20,6 +20,23 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// Exit status: netgrade itself failed.
 const EXIT_INTERNAL: u8 = 3;
+/// Exit status: interrupted by SIGINT or SIGTERM (128 + SIGINT, as shells do).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn stop_requested() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -231,6 +248,12 @@ fn parse_delay(s: &str) -> Result<(Dur, Dur), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Runs keep everything in one scratch folder, watched by a janitor that
+    // removes it (and stops what still works there) however netgrade ends.
+    let _scratch = match &cli.command {
+        Command::Run { .. } | Command::Check { .. } | Command::Golden { .. } => scratch(),
+        _ => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -269,6 +292,21 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// The batch's scratch folder, with its janitor. Called before any thread
+/// starts. Without one (it cannot be made), runs use the system's
+/// temporary directory as before.
+fn scratch() -> Option<tempfile::TempDir> {
+    let base = tempfile::Builder::new()
+        .prefix("netgrade-")
+        .tempdir()
+        .ok()?;
+    // SAFETY: no other thread exists yet: the runtime starts after this.
+    match unsafe { netgrade::sandbox::janitor::start(base.path()) } {
+        Ok(()) => Some(base),
+        Err(_) => None,
+    }
 }
 
 fn color_stderr() -> bool {
@@ -348,40 +386,11 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
         pb
     });
 
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, RunOutcome)>();
-    for (i, path) in submissions.iter().enumerate() {
-        let (lab, opts, sem, tx) = (lab.clone(), opts.clone(), semaphore.clone(), tx.clone());
-        let path = path.clone();
-        let shown = path.display().to_string();
-        tokio::spawn(async move {
-            let Ok(_permit) = sem.acquire_owned().await else {
-                return;
-            };
-            // A panic while grading one submission becomes that submission's error, not everyone's.
-            let task = {
-                let (lab, opts, shown) = (lab.clone(), opts.clone(), shown.clone());
-                tokio::spawn(async move { run::run_one(&lab, &path, &shown, &opts).await })
-            };
-            let outcome = match task.await {
-                Ok(o) => o,
-                Err(e) => RunOutcome::internal_error(
-                    &lab.name,
-                    &shown,
-                    opts.seed.unwrap_or(lab.seed),
-                    format!("the grader crashed on this submission: {e}"),
-                ),
-            };
-            let _ = tx.send((i, outcome));
-        });
-    }
-    drop(tx);
-
     let mut results: Vec<Option<RunOutcome>> = vec![None; total];
     let stdout_color =
         anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
     let mut write_failed = None;
-    while let Some((i, outcome)) = rx.recv().await {
+    let report_one = |i: usize, outcome: RunOutcome| {
         if !g.quiet {
             let text = report::console::render_run(&outcome, stdout_color);
             let print = || {
@@ -409,11 +418,40 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
         if let Err(e) = write_reports(&g, &done) {
             write_failed.get_or_insert(e);
         }
-    }
+    };
+    let end = run::batch::grade(
+        lab.clone(),
+        &submissions,
+        jobs,
+        opts,
+        report_one,
+        stop_requested(),
+    )
+    .await;
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
     let outcomes: Vec<RunOutcome> = results.into_iter().flatten().collect();
+    if let run::batch::End::Stopped { in_flight } = end {
+        // A second request ends netgrade at once (its janitor still removes
+        // the work folders).
+        tokio::spawn(async {
+            stop_requested().await;
+            std::process::exit(EXIT_INTERRUPTED.into());
+        });
+        let _ = write!(
+            anstream::stdout(),
+            "{}",
+            report::console::render_gradebook(&outcomes, stdout_color)
+        );
+        let _ = writeln!(
+            anstream::stderr(),
+            "netgrade: interrupted: {} of {total} submissions graded (their results are in the reports); {in_flight} run(s) in progress were stopped and cleaned up, {} not started",
+            outcomes.len(),
+            total - outcomes.len() - in_flight,
+        );
+        return ExitCode::from(EXIT_INTERRUPTED);
+    }
     if outcomes.len() > 1 || g.quiet {
         let _ = write!(
             anstream::stdout(),

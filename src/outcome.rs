@@ -180,6 +180,10 @@ pub struct Timing {
     pub queued_ms: f64,
     /// total − program − queued: netgrade's own cost.
     pub overhead_ms: f64,
+    /// The most netgrade's servers ran behind their schedule while the
+    /// program ran (a busy machine); past the lab's tolerance the run is
+    /// regraded.
+    pub late_ms: f64,
 }
 
 /// Overall state of a run.
@@ -219,6 +223,10 @@ pub struct RunOutcome {
     /// The normalized transcript (what `--snapshots` writes). Not in JSON.
     #[serde(skip)]
     pub transcript: String,
+    /// Why the run's evidence cannot be trusted (netgrade could not keep its
+    /// own timing), when it cannot: the batch grades it again. Not in JSON.
+    #[serde(skip)]
+    pub disturbed: Option<String>,
 }
 
 impl RunOutcome {
@@ -236,6 +244,7 @@ impl RunOutcome {
             notes: vec![format!("internal error: {error}")],
             timing: Timing::default(),
             transcript: String::new(),
+            disturbed: None,
         }
     }
 

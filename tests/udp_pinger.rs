@@ -260,8 +260,10 @@ fn same_seed_same_score_and_same_transcript() {
 fn each_result_is_written_as_soon_as_it_is_known() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
+    let scratch = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
         .current_dir(root())
+        .env("TMPDIR", scratch.path())
         .args([
             "run",
             "udp-pinger",
@@ -295,6 +297,9 @@ fn each_result_is_written_as_soon_as_it_is_known() {
     let report: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(report["runs"].as_array().unwrap().len(), 1);
     assert_eq!(report["runs"][0]["submission"], pinger_fixture("python2"));
+    // netgrade was killed with SIGKILL: its janitor still removes the work
+    // folders, and the hanging program died with its run.
+    common::assert_nothing_left(scratch.path());
 }
 
 #[test]

@@ -318,8 +318,10 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
             program_ms: 2300.0,
             queued_ms: 0.0,
             overhead_ms: 612.5,
+            late_ms: 0.0,
         },
         transcript: String::new(),
+        disturbed: None,
     };
     let full = RunOutcome {
         submission: "fixtures/udp-pinger/good".to_string(),

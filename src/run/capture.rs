@@ -116,6 +116,7 @@ fn watch(
     servers: &mut RunningServers,
     recorder: &Recorder,
 ) {
+    let _servers_runtime = crate::servers::clock::handle().enter();
     if let Ok(fd) = sniffer::open(ns) {
         let (table, recorder) = (table.clone(), recorder.clone());
         servers.add_drainer(move |stop| sniffer::run(fd, table, recorder, stop));

@@ -17,8 +17,22 @@ pub struct Timeline {
     pub started: Instant,
     /// Time spent waiting for the host's ports.
     pub queued: Duration,
+    /// The most the servers ran behind schedule while the program ran.
+    pub late: Duration,
     /// Notes for the report.
     pub notes: Vec<String>,
+}
+
+/// Why the run cannot be graded from its evidence: netgrade's servers ran
+/// further behind schedule than the lab tolerates.
+fn disturbed(plan: &Plan, late: Duration) -> Option<String> {
+    let tolerance = plan.lab.timing.tolerance;
+    (late > tolerance.get()).then(|| {
+        format!(
+            "netgrade's servers ran up to {} behind their schedule (the lab tolerates {tolerance}): the machine was too busy",
+            crate::spec::Dur(late)
+        )
+    })
 }
 
 /// Evaluates the checks and assembles the outcome and the session
@@ -83,8 +97,10 @@ pub fn finish(
             overhead_ms: ms(total
                 .saturating_sub(program.time)
                 .saturating_sub(timeline.queued)),
+            late_ms: ms(timeline.late),
         },
         transcript,
+        disturbed: disturbed(plan, timeline.late),
     };
     (outcome, session)
 }

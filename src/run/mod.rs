@@ -18,6 +18,7 @@
 //! in the trace and the run goes on to `evaluate`, so whatever goes wrong, a
 //! run returns a [`RunOutcome`] that says so.
 
+pub mod batch;
 mod capture;
 mod evaluate;
 mod network;
@@ -33,6 +34,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::outcome::RunOutcome;
+use crate::rt::blocking;
 use crate::spec::{Dur, Lab, Role};
 use crate::trace::Recorder;
 
@@ -139,31 +141,40 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String)> {
     let recorder = Recorder::new();
     let mut notes = Vec::new();
 
-    let work = workspace::prepare(plan, &recorder, &mut notes)?;
+    let work = blocking(|| workspace::prepare(plan, &recorder, &mut notes))?;
     let net = network::enter(plan, &mut notes).await;
-    let data = workspace::stage_lab_data(plan, &work)?;
-    let mut servers = crate::servers::start(
-        plan.lab,
-        plan.seed,
-        net.namespace(),
-        data.as_ref().map(|d| d.path()),
-        &recorder,
-    )?;
-    let capture = capture::engage(plan, &net, &mut servers, &recorder, &mut notes)?;
+    let (data, mut servers) = blocking(|| -> Result<_> {
+        let data = workspace::stage_lab_data(plan, &work)?;
+        let servers = crate::servers::start(
+            plan.lab,
+            plan.seed,
+            net.namespace(),
+            data.as_ref().map(|d| d.path()),
+            &recorder,
+        )?;
+        Ok((data, servers))
+    })?;
+    let capture = blocking(|| capture::engage(plan, &net, &mut servers, &recorder, &mut notes))?;
     let program = program::execute(plan, &work, &net, &capture, &servers, &recorder).await;
     servers.stop(&recorder).await;
+    let late = program
+        .started
+        .map(crate::servers::clock::lateness_since)
+        .unwrap_or_default();
     let queued = net.leave();
-    drop(data);
-
-    Ok(evaluate::finish(
-        plan,
-        work,
-        program,
-        recorder,
-        evaluate::Timeline {
-            started,
-            queued,
-            notes,
-        },
-    ))
+    Ok(blocking(|| {
+        drop((capture, data));
+        evaluate::finish(
+            plan,
+            work,
+            program,
+            recorder,
+            evaluate::Timeline {
+                started,
+                queued,
+                late,
+                notes,
+            },
+        )
+    }))
 }

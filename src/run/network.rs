@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::OwnedMutexGuard;
 
 use super::{Isolation, Plan};
+use crate::rt::blocking;
 use crate::sandbox::{NetNs, capture};
 use crate::spec::Dur;
 
@@ -63,9 +64,14 @@ pub async fn enter(plan: &Plan<'_>, notes: &mut Vec<String>) -> Network {
         return net;
     }
     if plan.opts.isolation == Isolation::Auto {
-        match NetNs::new() {
-            Ok(ns) => {
-                if let Err(e) = capture::make_everything_local(&ns) {
+        let made = blocking(|| {
+            let ns = NetNs::new()?;
+            let local = capture::make_everything_local(&ns);
+            Ok::<_, std::io::Error>((ns, local))
+        });
+        match made {
+            Ok((ns, local)) => {
+                if let Err(e) = local {
                     notes.push(format!(
                         "hard-coded remote hosts cannot be reached in this run: making every address local failed ({e})"
                     ));

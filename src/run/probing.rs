@@ -27,7 +27,7 @@ pub async fn drive_server(
     let started = Instant::now();
     let deadline = started + lab.program.ready_timeout.get();
     let target = loop {
-        let all = ports::listening(&running.processes());
+        let all = crate::rt::blocking(|| ports::listening(&running.processes()));
         // Prefer the handout's port when the program listens on several.
         let chosen = all
             .iter()

@@ -11,6 +11,7 @@ use super::submission::{self, Entry, Placeholders, commands, language_env};
 use super::workspace::Workspace;
 use super::{Plan, probing};
 use crate::outcome::{ExitKind, ProgramSummary};
+use crate::rt::blocking;
 use crate::sandbox::{self, diagnose::diagnose};
 use crate::servers::RunningServers;
 use crate::trace::{EventKind, Recorder};
@@ -31,6 +32,8 @@ pub struct ProgramRun {
     pub summary: Option<ProgramSummary>,
     /// Time spent in the student's processes (build and run).
     pub time: Duration,
+    /// When the program (not its build) started, if it did.
+    pub started: Option<std::time::Instant>,
 }
 
 /// The command lines a run uses: an optional build step, then the program.
@@ -88,7 +91,8 @@ pub async fn execute(
         record_output: true,
         ..base
     };
-    let before = file_stamps(&cmd.cwd);
+    let before = blocking(|| file_stamps(&cmd.cwd));
+    done.started = Some(std::time::Instant::now());
     let finished = if plan.is_server() {
         let fallback = plan.opts.port.or(plan.lab.program.port);
         probing::drive_server(plan.lab, &cmd, fallback, net.namespace(), recorder).await
@@ -96,7 +100,7 @@ pub async fn execute(
         sandbox::run(&cmd, recorder).await
     };
     done.time += finished.duration;
-    for (path, bytes) in changed_files(&cmd.cwd, &before) {
+    for (path, bytes) in blocking(|| changed_files(&cmd.cwd, &before)) {
         recorder.record(EventKind::FileWritten { path, bytes });
     }
     if finished.leftovers > 0 {

@@ -9,6 +9,7 @@ use tempfile::TempDir;
 use super::Plan;
 use super::submission::{Entry, copy_submission, find_entry};
 use crate::outcome::ExitKind;
+use crate::sandbox::janitor;
 use crate::trace::{EventKind, Recorder};
 
 /// The run's private copy of the submission.
@@ -41,7 +42,7 @@ impl Workspace {
 pub fn prepare(plan: &Plan, recorder: &Recorder, notes: &mut Vec<String>) -> Result<Workspace> {
     let dir = tempfile::Builder::new()
         .prefix("netgrade-")
-        .tempdir()
+        .tempdir_in(janitor::scratch())
         .context("cannot create a work directory")?;
     let found = copy_submission(plan.submission, dir.path())
         .and_then(|()| find_entry(dir.path(), &plan.lab.program));
@@ -77,7 +78,7 @@ pub fn stage_lab_data(plan: &Plan, _work: &Workspace) -> Result<Option<TempDir>>
     }
     let dir = tempfile::Builder::new()
         .prefix("netgrade-data-")
-        .tempdir()
+        .tempdir_in(janitor::scratch())
         .context("cannot create a directory for the lab's data")?;
     plan.lab
         .files

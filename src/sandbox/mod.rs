@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod diagnose;
 pub mod init;
+pub mod janitor;
 mod netns;
 pub mod ports;
 
@@ -104,6 +105,23 @@ pub struct Running {
     over: Arc<tokio::sync::Notify>,
     cmd: Command,
     recorder: Recorder,
+    reaper: Reaper,
+}
+
+/// Kills a program's processes if it is dropped before it was waited for
+/// (its run was stopped: Ctrl-C, a batch interrupted).
+struct Reaper {
+    pgid: Option<i32>,
+    netns: Option<Arc<NetNs>>,
+    armed: bool,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if self.armed {
+            clean_up(self.pgid, self.netns.as_deref());
+        }
+    }
 }
 
 /// Starts `cmd`; a program that cannot start comes back as its [`Finished`].
@@ -167,16 +185,16 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
         }
     });
     wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
-    let mut child = match wrap.spawn() {
+    let mut child = match crate::rt::blocking(|| wrap.spawn()) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            clean_up(None, cmd.netns.as_deref());
+            crate::rt::blocking(|| clean_up(None, cmd.netns.as_deref()));
             return fail(format!(
                 "`{program}` was not found (is it installed and on PATH?)"
             ));
         }
         Err(e) => {
-            clean_up(None, cmd.netns.as_deref());
+            crate::rt::blocking(|| clean_up(None, cmd.netns.as_deref()));
             return fail(format!("cannot start `{program}`: {e}"));
         }
     };
@@ -233,6 +251,11 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
         over,
         cmd: cmd.clone(),
         recorder: recorder.clone(),
+        reaper: Reaper {
+            pgid,
+            netns: cmd.netns.clone(),
+            armed: true,
+        },
     })
 }
 
@@ -313,7 +336,8 @@ impl Running {
         };
         let duration = self.started.elapsed();
 
-        let leftovers = clean_up(self.pgid, cmd.netns.as_deref());
+        let leftovers = crate::rt::blocking(|| clean_up(self.pgid, cmd.netns.as_deref()));
+        self.reaper.armed = false;
 
         // Output pipes close once every holder is dead; a process that escaped
         // both the group and the namespace could keep one open, so bound the wait.
@@ -403,6 +427,9 @@ fn clean_up(pgid: Option<i32>, netns: Option<&NetNs>) -> u32 {
         .copied()
         .filter(|pid| init::is_namespace_init(*pid))
         .collect();
+    // Processes already dying of netgrade's SIGKILL (a stopped program's
+    // group) were not left behind by the program.
+    let dying = victims.iter().filter(|pid| is_dying(**pid)).count();
     if let Some(pgid) = pgid {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
@@ -412,7 +439,26 @@ fn clean_up(pgid: Option<i32>, netns: Option<&NetNs>) -> u32 {
     for pid in &inits {
         init::reap(*pid);
     }
-    (victims.len() - inits.len()) as u32
+    victims.len().saturating_sub(inits.len() + dying) as u32
+}
+
+/// Whether `pid` is a zombie, or has SIGKILL pending: it is on its way out.
+fn is_dying(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let kill_bit = 1u64 << (libc::SIGKILL - 1);
+    let pending =
+        |name: &str| u64::from_str_radix(&field(name), 16).is_ok_and(|m| m & kill_bit != 0);
+    field("State:").starts_with(['Z', 'X']) || pending("SigPnd:") || pending("ShdPnd:")
 }
 
 /// Live (non-zombie) processes whose process group is `pgid`.

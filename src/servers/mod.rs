@@ -4,6 +4,7 @@
 //! namespace when it has one — and runs each as a tokio task that records
 //! into the run's trace. Dropping [`RunningServers`] stops them.
 
+pub mod clock;
 pub mod http;
 pub mod pinger;
 pub mod pop3;
@@ -106,7 +107,7 @@ impl RunningServers {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let stop = self.stop.subscribe();
-        self.drainers.push(tokio::spawn(make(stop)));
+        self.drainers.push(clock::handle().spawn(make(stop)));
     }
 
     /// Adds a task that runs until the servers are dropped.
@@ -208,6 +209,9 @@ pub fn start(
     recorder: &Recorder,
 ) -> Result<RunningServers> {
     let mut running = RunningServers::default();
+    // Sockets register with the servers' runtime, where their tasks run.
+    let rt = clock::handle();
+    let _entered = rt.enter();
     for spec in &lab.servers {
         let addr: SocketAddr = format!("{}:{}", spec.host, spec.port)
             .parse()
@@ -240,9 +244,7 @@ pub fn start(
                 running.tcp = true;
                 let recorder = recorder.clone();
                 let task = match kind {
-                    ServerKind::Smtp => {
-                        tokio::spawn(smtp::run(listener, smtp_config(spec), recorder))
-                    }
+                    ServerKind::Smtp => rt.spawn(smtp::run(listener, smtp_config(spec), recorder)),
                     ServerKind::Pop3 => {
                         let config = pop3::Pop3Config::new(
                             &spec.name,
@@ -250,7 +252,7 @@ pub fn start(
                             spec.password.clone().unwrap_or_default(),
                             spec.maildrop_messages(&lab.files),
                         );
-                        tokio::spawn(pop3::run(listener, config, recorder))
+                        rt.spawn(pop3::run(listener, config, recorder))
                     }
                     _ => {
                         let delay = spec.delay.unwrap_or_default();
@@ -263,7 +265,7 @@ pub fn start(
                                 data_root.context("an http server needs the lab's data")?,
                             )
                         };
-                        tokio::spawn(http::run(listener, config, recorder))
+                        rt.spawn(http::run(listener, config, recorder))
                     }
                 };
                 running.tasks.push(task);
@@ -290,7 +292,7 @@ pub fn start(
                 });
                 let config = pinger_config(spec, seed);
                 let stop = running.stop.subscribe();
-                running.drainers.push(tokio::spawn(pinger::run(
+                running.drainers.push(rt.spawn(pinger::run(
                     socket,
                     config,
                     recorder.clone(),

@@ -54,6 +54,9 @@ pub struct Lab {
     /// What the run's network does with destinations a program hard-codes.
     #[serde(default)]
     pub capture: CaptureSpec,
+    /// How much netgrade's own timing may slip before a run is regraded.
+    #[serde(default)]
+    pub timing: TimingSpec,
     /// A golden session transcript in the lab's `data` (made by `netgrade golden`
     /// from a reference solution), which the `transcript` check compares with.
     #[serde(default)]
@@ -105,6 +108,29 @@ pub struct CaptureSpec {
     /// Default: on for client labs, off for server labs.
     #[serde(default)]
     pub redirect_ports: Option<bool>,
+}
+
+/// How much netgrade's own timing may slip on a busy machine.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimingSpec {
+    /// A run whose servers ran later than this behind their schedule (a
+    /// reply due after 112 ms sent after 400 ms) is graded again, with fewer
+    /// runs at once, instead of from that evidence. Default 250ms.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: Dur,
+}
+
+impl Default for TimingSpec {
+    fn default() -> Self {
+        TimingSpec {
+            tolerance: default_tolerance(),
+        }
+    }
+}
+
+fn default_tolerance() -> Dur {
+    Dur::from_millis(250)
 }
 
 /// A reference server started for each run.

@@ -64,7 +64,7 @@ pub fn filters() -> Vec<(&'static str, &'static str)> {
         (r"\d+ ms", "[ms]"),
         (r"netgrade-[A-Za-z0-9]{6}", "netgrade-[tmp]"),
         (
-            r#""(total_ms|program_ms|overhead_ms|queued_ms|duration_ms)": [0-9.]+"#,
+            r#""(total_ms|program_ms|overhead_ms|queued_ms|late_ms|duration_ms)": [0-9.]+"#,
             r#""$1": "[ms]""#,
         ),
         (r#"time="[0-9.]+""#, r#"time="[time]""#),
@@ -127,4 +127,49 @@ pub fn message(report: &serde_json::Value, submission: &str, id: &str) -> String
         .find(|c| c["id"] == id)
         .unwrap();
     format!("{} {}", c["message"], c["evidence"])
+}
+
+/// Processes whose working directory is inside `dir`.
+pub fn processes_working_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            cwd.starts_with(dir).then(|| {
+                format!(
+                    "{pid}: {}",
+                    String::from_utf8_lossy(&cmd).replace('\0', " ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// Waits (up to 20 s) until no process works in `scratch` and the folder
+/// is empty: what netgrade leaves after it ends, however it ends.
+pub fn assert_nothing_left(scratch: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let procs = processes_working_in(scratch);
+        let files: Vec<String> = std::fs::read_dir(scratch)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if procs.is_empty() && files.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: processes {procs:?}, files {files:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

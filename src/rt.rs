@@ -1,0 +1,46 @@
+//! Runtime helpers. The reference servers' timers (a reply due in 112 ms)
+//! share tokio's worker threads with everything else a batch does, so
+//! nothing may block those threads: creating a namespace, scanning `/proc`,
+//! copying a submission or forking a program goes through [`blocking`].
+
+/// Runs `f`, which may block, without stalling the runtime's other tasks:
+/// on a multi-thread runtime the worker hands its tasks to another thread
+/// first (`block_in_place`); elsewhere (a test's current-thread runtime, no
+/// runtime) `f` simply runs.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blocking;
+
+    #[test]
+    fn runs_outside_a_runtime() {
+        assert_eq!(blocking(|| 2 + 2), 4);
+    }
+
+    #[tokio::test]
+    async fn runs_on_a_current_thread_runtime() {
+        assert_eq!(blocking(|| "ok"), "ok");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keeps_other_tasks_running_on_a_multi_thread_runtime() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ticker = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            let _ = tx.send(());
+        });
+        // Blocks this worker until the other task has run: only possible if
+        // the runtime goes on without this thread.
+        blocking(|| rx.recv_timeout(std::time::Duration::from_secs(30)))
+            .expect("the other task ran while this one blocked");
+        ticker.await.unwrap();
+    }
+}
