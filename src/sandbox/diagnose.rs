@@ -22,8 +22,13 @@ pub fn diagnose(stderr: &str) -> Vec<String> {
         || stderr.contains("name 'xrange' is not defined")
         || stderr.contains("name 'unicode' is not defined")
     {
+        let except = if stderr.contains("multiple exception types must be parenthesized") {
+            ", `except timeout as e:` for `except timeout, e:`"
+        } else {
+            ""
+        };
         out.push(format!(
-            "this looks like Python 2 code{py_location}, but netgrade runs Python 3: write print(...) with parentheses, `except timeout as e:`, input() for raw_input(), range() for xrange()"
+            "this looks like Python 2 code{py_location}, but netgrade runs Python 3: write print(...) with parentheses{except}, input() for raw_input(), range() for xrange()"
         ));
     } else if stderr.contains("SyntaxError")
         || stderr.contains("IndentationError")
@@ -223,6 +228,7 @@ mod tests {
         let d = diagnose(err);
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(d[0].contains("Python 2"), "{d:?}");
+        assert!(d[0].contains("`except timeout as e:`"), "{d:?}");
     }
 
     #[test]
