@@ -141,6 +141,8 @@ const SHAPES: &[Expectation] = &[
     ("rtt-no-keyword", &[], None),
     // `#0 Ping 0.123456s`, then the reply on the next line.
     ("rtt-before-reply", &[], None),
+    // `RTT: 0:00:00.087123`, a datetime difference printed as it is.
+    ("rtt-timedelta", &[], None),
     // `Sequence 3 0.0871`: the RTT is read, the sequence number is not.
     ("rtt-sequence-column", &["prints-replies"], None),
     ("stats-packet-loss", &[], None),

@@ -89,6 +89,9 @@ static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     )
     .unwrap()
 });
+/// A duration as Python prints a `timedelta` under an hour: `0:00:00.087123`.
+static TIMEDELTA: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b0:(\d{2}):(\d{2})(?:\.(\d+))?\b").unwrap());
 /// Times of day and dates: `10:55:24`, `10:55:24.123456`, `2026-11-21`, `21/11/2026`.
 static CLOCK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?\b|\b\d{4}-\d{2}-\d{2}(T[\d:.]+)?\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
@@ -218,6 +221,16 @@ fn numbers(text: &str) -> Vec<Num> {
 /// number; returns the text left and the ping number, if the line names one.
 fn mask(text: &str) -> (String, Option<u32>) {
     let mut s = ADDRESS.replace_all(text, " ").into_owned();
+    s = TIMEDELTA
+        .replace_all(&s, |c: &regex::Captures| {
+            let minutes: u32 = c[1].parse().unwrap_or(0);
+            let whole = minutes * 60 + c[2].parse::<u32>().unwrap_or(0);
+            match c.get(3) {
+                Some(frac) => format!("{whole}.{} s", frac.as_str()),
+                None => format!("{whole} s"),
+            }
+        })
+        .into_owned();
     s = CLOCK.replace_all(&s, " ").into_owned();
     let mut label = None;
     let mut cuts = Vec::new();
@@ -769,6 +782,11 @@ mod tests {
         assert!(close(secs("Ping. Round Trip Time 0.0871"), 0.0871));
         assert!(close(secs("#RECV : \"x\"  #RTT : 0.087000"), 0.087));
         assert!(close(secs("bytes=30 time=75.39 ms"), 0.07539));
+        assert!(close(secs("RTT:  87123.0  µs"), 0.087123));
+        // `print("RTT:", end - start)` with datetimes prints a timedelta.
+        let v = rtt("RTT: 0:00:00.087123").unwrap();
+        assert!(close(v.secs, 0.087123) && close(v.step, 1e-6) && v.unit_named);
+        assert!(close(secs("PING 1 x 0:00:01.5"), 1.5));
     }
 
     #[test]
