@@ -601,7 +601,8 @@ static SLASH: LazyLock<Regex> =
 
 /// Reads min/max/avg RTT and the loss rate from the statistics lines; when
 /// a figure is printed more than once (running statistics, then a summary),
-/// the last one counts.
+/// the last one counts, and a loss rate (a %, a fraction) counts over a bare
+/// number of pings lost.
 pub fn stats(lines: &[Line<'_>]) -> Stats {
     let mut s = Stats::default();
     // "Approximate round trip times in milli-seconds:" sets the unit of the lines below it.
