@@ -141,6 +141,67 @@ fn every_fixture_gets_the_grade_it_deserves() {
     assert_eq!(failures, expected_failures);
 }
 
+/// Output shapes a person reads without trouble, and RTTs the run's own
+/// timeline rules out; same reading of the third column as `EXPECTED`.
+const SHAPES: &[Expectation] = &[
+    // `the ping to 127.0.0.1 is 75.39 ms`, the reply after `('127.0.0.1', 12000)`.
+    ("rtt-no-keyword", &[], None),
+    // `#0 Ping 0.123456s`, then the reply on the next line.
+    ("rtt-before-reply", &[], None),
+    // `RTT: 0:00:00.087123`, a datetime difference printed as it is.
+    ("rtt-timedelta", &[], None),
+    // `Sequence 3 0.0871`: the RTT is read, the sequence number is not.
+    ("rtt-sequence-column", &["prints-replies"], None),
+    ("stats-packet-loss", &[], None),
+    ("stats-windows-style", &[], None),
+    // Its only fault is in the summary, which this lab does not grade.
+    ("stats-avg-over-timeouts", &[], None),
+    ("rtt-from-start", &["reports-rtt"], None),
+    ("rtt-includes-sleep", &["reports-rtt"], None),
+    ("python2-sendto", &CHECKS, None),
+];
+
+#[test]
+fn output_is_read_like_a_person_reads_it_and_rtts_fit_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("shapes.json");
+    netgrade()
+        .args(["run", "udp-pinger", "-j", "4", "--quiet", "--json"])
+        .arg(&json)
+        .args(SHAPES.iter().map(|(name, _, _)| pinger_fixture(name)))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    check_expectations(&report, SHAPES, &CHECKS, pinger_fixture);
+    for (name, must_fail, _) in SHAPES {
+        let run = run_of(&report, &pinger_fixture(name));
+        assert_eq!(
+            run["score"] == run["max_score"],
+            must_fail.is_empty(),
+            "{name}: score {}",
+            run["score"]
+        );
+    }
+    for (name, id, words) in [
+        (
+            "rtt-from-start",
+            "reports-rtt",
+            "the start time seems to be taken once, before the loop",
+        ),
+        ("rtt-from-start", "reports-rtt", "ping 2"),
+        ("rtt-includes-sleep", "reports-rtt", "a sleep"),
+        (
+            "python2-sendto",
+            "runs",
+            "this looks like Python 2 code (UDPPingerClient.py, line 14)",
+        ),
+        ("python2-sendto", "runs", "message.encode()"),
+    ] {
+        let text = message(&report, &pinger_fixture(name), id);
+        assert!(text.contains(words), "{name} {id}: {text}");
+    }
+}
+
 #[test]
 fn the_stats_lab_checks_the_summary_lines() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,6 +215,9 @@ fn the_stats_lab_checks_the_summary_lines() {
                 "stats-wrong-loss",
                 "stats-crash-all-lost",
                 "reference",
+                "stats-packet-loss",
+                "stats-windows-style",
+                "stats-avg-over-timeouts",
             ]
             .map(pinger_fixture),
         )
@@ -166,8 +230,26 @@ fn the_stats_lab_checks_the_summary_lines() {
     assert_eq!(stats("stats-wrong-loss"), "fail");
     assert_eq!(stats("stats-crash-all-lost"), "fail");
     assert_eq!(stats("reference"), "fail");
-    let good = run_of(&report, &pinger_fixture("stats-reference"));
-    assert_eq!(good["score"], good["max_score"]);
+    // `30.0% packet loss` with `rtt min/avg/max = …`, and `Lost = 3 (30% loss)`
+    // with `Minimum = 45ms, …` under a "milli-seconds" heading.
+    for good in [
+        "stats-reference",
+        "stats-packet-loss",
+        "stats-windows-style",
+    ] {
+        let run = run_of(&report, &pinger_fixture(good));
+        assert_eq!(run["score"], run["max_score"], "{good}: {run}");
+    }
+    assert_eq!(stats("stats-avg-over-timeouts"), "fail");
+    let avg = message(
+        &report,
+        &pinger_fixture("stats-avg-over-timeouts"),
+        "reports-stats",
+    );
+    assert!(
+        avg.contains("the sum of the RTTs divided by all 10 pings"),
+        "{avg}"
+    );
     let crash = run_of(&report, &pinger_fixture("stats-crash-all-lost"));
     let runs = &crash["checks"][0];
     assert!(

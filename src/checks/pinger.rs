@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use regex::Regex;
 
+mod timeline;
+
 use super::output::{self, DEFAULT_TIMEOUT_PATTERN, Line, Obs, Value};
 use super::{Ctx, Verdict, millis, quote, secs, tail};
 use crate::outcome::ExitKind;
 use crate::spec::{CheckSpec, Dur};
 use crate::trace::{Ping, Stream, Transport};
+use timeline::{Bound, Expect, Fit, Span, Timeline};
 
 const DEFAULT_COUNT: u32 = 10;
-/// How far below the server-side hold time a reported RTT may be (clock granularity).
-const RTT_SLACK_BELOW: f64 = 0.005;
 /// Most offending items listed as evidence.
 const MAX_EVIDENCE: usize = 10;
 
@@ -293,14 +294,21 @@ pub(super) fn reports_timeouts(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         .filter(|p| p.dropped)
         .map(|p| p.index)
         .collect();
+    // A reply that left after the program had moved on was, for the program, lost too.
+    let (name, _) = ctx.pinger().unwrap_or(("pinger", String::new()));
+    let late = Timeline::new(ctx.trace, name, &pings, Duration::ZERO)
+        .spans
+        .iter()
+        .filter(|s| !s.in_time())
+        .count();
     let reported: Vec<&Line> = lines
         .iter()
         .filter(|l| l.obs.contains(&Obs::Timeout))
         .collect();
-    if lost.is_empty() {
+    if lost.is_empty() && late == 0 {
         return Verdict::skip("no ping was lost in this run, so there was no timeout to report");
     }
-    if reported.len() == lost.len() {
+    if (lost.len()..=lost.len() + late).contains(&reported.len()) {
         return Verdict::pass();
     }
     let lost_list = lost
@@ -388,156 +396,306 @@ pub(super) fn prints_replies(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     Verdict::fail(message).with_evidence(evidence)
 }
 
-/// Why `v` is not an acceptable report of a ping the server held for `hold`.
-fn rtt_problem(v: &Value, hold: Duration, tolerance: Duration) -> Option<String> {
-    let h = hold.as_secs_f64();
-    let t = tolerance.as_secs_f64();
-    if v.secs >= h - RTT_SLACK_BELOW && v.secs <= h + t {
-        return None;
-    }
-    let ms = v.raw / 1000.0;
-    Some(if v.raw == 0.0 {
-        format!(
-            "is 0, but the true RTT is {:.3} s: the value was truncated to a whole number (e.g. `%d` or int()); print it with decimals",
-            h
-        )
-    } else if !v.unit_named && ms >= h - RTT_SLACK_BELOW && ms <= h + t {
-        format!(
-            "reads as {} s, but the true RTT is {:.3} s: it looks like milliseconds; print seconds, or write \"ms\" after the number",
-            v.raw, h
-        )
-    } else if v.secs < h {
-        format!(
-            "is {:.6} s, less than the {:.3} s the server held the ping: measure from just before sendto to just after recvfrom",
-            v.secs, h
-        )
-    } else {
-        format!(
-            "is {:.6} s, more than the true RTT {:.3} s allows (tolerance {}): measure from just before sendto to just after recvfrom",
-            v.secs,
-            h,
-            Dur(tolerance)
-        )
-    })
+/// reports-rtt and reports-stats: how far above the server-side RTT a value
+/// may be, on top of what the run's load explains (see [`timeline`]).
+const DEFAULT_TOLERANCE: Dur = Dur::from_millis(100);
+
+/// The run's timeline around the pings, with the check's tolerance.
+fn timeline_of(spec: &CheckSpec, ctx: &Ctx, pings: &[Ping]) -> Timeline {
+    let tolerance = spec.tolerance.unwrap_or(DEFAULT_TOLERANCE).get();
+    let (name, _) = ctx.pinger().unwrap_or(("pinger", String::new()));
+    Timeline::new(ctx.trace, name, pings, tolerance)
+}
+
+/// `ping 4: server held it 87 ms (accepted 0.082–0.190 s)`.
+fn held(span: &Span, e: &Expect) -> String {
+    let (lo, hi) = e.range(0.0);
+    format!(
+        "ping {}: server held it {:.0} ms (accepted {:.3}–{hi:.3} s)",
+        span.index,
+        span.hold * 1e3,
+        lo.max(0.0)
+    )
 }
 
 pub(super) fn reports_rtt(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let tolerance = spec.tolerance.unwrap_or(Dur::from_millis(100)).get();
     let pings = match pings_or_fail(ctx, "the round-trip times") {
         Ok(p) => p,
         Err(v) => return v,
     };
-    let (lines, _) = classified(ctx, &pings, None);
-    let answered: Vec<u32> = pings
-        .iter()
-        .filter(|p| p.reply.is_some())
-        .map(|p| p.index)
-        .collect();
-    if answered.is_empty() {
+    let timeline = timeline_of(spec, ctx, &pings);
+    let timed = timeline.in_time().count();
+    if timed == 0 {
         return Verdict::skip(
-            "the server answered no ping in this run, so there was no RTT to report",
+            "the server answered no ping in time for the program to see it, so there was no RTT to report",
         );
     }
-    let rtts = output::rtts_by_ping(&lines, &answered);
+    let (lines, _) = classified(ctx, &pings, None);
+    let rtts = output::rtts_by_ping(&lines, &pings);
     let mut evidence = Vec::new();
-    let mut failure = None;
-    for (index, found) in &rtts {
-        let ping = pings
+    let mut wrong = None;
+    let mut long = Vec::new();
+    for span in &timeline.spans {
+        if !span.in_time() {
+            evidence.push(format!(
+                "ping {}: the reply left the server at {:.3} s, after {} ({:.3} s): not expected to be timed",
+                span.index,
+                span.reply_at,
+                span.end.map_or("the program moved on", |(_, what)| what),
+                span.end.map_or(0.0, |(at, _)| at)
+            ));
+            continue;
+        }
+        let e = timeline.ping(span);
+        let found = rtts
             .iter()
-            .find(|p| p.index == *index)
-            .expect("answered ping");
-        let hold = ping.hold().unwrap_or_default();
-        match found {
-            None => {
-                evidence.push(format!(
-                    "ping {index}: server held it {}; no RTT found in the output",
-                    millis(hold)
-                ));
-                failure.get_or_insert(format!(
-                    "no RTT was printed for ping {index} (true RTT {:.3} s); print it after the reply, e.g. `RTT: 0.087 s`",
-                    hold.as_secs_f64()
+            .find(|(i, _)| *i == span.index)
+            .and_then(|(_, f)| f.as_ref());
+        let Some((line, v)) = found else {
+            evidence.push(format!("{}; no RTT found in the output", held(span, &e)));
+            wrong.get_or_insert(format!(
+                "no RTT was printed for ping {} (true RTT {:.3} s); print it with the reply, e.g. `RTT: 0.087 s`",
+                span.index, span.hold
+            ));
+            continue;
+        };
+        let shown = format!("{}; line {}: {}", held(span, &e), line.number, line.text);
+        let about = |why: &str| {
+            format!(
+                "the RTT printed for ping {} (line {}: {}) {why}",
+                span.index,
+                line.number,
+                line.text.trim()
+            )
+        };
+        match timeline::judge(v, &e) {
+            Fit::Ok => evidence.push(format!("{shown} ✓")),
+            Fit::Long(why) => {
+                evidence.push(format!("{shown}  ← {why}"));
+                long.push(about(&why));
+            }
+            Fit::Wrong(why) => {
+                evidence.push(format!("{shown}  ← {why}"));
+                wrong.get_or_insert(about(&why));
+            }
+        }
+    }
+    let evidence: Vec<String> = evidence.into_iter().take(MAX_EVIDENCE).collect();
+    if let Some(m) = wrong {
+        return Verdict::fail(m).with_evidence(evidence);
+    }
+    // One long RTT is a hiccup of a busy machine; most of them are the program's doing.
+    if long.len() * 2 > timed {
+        return Verdict::fail(format!(
+            "{} of {timed} RTTs are longer than the round trip explains; the first: {}",
+            long.len(),
+            long[0]
+        ))
+        .with_evidence(evidence);
+    }
+    Verdict::pass()
+}
+
+/// The RTT the program printed for every ping it could time, if it printed them all.
+fn printed_rtts(lines: &[Line], pings: &[Ping], timeline: &Timeline) -> Option<Vec<Value>> {
+    let rtts = output::rtts_by_ping(lines, pings);
+    timeline
+        .in_time()
+        .map(|s| {
+            rtts.iter()
+                .find(|(i, _)| *i == s.index)
+                .and_then(|(_, f)| f.as_ref())
+                .map(|(_, v)| v.clone())
+        })
+        .collect()
+}
+
+/// One summary figure: its name, how to pick it from per-ping values, and
+/// which bound it keeps to.
+struct Figure {
+    name: &'static str,
+    pick: fn(&[f64]) -> f64,
+    bound: Bound,
+    /// The matching server-side figure, in words.
+    held: &'static str,
+}
+
+const FIGURES: [Figure; 3] = [
+    Figure {
+        name: "minimum",
+        pick: timeline::min,
+        bound: Bound::Allowance,
+        held: "the shortest time the server held a ping",
+    },
+    Figure {
+        name: "maximum",
+        pick: timeline::max,
+        bound: Bound::Window,
+        held: "the longest time the server held a ping",
+    },
+    Figure {
+        name: "average",
+        pick: timeline::mean,
+        bound: Bound::Allowance,
+        held: "the average time the server held a ping",
+    },
+];
+
+/// Whether `v` is `f` of the RTTs the program printed (to their precision).
+fn agrees_with_printed(v: &Value, f: &Figure, printed: &[Value]) -> bool {
+    let secs: Vec<f64> = printed.iter().map(|p| p.secs).collect();
+    let finest = printed.iter().map(|p| p.step).fold(0.0, f64::max);
+    let slack = timeline::SLACK + v.step.max(finest).min(timeline::MAX_STEP);
+    (v.secs - (f.pick)(&secs)).abs() <= slack
+}
+
+/// What is wrong with one summary figure, if anything; or the evidence that it is right.
+///
+/// A figure passes when it agrees with the RTTs the program printed (a wrong
+/// RTT is `reports-rtt`'s fault, not the summary's), or with the run's timeline.
+fn figure_problem(
+    f: &Figure,
+    got: Option<&Value>,
+    timeline: &Timeline,
+    printed: Option<&[Value]>,
+    sent: usize,
+) -> Result<String, String> {
+    let Some(e) = timeline.summary(f.pick, f.bound, f.held) else {
+        return Err(String::new());
+    };
+    let name = f.name;
+    let Some(v) = got else {
+        return Err(format!(
+            "no {name} RTT found (expected about {:.3} s)",
+            e.floor
+        ));
+    };
+    let why = timeline::problem(v, &e);
+    if why.is_none() || printed.is_some_and(|p| agrees_with_printed(v, f, p)) {
+        return Ok(format!(
+            "{name} RTT {:.6} s; true {:.3} s ✓",
+            v.secs, e.floor
+        ));
+    }
+    let answered = timeline.in_time().count();
+    if let Some(p) = printed {
+        let secs: Vec<f64> = p.iter().map(|v| v.secs).collect();
+        let want = (f.pick)(&secs);
+        if name == "average" && sent > answered {
+            let over_all = secs.iter().sum::<f64>() / sent as f64;
+            if (v.secs - over_all).abs() <= timeline::SLACK + v.step.min(timeline::MAX_STEP) {
+                return Err(format!(
+                    "the average RTT is {:.3} s, the sum of the RTTs divided by all {sent} pings; the lost pings have no RTT: divide by the number of replies ({answered}), which gives {want:.3} s",
+                    v.secs
                 ));
             }
-            Some((line, v)) => match rtt_problem(v, hold, tolerance) {
-                None => evidence.push(format!(
-                    "ping {index}: server held it {}; line {}: {} ✓",
-                    millis(hold),
-                    line.number,
-                    line.text
-                )),
-                Some(why) => {
-                    evidence.push(format!(
-                        "ping {index}: server held it {}; line {}: {}  ← {why}",
-                        millis(hold),
-                        line.number,
-                        line.text
-                    ));
-                    failure.get_or_insert(format!(
-                        "the RTT printed for ping {index} (line {}: {}) {why}",
-                        line.number,
-                        line.text.trim()
-                    ));
-                }
-            },
+        }
+        if name == "minimum" && v.raw == 0.0 && !v.whole {
+            return Err(format!(
+                "the minimum RTT is 0, but the shortest RTT printed is {want:.3} s: the minimum seems to start at 0, and no RTT is smaller; start it at the first RTT (or float('inf'))"
+            ));
+        }
+        if !v.unit_named && (v.raw / 1e3 - want).abs() <= timeline::SLACK {
+            return Err(format!(
+                "the {name} RTT reads as {} s, but the RTTs printed give {want:.3} s: it looks like milliseconds; print seconds, or write \"ms\" after the number",
+                v.raw
+            ));
+        }
+        return Err(format!(
+            "the {name} RTT is {:.6} s, but the {name} of the RTTs printed for each ping is {want:.6} s (and of the true RTTs about {:.3} s): compute it over the list of RTTs of the answered pings",
+            v.secs, e.floor
+        ));
+    }
+    let spans: Vec<&Span> = timeline.in_time().collect();
+    if name == "average" && sent > answered {
+        // No RTT per ping to compare with: the sum over the true RTTs, divided by every ping sent.
+        let over_all = Expect {
+            floor: spans.iter().map(|s| s.hold).sum::<f64>() / sent as f64,
+            window: None,
+            cap: spans
+                .iter()
+                .map(|s| s.hold + timeline.allowance)
+                .sum::<f64>()
+                / sent as f64,
+            late: timeline.late,
+            since_first: None,
+            held: "the average hold",
+        };
+        if over_all.accepts(v.secs, v.step) {
+            return Err(format!(
+                "the average RTT is {:.3} s, about the sum of the true RTTs divided by all {sent} pings; the lost pings have no RTT: divide by the number of replies ({answered}), which gives about {:.3} s",
+                v.secs, e.floor
+            ));
         }
     }
-    match failure {
-        Some(m) => {
-            Verdict::fail(m).with_evidence(evidence.into_iter().take(MAX_EVIDENCE).collect())
-        }
-        None => Verdict::pass(),
+    Err(format!("the {name} RTT {}", why.unwrap_or_default()))
+}
+
+/// What is wrong with the printed loss rate, if anything; or the evidence that it is right.
+fn loss_problem(
+    loss: Option<output::Loss>,
+    lost: (usize, usize),
+    sent: usize,
+) -> Result<String, String> {
+    let pct = |n: usize| 100.0 * n as f64 / sent as f64;
+    let (lo, hi) = (pct(lost.0), pct(lost.1));
+    let expected = if lost.0 == lost.1 {
+        format!("{lo:.0}%")
+    } else {
+        format!("{lo:.0}–{hi:.0}%")
+    };
+    let lost_text = if lost.0 == lost.1 {
+        lost.0.to_string()
+    } else {
+        format!("{}–{}", lost.0, lost.1)
+    };
+    let Some(l) = loss else {
+        return Err(format!("no packet-loss rate found (expected {expected})"));
+    };
+    if l.percent >= lo - 1.0 && l.percent <= hi + 1.0 {
+        return Ok(format!("loss {}%; true {expected} ✓", l.percent));
     }
+    if l.form == output::LossForm::Count && (lost.0..=lost.1).contains(&(l.raw as usize)) {
+        return Err(format!(
+            "the output gives the number of pings lost ({}), not the loss rate: print lost / sent × 100 with a % sign ({expected})",
+            l.raw
+        ));
+    }
+    Err(format!(
+        "the loss rate reads as {}%, but {lost_text} of {sent} pings were lost: {expected}; print lost / sent × 100 with a % sign",
+        l.percent
+    ))
 }
 
 pub(super) fn reports_stats(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let tolerance = spec.tolerance.unwrap_or(Dur::from_millis(100)).get();
     let count = spec.count.unwrap_or(DEFAULT_COUNT);
     let pings = match pings_or_fail(ctx, "the statistics") {
         Ok(p) => p,
         Err(v) => return v,
     };
+    let timeline = timeline_of(spec, ctx, &pings);
     let (lines, _) = classified(ctx, &pings, None);
     let stats = output::stats(&lines);
-    let holds: Vec<Duration> = pings.iter().filter_map(Ping::hold).collect();
-    let lost = pings.iter().filter(|p| p.dropped).count();
+    let printed = printed_rtts(&lines, &pings, &timeline);
     let sent = pings.len().max(count as usize);
-    let expected_loss = 100.0 * (lost + sent - pings.len()) as f64 / sent as f64;
+    let unanswered = sent - timeline.spans.len();
+    let late = timeline.spans.iter().filter(|s| !s.in_time()).count();
 
     let mut problems = Vec::new();
     let mut evidence = Vec::new();
-    if holds.is_empty() {
+    if timeline.in_time().next().is_none() {
         evidence.push("no ping was answered, so there is no min/max/avg RTT to print".into());
     } else {
-        let min = *holds.iter().min().unwrap();
-        let max = *holds.iter().max().unwrap();
-        let avg = holds.iter().sum::<Duration>() / holds.len() as u32;
-        for (name, want, got) in [
-            ("minimum", min, &stats.min),
-            ("maximum", max, &stats.max),
-            ("average", avg, &stats.avg),
-        ] {
-            match got {
-                None => problems.push(format!(
-                    "no {name} RTT found (expected about {:.3} s)",
-                    want.as_secs_f64()
-                )),
-                Some(v) => match rtt_problem(v, want, tolerance) {
-                    None => evidence.push(format!(
-                        "{name} RTT {:.6} s; true {:.3} s ✓",
-                        v.secs,
-                        want.as_secs_f64()
-                    )),
-                    Some(why) => problems.push(format!("the {name} RTT {why}")),
-                },
+        for (f, got) in FIGURES.iter().zip([&stats.min, &stats.max, &stats.avg]) {
+            match figure_problem(f, got.as_ref(), &timeline, printed.as_deref(), sent) {
+                Ok(line) => evidence.push(line),
+                Err(problem) => problems.push(problem),
             }
         }
     }
-    match stats.loss_percent {
-        None => problems.push(format!("no packet-loss rate found (expected {expected_loss:.0}%)")),
-        Some(p) if (p - expected_loss).abs() <= 1.0 => evidence.push(format!("loss {p}%; true {expected_loss:.0}% ✓")),
-        Some(p) => problems.push(format!(
-            "the loss rate reads as {p}%, but {lost} of {sent} pings were lost: {expected_loss:.0}%; print lost / sent × 100 with a % sign"
-        )),
+    match loss_problem(stats.loss, (unanswered, unanswered + late), sent) {
+        Ok(line) => evidence.push(line),
+        Err(problem) => problems.push(problem),
     }
     if problems.is_empty() {
         return Verdict::pass();
@@ -558,6 +716,492 @@ pub(super) fn reports_stats(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::{ExitKind, Status};
+    use crate::trace::{Dir, Event, EventKind, Trace};
+
+    /// A scripted trace event.
+    #[derive(Clone, Debug)]
+    pub(super) enum Ev {
+        Start,
+        In(u32),
+        Delay(u32, u64),
+        Drop(u32),
+        Out(u32),
+        Print(String),
+        Exit,
+    }
+
+    /// A trace built from a script of (milliseconds since the run started, event).
+    pub(super) fn trace(script: &[(u64, Ev)]) -> Trace {
+        let peer = "127.0.0.1:40000".parse().unwrap();
+        let datagram = |dir, index: u32, word: &str| EventKind::Datagram {
+            server: "pinger".into(),
+            dir,
+            peer,
+            index,
+            data: format!("{word} {index} 1795258519.7").into_bytes(),
+        };
+        let mut events: Vec<Event> = script
+            .iter()
+            .map(|(ms, ev)| Event {
+                at: Duration::from_millis(*ms),
+                kind: match ev {
+                    Ev::Start => EventKind::Started {
+                        command: vec!["python3".into()],
+                    },
+                    Ev::In(i) => datagram(Dir::In, *i, "Ping"),
+                    Ev::Out(i) => datagram(Dir::Out, *i, "PING"),
+                    Ev::Delay(i, d) => EventKind::Delayed {
+                        server: "pinger".into(),
+                        index: *i,
+                        delay: Duration::from_millis(*d),
+                    },
+                    Ev::Drop(i) => EventKind::Dropped {
+                        server: "pinger".into(),
+                        index: *i,
+                    },
+                    Ev::Print(line) => EventKind::Output {
+                        stream: Stream::Stdout,
+                        line: line.clone(),
+                    },
+                    Ev::Exit => EventKind::Exited {
+                        exit: ExitKind::Exited { code: 0 },
+                    },
+                },
+            })
+            .collect();
+        events.sort_by_key(|e| e.at);
+        Trace { events }
+    }
+
+    /// The server's fate for each of ten pings: the hold in ms, or `None` (dropped).
+    const HOLDS: [Option<u64>; 10] = [
+        Some(87),
+        Some(120),
+        None,
+        Some(64),
+        Some(150),
+        None,
+        None,
+        Some(45),
+        Some(190),
+        Some(101),
+    ];
+
+    /// How a scripted client behaves.
+    struct Client {
+        /// How much later than scheduled the server's replies leave (ms).
+        late: u64,
+        /// From a reply (or the end of a timeout) to the next ping's arrival (ms).
+        gap: u64,
+        /// The lines printed for an answered ping: (seq, hold in s, reply time in s).
+        print: fn(u32, f64, f64) -> Vec<String>,
+        /// Lines printed at the end: (holds of the answered pings in s).
+        summary: fn(&[f64]) -> Vec<String>,
+    }
+
+    /// The trace of a client pinging ten times, starting at 0 and sending ping 1 at 50 ms.
+    fn run(c: &Client) -> Trace {
+        let mut script = vec![(0, Ev::Start)];
+        let mut t = 50;
+        let mut holds = Vec::new();
+        for (seq, fate) in (1u32..).zip(HOLDS) {
+            script.push((t, Ev::In(seq)));
+            match fate {
+                Some(hold) => {
+                    let hold = hold + c.late;
+                    script.push((t, Ev::Delay(seq, hold - c.late)));
+                    script.push((t + hold, Ev::Out(seq)));
+                    let lines = (c.print)(seq, hold as f64 / 1e3, (t + hold) as f64 / 1e3);
+                    for line in lines {
+                        script.push((t + hold + 1, Ev::Print(line)));
+                    }
+                    holds.push(hold as f64 / 1e3);
+                    t += hold + c.gap;
+                }
+                None => {
+                    script.push((t, Ev::Drop(seq)));
+                    script.push((t + 1000, Ev::Print("Request timed out".into())));
+                    t += 1000 + c.gap;
+                }
+            }
+        }
+        for line in (c.summary)(&holds) {
+            script.push((t, Ev::Print(line)));
+        }
+        script.push((t + 5, Ev::Exit));
+        trace(&script)
+    }
+
+    fn no_summary(_: &[f64]) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn correct(seq: u32, hold: f64, _: f64) -> Vec<String> {
+        vec![
+            format!("PING {seq} 1795258519.7"),
+            format!("RTT: {:.6} s", hold + 0.0004),
+        ]
+    }
+
+    fn summary(holds: &[f64]) -> Vec<String> {
+        let min = holds.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = holds.iter().copied().fold(0.0, f64::max);
+        let avg = holds.iter().sum::<f64>() / holds.len() as f64;
+        vec![
+            format!("Min RTT: {min:.6} s"),
+            format!("Max RTT: {max:.6} s"),
+            format!("Avg RTT: {avg:.6} s"),
+            "Packet loss: 30.0%".into(),
+        ]
+    }
+
+    /// Grades `trace` with check `id` of the udp-pinger-stats lab.
+    fn grade(id: &str, trace: &Trace) -> Verdict {
+        let lab = crate::spec::load_builtin("udp-pinger-stats")
+            .expect("built-in lab")
+            .expect("valid lab");
+        let spec = lab
+            .checks
+            .iter()
+            .find(|c| c.id.value == id)
+            .expect("check in the lab");
+        super::super::check(spec, &Ctx { trace, lab: &lab })
+    }
+
+    fn passes(id: &str, trace: &Trace) {
+        let v = grade(id, trace);
+        assert_eq!(v.status, Status::Pass, "{id}: {v:?}");
+    }
+
+    fn fails_with(id: &str, trace: &Trace, words: &str) -> Verdict {
+        let v = grade(id, trace);
+        assert_eq!(v.status, Status::Fail, "{id}: {v:?}");
+        let m = v.message.clone().unwrap_or_default();
+        assert!(m.contains(words), "{id}: {m}\n{:#?}", v.evidence);
+        v
+    }
+
+    #[test]
+    fn a_correct_client_passes_on_an_idle_machine() {
+        let t = run(&Client {
+            late: 0,
+            gap: 2,
+            print: correct,
+            summary,
+        });
+        passes("reports-rtt", &t);
+        passes("reports-stats", &t);
+        passes("reports-timeouts", &t);
+    }
+
+    #[test]
+    fn a_correct_client_passes_on_a_heavily_loaded_machine() {
+        // Replies leave 250 ms late, and the client takes 300 ms to notice a
+        // reply and 400 ms to send the next ping: 300 ms above every hold.
+        fn slow(seq: u32, hold: f64, _: f64) -> Vec<String> {
+            vec![
+                format!("PING {seq} 1795258519.7"),
+                format!("RTT: {:.6} s", hold + 0.3),
+            ]
+        }
+        fn slow_summary(holds: &[f64]) -> Vec<String> {
+            let slow: Vec<f64> = holds.iter().map(|h| h + 0.3).collect();
+            summary(&slow)
+        }
+        let t = run(&Client {
+            late: 250,
+            gap: 400,
+            print: slow,
+            summary: slow_summary,
+        });
+        passes("reports-rtt", &t);
+        passes("reports-stats", &t);
+    }
+
+    #[test]
+    fn one_long_rtt_is_a_hiccup_most_are_a_mistake() {
+        // Ping 5's RTT is 170 ms too long (the client was descheduled once).
+        fn hiccup(seq: u32, hold: f64, _: f64) -> Vec<String> {
+            let extra = if seq == 5 { 0.17 } else { 0.0004 };
+            vec![
+                format!("PING {seq} 1795258519.7"),
+                format!("RTT: {:.6} s", hold + extra),
+            ]
+        }
+        fn hiccups(seq: u32, hold: f64, _: f64) -> Vec<String> {
+            let extra = if seq < 8 { 0.17 } else { 0.0004 };
+            vec![
+                format!("PING {seq} 1795258519.7"),
+                format!("RTT: {:.6} s", hold + extra),
+            ]
+        }
+        let client = |print| Client {
+            late: 0,
+            gap: 180,
+            print,
+            summary: no_summary,
+        };
+        passes("reports-rtt", &run(&client(hiccup)));
+        // Four of seven: the program's doing.
+        fails_with(
+            "reports-rtt",
+            &run(&client(hiccups)),
+            "4 of 7 RTTs are longer",
+        );
+    }
+
+    #[test]
+    fn a_summary_that_agrees_with_the_printed_rtts_is_not_blamed_for_them() {
+        // Every RTT includes a 1 s pause (reports-rtt's fault); the summary
+        // computes min, max and average of those RTTs correctly.
+        fn slept(seq: u32, hold: f64, _: f64) -> Vec<String> {
+            vec![
+                format!("PING {seq} 1795258519.7"),
+                format!("RTT: {:.6} s", hold + 1.0005),
+            ]
+        }
+        fn slept_summary(holds: &[f64]) -> Vec<String> {
+            let slept: Vec<f64> = holds.iter().map(|h| h + 1.0005).collect();
+            summary(&slept)
+        }
+        let t = run(&Client {
+            late: 2,
+            gap: 1003,
+            print: slept,
+            summary: slept_summary,
+        });
+        fails_with("reports-rtt", &t, "a sleep");
+        passes("reports-stats", &t);
+    }
+
+    #[test]
+    fn a_summary_without_rtts_per_ping_is_held_to_the_timeline() {
+        fn silent(_: u32, _: f64, _: f64) -> Vec<String> {
+            Vec::new()
+        }
+        let client = |summary| Client {
+            late: 2,
+            gap: 1003,
+            print: silent,
+            summary,
+        };
+        passes("reports-stats", &run(&client(summary)));
+        fn slept_summary(holds: &[f64]) -> Vec<String> {
+            let slept: Vec<f64> = holds.iter().map(|h| h + 1.0005).collect();
+            summary(&slept)
+        }
+        fails_with(
+            "reports-stats",
+            &run(&client(slept_summary)),
+            "the minimum RTT is 1.048 s, 1.001 s more than the shortest time the server held a ping",
+        );
+        fn over_ten(holds: &[f64]) -> Vec<String> {
+            let mut lines = summary(holds);
+            lines[2] = format!("Avg RTT: {:.6} s", holds.iter().sum::<f64>() / 10.0);
+            lines
+        }
+        fails_with(
+            "reports-stats",
+            &run(&client(over_ten)),
+            "about the sum of the true RTTs divided by all 10 pings",
+        );
+    }
+
+    #[test]
+    fn milliseconds_without_a_unit_fail() {
+        fn ms(seq: u32, hold: f64, _: f64) -> Vec<String> {
+            vec![
+                format!("PING {seq} 1795258519.7"),
+                format!("RTT: {:.3}", hold * 1e3 + 0.4),
+            ]
+        }
+        let t = run(&Client {
+            late: 0,
+            gap: 2,
+            print: ms,
+            summary: no_summary,
+        });
+        fails_with("reports-rtt", &t, "looks like milliseconds");
+    }
+
+    #[test]
+    fn whole_seconds_fail() {
+        fn whole(seq: u32, hold: f64, _: f64) -> Vec<String> {
+            vec![
+                format!("PING {seq} 1795258519.7"),
+                format!("RTT: {} seconds", hold as u64),
+            ]
+        }
+        let t = run(&Client {
+            late: 0,
+            gap: 2,
+            print: whole,
+            summary: no_summary,
+        });
+        fails_with("reports-rtt", &t, "truncated to a whole number");
+    }
+
+    #[test]
+    fn time_since_the_program_started_fails() {
+        fn since_start(seq: u32, _: f64, reply_at: f64) -> Vec<String> {
+            vec![
+                format!("PING {seq} 1795258519.7"),
+                format!("RTT: {:.6} s", reply_at - 0.03),
+            ]
+        }
+        let t = run(&Client {
+            late: 0,
+            gap: 2,
+            print: since_start,
+            summary: no_summary,
+        });
+        let v = fails_with("reports-rtt", &t, "taken once, before the loop");
+        assert!(v.message.unwrap().contains("ping 2"));
+    }
+
+    #[test]
+    fn an_rtt_that_includes_a_sleep_fails() {
+        // `start = time.time(); time.sleep(1); sendto(...)`: the pings are a
+        // second apart, so the timeline alone would allow it.
+        fn slept(seq: u32, hold: f64, _: f64) -> Vec<String> {
+            vec![
+                format!("PING {seq} 1795258519.7"),
+                format!("RTT: {:.6} s", hold + 1.0005),
+            ]
+        }
+        let t = run(&Client {
+            late: 2,
+            gap: 1003,
+            print: slept,
+            summary: no_summary,
+        });
+        let v = fails_with("reports-rtt", &t, "a sleep");
+        assert!(v.message.unwrap().contains("a median 2 ms behind schedule"));
+    }
+
+    #[test]
+    fn the_rtt_of_another_ping_fails_when_the_timeline_rules_it_out() {
+        // Each line shows the previous ping's RTT (an off-by-one in a list).
+        fn previous(seq: u32, _: f64, _: f64) -> Vec<String> {
+            let before = HOLDS[..seq as usize - 1].iter().rev().flatten().next();
+            vec![
+                format!("PING {seq} 1795258519.7"),
+                format!("RTT: {:.6} s", before.map_or(0.0, |h| *h as f64 / 1e3)),
+            ]
+        }
+        let t = run(&Client {
+            late: 0,
+            gap: 2,
+            print: previous,
+            summary: no_summary,
+        });
+        let v = grade("reports-rtt", &t);
+        assert_eq!(v.status, Status::Fail, "{v:?}");
+        // Ping 10 shows ping 9's 0.190 s: within the cap of its 0.101 s hold
+        // (plus 100 ms), but only 0.110 s passed from reply 9 to the exit.
+        let ten = v
+            .evidence
+            .iter()
+            .find(|e| e.starts_with("ping 10:"))
+            .unwrap();
+        assert!(ten.contains("only 0.110 s passed"), "{ten}");
+        assert!(ten.contains("the program ended"), "{ten}");
+    }
+
+    #[test]
+    fn statistics_averaged_over_the_timeouts_fail() {
+        fn over_ten(holds: &[f64]) -> Vec<String> {
+            let mut lines = summary(holds);
+            lines[2] = format!("Avg RTT: {:.6} s", holds.iter().sum::<f64>() / 10.0);
+            lines
+        }
+        let t = run(&Client {
+            late: 0,
+            gap: 2,
+            print: correct,
+            summary: over_ten,
+        });
+        fails_with("reports-stats", &t, "divided by all 10 pings");
+    }
+
+    #[test]
+    fn a_minimum_that_starts_at_zero_fails() {
+        fn from_zero(holds: &[f64]) -> Vec<String> {
+            let mut lines = summary(holds);
+            lines[0] = "Min RTT: 0.000000 s".into();
+            lines
+        }
+        let t = run(&Client {
+            late: 0,
+            gap: 2,
+            print: correct,
+            summary: from_zero,
+        });
+        fails_with("reports-stats", &t, "minimum seems to start at 0");
+    }
+
+    #[test]
+    fn loss_rates_in_other_words_pass_and_counts_fail() {
+        fn windows(holds: &[f64]) -> Vec<String> {
+            let mut lines = summary(holds);
+            lines[3] = "    Packets: Sent = 10, Received = 7, Lost = 3 (30% loss),".into();
+            lines
+        }
+        fn fraction(holds: &[f64]) -> Vec<String> {
+            let mut lines = summary(holds);
+            lines[3] = "loss rate: 0.3".into();
+            lines
+        }
+        fn count(holds: &[f64]) -> Vec<String> {
+            let mut lines = summary(holds);
+            lines[3] = "Packets lost: 3".into();
+            lines
+        }
+        for summary in [windows, fraction] {
+            let t = run(&Client {
+                late: 0,
+                gap: 2,
+                print: correct,
+                summary,
+            });
+            passes("reports-stats", &t);
+        }
+        let t = run(&Client {
+            late: 0,
+            gap: 2,
+            print: correct,
+            summary: count,
+        });
+        fails_with(
+            "reports-stats",
+            &t,
+            "the number of pings lost (3), not the loss rate",
+        );
+    }
+
+    #[test]
+    fn a_reply_the_program_could_not_wait_for_counts_as_lost() {
+        // Ping 1's reply leaves 1.1 s late, after the client gave up and sent ping 2.
+        let t = trace(&[
+            (0, Ev::Start),
+            (50, Ev::In(1)),
+            (50, Ev::Delay(1, 100)),
+            (1050, Ev::Print("Request timed out".into())),
+            (1052, Ev::In(2)),
+            (1052, Ev::Drop(2)),
+            (1150, Ev::Out(1)),
+            (2052, Ev::Print("Request timed out".into())),
+            (2054, Ev::In(3)),
+            (2054, Ev::Delay(3, 60)),
+            (2114, Ev::Out(3)),
+            (2115, Ev::Print("PING 3 1795258519.7".into())),
+            (2115, Ev::Print("RTT: 0.060500 s".into())),
+            (2120, Ev::Exit),
+        ]);
+        passes("reports-timeouts", &t);
+        passes("reports-rtt", &t);
+    }
 
     #[test]
     fn ping_format_problems_are_specific() {
@@ -591,39 +1235,6 @@ mod tests {
             format_problem(b"\xff\xfe", 1, 1)
                 .unwrap()
                 .contains("not text")
-        );
-    }
-
-    #[test]
-    fn rtt_problems_name_the_mistake() {
-        let hold = Duration::from_millis(87);
-        let tol = Duration::from_millis(100);
-        let v = |raw: f64, secs: f64, named: bool| Value {
-            raw,
-            secs,
-            unit_named: named,
-        };
-        assert_eq!(rtt_problem(&v(0.0875, 0.0875, false), hold, tol), None);
-        assert_eq!(rtt_problem(&v(87.5, 0.0875, true), hold, tol), None);
-        assert!(
-            rtt_problem(&v(87.5, 87.5, false), hold, tol)
-                .unwrap()
-                .contains("milliseconds")
-        );
-        assert!(
-            rtt_problem(&v(0.0, 0.0, false), hold, tol)
-                .unwrap()
-                .contains("truncated")
-        );
-        assert!(
-            rtt_problem(&v(0.5, 0.5, false), hold, tol)
-                .unwrap()
-                .contains("more than")
-        );
-        assert!(
-            rtt_problem(&v(0.01, 0.01, false), hold, tol)
-                .unwrap()
-                .contains("less than")
         );
     }
 }

@@ -17,12 +17,18 @@ pub fn diagnose(stderr: &str) -> Vec<String> {
 
     if stderr.contains("Missing parentheses in call to 'print'")
         || stderr.contains("Missing parentheses in call to \"print\"")
+        || stderr.contains("multiple exception types must be parenthesized")
         || stderr.contains("name 'raw_input' is not defined")
         || stderr.contains("name 'xrange' is not defined")
         || stderr.contains("name 'unicode' is not defined")
     {
+        let except = if stderr.contains("multiple exception types must be parenthesized") {
+            ", `except timeout as e:` for `except timeout, e:`"
+        } else {
+            ""
+        };
         out.push(format!(
-            "this looks like Python 2 code{py_location}, but netgrade runs Python 3: write print(...) with parentheses, input() for raw_input(), range() for xrange()"
+            "this looks like Python 2 code{py_location}, but netgrade runs Python 3: write print(...) with parentheses{except}, input() for raw_input(), range() for xrange()"
         ));
     } else if stderr.contains("SyntaxError")
         || stderr.contains("IndentationError")
@@ -32,6 +38,9 @@ pub fn diagnose(stderr: &str) -> Vec<String> {
             "Python could not parse the program{py_location}: {}; run `python3 -m py_compile` on your file to see the same error",
             last_line("Error")
         ));
+    }
+    if let Some(d) = str_for_bytes(stderr, &py_location) {
+        out.push(d);
     }
     if let Some(module) = stderr
         .lines()
@@ -97,6 +106,44 @@ pub fn diagnose(stderr: &str) -> Vec<String> {
     out
 }
 
+/// A str where Python 3 wants bytes: in a socket send, the way Python 2 code
+/// fails under Python 3; anywhere else, a str/bytes mix-up.
+fn str_for_bytes(stderr: &str, location: &str) -> Option<String> {
+    if !stderr.contains("TypeError: a bytes-like object is required, not 'str'") {
+        return None;
+    }
+    let source = python_source_line(stderr);
+    let shown = source.map(|s| format!(": `{s}`")).unwrap_or_default();
+    let sends = source.is_some_and(|s| {
+        [".sendto(", ".send(", ".sendall("]
+            .iter()
+            .any(|call| s.contains(call))
+    });
+    Some(if sends {
+        format!(
+            "this looks like Python 2 code{location}{shown} sends a str, but in Python 3 sockets send bytes (TypeError: a bytes-like object is required, not 'str'): encode the message, `sendto(message.encode(), address)`, and decode what recvfrom returns with `.decode()`"
+        )
+    } else {
+        format!(
+            "the program mixes str and bytes{location}{shown} (TypeError: a bytes-like object is required, not 'str'): what recvfrom returns is bytes; decode it first (`data.decode()`) before using str methods or str arguments on it"
+        )
+    })
+}
+
+/// The source line Python shows under the innermost frame of a traceback.
+fn python_source_line(stderr: &str) -> Option<&str> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let frame = lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with("File \""))?;
+    let source = lines.get(frame + 1)?.trim();
+    let is_source = !source.is_empty()
+        && !source.starts_with(['^', '~'])
+        && !source.contains("Error:")
+        && !source.starts_with("File \"");
+    is_source.then_some(source)
+}
+
 /// ` (file.py, line N)` for the innermost frame of a Python traceback or a SyntaxError.
 fn python_location(stderr: &str) -> String {
     stderr
@@ -157,6 +204,57 @@ mod tests {
                 "the program raised an uncaught exception (c.py, line 7): NameError: name 'sned' is not defined"
             ]
         );
+    }
+
+    #[test]
+    fn python2_sendto_of_a_str() {
+        let err = "Traceback (most recent call last):\n  File \"/tmp/w/UDPPingerClient.py\", line 14, in <module>\n    clientSocket.sendto(message, (serverName, serverPort))\nTypeError: a bytes-like object is required, not 'str'\n";
+        let d = diagnose(err);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].starts_with("this looks like Python 2 code (UDPPingerClient.py, line 14): `clientSocket.sendto(message, (serverName, serverPort))` sends a str"), "{d:?}");
+        assert!(d[0].contains("message.encode()"), "{d:?}");
+        // In a function, with Python 3.11's carets under the call.
+        let err = "Traceback (most recent call last):\n  File \"/w/c.py\", line 30, in <module>\n    ping(s, 1)\n  File \"/w/c.py\", line 12, in ping\n    sock.send(msg)\n    ^^^^^^^^^^^^^^\nTypeError: a bytes-like object is required, not 'str'\n";
+        let d = diagnose(err);
+        assert!(
+            d[0].contains("Python 2 code (c.py, line 12): `sock.send(msg)`"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn python2_except_comma() {
+        let err = "  File \"/w/c.py\", line 20\n    except timeout, e:\n           ^^^^^^^^^^\nSyntaxError: multiple exception types must be parenthesized\n";
+        let d = diagnose(err);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].contains("Python 2"), "{d:?}");
+        assert!(d[0].contains("`except timeout as e:`"), "{d:?}");
+    }
+
+    #[test]
+    fn other_type_errors_are_not_called_python_2() {
+        // bytes.split(' ') is a Python 3 str/bytes mix-up, not Python 2 code.
+        let err = "Traceback (most recent call last):\n  File \"/w/c.py\", line 18, in <module>\n    fields = data.split(' ')\nTypeError: a bytes-like object is required, not 'str'\n";
+        let d = diagnose(err);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(!d[0].contains("Python 2"), "{d:?}");
+        assert!(
+            d[0].contains("mixes str and bytes (c.py, line 18): `fields = data.split(' ')`"),
+            "{d:?}"
+        );
+        for err in [
+            "Traceback (most recent call last):\n  File \"/w/c.py\", line 9, in <module>\n    print('RTT: ' + rtt)\nTypeError: can only concatenate str (not \"float\") to str\n",
+            "Traceback (most recent call last):\n  File \"/w/c.py\", line 9, in <module>\n    s.sendto(b'x', ('localhost', '12000'))\nTypeError: 'str' object cannot be interpreted as an integer\n",
+        ] {
+            let d = diagnose(err);
+            assert_eq!(d.len(), 1, "{d:?}");
+            assert!(
+                d[0].starts_with(
+                    "the program raised an uncaught exception (c.py, line 9): TypeError"
+                ),
+                "{d:?}"
+            );
+        }
     }
 
     #[test]

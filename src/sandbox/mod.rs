@@ -185,6 +185,8 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
         }
     });
     wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    // Stamped before spawning: nothing the program does can come earlier.
+    let started_at = recorder.now();
     let mut child = match crate::rt::blocking(|| wrap.spawn()) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -200,9 +202,12 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
     };
     let pgid = child.id().map(|p| p as i32);
     if cmd.record_output {
-        recorder.record(EventKind::Started {
-            command: cmd.argv.clone(),
-        });
+        recorder.record_at(
+            started_at,
+            EventKind::Started {
+                command: cmd.argv.clone(),
+            },
+        );
     }
 
     if let (Some(input), Some(mut stdin)) = (cmd.stdin.clone(), child.stdin().take()) {
