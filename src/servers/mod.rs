@@ -9,6 +9,7 @@ pub mod pinger;
 pub mod pop3;
 pub mod smtp;
 pub mod sniffer;
+pub mod udp;
 
 use std::net::SocketAddr;
 
