@@ -7,6 +7,7 @@
 pub mod http;
 pub mod pinger;
 pub mod pop3;
+pub mod resolver;
 pub mod smtp;
 pub mod sniffer;
 pub mod udp;
