@@ -231,6 +231,30 @@ pub enum EventKind {
         /// Message numbers left in the maildrop.
         remaining: Vec<u32>,
     },
+    /// The DNS server received a query and answered it (or could not read it).
+    NameLookup {
+        /// Server name.
+        server: String,
+        /// UDP or TCP.
+        transport: Transport,
+        /// The client.
+        from: SocketAddr,
+        /// Where the client sent the query: the name server it was set up with or hard-coded.
+        to: SocketAddr,
+        /// The name asked for, as sent, without the final dot (`.` for the
+        /// root); empty when the question could not be read.
+        name: String,
+        /// The type asked for (`A`, `AAAA`, `MX`, `TYPE65`); empty when the
+        /// question could not be read.
+        qtype: String,
+        /// The response code sent (`NOERROR`, `NXDOMAIN`, `FORMERR`,
+        /// `NOTIMP`, ...); `None` when nothing could be answered.
+        rcode: Option<String>,
+        /// The data of each answer record sent (`127.0.0.1`, `10 mx.smtp.gmail.com`).
+        answers: Vec<String>,
+        /// Whether the reply was cut to fit a UDP datagram (TC set).
+        truncated: bool,
+    },
     /// A file the program created or changed in its work directory.
     FileWritten {
         /// Path relative to the work directory.

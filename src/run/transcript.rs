@@ -273,6 +273,9 @@ pub fn session(lab: &Lab, trace: &Trace) -> String {
             _ => {}
         }
     }
+    for line in crate::servers::resolver::transcript(trace) {
+        let _ = writeln!(out, "{}", r.apply(&line));
+    }
     for (transport, to, server, n) in trace.captured() {
         let _ = writeln!(
             out,

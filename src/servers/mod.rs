@@ -8,8 +8,10 @@ pub mod clock;
 pub mod http;
 pub mod pinger;
 pub mod pop3;
+pub mod resolver;
 pub mod smtp;
 pub mod sniffer;
+pub mod udp;
 
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
