@@ -58,9 +58,6 @@ pub struct Probe {
     pub name: String,
     /// Exactly what to send.
     pub bytes: Vec<u8>,
-    /// Open the connection and send nothing until the next probe has
-    /// finished ([`hold`], then [`release`]).
-    pub hold: bool,
     /// The request is HEAD: the response has no body.
     pub head: bool,
     /// Deadline for the whole exchange: connect, send and read.
@@ -1695,7 +1692,6 @@ mod tests {
         Probe {
             name: "p".into(),
             bytes: bytes.to_vec(),
-            hold: false,
             head: false,
             timeout: 10 * SECOND,
             idle: 5 * SECOND,
@@ -1942,7 +1938,6 @@ mod tests {
             let recorder = Recorder::new();
             let held = Probe {
                 name: "held".into(),
-                hold: true,
                 ..probe(GET)
             };
             let during = Probe {

@@ -398,7 +398,6 @@ fn probe(spec: &ProbeSpec, target: SocketAddr) -> http::Probe {
     http::Probe {
         name: spec.id.value.clone(),
         bytes: spec.bytes(&target.ip().to_string(), target.port()),
-        hold: spec.hold,
         head: spec.is_head(),
         timeout: spec.timeout.get(),
         idle: spec.idle.get(),
