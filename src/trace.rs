@@ -164,6 +164,45 @@ pub enum EventKind {
         /// Every TCP address the program listened on.
         all: Vec<SocketAddr>,
     },
+    /// A probe opened its connection and sends nothing on it until probe
+    /// `until` has finished (its `Exchange` follows then).
+    Holding {
+        /// The held probe.
+        probe: String,
+        /// The probe run while it is held, if any.
+        until: Option<String>,
+    },
+    /// What a probe's connection brought after its exchange was recorded:
+    /// the answer to a request that had timed out while another connection
+    /// was held, read once the held request was answered.
+    LateResponse {
+        /// Probe id.
+        probe: String,
+        /// Bytes received, exactly (capped).
+        received: Vec<u8>,
+        /// How the connection ended.
+        end: ExchangeEnd,
+    },
+    /// An instance of the student's server ended (exited, or stopped
+    /// listening and was stopped by netgrade) during probing.
+    ServerEnded {
+        /// The last probe whose request reached this instance; `None` when it
+        /// ended before any did.
+        probe: Option<String>,
+        /// How it ended.
+        exit: ExitKind,
+        /// When that probe began: what the instance printed from then on (its
+        /// `Output` events up to this one) is its traceback.
+        since: Duration,
+    },
+    /// netgrade started the student's server again after it ended, with the
+    /// same command in the same directory and network.
+    ServerRestarted {
+        /// Which restart, from 1.
+        attempt: u32,
+        /// Where the new instance listens; `None` when it did not listen in time.
+        addr: Option<SocketAddr>,
+    },
     /// The student's server did not listen on any TCP port in time.
     NotListening {
         /// How long netgrade waited.
@@ -572,6 +611,22 @@ impl Trace {
             EventKind::Exchange { probe: p, .. } if p == probe => Some((e.at, e)),
             _ => None,
         })
+    }
+
+    /// The stderr lines an instance of the server printed between `since`
+    /// and its [`EventKind::ServerEnded`] at `until`.
+    pub fn stderr_between(&self, since: Duration, until: Duration) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|e| e.at >= since && e.at <= until)
+            .filter_map(|e| match &e.kind {
+                EventKind::Output {
+                    stream: Stream::Stderr,
+                    line,
+                } => Some(line.as_str()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether the server hit its recording cap.

@@ -21,30 +21,22 @@ const WEB_CHECKS: [&str; 7] = [
 
 /// fixture → checks that must fail; `None`: every other check passes;
 /// `Some(list)`: these must pass (the rest follow from the mistake).
+///
+/// A request that ends the server costs only the check that owns it: netgrade
+/// starts the server again for the next request, so the other checks are
+/// judged on their own requests.
 const WEB_EXPECTED: &[Expectation] = &[
     ("reference", &[], None),
     ("minimal-handout", &[], None),
     ("threaded", &[], None),
     ("localhost-only", &[], None),
     ("ignores-sigterm-server", &[], None),
-    ("leading-space", &["status-line"], Some(&["serves-file"])),
-    (
-        "leading-newline",
-        &["status-line"],
-        Some(&["serves-file", "not-found"]),
-    ),
-    (
-        "lf-only",
-        &["status-line"],
-        Some(&[
-            "serves-file",
-            "binary-file",
-            "large-file",
-            "not-found",
-            "headers",
-            "keeps-serving",
-        ]),
-    ),
+    // The handout's trailing "\r\n" after the file, without Content-Length: accepted.
+    ("handout-crlf", &[], None),
+    // Always `Content-Type: text/html`, so the image's type is wrong too.
+    ("leading-space", &["status-line", "headers"], None),
+    ("leading-newline", &["status-line"], None),
+    ("lf-only", &["status-line"], None),
     (
         "no-blank-line",
         &["serves-file", "status-line", "binary-file", "large-file"],
@@ -55,27 +47,15 @@ const WEB_EXPECTED: &[Expectation] = &[
         &["not-found"],
         Some(&["serves-file", "binary-file", "large-file", "headers"]),
     ),
-    (
-        "crash-on-missing",
-        &["not-found", "keeps-serving"],
-        Some(&["serves-file", "binary-file"]),
-    ),
-    ("text-mode", &["binary-file"], Some(&["serves-file"])),
-    (
-        "single-recv",
-        &["binary-file", "large-file"],
-        Some(&["serves-file", "not-found", "keeps-serving"]),
-    ),
-    (
-        "wrong-content-length",
-        &["headers"],
-        Some(&["serves-file", "binary-file", "large-file"]),
-    ),
-    (
-        "dies-second-request",
-        &["keeps-serving"],
-        Some(&["serves-file"]),
-    ),
+    ("crash-on-missing", &["not-found"], None),
+    ("exits-after-404", &["not-found"], None),
+    ("text-mode", &["binary-file"], None),
+    ("handout-text-mode", &["binary-file"], None),
+    ("single-recv", &["binary-file", "large-file"], None),
+    ("wrong-content-length", &["headers"], None),
+    ("crlf-content-length", &["headers"], None),
+    ("dies-second-request", &["keeps-serving"], None),
+    ("closes-listening-socket", &["keeps-serving"], None),
     ("never-listens", &WEB_CHECKS, None),
     ("never-answers", &WEB_CHECKS, None),
     (
@@ -119,6 +99,28 @@ fn every_webserver_fixture_gets_the_grade_it_deserves() {
     };
     for (name, id, needle) in [
         ("leading-space", "status-line", "before the status line"),
+        // The crash is charged with its traceback, and the advice fits it.
+        ("text-mode", "binary-file", "UnicodeDecodeError"),
+        (
+            "handout-text-mode",
+            "binary-file",
+            "open it with \\\"rb\\\"",
+        ),
+        ("crash-on-missing", "not-found", "FileNotFoundError"),
+        (
+            "exits-after-404",
+            "not-found",
+            "a missing file must not end the server",
+        ),
+        (
+            "closes-listening-socket",
+            "keeps-serving",
+            "Bad file descriptor",
+        ),
+        ("crlf-content-length", "headers", "2 more byte(s)"),
+        // A pass with a note: the skeleton's own trailing CRLF.
+        ("handout-crlf", "serves-file", "the handout's own"),
+        ("handout-text-mode", "large-file", "the handout's own"),
         ("lf-only", "status-line", "bare LF"),
         (
             "no-blank-line",
@@ -148,6 +150,7 @@ fn every_webserver_fixture_gets_the_grade_it_deserves() {
             "answers files that do not exist",
         ),
         ("dies-second-request", "keeps-serving", "while True"),
+        ("dies-second-request", "keeps-serving", "exited (status 0)"),
         (
             "never-answers",
             "serves-file",
@@ -159,16 +162,31 @@ fn every_webserver_fixture_gets_the_grade_it_deserves() {
     }
     let localhost = run_of(&report, &web_fixture("localhost-only"));
     assert_eq!(localhost["score"], localhost["max_score"]);
+
+    // The program's account: the last instance stopped after the checks, the
+    // crashed one and the restart in the diagnoses.
+    let text_mode = &run_of(&report, &web_fixture("text-mode"))["program"];
+    assert_eq!(text_mode["exit"]["kind"], "stopped", "{text_mode}");
+    let diagnoses = text_mode["diagnoses"].to_string();
+    assert!(
+        diagnoses.contains("started the server again 1 time(s)")
+            && diagnoses.contains("exited with status 1 after GET /image.png"),
+        "{diagnoses}"
+    );
+    let reference = &run_of(&report, &web_fixture("reference"))["program"];
+    assert!(reference.get("diagnoses").is_none(), "{reference}");
 }
 
 #[test]
 fn the_threaded_lab_tells_one_at_a_time_servers_apart() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("threaded.json");
+    // `reference` reads up to the blank line; `minimal-handout` reads with one
+    // recv(1024). Both serve one connection at a time.
     netgrade()
-        .args(["run", "webserver-threaded", "-j", "2", "--quiet", "--json"])
+        .args(["run", "webserver-threaded", "-j", "3", "--quiet", "--json"])
         .arg(&json)
-        .args(["threaded", "reference"].map(web_fixture))
+        .args(["threaded", "reference", "minimal-handout"].map(web_fixture))
         .assert()
         .code(1);
     let report = read_json(&json);
@@ -176,19 +194,20 @@ fn the_threaded_lab_tells_one_at_a_time_servers_apart() {
         status(run_of(&report, &web_fixture("threaded")), "concurrent"),
         "pass"
     );
-    let single = run_of(&report, &web_fixture("reference"));
-    assert_eq!(status(single, "concurrent"), "fail");
-    let msg = single["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "concurrent")
-        .unwrap()["message"]
-        .to_string();
-    assert!(msg.contains("one connection at a time"), "{msg}");
-    // Holding the first connection open costs the single-threaded server nothing else.
-    for id in WEB_CHECKS {
-        assert_eq!(status(single, id), "pass", "{id}");
+    for name in ["reference", "minimal-handout"] {
+        let single = run_of(&report, &web_fixture(name));
+        assert_eq!(status(single, "concurrent"), "fail", "{name}");
+        let msg = message(&report, &web_fixture(name), "concurrent");
+        assert!(msg.contains("one connection at a time"), "{name}: {msg}");
+        assert!(
+            msg.contains("answered only after the first client's request"),
+            "{name}: {msg}"
+        );
+        // Holding the first connection open costs the single-threaded server nothing else.
+        for id in WEB_CHECKS {
+            assert_eq!(status(single, id), "pass", "{name}: {id}");
+        }
+        assert_eq!(single["program"]["exit"]["kind"], "stopped", "{name}");
     }
 }
 
@@ -338,10 +357,17 @@ fn every_http_client_fixture_gets_the_grade_it_deserves() {
 #[test]
 fn web_transcripts_are_the_same_run_after_run() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let fixtures = ["reference", "lf-only", "crash-on-missing", "no-blank-line"];
+    let fixtures = [
+        "reference",
+        "lf-only",
+        "crash-on-missing",
+        "no-blank-line",
+        "handout-text-mode",
+        "closes-listening-socket",
+    ];
     for dir in &dirs {
         netgrade()
-            .args(["run", "webserver", "-j", "4", "--quiet", "--snapshots"])
+            .args(["run", "webserver", "-j", "6", "--quiet", "--snapshots"])
             .arg(dir.path())
             .args(fixtures.map(web_fixture))
             .assert()
@@ -356,6 +382,14 @@ fn web_transcripts_are_the_same_run_after_run() {
     let reference =
         std::fs::read_to_string(dirs[0].path().join("fixtures_webserver_reference.txt")).unwrap();
     insta::assert_snapshot!("webserver-reference-transcript", reference);
+    // A crash, the restart, and the requests after it.
+    let crash = std::fs::read_to_string(
+        dirs[0]
+            .path()
+            .join("fixtures_webserver_handout-text-mode.txt"),
+    )
+    .unwrap();
+    insta::assert_snapshot!("webserver-handout-text-mode-transcript", crash);
 
     let clients = ["reference", "no-host", "lf-only"];
     for dir in &dirs {

@@ -1,18 +1,37 @@
 //! Checks over netgrade's probe exchanges with a student's web server.
+//!
+//! One fault is charged once. When a request ends the student's server,
+//! netgrade restarts it for the next request (see `run::probing`), and the
+//! trace says after which request each instance ended. Who pays for an end:
+//!
+//! - the request got no answer, or one cut short: the check that owns that
+//!   request (its `probe`), with the traceback — a crash on `/image.png`
+//!   costs `binary-file`, one on `/missing.html` costs `not-found`;
+//! - the request was answered and the server ended anyway: `keeps-serving`
+//!   (no `while True:`, a closed listening socket), unless it ended only
+//!   after the 404, which `not-found` (with follow-up requests) owns.
+//!
+//! Every other check judges its own request, answered by whichever instance
+//! was running.
 
 use super::{Ctx, Verdict, quote, secs, tail};
 use crate::outcome::ExitKind;
-use crate::probes::http::{self, DeviationKind, Parsed, parse_response};
-use crate::spec::CheckSpec;
+use crate::probes::http::{self, DeviationKind, Framing, Parsed, parse_response};
+use crate::spec::{CheckKind, CheckSpec};
 use crate::trace::{EventKind, ExchangeEnd, Stream};
 
 /// Most offending items listed as evidence.
 const MAX_EVIDENCE: usize = 8;
+/// Lines of a traceback shown as evidence.
+const TRACEBACK_LINES: usize = 8;
 
 /// One probe's exchange, parsed.
 struct Ex<'a> {
-    /// The request line the probe sends (from the spec, even when nothing was sent).
-    line: String,
+    /// Probe id.
+    probe: &'a str,
+    /// The request, for messages: `GET /HelloWorld.html` (from the spec, even
+    /// when nothing was sent).
+    request: String,
     received: &'a [u8],
     end: &'a ExchangeEnd,
     elapsed: std::time::Duration,
@@ -22,60 +41,212 @@ struct Ex<'a> {
 impl Ex<'_> {
     /// The request, for messages: `GET /HelloWorld.html`.
     fn request(&self) -> String {
-        self.line
-            .rsplit_once(' ')
-            .map(|(head, _)| head.to_string())
-            .unwrap_or_else(|| self.line.clone())
+        self.request.clone()
     }
 
     /// What the server did when there is no usable response.
     fn silence(&self, ctx: &Ctx) -> String {
+        let ended = ends(ctx)
+            .into_iter()
+            .find(|e| e.probe == Some(self.probe))
+            .map(|e| format!(": the server {} on this request", e.exit.describe()))
+            .unwrap_or_default();
         match self.end {
-            ExchangeEnd::ConnectFailed(why) => {
-                format!("netgrade could not connect ({why}){}", exited_note(ctx))
+            ExchangeEnd::ConnectFailed(why) => format!("netgrade could not connect ({why}){ended}"),
+            ExchangeEnd::Reset => {
+                format!("the server reset the connection without answering{ended}")
             }
-            ExchangeEnd::Reset => format!(
-                "the server reset the connection without answering{}",
-                exited_note(ctx)
-            ),
             ExchangeEnd::TimedOut => format!(
                 "the server sent nothing in {} and kept the connection open; reply to each request, then close the connection",
                 secs(self.elapsed)
             ),
             ExchangeEnd::Closed | ExchangeEnd::Complete => {
-                format!(
-                    "the server closed the connection without sending anything{}",
-                    exited_note(ctx)
-                )
+                format!("the server closed the connection without sending anything{ended}")
             }
             ExchangeEnd::Held => "the connection was held open on purpose".to_string(),
         }
     }
 }
 
-/// ` — the server had exited (status 1)` when the program was gone by the end.
-fn exited_note(ctx: &Ctx) -> String {
-    match ctx.trace.exit() {
-        Some((_, ExitKind::Stopped)) | None => String::new(),
-        Some((_, exit)) => format!(
-            ": the server {} while netgrade was still sending requests",
-            exit.describe()
-        ),
+/// An instance of the student's server that ended during probing.
+#[derive(Clone)]
+struct End<'a> {
+    /// The last probe whose request reached it.
+    probe: Option<&'a str>,
+    /// How it ended.
+    exit: &'a ExitKind,
+    /// Its stderr since that request.
+    stderr: Vec<&'a str>,
+}
+
+impl End<'_> {
+    /// The traceback as evidence lines.
+    fn evidence(&self) -> Vec<String> {
+        let skip = self.stderr.len().saturating_sub(TRACEBACK_LINES);
+        self.stderr[skip..]
+            .iter()
+            .map(|l| format!("stderr: {l}"))
+            .collect()
     }
+}
+
+/// Every instance that ended during probing, in order.
+fn ends<'a>(ctx: &Ctx<'a>) -> Vec<End<'a>> {
+    ctx.trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ServerEnded { probe, exit, since } => Some(End {
+                probe: probe.as_deref(),
+                exit,
+                stderr: ctx.trace.stderr_between(*since, e.at),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether netgrade started the server again after an end (for messages).
+fn restarted(ctx: &Ctx) -> bool {
+    ctx.trace
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::ServerRestarted { addr: Some(_), .. }))
+}
+
+/// The check that owns `probe`: the one whose `probe` it is, or a
+/// `concurrent` check that holds it.
+fn owner<'a>(ctx: &Ctx<'a>, probe: &str) -> Option<&'a CheckSpec> {
+    let checks = &ctx.lab.checks;
+    checks
+        .iter()
+        .find(|c| c.probe.as_deref() == Some(probe))
+        .or_else(|| {
+            checks.iter().find(|c| {
+                c.kind() == Some(CheckKind::Concurrent)
+                    && c.probes.iter().flatten().any(|p| p == probe)
+            })
+        })
+}
+
+/// Whether `probe` got no answer, or one cut short: nothing, fewer bytes than
+/// its `Content-Length`, or the start of the owner's file and no more.
+fn cut_short(ctx: &Ctx, probe: &str) -> bool {
+    let Ok(ex) = exchange(ctx, probe) else {
+        return true;
+    };
+    if ex.received.is_empty() {
+        return true;
+    }
+    let short_length = ex.parsed.deviations.iter().any(|d| {
+        matches!(d.kind, DeviationKind::ContentLengthMismatch { declared, received } if received < declared)
+    });
+    let file = owner(ctx, probe)
+        .and_then(|c| c.file.as_deref())
+        .and_then(|f| ctx.lab.files.get(f));
+    let short_file = file.is_some_and(|f| {
+        let body = &ex.parsed.body;
+        body.len() < f.len() && f.starts_with(body)
+    });
+    short_length || short_file
+}
+
+/// The check that pays for `end` (see the module docs), if the lab has it.
+fn payer<'a>(ctx: &Ctx<'a>, all: &[End], end: &End) -> Option<&'a CheckSpec> {
+    let keeps = ctx
+        .lab
+        .checks
+        .iter()
+        .find(|c| c.kind() == Some(CheckKind::KeepsServing));
+    let Some(probe) = end.probe else {
+        return keeps;
+    };
+    let owner = owner(ctx, probe);
+    if cut_short(ctx, probe) {
+        return owner.or(keeps);
+    }
+    // Answered, and then the server ended. After the 404 only: the missing file did it.
+    let only_after_404 = all
+        .iter()
+        .all(|e| e.probe == Some(probe) || e.probe.is_some_and(|p| cut_short(ctx, p)));
+    match owner {
+        Some(c)
+            if c.kind() == Some(CheckKind::NotFound)
+                && c.probes.as_ref().is_some_and(|p| !p.is_empty())
+                && only_after_404 =>
+        {
+            Some(c)
+        }
+        _ => keeps,
+    }
+}
+
+/// The ends `check` pays for.
+fn charged<'a>(ctx: &Ctx<'a>, check: &CheckSpec) -> Vec<End<'a>> {
+    let all = ends(ctx);
+    all.iter()
+        .filter(|e| payer(ctx, &all, e).is_some_and(|c| c.id.value == check.id.value))
+        .cloned()
+        .collect()
+}
+
+/// The end `probe`'s request caused by getting no answer (or one cut short), if any.
+fn crash_on<'a>(ctx: &Ctx<'a>, probe: &str) -> Option<End<'a>> {
+    ends(ctx)
+        .into_iter()
+        .find(|e| e.probe == Some(probe) && cut_short(ctx, probe))
+}
+
+/// ` (netgrade started it again for the requests after it)` when it did.
+fn restart_note(ctx: &Ctx) -> &'static str {
+    if restarted(ctx) {
+        " (netgrade started it again for the requests after it)"
+    } else {
+        ""
+    }
+}
+
+/// A failure for a request the server crashed on without a complete answer.
+fn crashed(ctx: &Ctx, ex: &Ex, end: &End, advice: &str) -> Verdict {
+    Verdict::fail(format!(
+        "{} got no response: the server {} on this request{}{advice}",
+        ex.request(),
+        end.exit.describe(),
+        restart_note(ctx)
+    ))
+    .with_evidence(end.evidence())
 }
 
 fn stderr_tail(ctx: &Ctx, n: usize) -> Vec<String> {
     tail(ctx, Stream::Stderr, n)
 }
 
-/// Why no probe ran at all, as a failing verdict.
+/// The request `probe` sends, for messages.
+fn request_of(ctx: &Ctx, probe: Option<&str>) -> String {
+    probe
+        .and_then(|p| ctx.lab.probes.iter().find(|s| s.id.value == p))
+        .map(|s| s.request_line())
+        .unwrap_or_else(|| "no request".to_string())
+}
+
+/// Why `probe` was never sent, as a failing verdict.
 fn not_reached(ctx: &Ctx) -> Verdict {
     let listen = ctx.trace.events.iter().find_map(|e| match &e.kind {
         EventKind::NotListening { waited, exited } => Some((*waited, *exited)),
         _ => None,
     });
-    let message = match (listen, ctx.trace.exit()) {
-        (Some((_, true)), Some((_, exit))) => format!(
+    let last_exit = ctx.trace.events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Exited { exit } => Some(exit),
+        _ => None,
+    });
+    let failed_restart = ctx
+        .trace
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::ServerRestarted { addr: None, .. }));
+    let last_end = ends(ctx).pop();
+    let message = match (listen, last_exit) {
+        (Some((_, true)), Some(exit)) => format!(
             "the server {} before it listened on a TCP port, so no request could be sent",
             exit.describe()
         ),
@@ -83,7 +254,20 @@ fn not_reached(ctx: &Ctx) -> Verdict {
             "the server did not listen on any TCP port within {}: call serverSocket.bind((\"\", port)) and serverSocket.listen(1) before accept()",
             secs(waited)
         ),
-        _ => "no request could be sent to the server".to_string(),
+        _ => match last_end {
+            Some(end) if failed_restart => format!(
+                "the server {} after {}, and when netgrade started it again it did not listen in time ({}), so this request could not be sent",
+                end.exit.describe(),
+                request_of(ctx, end.probe),
+                last_exit.map(|e| e.describe()).unwrap_or_default()
+            ),
+            Some(end) => format!(
+                "the server {} after {}, and the time limit left no time to start it again, so this request could not be sent",
+                end.exit.describe(),
+                request_of(ctx, end.probe)
+            ),
+            None => "the time limit ran out before this request could be sent".to_string(),
+        },
     };
     let mut evidence = stderr_tail(ctx, 6);
     let out = ctx.trace.lines(Stream::Stdout);
@@ -91,30 +275,28 @@ fn not_reached(ctx: &Ctx) -> Verdict {
     Verdict::fail(message).with_evidence(evidence)
 }
 
-/// The parsed exchange of `probe`, or the verdict explaining its absence.
-fn exchange<'a>(ctx: &'a Ctx, probe: &'a str) -> Result<Ex<'a>, Verdict> {
-    let Some((_, event)) = ctx.trace.exchange(probe) else {
+/// The parsed exchange of `probe`, or the verdict explaining its absence. A
+/// request sent again after a restart (the first try found the server gone)
+/// is judged by its last exchange.
+fn exchange<'a>(ctx: &Ctx<'a>, probe: &'a str) -> Result<Ex<'a>, Verdict> {
+    let found = ctx.trace.events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Exchange {
+            probe: p,
+            received,
+            end,
+            elapsed,
+            ..
+        } if p == probe => Some((received, end, elapsed)),
+        _ => None,
+    });
+    let Some((received, end, elapsed)) = found else {
         return Err(not_reached(ctx));
     };
-    let EventKind::Exchange {
-        received,
-        end,
-        elapsed,
-        ..
-    } = &event.kind
-    else {
-        unreachable!("exchange() returns Exchange events");
-    };
     let spec = ctx.lab.probes.iter().find(|p| p.id.value == probe);
-    let bytes = spec.map(|p| p.bytes("host", 0)).unwrap_or_default();
-    let first = bytes
-        .split(|b| *b == b'\r' || *b == b'\n')
-        .next()
-        .unwrap_or_default();
-    let line = String::from_utf8_lossy(first).into_owned();
     let head = spec.is_some_and(|p| p.is_head());
     Ok(Ex {
-        line,
+        probe,
+        request: spec.map(|p| p.request_line()).unwrap_or_default(),
         received,
         end,
         elapsed: *elapsed,
@@ -124,6 +306,9 @@ fn exchange<'a>(ctx: &'a Ctx, probe: &'a str) -> Result<Ex<'a>, Verdict> {
 
 /// A failure for an exchange that got no bytes back.
 fn no_answer(ctx: &Ctx, ex: &Ex) -> Verdict {
+    if let Some(end) = crash_on(ctx, ex.probe) {
+        return crashed(ctx, ex, &end, "");
+    }
     Verdict::fail(format!(
         "{} got no response: {}",
         ex.request(),
@@ -147,6 +332,11 @@ fn status_of(ctx: &Ctx, ex: &Ex) -> Result<u16, Verdict> {
     }
 }
 
+/// Whether `expected` is a binary file (a text-mode read cannot decode it).
+fn is_binary(expected: &[u8]) -> bool {
+    expected.iter().any(|b| *b >= 0x80) && std::str::from_utf8(expected).is_err()
+}
+
 /// serves-file and binary-file: status and exact body.
 pub(super) fn serves_file(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let (Some(probe), Some(file)) = (spec.probe.as_deref(), spec.file.as_deref()) else {
@@ -160,6 +350,20 @@ pub(super) fn serves_file(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         Ok(ex) => ex,
         Err(v) => return v,
     };
+    if ex.received.is_empty()
+        && let Some(end) = crash_on(ctx, probe)
+    {
+        let text_mode =
+            is_binary(expected) && end.stderr.iter().any(|l| l.contains("UnicodeDecodeError"));
+        let advice = if text_mode {
+            format!(
+                ": the traceback shows a text-mode read failing on the first byte of {file} that is not UTF-8; open it with \"rb\" and send the bytes as they are"
+            )
+        } else {
+            String::new()
+        };
+        return crashed(ctx, &ex, &end, &advice);
+    }
     let code = match status_of(ctx, &ex) {
         Ok(c) => c,
         Err(v) => return v,
@@ -177,7 +381,6 @@ pub(super) fn serves_file(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             ex.request()
         ));
     }
-    let body = &ex.parsed.body;
     // Without the blank line a client reads the file as more header lines: the page never shows.
     if ex.parsed.head_end.is_none() {
         return Verdict::fail(format!(
@@ -185,9 +388,30 @@ pub(super) fn serves_file(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             expected.len()
         ));
     }
+    compare_body(ctx, &ex, file, expected)
+}
+
+/// The body of a 200 response against the file it should be.
+fn compare_body(ctx: &Ctx, ex: &Ex, file: &str, expected: &[u8]) -> Verdict {
+    let body = &ex.parsed.body;
     if body == expected {
         return Verdict::pass();
     }
+    // The handout's skeleton sends "\r\n" after the file and closes: without
+    // Content-Length, a client cannot tell it from the file, and the page shows.
+    if ex.parsed.framing == Framing::UntilClose
+        && body.len() == expected.len() + 2
+        && body.starts_with(expected)
+        && body.ends_with(b"\r\n")
+    {
+        return Verdict {
+            message: Some(format!(
+                "accepted: {file} came followed by \"\\r\\n\" and the close, from the handout's own `connectionSocket.send(\"\\r\\n\".encode())` after the file; harmless without Content-Length (with Content-Length, send exactly the file)"
+            )),
+            ..Verdict::pass()
+        };
+    }
+    let crash = crash_on(ctx, ex.probe);
     let message = if body.len() > expected.len() && body.starts_with(expected) {
         format!(
             "the body is {file} followed by {} extra byte(s) {}: send the file's bytes only",
@@ -195,12 +419,18 @@ pub(super) fn serves_file(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             quote(&body[expected.len()..body.len().min(expected.len() + 20)])
         )
     } else if body.len() < expected.len() && expected.starts_with(body) {
-        let how = match ex.end {
-            ExchangeEnd::TimedOut => "then the server sent nothing more",
-            _ => "then the connection ended",
+        let how = match (&crash, ex.end) {
+            (Some(end), _) => format!("then the server {}", end.exit.describe()),
+            (None, ExchangeEnd::TimedOut) => "then the server sent nothing more".to_string(),
+            (None, _) => "then the connection ended".to_string(),
+        };
+        let advice = if crash.is_some() {
+            "see the traceback"
+        } else {
+            "read the whole file and send it all (sendall)"
         };
         format!(
-            "the body stops after {} of the {} bytes of {file}; {how}: read the whole file and send it all (sendall)",
+            "the body stops after {} of the {} bytes of {file}; {how}: {advice}",
             body.len(),
             expected.len()
         )
@@ -210,13 +440,11 @@ pub(super) fn serves_file(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             .zip(expected.iter())
             .position(|(a, b)| a != b)
             .unwrap_or(body.len().min(expected.len()));
-        let text_mode =
-            expected.iter().any(|b| *b >= 0x80) && std::str::from_utf8(expected).is_err();
         format!(
             "the body differs from {file} at byte {at} (received {} bytes, the file has {}){}: got {}, expected {}",
             body.len(),
             expected.len(),
-            if text_mode {
+            if is_binary(expected) {
                 "; a binary file must be read with \"rb\" and sent unchanged"
             } else {
                 ""
@@ -225,7 +453,7 @@ pub(super) fn serves_file(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             quote(&expected[at..expected.len().min(at + 16)])
         )
     };
-    Verdict::fail(message)
+    Verdict::fail(message).with_evidence(crash.map(|e| e.evidence()).unwrap_or_default())
 }
 
 /// Deviations that make a status line or head malformed.
@@ -249,12 +477,14 @@ pub(super) fn status_line(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let mut evidence = Vec::new();
     let mut first: Option<String> = None;
     for probe in &probes {
-        // Probes without an answer are judged by the other checks; with none
-        // answered at all, the verdict below says why.
+        // Probes without an answer, or whose head a crash cut off, are judged
+        // by the other checks; with none answered at all, the verdict below says why.
         let Ok(ex) = exchange(ctx, probe) else {
             continue;
         };
-        if ex.received.is_empty() {
+        if ex.received.is_empty()
+            || (ex.parsed.head_end.is_none() && crash_on(ctx, probe).is_some())
+        {
             continue;
         }
         judged += 1;
@@ -299,7 +529,7 @@ pub(super) fn status_line(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
 }
 
-/// not-found: a 404 status line, and the server still answers afterwards.
+/// not-found: a 404 status line, without the missing file ending the server.
 pub(super) fn not_found(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let Some(probe) = spec.probe.as_deref() else {
         return Verdict::fail("the lab names no probe for this check");
@@ -310,19 +540,15 @@ pub(super) fn not_found(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         Err(v) => return v,
     };
     if ex.received.is_empty() {
-        let crashed = !matches!(ctx.trace.exit(), Some((_, ExitKind::Stopped)) | None);
-        let mut v = no_answer(ctx, &ex);
-        if crashed {
-            v.message = Some(format!(
-                "{} got no response, and the server {}: it crashed on a file that does not exist; catch IOError around open() and send a 404",
-                ex.request(),
-                ctx.trace
-                    .exit()
-                    .map(|(_, e)| e.describe())
-                    .unwrap_or_default()
-            ));
+        if let Some(end) = crash_on(ctx, probe) {
+            return crashed(
+                ctx,
+                &ex,
+                &end,
+                ": it crashed on a file that does not exist; catch IOError around open() and send a 404",
+            );
         }
-        return v;
+        return no_answer(ctx, &ex);
     }
     match &ex.parsed.status_line {
         None => {
@@ -352,65 +578,101 @@ pub(super) fn not_found(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         }
         Some(_) => {}
     }
-    for follow in spec.probes.iter().flatten() {
-        let after = match exchange(ctx, follow) {
-            Ok(ex) => ex,
-            Err(v) => return v,
-        };
-        if after.received.is_empty() {
-            return Verdict::fail(format!(
-                "after the 404, {} got no response: {}; the server must keep running after a missing file",
-                after.request(),
-                after.silence(ctx)
-            ))
-            .with_evidence(stderr_tail(ctx, 6));
-        }
+    // The follow-up requests must find the same server running.
+    if let Some(end) = charged(ctx, spec).first() {
+        let after = spec
+            .probes
+            .iter()
+            .flatten()
+            .map(|p| request_of(ctx, Some(p)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Verdict::fail(format!(
+            "after answering {} with {want}, the server {}, so {after} found it gone{}: a missing file must not end the server; send the 404, close the connection socket and go on serving",
+            ex.request(),
+            end.exit.describe(),
+            restart_note(ctx)
+        ))
+        .with_evidence(end.evidence());
     }
     Verdict::pass()
 }
 
-/// keeps-serving: every listed request gets a response.
+/// keeps-serving: one run of the server answers every request it did not crash on.
 pub(super) fn keeps_serving(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    let mine = charged(ctx, spec);
+    if let Some(first) = mine.first() {
+        return ended_early(ctx, first, &mine);
+    }
     let probes = spec.probes.clone().unwrap_or_default();
-    let mut evidence = Vec::new();
     for (n, probe) in probes.iter().enumerate() {
         let ex = match exchange(ctx, probe) {
             Ok(ex) => ex,
             Err(v) => return v,
         };
-        match status_of(ctx, &ex) {
-            Ok(code) => evidence.push(format!("request {}: {} → {code}", n + 1, ex.request())),
-            Err(_) if ex.received.is_empty() => {
-                evidence.push(format!(
-                    "request {}: {} → nothing ({})",
-                    n + 1,
-                    ex.request(),
-                    ex.silence(ctx)
-                ));
-                evidence.extend(stderr_tail(ctx, 4));
-                let advice = if n == 0 {
-                    "the server must answer each connection"
-                } else {
-                    "keep `while True:` around accept() and close only the connection socket after each request"
-                };
-                return Verdict::fail(format!(
-                    "request {} of {} ({}) got no response: {}; {advice}",
-                    n + 1,
-                    probes.len(),
-                    ex.request(),
-                    ex.silence(ctx)
-                ))
-                .with_evidence(evidence);
-            }
-            // A response without a status line is still an answer; `status-line` judges its form.
-            Err(_) => evidence.push(format!(
-                "request {}: {} → a response without a status line",
+        // A request that crashed the server is charged to the check that owns it.
+        if ex.received.is_empty() && crash_on(ctx, probe).is_none() {
+            let mut evidence = vec![format!(
+                "request {}: {} → nothing ({})",
                 n + 1,
-                ex.request()
-            )),
+                ex.request(),
+                ex.silence(ctx)
+            )];
+            evidence.extend(stderr_tail(ctx, 4));
+            return Verdict::fail(format!(
+                "request {} of {} ({}) got no response: {}; the server must answer each connection",
+                n + 1,
+                probes.len(),
+                ex.request(),
+                ex.silence(ctx)
+            ))
+            .with_evidence(evidence);
         }
     }
     Verdict::pass()
+}
+
+/// keeps-serving's failure for instances that ended after requests they answered.
+fn ended_early(ctx: &Ctx, first: &End, all: &[End]) -> Verdict {
+    let request = request_of(ctx, first.probe);
+    let more = match all.len() {
+        1 => String::new(),
+        n => format!(" ({n} times in this run)"),
+    };
+    let message = match (first.probe, first.exit) {
+        (None, exit) => format!(
+            "the server {} before netgrade sent it a request{more}",
+            exit.describe()
+        ),
+        (Some(p), exit) if cut_short(ctx, p) => format!(
+            "{request} got no response: the server {} on this request{more}{}",
+            exit.describe(),
+            restart_note(ctx)
+        ),
+        (Some(_), ExitKind::Stopped) => format!(
+            "after answering {request}, the server stopped listening while it kept running, so the next request found no server{more}; netgrade restarted it: close only the connection socket after each request, never serverSocket"
+        ),
+        (Some(_), ExitKind::Exited { code: 0 }) => format!(
+            "after answering {request}, the server exited (status 0), so the next request found no server{more}; netgrade restarted it for each later request: keep `while True:` around accept() so that one run serves every request"
+        ),
+        (Some(_), exit) => format!(
+            "after answering {request}, the server {}, so the next request found no server{more}; netgrade restarted it: the traceback shows what failed after the response was sent",
+            exit.describe()
+        ),
+    };
+    let mut evidence: Vec<String> = all
+        .iter()
+        .take(MAX_EVIDENCE)
+        .map(|e| {
+            format!(
+                "after {}: the server {}",
+                request_of(ctx, e.probe),
+                e.exit.describe()
+            )
+        })
+        .collect();
+    evidence.extend(first.evidence());
+    Verdict::fail(message).with_evidence(evidence)
 }
 
 /// The media type a file's extension calls for.
@@ -428,6 +690,35 @@ fn expected_type(target: &str) -> Option<&'static str> {
     })
 }
 
+/// A Content-Length problem of `ex`, as a message.
+fn length_problem(ex: &Ex) -> Option<String> {
+    ex.parsed.deviations.iter().find_map(|d| match &d.kind {
+        DeviationKind::ContentLengthMismatch { declared, received } if received > declared => {
+            let extra = &ex.received[ex.received.len() - (received - declared) as usize..];
+            Some(format!(
+                "the response to {} says Content-Length: {declared}, but {} more byte(s) {} followed the body: send exactly Content-Length bytes{}",
+                ex.request(),
+                received - declared,
+                quote(&extra[..extra.len().min(20)]),
+                if extra == b"\r\n" {
+                    " (the handout's trailing connectionSocket.send(\"\\r\\n\".encode()) is not part of the file: leave it out when you send Content-Length)"
+                } else {
+                    ""
+                }
+            ))
+        }
+        DeviationKind::ContentLengthMismatch { declared, received } => Some(format!(
+            "the response to {} says Content-Length: {declared}, but its body has {received} bytes: send len(body) of the bytes you send",
+            ex.request()
+        )),
+        DeviationKind::DuplicateContentLength => Some(format!(
+            "the response to {} has two Content-Length headers",
+            ex.request()
+        )),
+        _ => None,
+    })
+}
+
 /// headers: Content-Length matches the body; Content-Type fits the file.
 pub(super) fn headers(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let mut judged = 0;
@@ -435,26 +726,13 @@ pub(super) fn headers(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         let Ok(ex) = exchange(ctx, probe) else {
             continue;
         };
-        if ex.parsed.status_line.is_none() {
+        // A response cut short by a crash is charged to the request's own check.
+        if ex.parsed.status_line.is_none() || crash_on(ctx, probe).is_some() {
             continue;
         }
         judged += 1;
-        for d in &ex.parsed.deviations {
-            match &d.kind {
-                DeviationKind::ContentLengthMismatch { declared, received } => {
-                    return Verdict::fail(format!(
-                        "the response to {} says Content-Length: {declared}, but its body has {received} bytes: send len(body) of the bytes you send",
-                        ex.request()
-                    ));
-                }
-                DeviationKind::DuplicateContentLength => {
-                    return Verdict::fail(format!(
-                        "the response to {} has two Content-Length headers",
-                        ex.request()
-                    ));
-                }
-                _ => {}
-            }
+        if let Some(message) = length_problem(&ex) {
+            return Verdict::fail(message);
         }
         let target = ex.request();
         let content_type = ex
@@ -495,40 +773,377 @@ pub(super) fn headers(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     Verdict::pass()
 }
 
-/// concurrent: a request is served while another connection is held open.
+/// Whether `probe`'s connection was opened and held with nothing sent.
+fn was_held(ctx: &Ctx, probe: &str) -> bool {
+    ctx.trace
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::Holding { probe: p, .. } if p == probe))
+}
+
+/// What arrived late on `probe`'s connection, after the held request was answered.
+fn late_answer<'a>(ctx: &Ctx<'a>, probe: &str) -> Option<&'a [u8]> {
+    ctx.trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::LateResponse {
+            probe: p, received, ..
+        } if p == probe && !received.is_empty() => Some(received.as_slice()),
+        _ => None,
+    })
+}
+
+/// concurrent: a request is served while another connection is open and
+/// silent; the held request is served once it is sent.
 pub(super) fn concurrent(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let Some(probe) = spec.probe.as_deref() else {
         return Verdict::fail("the lab names no probe for this check");
     };
-    for held in spec.probes.iter().flatten() {
-        match exchange(ctx, held) {
-            Ok(ex) if matches!(ex.end, ExchangeEnd::Held) => {}
-            Ok(ex) => {
-                return Verdict::fail(format!(
-                    "the first connection could not be held open ({}), so concurrency could not be tested",
+    let want = spec.status.unwrap_or(200);
+    let held: Vec<&str> = spec.probes.iter().flatten().map(String::as_str).collect();
+    for h in &held {
+        if !was_held(ctx, h) {
+            return match exchange(ctx, h) {
+                Ok(ex) => Verdict::fail(format!(
+                    "the first connection could not be opened ({}), so concurrency could not be tested",
                     ex.silence(ctx)
-                ));
-            }
-            Err(v) => return v,
+                )),
+                Err(v) => v,
+            };
         }
     }
     let ex = match exchange(ctx, probe) {
         Ok(ex) => ex,
         Err(v) => return v,
     };
-    if ex.received.is_empty() {
+    if ex.received.is_empty() && *ex.end == ExchangeEnd::TimedOut {
+        let late = if late_answer(ctx, probe).is_some() {
+            "; it was answered only after the first client's request had been sent and answered"
+        } else {
+            ""
+        };
         return Verdict::fail(format!(
-            "while another client held a connection open with half a request, {} got no response within {}: the server handles one connection at a time; start a thread per connection after accept()",
+            "while a first client had a connection open and had not sent its request yet, {} got no response within {}{late}: the server handles one connection at a time, waiting in recv() on the first; start a thread per connection after accept()",
             ex.request(),
             secs(ex.elapsed)
         ));
     }
     match status_of(ctx, &ex) {
-        Ok(code) if code == spec.status.unwrap_or(200) => Verdict::pass(),
-        Ok(code) => Verdict::fail(format!(
-            "while another connection was held open, {} returned status {code}",
-            ex.request()
-        )),
-        Err(v) => v,
+        Ok(code) if code == want => {}
+        Ok(code) => {
+            return Verdict::fail(format!(
+                "while another connection was held open, {} returned status {code}; expected {want}",
+                ex.request()
+            ));
+        }
+        Err(v) => return v,
+    }
+    // The first client's request, sent once the second was answered, is answered too.
+    for h in held {
+        let hx = match exchange(ctx, h) {
+            Ok(hx) => hx,
+            Err(v) => return v,
+        };
+        let code = match status_of(ctx, &hx) {
+            Ok(code) => code,
+            Err(v) => {
+                let why = v.message.unwrap_or_default();
+                return Verdict::fail(format!(
+                    "the first client's request, sent on its held connection after {} was answered: {why}",
+                    ex.request()
+                ))
+                .with_evidence(v.evidence);
+            }
+        };
+        if code != want {
+            return Verdict::fail(format!(
+                "the first client's request ({}), sent on its held connection after {} was answered, returned status {code}; expected {want}",
+                hx.request(),
+                ex.request()
+            ));
+        }
+    }
+    Verdict::pass()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Status;
+    use crate::spec::{Lab, load_builtin};
+    use crate::trace::{Event, Trace};
+    use std::time::Duration;
+
+    fn lab(name: &str) -> Lab {
+        load_builtin(name).unwrap().unwrap()
+    }
+
+    /// A 200 with Content-Length and the lab's file.
+    fn ok(lab: &Lab, file: &str) -> Vec<u8> {
+        let body = lab.files.get(file).unwrap();
+        let mut r =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\n\r\n<h1>404</h1>";
+
+    /// Builds a trace in order; every event one millisecond after the last.
+    #[derive(Default)]
+    struct Run(Vec<EventKind>);
+
+    impl Run {
+        fn answer(mut self, probe: &str, received: &[u8]) -> Self {
+            let end = if received.is_empty() {
+                ExchangeEnd::Closed
+            } else {
+                ExchangeEnd::Complete
+            };
+            self.0.push(EventKind::Exchange {
+                probe: probe.into(),
+                sent: b"GET".to_vec(),
+                received: received.to_vec(),
+                end,
+                elapsed: Duration::from_millis(1),
+            });
+            self
+        }
+
+        /// The instance ended after `probe`, printing `stderr` since it began
+        /// (two events back: the exchange, then the lines).
+        fn ended(mut self, probe: &str, code: i32, stderr: &[&str]) -> Self {
+            let since = Duration::from_millis(self.0.len() as u64 - 1);
+            for line in stderr {
+                self.0.push(EventKind::Output {
+                    stream: Stream::Stderr,
+                    line: line.to_string(),
+                });
+            }
+            self.0.push(EventKind::Exited {
+                exit: ExitKind::Exited { code },
+            });
+            self.0.push(EventKind::ServerEnded {
+                probe: Some(probe.into()),
+                exit: ExitKind::Exited { code },
+                since,
+            });
+            self.0.push(EventKind::ServerRestarted {
+                attempt: 1,
+                addr: Some("127.0.0.1:6789".parse().unwrap()),
+            });
+            self
+        }
+
+        fn trace(self) -> Trace {
+            Trace {
+                events: self
+                    .0
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, kind)| Event {
+                        at: Duration::from_millis(i as u64),
+                        kind,
+                    })
+                    .collect(),
+            }
+        }
+    }
+
+    /// Every probe of the webserver lab answered right, with `change` applied
+    /// to the probe named in it.
+    fn good_run(lab: &Lab, change: &str, with: &dyn Fn(Run) -> Run) -> Run {
+        let mut run = Run::default();
+        for p in &lab.probes {
+            let id = p.id.value.as_str();
+            if id == change {
+                run = with(run);
+                continue;
+            }
+            let response = match id {
+                "get-missing" => NOT_FOUND.to_vec(),
+                "get-image" => ok(lab, "image.png"),
+                "get-notes" => ok(lab, "docs/notes.txt"),
+                "get-big" => ok(lab, "big.txt"),
+                _ => ok(lab, "HelloWorld.html"),
+            };
+            run = run.answer(id, &response);
+        }
+        run
+    }
+
+    /// Check id → (status, message and evidence).
+    fn verdicts(lab: &Lab, trace: &Trace) -> Vec<(String, Status, String)> {
+        crate::checks::evaluate(lab, trace)
+            .into_iter()
+            .map(|c| {
+                let text = format!(
+                    "{} {}",
+                    c.message.unwrap_or_default(),
+                    c.evidence.join(" | ")
+                );
+                (c.id, c.status, text)
+            })
+            .collect()
+    }
+
+    fn failing(v: &[(String, Status, String)]) -> Vec<&str> {
+        v.iter()
+            .filter(|(_, s, _)| *s != Status::Pass)
+            .map(|(id, _, _)| id.as_str())
+            .collect()
+    }
+
+    fn text<'a>(v: &'a [(String, Status, String)], id: &str) -> &'a str {
+        &v.iter().find(|(i, _, _)| i == id).unwrap().2
+    }
+
+    #[test]
+    fn a_crash_costs_the_check_of_the_request_that_caused_it() {
+        let lab = lab("webserver");
+        let run = good_run(&lab, "get-image", &|r| {
+            r.answer("get-image", b"").ended(
+                "get-image",
+                1,
+                &[
+                    "Traceback (most recent call last):",
+                    "UnicodeDecodeError: 'utf-8' codec",
+                ],
+            )
+        });
+        let v = verdicts(&lab, &run.trace());
+        assert_eq!(failing(&v), ["binary-file"]);
+        let m = text(&v, "binary-file");
+        assert!(m.contains("exited with status 1 on this request"), "{m}");
+        assert!(m.contains("open it with \"rb\""), "{m}");
+        assert!(m.contains("stderr: UnicodeDecodeError"), "{m}");
+    }
+
+    #[test]
+    fn a_crash_on_the_missing_file_is_a_missing_except() {
+        let lab = lab("webserver");
+        let run = good_run(&lab, "get-missing", &|r| {
+            r.answer("get-missing", b"").ended(
+                "get-missing",
+                1,
+                &["FileNotFoundError: missing.html"],
+            )
+        });
+        let v = verdicts(&lab, &run.trace());
+        assert_eq!(failing(&v), ["not-found"]);
+        assert!(text(&v, "not-found").contains("catch IOError"));
+    }
+
+    #[test]
+    fn exiting_after_every_answer_costs_keeps_serving_only() {
+        let lab = lab("webserver");
+        let mut run = Run::default();
+        for p in &lab.probes {
+            let id = p.id.value.as_str();
+            let response = match id {
+                "get-missing" => NOT_FOUND.to_vec(),
+                "get-image" => ok(&lab, "image.png"),
+                "get-notes" => ok(&lab, "docs/notes.txt"),
+                "get-big" => ok(&lab, "big.txt"),
+                _ => ok(&lab, "HelloWorld.html"),
+            };
+            run = run.answer(id, &response).ended(id, 0, &[]);
+        }
+        let v = verdicts(&lab, &run.trace());
+        assert_eq!(failing(&v), ["keeps-serving"]);
+        let m = text(&v, "keeps-serving");
+        assert!(
+            m.contains("after answering GET /HelloWorld.html, the server exited (status 0)"),
+            "{m}"
+        );
+        assert!(m.contains("while True"), "{m}");
+    }
+
+    #[test]
+    fn exiting_after_the_404_only_costs_not_found() {
+        let lab = lab("webserver");
+        let run = good_run(&lab, "get-missing", &|r| {
+            r.answer("get-missing", NOT_FOUND)
+                .ended("get-missing", 0, &[])
+        });
+        let v = verdicts(&lab, &run.trace());
+        assert_eq!(failing(&v), ["not-found"]);
+        assert!(text(&v, "not-found").contains("must not end the server"));
+    }
+
+    #[test]
+    fn a_body_cut_short_by_a_crash_is_charged_once() {
+        let lab = lab("webserver");
+        let mut cut = ok(&lab, "big.txt");
+        cut.truncate(5000);
+        let run = good_run(&lab, "get-big", &|r| {
+            r.answer("get-big", &cut)
+                .ended("get-big", 1, &["MemoryError"])
+        });
+        let v = verdicts(&lab, &run.trace());
+        // Not `headers` for the short Content-Length, not `keeps-serving`.
+        assert_eq!(failing(&v), ["large-file"]);
+        let m = text(&v, "large-file");
+        assert!(m.contains("then the server exited with status 1"), "{m}");
+    }
+
+    #[test]
+    fn the_handouts_trailing_crlf_passes_only_without_content_length() {
+        let lab = lab("webserver");
+        let html = lab.files.get("HelloWorld.html").unwrap().to_vec();
+        let mut bare = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        bare.extend_from_slice(&html);
+        bare.extend_from_slice(b"\r\n");
+        let run = good_run(&lab, "get-html", &|r| r.answer("get-html", &bare));
+        let v = verdicts(&lab, &run.trace());
+        assert_eq!(failing(&v), Vec::<&str>::new());
+        assert!(text(&v, "serves-file").contains("accepted"));
+
+        let mut framed = ok(&lab, "HelloWorld.html");
+        framed.extend_from_slice(b"\r\n");
+        let run = good_run(&lab, "get-html", &|r| r.answer("get-html", &framed));
+        let v = verdicts(&lab, &run.trace());
+        assert_eq!(failing(&v), ["headers"]);
+        assert!(text(&v, "headers").contains("2 more byte(s) \"\\r\\n\""));
+        assert_eq!(text(&v, "serves-file").trim(), "");
+    }
+
+    fn concurrent_run(lab: &Lab, during: &[u8], late: Option<&[u8]>) -> Trace {
+        let mut run = good_run(lab, "", &|r| r);
+        run.0.retain(|k| !matches!(k, EventKind::Exchange { probe, .. } if probe == "held" || probe == "while-held"));
+        run.0.push(EventKind::Holding {
+            probe: "held".into(),
+            until: Some("while-held".into()),
+        });
+        run = run.answer("while-held", during);
+        if during.is_empty()
+            && let Some(EventKind::Exchange { end, .. }) = run.0.last_mut()
+        {
+            *end = ExchangeEnd::TimedOut;
+        }
+        run = run.answer("held", &ok(lab, "HelloWorld.html"));
+        if let Some(late) = late {
+            run.0.push(EventKind::LateResponse {
+                probe: "while-held".into(),
+                received: late.to_vec(),
+                end: ExchangeEnd::Closed,
+            });
+        }
+        run.trace()
+    }
+
+    #[test]
+    fn concurrent_needs_the_second_client_served_while_the_first_is_silent() {
+        let lab = lab("webserver-threaded");
+        let page = ok(&lab, "HelloWorld.html");
+        let v = verdicts(&lab, &concurrent_run(&lab, &page, None));
+        assert_eq!(failing(&v), Vec::<&str>::new());
+
+        let v = verdicts(&lab, &concurrent_run(&lab, b"", Some(&page)));
+        assert_eq!(failing(&v), ["concurrent"]);
+        let m = text(&v, "concurrent");
+        assert!(m.contains("one connection at a time"), "{m}");
+        assert!(
+            m.contains("answered only after the first client's request"),
+            "{m}"
+        );
     }
 }

@@ -4,7 +4,19 @@
 //! exactly what came back as one [`EventKind::Exchange`]. It stops reading when
 //! the response is complete, when the server closes or resets the connection,
 //! when nothing arrives for a while, or at the deadline: many student servers
-//! send the file without `Content-Length` and never close.
+//! send the file without `Content-Length` and never close. After a complete
+//! response it keeps reading for a moment ([`AFTER_END`]) or until the server
+//! closes, so bytes sent past the end (a trailing `\r\n` after a
+//! `Content-Length` body) are recorded too.
+//!
+//! [`hold`] and [`release`] split an exchange in two: the connection is opened
+//! and kept idle, with nothing sent, while another probe runs; then the
+//! request is sent and its response read.
+//!
+//! When the server closed first, netgrade ends the connection with a reset
+//! instead of a FIN: the server's side then skips TIME_WAIT, so a student's
+//! server without `SO_REUSEADDR` that has to be restarted can bind its port
+//! again at once.
 //!
 //! [`parse_response`] reads recorded bytes strictly but leniently. It extracts
 //! the status line, the header fields and the body the way a forgiving browser
@@ -28,6 +40,10 @@ use crate::trace::{EventKind, ExchangeEnd, Recorder};
 /// Deviations of one kind kept per response; later ones are dropped, so that
 /// a garbage response does not list one per line.
 pub const MAX_DEVIATIONS_PER_KIND: usize = 32;
+/// How long netgrade keeps reading after a complete response, unless the
+/// server closes first: long enough for the next `send()` of a server that
+/// sends more than it announced, short for one that keeps the connection open.
+pub const AFTER_END: Duration = Duration::from_millis(250);
 /// Bytes kept on each side of a deviation's offset in [`Deviation::context`].
 const CONTEXT: usize = 12;
 /// Longest piece of a response quoted inside a message.
@@ -42,8 +58,6 @@ pub struct Probe {
     pub name: String,
     /// Exactly what to send.
     pub bytes: Vec<u8>,
-    /// Send `bytes` and keep the connection open, reading nothing (a half-sent request).
-    pub hold: bool,
     /// The request is HEAD: the response has no body.
     pub head: bool,
     /// Deadline for the whole exchange: connect, send and read.
@@ -54,38 +68,200 @@ pub struct Probe {
     pub max_bytes: usize,
 }
 
+/// How an exchange went, for the caller's bookkeeping (the trace holds the bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// How it ended.
+    pub end: ExchangeEnd,
+    /// Bytes received.
+    pub received: usize,
+}
+
+impl Summary {
+    /// The connection died without a byte of answer: refused, reset or closed.
+    pub fn died_silent(&self) -> bool {
+        self.received == 0
+            && matches!(
+                self.end,
+                ExchangeEnd::ConnectFailed(_) | ExchangeEnd::Reset | ExchangeEnd::Closed
+            )
+    }
+
+    /// The request cannot have reached the server's code: the connection was
+    /// refused, or reset before a byte came back (a connection still in the
+    /// backlog of a listening socket that closes is reset).
+    pub fn never_reached(&self) -> bool {
+        self.received == 0 && matches!(self.end, ExchangeEnd::ConnectFailed(_) | ExchangeEnd::Reset)
+    }
+}
+
 /// Runs `probe` against `addr` (inside `netns` when given) and records one
-/// [`EventKind::Exchange`], stamped when the exchange began.
-///
-/// Returns the open connection of a `hold` probe (the caller drops it when
-/// done), else `None`. A connection at [`Probe::max_bytes`] without a complete
-/// response ends as [`ExchangeEnd::TimedOut`], with exactly `max_bytes` kept.
+/// [`EventKind::Exchange`], stamped when the exchange began. A connection at
+/// [`Probe::max_bytes`] without a complete response ends as
+/// [`ExchangeEnd::TimedOut`], with exactly `max_bytes` kept.
 pub async fn exchange(
     addr: SocketAddr,
     netns: Option<&NetNs>,
     probe: &Probe,
     recorder: &Recorder,
-) -> Option<TcpStream> {
+) -> Summary {
+    exchange_keeping(addr, netns, probe, recorder).await.0
+}
+
+/// Like [`exchange`], and also returns the connection when the server kept it
+/// open without answering ([`ExchangeEnd::TimedOut`] with nothing received),
+/// so that the caller can read a late answer with [`drain`] instead of
+/// hanging up on a server that will still answer.
+pub async fn exchange_keeping(
+    addr: SocketAddr,
+    netns: Option<&NetNs>,
+    probe: &Probe,
+    recorder: &Recorder,
+) -> (Summary, Option<TcpStream>) {
     let at = recorder.now();
     let start = Instant::now();
     let deadline = start + probe.timeout;
+    match timeout_at(deadline, super::connect(addr, netns, probe.timeout)).await {
+        Ok(Ok(stream)) => {
+            let (summary, stream) = converse(stream, probe, recorder, at, start, deadline).await;
+            let kept = (summary.end == ExchangeEnd::TimedOut && summary.received == 0)
+                .then_some(stream)
+                .flatten();
+            (summary, kept)
+        }
+        failed => {
+            let why = match failed {
+                Ok(Err(e)) => io_reason(&e),
+                _ => format!("no answer within {}", Dur(probe.timeout)),
+            };
+            let summary = connect_failed(probe, recorder, at, start, why);
+            (summary, None)
+        }
+    }
+}
+
+/// A probe's connection, opened and idle: nothing has been sent on it.
+pub struct Held {
+    /// The connection, or why it could not be opened.
+    stream: Result<TcpStream, String>,
+}
+
+/// Opens `probe`'s connection and sends nothing on it yet; records
+/// [`EventKind::Holding`], or the failed [`EventKind::Exchange`] when the
+/// connection cannot be opened. `until` names the probe run meanwhile.
+pub async fn hold(
+    addr: SocketAddr,
+    netns: Option<&NetNs>,
+    probe: &Probe,
+    until: Option<&str>,
+    recorder: &Recorder,
+) -> Held {
+    let at = recorder.now();
+    let start = Instant::now();
+    let deadline = start + probe.timeout;
+    let why = match timeout_at(deadline, super::connect(addr, netns, probe.timeout)).await {
+        Ok(Ok(stream)) => {
+            recorder.record_at(
+                at,
+                EventKind::Holding {
+                    probe: probe.name.clone(),
+                    until: until.map(str::to_string),
+                },
+            );
+            return Held { stream: Ok(stream) };
+        }
+        Ok(Err(e)) => io_reason(&e),
+        Err(_) => format!("no answer within {}", Dur(probe.timeout)),
+    };
+    connect_failed(probe, recorder, at, start, why.clone());
+    Held { stream: Err(why) }
+}
+
+/// Sends a held probe's request, reads the response and records the
+/// [`EventKind::Exchange`], stamped now. For a connection that could not be
+/// opened (already recorded), returns that failure.
+pub async fn release(held: Held, probe: &Probe, recorder: &Recorder) -> Summary {
+    let stream = match held.stream {
+        Ok(stream) => stream,
+        Err(why) => {
+            return Summary {
+                end: ExchangeEnd::ConnectFailed(why),
+                received: 0,
+            };
+        }
+    };
+    let at = recorder.now();
+    let start = Instant::now();
+    converse(stream, probe, recorder, at, start, start + probe.timeout)
+        .await
+        .0
+}
+
+/// Reads what a kept connection (from [`exchange_keeping`]) still brings,
+/// until the server closes, goes quiet for [`Probe::idle`], or
+/// [`Probe::timeout`] passes; records it as [`EventKind::LateResponse`].
+pub async fn drain(mut stream: TcpStream, probe: &Probe, recorder: &Recorder) {
+    let deadline = Instant::now() + probe.timeout;
+    let mut received = Vec::new();
+    let (end, eof) = receive(&mut stream, probe, deadline, &mut received).await;
+    close(stream, eof);
+    recorder.record(EventKind::LateResponse {
+        probe: probe.name.clone(),
+        received,
+        end,
+    });
+}
+
+/// Records an exchange whose connection could not be opened.
+fn connect_failed(
+    probe: &Probe,
+    recorder: &Recorder,
+    at: Duration,
+    start: Instant,
+    why: String,
+) -> Summary {
+    let end = ExchangeEnd::ConnectFailed(why);
+    recorder.record_at(
+        at,
+        EventKind::Exchange {
+            probe: probe.name.clone(),
+            sent: Vec::new(),
+            received: Vec::new(),
+            end: end.clone(),
+            elapsed: start.elapsed(),
+        },
+    );
+    Summary { end, received: 0 }
+}
+
+/// Sends the probe's bytes on `stream`, reads the response, records the
+/// exchange at `at`. Returns the stream when it is still open.
+async fn converse(
+    mut stream: TcpStream,
+    probe: &Probe,
+    recorder: &Recorder,
+    at: Duration,
+    start: Instant,
+    deadline: Instant,
+) -> (Summary, Option<TcpStream>) {
     let mut sent = 0;
     let mut received = Vec::new();
-    let mut held = None;
-    let end = match timeout_at(deadline, super::connect(addr, netns, probe.timeout)).await {
-        Err(_) => ExchangeEnd::ConnectFailed(format!("no answer within {}", Dur(probe.timeout))),
-        Ok(Err(e)) => ExchangeEnd::ConnectFailed(io_reason(&e)),
-        Ok(Ok(mut stream)) => match send(&mut stream, &probe.bytes, &mut sent, deadline).await {
-            Err(end @ ExchangeEnd::TimedOut) => end,
-            Err(end) if probe.hold => end,
-            Ok(()) if probe.hold => {
-                held = Some(stream);
-                ExchangeEnd::Held
+    let (end, eof) = match send(&mut stream, &probe.bytes, &mut sent, deadline).await {
+        Err(ExchangeEnd::TimedOut) => (ExchangeEnd::TimedOut, false),
+        // A server may answer and close before reading the whole request:
+        // what it sent is still worth reading.
+        result => {
+            let (end, eof) = receive(&mut stream, probe, deadline, &mut received).await;
+            // A write that failed has taken the reset's error: say so.
+            match (result, end) {
+                (Err(_), ExchangeEnd::Closed) if received.is_empty() => (ExchangeEnd::Reset, eof),
+                (_, end) => (end, eof),
             }
-            // A server may answer and close before reading the whole request:
-            // what it sent is still worth reading.
-            _ => receive(&mut stream, probe, deadline, &mut received).await,
-        },
+        }
+    };
+    let summary = Summary {
+        end: end.clone(),
+        received: received.len(),
     };
     recorder.record_at(
         at,
@@ -97,7 +273,23 @@ pub async fn exchange(
             elapsed: start.elapsed(),
         },
     );
-    held
+    let open = !eof && !matches!(summary.end, ExchangeEnd::Reset);
+    if open {
+        (summary, Some(stream))
+    } else {
+        close(stream, eof);
+        (summary, None)
+    }
+}
+
+/// Closes a connection. After the server has closed its side, with a reset:
+/// the server's socket then goes straight to CLOSED instead of holding its
+/// port in TIME_WAIT for a minute.
+fn close(stream: TcpStream, server_closed: bool) {
+    if server_closed {
+        let _ = stream.set_zero_linger();
+    }
+    drop(stream);
 }
 
 /// Writes `bytes`, counting in `sent` what the kernel took.
@@ -117,13 +309,14 @@ async fn send(
     Ok(())
 }
 
-/// Reads into `received` until the response is complete or the connection ends.
+/// Reads into `received` until the response is complete or the connection
+/// ends; says how, and whether the server closed its side.
 async fn receive(
     stream: &mut TcpStream,
     probe: &Probe,
     deadline: Instant,
     received: &mut Vec<u8>,
-) -> ExchangeEnd {
+) -> (ExchangeEnd, bool) {
     let mut framer = Framer::new(probe.head);
     let mut buf = vec![0; READ_CHUNK];
     loop {
@@ -132,19 +325,47 @@ async fn receive(
             .saturating_sub(received.len())
             .min(READ_CHUNK);
         if room == 0 {
-            return ExchangeEnd::TimedOut;
+            return (ExchangeEnd::TimedOut, false);
         }
         let limit = deadline.min(Instant::now() + probe.idle);
         match timeout_at(limit, stream.read(&mut buf[..room])).await {
-            Err(_) => return ExchangeEnd::TimedOut,
-            Ok(Ok(0)) => return ExchangeEnd::Closed,
+            Err(_) => return (ExchangeEnd::TimedOut, false),
+            Ok(Ok(0)) => return (ExchangeEnd::Closed, true),
             Ok(Ok(n)) => {
                 received.extend_from_slice(&buf[..n]);
                 if framer.feed(received) {
-                    return ExchangeEnd::Complete;
+                    let eof = read_past_end(stream, probe, deadline, received, &mut buf).await;
+                    return (ExchangeEnd::Complete, eof);
                 }
             }
-            Ok(Err(_)) => return ExchangeEnd::Reset,
+            Ok(Err(_)) => return (ExchangeEnd::Reset, false),
+        }
+    }
+}
+
+/// After a complete response: keeps what arrives within [`AFTER_END`] (bytes
+/// past the end are the server's mistake and worth recording); true when the
+/// server closed.
+async fn read_past_end(
+    stream: &mut TcpStream,
+    probe: &Probe,
+    deadline: Instant,
+    received: &mut Vec<u8>,
+    buf: &mut [u8],
+) -> bool {
+    let until = deadline.min(Instant::now() + AFTER_END);
+    loop {
+        let room = probe
+            .max_bytes
+            .saturating_sub(received.len())
+            .min(buf.len());
+        if room == 0 {
+            return false;
+        }
+        match timeout_at(until, stream.read(&mut buf[..room])).await {
+            Ok(Ok(0)) => return true,
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) | Ok(Err(_)) => return false,
         }
     }
 }
@@ -1471,7 +1692,6 @@ mod tests {
         Probe {
             name: "p".into(),
             bytes: bytes.to_vec(),
-            hold: false,
             head: false,
             timeout: 10 * SECOND,
             idle: 5 * SECOND,
@@ -1539,8 +1759,16 @@ mod tests {
 
     async fn run(addr: SocketAddr, probe: &Probe) -> (Vec<u8>, Vec<u8>, ExchangeEnd, Duration) {
         let recorder = Recorder::new();
-        assert!(exchange(addr, None, probe, &recorder).await.is_none());
-        exchanged(&recorder)
+        let summary = exchange(addr, None, probe, &recorder).await;
+        let recorded = exchanged(&recorder);
+        assert_eq!(
+            summary,
+            Summary {
+                end: recorded.2.clone(),
+                received: recorded.1.len()
+            }
+        );
+        recorded
     }
 
     #[tokio::test]
@@ -1703,46 +1931,169 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_held_request_blocks_only_a_sequential_server() {
-        let half = b"GET /index.html HTTP/1.1\r\nHost: localhost\r\n";
+    async fn a_silent_connection_blocks_only_a_sequential_server() {
+        const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
         for concurrent in [true, false] {
             let (addr, task, served) = counting_server(concurrent).await;
             let recorder = Recorder::new();
-            let held = exchange(
-                addr,
-                None,
-                &Probe {
-                    hold: true,
-                    ..probe(half)
-                },
-                &recorder,
-            )
-            .await;
-            assert!(held.is_some());
-            assert_eq!(exchanged(&recorder).2, ExchangeEnd::Held);
-            assert_eq!(exchanged(&recorder).0, half);
-            let idle = Duration::from_millis(300);
-            let (_, received, end, _) = run(addr, &Probe { idle, ..probe(GET) }).await;
-            if concurrent {
-                assert_eq!(
-                    (received.as_slice(), end),
-                    (
-                        &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..],
-                        ExchangeEnd::Complete
-                    )
-                );
-                assert_eq!(
-                    served.load(Ordering::SeqCst),
-                    1,
-                    "the held request is still pending"
-                );
-            } else {
-                assert_eq!((received.len(), end), (0, ExchangeEnd::TimedOut));
-                assert_eq!(served.load(Ordering::SeqCst), 0);
+            let held = Probe {
+                name: "held".into(),
+                ..probe(GET)
+            };
+            let during = Probe {
+                name: "during".into(),
+                idle: Duration::from_millis(300),
+                ..probe(GET)
+            };
+            let open = hold(addr, None, &held, Some("during"), &recorder).await;
+            let (summary, kept) = exchange_keeping(addr, None, &during, &recorder).await;
+            // The held request is not sent yet: only `during` can have been served.
+            let first = served.load(Ordering::SeqCst);
+            let released = release(open, &held, &recorder).await;
+            assert_eq!(
+                released,
+                Summary {
+                    end: ExchangeEnd::Complete,
+                    received: OK.len()
+                }
+            );
+            if let Some(stream) = kept {
+                drain(stream, &during, &recorder).await;
             }
-            drop(held);
+            let kinds: Vec<EventKind> = recorder
+                .snapshot()
+                .events
+                .into_iter()
+                .map(|e| e.kind)
+                .collect();
+            assert!(matches!(
+                &kinds[0],
+                EventKind::Holding { probe, until } if probe == "held" && until.as_deref() == Some("during")
+            ));
+            let late = kinds.iter().find_map(|k| match k {
+                EventKind::LateResponse { received, end, .. } => {
+                    Some((received.clone(), end.clone()))
+                }
+                _ => None,
+            });
+            if concurrent {
+                assert_eq!(summary.end, ExchangeEnd::Complete);
+                assert_eq!(first, 1);
+                assert_eq!(late, None);
+            } else {
+                // Stuck reading the silent connection: `during` waits, and is
+                // answered once the held request has been.
+                assert_eq!(
+                    summary,
+                    Summary {
+                        end: ExchangeEnd::TimedOut,
+                        received: 0
+                    }
+                );
+                assert_eq!(first, 0);
+                assert_eq!(late, Some((OK.to_vec(), ExchangeEnd::Complete)));
+            }
+            assert_eq!(served.load(Ordering::SeqCst), 2);
             task.abort();
         }
+    }
+
+    #[tokio::test]
+    async fn bytes_past_a_content_length_body_are_recorded() {
+        let (addr, task) = server(false, |mut s| async move {
+            read_request(&mut s).await;
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            s.write_all(b"\r\n").await.unwrap();
+        })
+        .await;
+        let (_, received, end, _) = run(addr, &probe(GET)).await;
+        assert_eq!(end, ExchangeEnd::Complete);
+        assert!(received.ends_with(b"hello\r\n"), "{received:?}");
+        let p = parse_response(&received, false);
+        assert_eq!(p.body, b"hello");
+        assert_eq!(
+            kinds(&p),
+            vec![(
+                received.len() - 2,
+                DeviationKind::ContentLengthMismatch {
+                    declared: 5,
+                    received: 7
+                }
+            )]
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_connection_reset_from_the_backlog_never_reached_the_server() {
+        // Connections wait in the backlog of a listener that never accepts,
+        // and are reset when it closes: what a server that is ending does.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let closer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(listener);
+        });
+        let recorder = Recorder::new();
+        let summary = exchange(addr, None, &probe(GET), &recorder).await;
+        assert_eq!(
+            summary,
+            Summary {
+                end: ExchangeEnd::Reset,
+                received: 0
+            }
+        );
+        assert!(summary.never_reached() && summary.died_silent());
+        closer.await.unwrap();
+        let refused = exchange(addr, None, &probe(GET), &recorder).await;
+        assert!(refused.never_reached(), "{refused:?}");
+    }
+
+    /// Sockets in TIME_WAIT whose local port is `port`, from /proc/net/tcp.
+    fn time_wait_on(port: u16) -> usize {
+        let text = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        text.lines()
+            .skip(1)
+            .filter(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                f.len() > 3
+                    && f[3] == "06"
+                    && f[1]
+                        .rsplit_once(':')
+                        .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                        == Some(port)
+            })
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_server_that_closes_first_is_left_without_time_wait() {
+        let (addr, task) = server(false, |mut s| async move {
+            read_request(&mut s).await;
+            s.write_all(b"HTTP/1.1 200 OK\r\n\r\nhello").await.unwrap();
+        })
+        .await;
+        let (_, _, end, _) = run(addr, &probe(GET)).await;
+        assert_eq!(end, ExchangeEnd::Closed);
+        // The server's FIN was answered with a reset: no TIME_WAIT on its port,
+        // so a server without SO_REUSEADDR can bind it again at once.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(time_wait_on(addr.port()), 0);
+        // What a plain close after the server's would have left (the control).
+        let mut plain = TcpStream::connect(addr).await.unwrap();
+        plain.write_all(GET).await.unwrap();
+        let mut sink = Vec::new();
+        plain.read_to_end(&mut sink).await.unwrap();
+        drop(plain);
+        let until = Instant::now() + 5 * SECOND;
+        while time_wait_on(addr.port()) == 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(time_wait_on(addr.port()), 1);
+        task.abort();
     }
 
     #[tokio::test]

@@ -101,6 +101,11 @@ fn write_run(s: &mut String, out: &RunOutcome, p: &Palette) -> fmt::Result {
             clean(&check.title)
         )?;
         if check.passed() {
+            // A pass can carry a note (what was accepted, and why).
+            for line in check.message.iter().flat_map(|m| clean_lines(m)) {
+                let dim = p.dim;
+                writeln!(s, "      {dim}note:{dim:#} {line}")?;
+            }
             continue;
         }
         for line in check.message.iter().flat_map(|m| clean_lines(m)) {

@@ -1,18 +1,41 @@
 //! The program phase of a server lab: start the student's server, find the
 //! port it listens on, send the lab's probes, stop it.
+//!
+//! One fault costs one request, not every request after it. After each probe
+//! netgrade looks whether the server is still there; when it has ended
+//! (exited, or stopped listening), the end is recorded against the last
+//! request that reached it ([`EventKind::ServerEnded`], with what it printed
+//! on stderr since: the traceback), and the server is started again with the
+//! same command, in the same directory and network
+//! ([`EventKind::ServerRestarted`]), for the next probe. A probe whose request
+//! never reached the server (refused, or reset without a byte: the instance
+//! was already going) is sent again to the new instance, once.
+//!
+//! The restarted server binds the same port at once, with or without
+//! `SO_REUSEADDR`: the probes reset every connection the server closed first
+//! (see [`probes::http`]), so no socket of the server lingers in TIME_WAIT.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::probes;
-use crate::sandbox::{self, NetNs, ports};
-use crate::spec::Lab;
+use crate::outcome::ExitKind;
+use crate::probes::{self, http};
+use crate::sandbox::{self, NetNs, Running, ports};
+use crate::spec::{Lab, ProbeSpec};
 use crate::trace::{EventKind, Recorder};
 
 /// How often netgrade looks for the student's listening socket.
 const LISTEN_POLL: Duration = Duration::from_millis(20);
+/// How long a server that may be ending (a connection closed without an
+/// answer, or no listening socket) is given to finish ending, or to listen again.
+const END_SETTLE: Duration = Duration::from_secs(1);
+/// How often netgrade looks during [`END_SETTLE`].
+const END_POLL: Duration = Duration::from_millis(10);
 
 /// Starts a student's server, waits until it listens, runs the lab's probes
-/// against it, and stops it. Every step has a deadline.
+/// against it (restarting it when a request ends it), and stops it. Every
+/// step has a deadline. The result is the last instance's exit, with the
+/// output, durations and leftovers of every instance.
 pub async fn drive_server(
     lab: &Lab,
     cmd: &sandbox::Command,
@@ -20,74 +43,371 @@ pub async fn drive_server(
     netns: Option<&NetNs>,
     recorder: &Recorder,
 ) -> sandbox::Finished {
-    let running = match sandbox::spawn(cmd, recorder) {
-        Ok(r) => r,
-        Err(finished) => return finished,
-    };
     let started = Instant::now();
-    let deadline = started + lab.program.ready_timeout.get();
-    let target = loop {
-        let all = crate::rt::blocking(|| ports::listening(&running.processes()));
-        // Prefer the handout's port when the program listens on several.
-        let chosen = all
-            .iter()
-            .find(|a| Some(a.port()) == fallback)
-            .or(all.first())
-            .copied();
-        if let Some(addr) = chosen {
-            let target = ports::connect_addr(addr);
-            recorder.record(EventKind::Listening { addr: target, all });
-            break Some(target);
+    let ready = lab.program.ready_timeout.get();
+    let instance = match Instance::start(cmd, fallback, netns, recorder, started + ready).await {
+        Ok(i) => i,
+        Err((finished, listen)) => {
+            if let Some((waited, exited)) = listen {
+                recorder.record(EventKind::NotListening { waited, exited });
+            }
+            return finished;
         }
-        if running.has_exited() || Instant::now() >= deadline {
-            break None;
-        }
-        tokio::time::sleep(LISTEN_POLL).await;
     };
-    // Unseen, but maybe listening where the lab says (another user's process, an odd stack).
-    let target = match (target, fallback) {
-        (None, Some(port)) if !running.has_exited() => {
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            probes::connect(addr, netns, Duration::from_secs(1))
-                .await
-                .ok()
-                .map(|_| {
-                    recorder.record(EventKind::Listening { addr, all: vec![] });
-                    addr
-                })
-        }
-        (t, _) => t,
+    recorder.record(EventKind::Listening {
+        addr: instance.target,
+        all: instance.all.clone(),
+    });
+    let session = Session {
+        cmd,
+        fallback,
+        netns,
+        recorder,
+        // The program's time limit bounds the probing too (each probe has its own deadline).
+        stop_at: started + cmd.time_limit,
+        ready,
+        steps: steps(&lab.probes),
+        max_restarts: 2 * lab.probes.len(),
+        ended: Vec::new(),
     };
-    let Some(target) = target else {
-        recorder.record(EventKind::NotListening {
-            waited: started.elapsed(),
-            exited: running.has_exited(),
-        });
-        return running.stop().await;
-    };
-    let mut held = Vec::new();
-    // The program's time limit bounds the probing too (each probe has its own deadline).
-    let stop_at = started + cmd.time_limit;
-    for spec in &lab.probes {
-        if Instant::now() >= stop_at {
-            break;
+    session.run(instance).await
+}
+
+/// The probing of one run: the steps, and the instances that ended so far.
+struct Session<'a> {
+    cmd: &'a sandbox::Command,
+    fallback: Option<u16>,
+    netns: Option<&'a NetNs>,
+    recorder: &'a Recorder,
+    stop_at: Instant,
+    ready: Duration,
+    steps: Vec<Step<'a>>,
+    /// Each step may end the server once, and once more when sent again.
+    max_restarts: usize,
+    ended: Vec<sandbox::Finished>,
+}
+
+/// A step whose request reached the current instance: its index, when it
+/// began, how it went.
+type Reached = (usize, Duration, StepOutcome);
+
+impl Session<'_> {
+    /// Runs every step, restarting the server after each end.
+    async fn run(mut self, mut instance: Instance) -> sandbox::Finished {
+        let mut last: Option<Reached> = None;
+        let mut retried = false;
+        let mut k = 0;
+        while k < self.steps.len() && Instant::now() < self.stop_at {
+            let began = self.recorder.now();
+            let outcome =
+                run_step(&self.steps[k], instance.target, self.netns, self.recorder).await;
+            if !instance.ended(outcome.died_silent()).await {
+                last = Some((k, began, outcome));
+                (k, retried) = (k + 1, false);
+                continue;
+            }
+            // Refused or reset before a byte: the instance was already going,
+            // after the request before. Otherwise this request is the last it received.
+            let retry = outcome.never_reached() && !retried;
+            let (blamed, since) = match (retry, &last) {
+                (true, Some(before)) => self.blame(before),
+                (true, None) => (None, instance.began),
+                (false, _) => self.blame(&(k, began, outcome)),
+            };
+            let finished = instance.running.stop().await;
+            record_end(self.recorder, blamed, &finished, since);
+            self.ended.push(finished);
+            let more = retry || k + 1 < self.steps.len();
+            instance = match self.restart(more).await {
+                Some(i) => i,
+                None => return merge(self.ended, None, self.cmd.output_limit),
+            };
+            last = None;
+            if retry {
+                retried = true;
+            } else {
+                (k, retried) = (k + 1, false);
+            }
         }
-        let probe = probes::http::Probe {
-            name: spec.id.value.clone(),
-            bytes: spec.bytes(&target.ip().to_string(), target.port()),
-            hold: spec.hold,
-            head: spec.is_head(),
-            timeout: spec.timeout.get(),
-            idle: spec.idle.get(),
-            max_bytes: PROBE_RESPONSE_LIMIT,
-        };
-        if let Some(stream) = probes::http::exchange(target, netns, &probe, recorder).await {
-            held.push(stream);
+        self.finish(instance, last).await
+    }
+
+    /// The probe an end after `reached` is recorded against, and since when
+    /// the instance's stderr belongs to it.
+    fn blame(&self, (k, began, outcome): &Reached) -> (Option<String>, Duration) {
+        (Some(self.steps[*k].blamed(outcome)), *began)
+    }
+
+    /// Starts the server again when `more` steps need it and the limits
+    /// allow; records [`EventKind::ServerRestarted`].
+    async fn restart(&mut self, more: bool) -> Option<Instance> {
+        if !more || self.ended.len() > self.max_restarts || Instant::now() >= self.stop_at {
+            return None;
+        }
+        let attempt = self.ended.len() as u32;
+        let deadline = (Instant::now() + self.ready).min(self.stop_at);
+        let started =
+            Instance::start(self.cmd, self.fallback, self.netns, self.recorder, deadline).await;
+        let addr = started.as_ref().ok().map(|i| i.target);
+        self.recorder
+            .record(EventKind::ServerRestarted { attempt, addr });
+        match started {
+            Ok(i) => Some(i),
+            Err((finished, _)) => {
+                self.ended.push(finished);
+                None
+            }
         }
     }
-    drop(held);
-    // Let the server finish what it prints after the last request ("Ready to
-    // serve..." before accept()), so transcripts do not depend on scheduling.
+
+    /// After the last step: lets the output settle and stops the server;
+    /// one that had ended by itself is recorded against the last request.
+    async fn finish(self, instance: Instance, last: Option<Reached>) -> sandbox::Finished {
+        settle_output(self.recorder).await;
+        let finished = instance.running.stop().await;
+        if finished.exit != ExitKind::Stopped {
+            let (blamed, since) = match &last {
+                Some(reached) => self.blame(reached),
+                None => (None, instance.began),
+            };
+            record_end(self.recorder, blamed, &finished, since);
+        }
+        merge(self.ended, Some(finished), self.cmd.output_limit)
+    }
+}
+
+/// Records [`EventKind::ServerEnded`] for an instance that ended after
+/// `blamed`, which began at `since`.
+fn record_end(
+    recorder: &Recorder,
+    blamed: Option<String>,
+    finished: &sandbox::Finished,
+    since: Duration,
+) {
+    recorder.record(EventKind::ServerEnded {
+        probe: blamed,
+        exit: finished.exit.clone(),
+        since,
+    });
+}
+
+/// One running instance of the student's server.
+struct Instance {
+    running: Running,
+    /// Where probes connect.
+    target: SocketAddr,
+    /// Every TCP address it listened on when found.
+    all: Vec<SocketAddr>,
+    /// Whether its listening socket was seen in /proc (else only its exit tells).
+    seen: bool,
+    /// When it was started, on the run's clock.
+    began: Duration,
+}
+
+impl Instance {
+    /// Starts the program and waits until it listens, at most until
+    /// `deadline`. One that cannot start comes back as it finished; one that
+    /// never listens is stopped and comes back with how long netgrade waited
+    /// and whether it had exited.
+    async fn start(
+        cmd: &sandbox::Command,
+        fallback: Option<u16>,
+        netns: Option<&NetNs>,
+        recorder: &Recorder,
+        deadline: Instant,
+    ) -> Result<Instance, (sandbox::Finished, Option<(Duration, bool)>)> {
+        let began = recorder.now();
+        let started = Instant::now();
+        let running = sandbox::spawn(cmd, recorder).map_err(|f| (f, None))?;
+        let found = loop {
+            let all = crate::rt::blocking(|| ports::listening(&running.processes()));
+            // Prefer the handout's port when the program listens on several.
+            let chosen = all
+                .iter()
+                .find(|a| Some(a.port()) == fallback)
+                .or(all.first())
+                .copied();
+            if let Some(addr) = chosen {
+                break Some((ports::connect_addr(addr), all, true));
+            }
+            if running.has_exited() || Instant::now() >= deadline {
+                break None;
+            }
+            tokio::time::sleep(LISTEN_POLL).await;
+        };
+        // Unseen, but maybe listening where the lab says (another user's process, an odd stack).
+        let found = match (found, fallback) {
+            (None, Some(port)) if !running.has_exited() => {
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                probes::connect(addr, netns, Duration::from_secs(1))
+                    .await
+                    .ok()
+                    .map(|_| (addr, vec![], false))
+            }
+            (found, _) => found,
+        };
+        match found {
+            Some((target, all, seen)) => Ok(Instance {
+                running,
+                target,
+                all,
+                seen,
+                began,
+            }),
+            None => {
+                let (waited, exited) = (started.elapsed(), running.has_exited());
+                Err((running.stop().await, Some((waited, exited))))
+            }
+        }
+    }
+
+    /// Whether the server still accepts connections where the probes go.
+    fn up(&self) -> bool {
+        if self.seen {
+            let port = self.target.port();
+            crate::rt::blocking(|| ports::listening(&self.running.processes()))
+                .iter()
+                .any(|a| a.port() == port)
+        } else {
+            !self.running.has_exited()
+        }
+    }
+
+    /// Whether the server has ended: exited, or no longer listening for
+    /// [`END_SETTLE`] (a server that closes and reopens its socket between
+    /// requests is back well before). After a connection that died without an
+    /// answer (`suspect`), a server that still listens is watched for
+    /// [`END_SETTLE`] too: it may be printing its traceback on the way out.
+    async fn ended(&self, suspect: bool) -> bool {
+        let until = Instant::now() + END_SETTLE;
+        loop {
+            let up = self.up();
+            if up && !suspect {
+                return false;
+            }
+            if !up && self.running.has_exited() {
+                return true;
+            }
+            if Instant::now() >= until {
+                return !up;
+            }
+            tokio::time::sleep(END_POLL).await;
+        }
+    }
+}
+
+/// What a step sends: one probe, or a held probe and the probe run while it waits.
+enum Step<'a> {
+    One(&'a ProbeSpec),
+    Held {
+        held: &'a ProbeSpec,
+        during: Option<&'a ProbeSpec>,
+    },
+}
+
+/// The probes grouped into steps: a `hold` probe takes the next one with it.
+fn steps(probes: &[ProbeSpec]) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < probes.len() {
+        if probes[i].hold {
+            out.push(Step::Held {
+                held: &probes[i],
+                during: probes.get(i + 1),
+            });
+            i += 2;
+        } else {
+            out.push(Step::One(&probes[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// How each exchange of a step went, in the order the requests were sent.
+struct StepOutcome(Vec<(String, http::Summary)>);
+
+impl StepOutcome {
+    /// Some connection died without an answer: the server may be ending.
+    fn died_silent(&self) -> bool {
+        self.0.iter().any(|(_, s)| s.died_silent())
+    }
+
+    /// No request of the step reached the server's code.
+    fn never_reached(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(|(_, s)| s.never_reached())
+    }
+}
+
+impl Step<'_> {
+    /// The probe an end after this step is recorded against: the first whose
+    /// connection died without an answer, else the last request sent.
+    fn blamed(&self, outcome: &StepOutcome) -> String {
+        outcome
+            .0
+            .iter()
+            .find(|(_, s)| s.died_silent())
+            .or(outcome.0.last())
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| match self {
+                Step::One(p) | Step::Held { held: p, .. } => p.id.value.clone(),
+            })
+    }
+}
+
+/// Runs one step against `target`.
+async fn run_step(
+    step: &Step<'_>,
+    target: SocketAddr,
+    netns: Option<&NetNs>,
+    recorder: &Recorder,
+) -> StepOutcome {
+    match step {
+        Step::One(spec) => {
+            let probe = probe(spec, target);
+            let summary = http::exchange(target, netns, &probe, recorder).await;
+            StepOutcome(vec![(probe.name, summary)])
+        }
+        Step::Held { held, during } => {
+            let held = probe(held, target);
+            let during = during.map(|p| probe(p, target));
+            let until = during.as_ref().map(|p| p.name.as_str());
+            let open = http::hold(target, netns, &held, until, recorder).await;
+            let mut out = Vec::new();
+            let mut kept = None;
+            if let Some(during) = &during {
+                let (summary, stream) =
+                    http::exchange_keeping(target, netns, during, recorder).await;
+                out.push((during.name.clone(), summary));
+                kept = stream;
+            }
+            let summary = http::release(open, &held, recorder).await;
+            out.push((held.name.clone(), summary));
+            // A request that waited for the held one may be answered now: read
+            // it rather than hang up on a server about to answer.
+            if let (Some(stream), Some(during)) = (kept, &during) {
+                http::drain(stream, during, recorder).await;
+            }
+            StepOutcome(out)
+        }
+    }
+}
+
+/// The probe a spec describes, addressed to `target`.
+fn probe(spec: &ProbeSpec, target: SocketAddr) -> http::Probe {
+    http::Probe {
+        name: spec.id.value.clone(),
+        bytes: spec.bytes(&target.ip().to_string(), target.port()),
+        head: spec.is_head(),
+        timeout: spec.timeout.get(),
+        idle: spec.idle.get(),
+        max_bytes: PROBE_RESPONSE_LIMIT,
+    }
+}
+
+/// Lets the server finish what it prints after the last request ("Ready to
+/// serve..." before accept()), so transcripts do not depend on scheduling.
+async fn settle_output(recorder: &Recorder) {
     let settle_until = Instant::now() + OUTPUT_SETTLE_MAX;
     while Instant::now() < settle_until {
         let last = recorder.last_output().unwrap_or_default();
@@ -96,7 +416,72 @@ pub async fn drive_server(
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    running.stop().await
+}
+
+/// One account of every instance: the last one's exit; everyone's time,
+/// leftovers and output (up to `limit` bytes per stream).
+fn merge(
+    mut ended: Vec<sandbox::Finished>,
+    last: Option<sandbox::Finished>,
+    limit: u64,
+) -> sandbox::Finished {
+    ended.extend(last);
+    let mut all = ended.into_iter();
+    let mut merged = all.next().expect("at least one instance ran");
+    for f in all {
+        merged.exit = f.exit;
+        merged.duration += f.duration;
+        merged.leftovers += f.leftovers;
+        for (into, from) in [
+            (&mut merged.stdout, f.stdout),
+            (&mut merged.stderr, f.stderr),
+        ] {
+            let room = (limit as usize).saturating_sub(into.len());
+            into.extend_from_slice(&from[..from.len().min(room)]);
+        }
+    }
+    merged
+}
+
+/// What the trace says about restarts, for the program's diagnoses: one
+/// line per instance that ended during probing.
+pub fn restart_notes(lab: &Lab, recorder: &Recorder) -> Vec<String> {
+    if lab.probes.is_empty() {
+        return Vec::new();
+    }
+    let trace = recorder.snapshot();
+    let restarts = trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ServerRestarted { .. }))
+        .count();
+    if restarts == 0 {
+        return Vec::new();
+    }
+    // "exited with status 0 after GET /a, GET /b; exited with status 1 after GET /c"
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for e in &trace.events {
+        let EventKind::ServerEnded { probe, exit, .. } = &e.kind else {
+            continue;
+        };
+        let request = probe
+            .as_deref()
+            .and_then(|p| lab.probes.iter().find(|s| s.id.value == p))
+            .map_or_else(|| "its start".to_string(), |s| s.request_line());
+        let how = exit.describe();
+        match groups.iter_mut().find(|(h, _)| *h == how) {
+            Some((_, requests)) => requests.push(request),
+            None => groups.push((how, vec![request])),
+        }
+    }
+    let ends: Vec<String> = groups
+        .into_iter()
+        .map(|(how, requests)| format!("it {how} after {}", requests.join(", ")))
+        .collect();
+    vec![format!(
+        "netgrade started the server again {restarts} time(s) during probing: {}",
+        ends.join("; ")
+    )]
 }
 
 /// A server counts as done printing after this long without output …
@@ -106,3 +491,278 @@ const OUTPUT_SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// Most response bytes a probe keeps.
 const PROBE_RESPONSE_LIMIT: usize = 4 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::spec::load_str;
+
+    const LAB: &str = "\
+name: t
+title: T
+program:
+  role: server
+  entry: [server.py]
+  port: 6789
+probes:
+  - { id: a, method: GET, target: /a }
+  - { id: b, method: GET, target: /b }
+  - { id: held, method: GET, target: /a, hold: true }
+  - { id: during, method: GET, target: /a }
+  - { id: c, method: GET, target: /c }
+checks:
+  - id: keeps-serving
+    title: keeps serving
+    points: 1
+    probes: [a, b, c]
+";
+
+    /// A handout-style server on port 6789 without SO_REUSEADDR: `once`
+    /// answers one request and exits; `crash` dies on /b with a traceback.
+    const SERVER: &str = r#"
+import socket, sys
+mode = sys.argv[1]
+s = socket.socket()
+s.bind(('', 6789))
+s.listen(1)
+while True:
+    c, _ = s.accept()
+    path = c.recv(1024).decode().split()[1]
+    if mode == 'crash' and path == '/b':
+        raise RuntimeError('boom on ' + path)
+    c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    c.close()
+    if mode == 'once':
+        break
+"#;
+
+    fn summary(end: ExchangeEnd, received: usize) -> http::Summary {
+        http::Summary { end, received }
+    }
+
+    use crate::trace::ExchangeEnd;
+
+    #[test]
+    fn a_held_probe_takes_the_next_one_with_it() {
+        let lab = load_str("t.yaml", LAB).unwrap();
+        let ids: Vec<Vec<&str>> = steps(&lab.probes)
+            .iter()
+            .map(|s| match s {
+                Step::One(p) => vec![p.id.value.as_str()],
+                Step::Held { held, during } => [Some(*held), *during]
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p.id.value.as_str())
+                    .collect(),
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [vec!["a"], vec!["b"], vec!["held", "during"], vec!["c"]]
+        );
+    }
+
+    #[test]
+    fn an_end_is_blamed_on_the_request_that_died_first() {
+        let lab = load_str("t.yaml", LAB).unwrap();
+        let steps = steps(&lab.probes);
+        let refused = ExchangeEnd::ConnectFailed("connection refused".into());
+        let died = StepOutcome(vec![
+            ("during".into(), summary(ExchangeEnd::Closed, 0)),
+            ("held".into(), summary(ExchangeEnd::Reset, 0)),
+        ]);
+        assert_eq!(steps[2].blamed(&died), "during");
+        assert!(died.died_silent() && !died.never_reached());
+        let answered = StepOutcome(vec![
+            ("during".into(), summary(ExchangeEnd::TimedOut, 0)),
+            ("held".into(), summary(ExchangeEnd::Complete, 40)),
+        ]);
+        assert_eq!(steps[2].blamed(&answered), "held");
+        assert!(!answered.died_silent());
+        let gone = StepOutcome(vec![("b".into(), summary(refused, 0))]);
+        assert!(gone.never_reached());
+        // A clean close without a byte: the request reached the server's code.
+        let closed = StepOutcome(vec![("b".into(), summary(ExchangeEnd::Closed, 0))]);
+        assert!(closed.died_silent() && !closed.never_reached());
+    }
+
+    #[test]
+    fn instances_are_merged_into_one_account() {
+        let f = |exit: ExitKind, ms: u64, err: &[u8]| sandbox::Finished {
+            exit,
+            duration: Duration::from_millis(ms),
+            stdout: b"Ready\n".to_vec(),
+            stderr: err.to_vec(),
+            leftovers: 1,
+        };
+        let merged = merge(
+            vec![f(ExitKind::Exited { code: 1 }, 100, b"Traceback\n")],
+            Some(f(ExitKind::Stopped, 200, b"later\n")),
+            12,
+        );
+        assert_eq!(merged.exit, ExitKind::Stopped);
+        assert_eq!(merged.duration, Duration::from_millis(300));
+        assert_eq!(merged.leftovers, 2);
+        assert_eq!(merged.stdout, b"Ready\nReady\n");
+        // Capped at the output limit, the first instance's traceback first.
+        assert_eq!(merged.stderr, b"Traceback\nla");
+    }
+
+    /// Runs SERVER in `mode` under the lab in a private namespace; `None`
+    /// when namespaces are not allowed here.
+    async fn drive(mode: &str) -> Option<(Trace, sandbox::Finished)> {
+        let Ok(ns) = NetNs::new() else {
+            eprintln!("skipped: no permission to create network namespaces");
+            return None;
+        };
+        let lab = load_str("t.yaml", LAB).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("server.py"), SERVER).unwrap();
+        let ns = Arc::new(ns);
+        let cmd = sandbox::Command {
+            argv: vec![
+                "python3".into(),
+                "-u".into(),
+                "server.py".into(),
+                mode.into(),
+            ],
+            cwd: dir.path().to_path_buf(),
+            env: vec![],
+            stdin: None,
+            time_limit: Duration::from_secs(60),
+            grace: Duration::from_millis(300),
+            output_limit: 64 << 10,
+            netns: Some(ns.clone()),
+            record_output: true,
+        };
+        let recorder = Recorder::new();
+        let finished = drive_server(&lab, &cmd, Some(6789), Some(&ns), &recorder).await;
+        Some((recorder.snapshot(), finished))
+    }
+
+    use crate::trace::Trace;
+
+    /// (probe, bytes received) of the last exchange of each probe, in order.
+    fn answers(trace: &Trace) -> Vec<(String, usize)> {
+        let mut out: Vec<(String, usize)> = Vec::new();
+        for e in &trace.events {
+            if let EventKind::Exchange {
+                probe, received, ..
+            } = &e.kind
+            {
+                out.retain(|(p, _)| p != probe);
+                out.push((probe.clone(), received.len()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn ends(trace: &Trace) -> Vec<(Option<String>, ExitKind, Vec<String>)> {
+        trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::ServerEnded { probe, exit, since } => Some((
+                    probe.clone(),
+                    exit.clone(),
+                    trace
+                        .stderr_between(*since, e.at)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_crash_is_charged_to_its_request_and_the_server_restarted() {
+        let Some((trace, finished)) = drive("crash").await else {
+            return;
+        };
+        let ends = ends(&trace);
+        assert_eq!(ends.len(), 1, "{ends:?}");
+        let (probe, exit, stderr) = &ends[0];
+        assert_eq!(
+            (probe.as_deref(), exit),
+            (Some("b"), &ExitKind::Exited { code: 1 })
+        );
+        assert!(
+            stderr
+                .iter()
+                .any(|l| l.contains("RuntimeError: boom on /b")),
+            "{stderr:?}"
+        );
+        let restarts: Vec<_> = trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::ServerRestarted { attempt, addr } => Some((*attempt, *addr)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            restarts,
+            [(1, Some(SocketAddr::from(([127, 0, 0, 1], 6789))))]
+        );
+        // Everything but /b was answered (`during` late: this server serves one
+        // connection at a time); the last instance was stopped.
+        let ok = 40;
+        assert_eq!(
+            answers(&trace),
+            [
+                ("a".to_string(), ok),
+                ("b".to_string(), 0),
+                ("c".to_string(), ok),
+                ("during".to_string(), 0),
+                ("held".to_string(), ok),
+            ]
+        );
+        assert!(trace.events.iter().any(|e| matches!(
+            &e.kind,
+            EventKind::LateResponse { probe, received, .. } if probe == "during" && received.len() == ok
+        )));
+        assert_eq!(finished.exit, ExitKind::Stopped);
+        assert!(String::from_utf8_lossy(&finished.stderr).contains("boom on /b"));
+    }
+
+    #[tokio::test]
+    async fn a_server_that_exits_after_each_request_binds_again_at_once() {
+        let Some((trace, _)) = drive("once").await else {
+            return;
+        };
+        // No SO_REUSEADDR, yet every restart could bind 6789 again: nothing
+        // of the server's was left in TIME_WAIT.
+        let restarts = trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::ServerRestarted { addr: Some(_), .. }))
+            .count();
+        assert_eq!(restarts, 3);
+        let ends = ends(&trace);
+        let blamed: Vec<Option<&str>> = ends.iter().map(|(p, _, _)| p.as_deref()).collect();
+        // The last instance may have ended by itself before netgrade stopped it.
+        assert!(
+            blamed == [Some("a"), Some("b"), Some("held")]
+                || blamed == [Some("a"), Some("b"), Some("held"), Some("c")],
+            "{blamed:?}"
+        );
+        assert!(
+            ends.iter()
+                .all(|(_, exit, _)| *exit == ExitKind::Exited { code: 0 })
+        );
+        // `held` and `during` need two connections at once: a server that
+        // serves one request per run answers only one of them.
+        let answered: Vec<(String, usize)> = answers(&trace)
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert!(answered.iter().any(|(p, _)| p == "a"));
+        assert!(answered.iter().any(|(p, _)| p == "b"));
+        assert!(answered.iter().any(|(p, _)| p == "c"));
+    }
+}

@@ -114,7 +114,10 @@ pub async fn execute(
         exit: finished.exit.clone(),
         duration_ms: finished.duration.as_millis() as u64,
         leftover_processes: finished.leftovers,
-        diagnoses: diagnose(&String::from_utf8_lossy(&finished.stderr)),
+        diagnoses: diagnose(&String::from_utf8_lossy(&finished.stderr))
+            .into_iter()
+            .chain(probing::restart_notes(plan.lab, recorder))
+            .collect(),
     });
     done
 }

@@ -98,6 +98,9 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
             EventKind::Exited { exit } => {
                 let _ = writeln!(out, "program {}", exit.describe());
             }
+            EventKind::ServerRestarted { attempt, .. } => {
+                let _ = writeln!(out, "program started again ({attempt})");
+            }
             _ => {}
         }
     }
@@ -225,7 +228,7 @@ pub fn session(lab: &Lab, trace: &Trace) -> String {
     if !lab.probes.is_empty() {
         let _ = writeln!(out, "\n== probes ==");
     }
-    for e in &trace.events {
+    for (i, e) in trace.events.iter().enumerate() {
         match &e.kind {
             EventKind::Listening { addr, .. } => {
                 let _ = writeln!(out, "server listening; probes connect to TCP {addr}");
@@ -237,6 +240,47 @@ pub fn session(lab: &Lab, trace: &Trace) -> String {
                     if *exited { " (it had exited)" } else { "" }
                 );
             }
+            EventKind::Holding { probe, until } => {
+                let until = until.as_deref().unwrap_or("the next probe");
+                let _ = writeln!(
+                    out,
+                    "{probe}: connection opened; nothing sent until {until} has finished"
+                );
+            }
+            EventKind::LateResponse {
+                probe,
+                received,
+                end,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{probe}: afterwards -> {} ({end:?})",
+                    answer(received, false)
+                );
+            }
+            EventKind::ServerEnded { probe, exit, since } => {
+                let after = probe.as_deref().unwrap_or("its start");
+                let _ = writeln!(
+                    out,
+                    "server ended after {after}: {} ({} stderr line(s))",
+                    exit.describe(),
+                    trace.stderr_between(*since, e.at).len()
+                );
+            }
+            EventKind::ServerRestarted { attempt, addr } => match addr {
+                Some(addr) => {
+                    let _ = writeln!(
+                        out,
+                        "server started again ({attempt}); probes connect to TCP {addr}"
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "server started again ({attempt}) but did not listen in time"
+                    );
+                }
+            },
             EventKind::Exchange {
                 probe,
                 sent,
@@ -244,30 +288,31 @@ pub fn session(lab: &Lab, trace: &Trace) -> String {
                 end,
                 ..
             } => {
-                let request = sent
+                // Nothing sent (the connection failed): the request it would have sent.
+                let planned = lab
+                    .probes
+                    .iter()
+                    .find(|p| sent.is_empty() && p.id.value == *probe)
+                    .map(|p| p.bytes("host", 0))
+                    .unwrap_or_default();
+                let request = if sent.is_empty() { &planned } else { sent }
                     .split(|b| *b == b'\r' || *b == b'\n')
                     .next()
                     .unwrap_or_default();
-                let parsed =
-                    crate::probes::http::parse_response(received, sent.starts_with(b"HEAD "));
-                let status = parsed
-                    .status_line
-                    .as_ref()
-                    .map(|l| format!("{} {}", l.code, l.reason))
-                    .unwrap_or_else(|| "no status line".into());
-                let answer = if received.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    format!(
-                        "{status}, {} body bytes, {} deviation(s)",
-                        parsed.body.len(),
-                        parsed.deviations.len()
-                    )
-                };
+                // A first try that found the server gone, sent again after the
+                // restart, is left out: whether it was refused, reset or not
+                // needed depends on how far the server had got in ending.
+                let again = trace.events[i + 1..].iter().any(
+                    |later| matches!(&later.kind, EventKind::Exchange { probe: p, .. } if p == probe),
+                );
+                if again {
+                    continue;
+                }
                 let _ = writeln!(
                     out,
-                    "{probe}: {} -> {answer} ({end:?})",
-                    r.apply(&quote(request))
+                    "{probe}: {} -> {} ({end:?})",
+                    r.apply(&quote(request)),
+                    answer(received, sent.starts_with(b"HEAD "))
                 );
             }
             _ => {}
@@ -291,6 +336,24 @@ pub fn session(lab: &Lab, trace: &Trace) -> String {
         );
     }
     out
+}
+
+/// A response in one phrase: `200 OK, 299 body bytes, 0 deviation(s)`, or `nothing`.
+fn answer(received: &[u8], head: bool) -> String {
+    if received.is_empty() {
+        return "nothing".to_string();
+    }
+    let parsed = crate::probes::http::parse_response(received, head);
+    let status = parsed
+        .status_line
+        .as_ref()
+        .map(|l| format!("{} {}", l.code, l.reason))
+        .unwrap_or_else(|| "no status line".into());
+    format!(
+        "{status}, {} body bytes, {} deviation(s)",
+        parsed.body.len(),
+        parsed.deviations.len()
+    )
 }
 
 /// Lines of one direction shown in a row before the rest are summarized

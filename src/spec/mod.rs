@@ -334,8 +334,10 @@ pub struct ProbeSpec {
     /// Exact bytes to send instead of method/target/headers (YAML escapes like `\r\n` apply).
     #[serde(default)]
     pub raw: Option<String>,
-    /// Send and keep the connection open without reading (a half-sent request),
-    /// until every probe has run.
+    /// Open the connection and send nothing on it until the next probe has
+    /// finished; then send the request and read the response (a client that
+    /// connects and is slow to ask: only a server that serves connections
+    /// concurrently answers the next probe meanwhile).
     #[serde(default)]
     pub hold: bool,
     /// Deadline for the whole exchange.
@@ -386,6 +388,21 @@ impl ProbeSpec {
         }
         out.push_str("\r\n");
         out.into_bytes()
+    }
+
+    /// The request for people: `GET /HelloWorld.html` (for `raw`, its first
+    /// line without the version).
+    pub fn request_line(&self) -> String {
+        let bytes = self.bytes("host", 0);
+        let first = bytes
+            .split(|b| *b == b'\r' || *b == b'\n')
+            .next()
+            .unwrap_or_default();
+        let line = String::from_utf8_lossy(first).into_owned();
+        match line.rsplit_once(' ') {
+            Some((head, version)) if version.starts_with("HTTP/") => head.to_string(),
+            _ => line,
+        }
     }
 
     /// Whether the request is a HEAD (its response has no body).
