@@ -15,13 +15,19 @@
 //! in the trace and the run goes on to `evaluate`, so whatever goes wrong, a
 //! run returns a [`RunOutcome`] that says so.
 
+mod batch;
 mod evaluate;
 mod network;
 mod probing;
 mod program;
+mod pyenv;
+mod roles;
 pub mod submission;
 pub mod transcript;
 mod workspace;
+
+pub use batch::{BatchEnv, prepare_batch};
+pub use pyenv::PythonEnv;
 
 use std::path::Path;
 use std::time::Instant;
@@ -55,6 +61,8 @@ pub struct Options {
     pub isolation: Isolation,
     /// A student server's port, when netgrade cannot see it (overrides the lab's).
     pub port: Option<u16>,
+    /// What the batch prepared for its runs ([`prepare_batch`]).
+    pub batch: BatchEnv,
 }
 
 /// What a run will do, decided from the lab, the submission and the options

@@ -10,7 +10,10 @@ use super::submission::{self, Entry, Placeholders, commands, language_env};
 use super::workspace::Workspace;
 use super::{Plan, probing};
 use crate::outcome::{ExitKind, ProgramSummary};
-use crate::sandbox::{self, diagnose::diagnose};
+use crate::sandbox::{
+    self,
+    diagnose::{diagnose, diagnose_allowing},
+};
 use crate::servers::RunningServers;
 use crate::trace::{EventKind, Recorder};
 
@@ -106,7 +109,10 @@ pub async fn execute(
         exit: finished.exit.clone(),
         duration_ms: finished.duration.as_millis() as u64,
         leftover_processes: finished.leftovers,
-        diagnoses: diagnose(&String::from_utf8_lossy(&finished.stderr)),
+        diagnoses: diagnose_allowing(
+            &String::from_utf8_lossy(&finished.stderr),
+            &plan.lab.program.python_packages(),
+        ),
     });
     done
 }
@@ -118,23 +124,23 @@ fn placeholders(work: &Workspace, servers: &RunningServers) -> Placeholders {
     Placeholders {
         host: primary.map(|a| a.ip().to_string()).unwrap_or_default(),
         port: primary.map(|a| a.port().to_string()).unwrap_or_default(),
+        addr: primary.map(|a| a.to_string()).unwrap_or_default(),
         entry: entry.map(|e| e.file.clone()).unwrap_or_default(),
-        stem: entry
-            .and_then(|e| Path::new(&e.file).file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        stem: entry.map(|e| e.stem.clone()).unwrap_or_default(),
         dir: work.cwd().display().to_string(),
     }
 }
 
 /// The commands to run: `--cmd` when given, else the entry's language
-/// preset. `Ok(None)`: nothing to run (already recorded by `workspace`).
+/// preset. `Ok(None)`: nothing to run (already recorded by `workspace`,
+/// also when `--cmd` names an entry that is not there).
 fn plan_commands(
     plan: &Plan,
     entry: Option<&Entry>,
     ph: &Placeholders,
 ) -> Result<Option<Commands>, String> {
     let (build, run) = match (&plan.opts.cmd, entry) {
+        (Some(cmd), None) if submission::uses_entry(cmd) => return Ok(None),
         (Some(cmd), _) => (None, submission::split_command(cmd, ph)?),
         (None, Some(e)) => commands(e, &plan.lab.program, ph)?,
         (None, None) => return Ok(None),
@@ -151,6 +157,7 @@ fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
         .unwrap_or(submission::Language::Python);
     let env = language_env(language)
         .into_iter()
+        .chain(plan.opts.batch.program_env())
         .chain(
             plan.lab
                 .program
@@ -297,6 +304,13 @@ mod tests {
         let c = plan_commands(&plan, None, &ph).unwrap().unwrap();
         assert_eq!(c.run, ["python3", "ping.py", "127.0.0.1", "12000"]);
         assert_eq!(c.build, None);
+        // `{entry}` without an entry: `workspace` has recorded why; nothing runs.
+        let opts = super::super::Options {
+            cmd: Some("python3 {entry} {addr}".into()),
+            ..Default::default()
+        };
+        let plan = Plan::new(&lab, Path::new("."), "s", &opts);
+        assert_eq!(plan_commands(&plan, None, &ph), Ok(None));
         let plain = super::super::Options::default();
         let plan = Plan::new(&lab, Path::new("."), "s", &plain);
         assert_eq!(plan_commands(&plan, None, &ph), Ok(None));
