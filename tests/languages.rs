@@ -119,6 +119,12 @@ fn a_go_client_taking_host_colon_port() {
     assert_eq!(words(&program["build"]), ["go", "build", "-o", "main", "."]);
     assert_eq!(words(&program["command"]), ["./main", "127.0.0.1:12000"]);
 
+    // The built-in lab passes `host port`: this program cannot start with that.
+    let report = grade("udp-pinger", &[], &["go-addr"], 1);
+    let run = run_of(&report, &pinger_fixture("go-addr"));
+    assert_eq!(status(run, "runs"), "fail");
+    assert_eq!(status(run, "ping-count"), "fail");
+
     // The built-in lab, started with --cmd: {entry} is found, {addr} filled in.
     let report = grade(
         "udp-pinger",

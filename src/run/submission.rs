@@ -85,8 +85,7 @@ pub fn cache_dir() -> PathBuf {
     if let Some(home) = absolute(std::env::var_os("HOME")) {
         return home.join(".cache").join("netgrade");
     }
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = nix::unistd::getuid();
     std::env::temp_dir().join(format!("netgrade-cache-{uid}"))
 }
 
