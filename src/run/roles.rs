@@ -80,7 +80,9 @@ pub fn name_evidence(rel: &Path, names: &[String]) -> Option<String> {
 }
 
 /// Whether the code binds one of `ports`, or listens for TCP connections.
+/// Comment lines do not count.
 pub fn code_evidence(text: &str, ports: &[u16]) -> Option<String> {
+    let text = &blank_comment_lines(text);
     if !ports.is_empty() {
         let carriers = port_carriers(text, ports);
         for call in BIND_CALL.find_iter(text) {
@@ -101,6 +103,26 @@ pub fn code_evidence(text: &str, ports: &[u16]) -> Option<String> {
         "it listens for TCP connections ({})",
         line_of(text, listen.start())
     ))
+}
+
+/// `text` with every line that is only a comment (`#`, `//`, `/*`, `*`)
+/// made empty; C's preprocessor lines (`#define`) are kept.
+fn blank_comment_lines(text: &str) -> String {
+    const DIRECTIVES: [&str; 5] = ["define", "include", "if", "undef", "pragma"];
+    text.lines()
+        .map(|line| {
+            let t = line.trim_start();
+            let directive = t
+                .strip_prefix('#')
+                .is_some_and(|d| DIRECTIVES.iter().any(|w| d.trim_start().starts_with(w)));
+            let comment = t.starts_with("//")
+                || t.starts_with("/*")
+                || t.starts_with('*')
+                || (t.starts_with('#') && !directive);
+            if comment { "" } else { line }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Identifiers whose value holds one of `ports`: `serverPort = 12000`,
@@ -270,6 +292,14 @@ mod tests {
         assert_eq!(code_evidence(c_client, PORTS), None);
         let py_tcp = "s.bind(('', 6789))\ns.listen(1)\n";
         assert!(code_evidence(py_tcp, PORTS).unwrap().contains("TCP"));
+    }
+
+    #[test]
+    fn commented_out_code_does_not_count() {
+        let client = "# serverSocket.bind(('', 12000))\n// new DatagramSocket(12000)\n  * s.listen(1)\ns = socket(AF_INET, SOCK_DGRAM)\n";
+        assert_eq!(code_evidence(client, PORTS), None);
+        let c = "#define PORT 12000\n# define ADDR 0\naddr.sin_port = htons(PORT);\nbind(fd, &addr, len);\n";
+        assert!(code_evidence(c, PORTS).unwrap().contains("line 4"));
     }
 
     #[test]
