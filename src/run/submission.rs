@@ -334,22 +334,33 @@ fn find_entry_among(
 }
 
 /// The first of `matches` (which all match `pattern`), preferring those that
-/// contain the spec's `contains`; and a note when there was a choice.
+/// contain the spec's `contains`, and C or Go files that have a `main`; and
+/// a note when there was a choice.
 fn choose<'a>(
     root: &Path,
     spec: &ProgramSpec,
     pattern: &str,
     matches: &[&'a PathBuf],
 ) -> (&'a PathBuf, Option<String>) {
+    let runnable: Vec<&PathBuf> = matches
+        .iter()
+        .copied()
+        .filter(|f| has_main(&root.join(f)))
+        .collect();
+    let pool = if runnable.is_empty() {
+        matches
+    } else {
+        &runnable
+    };
     let preferred: Vec<&PathBuf> = match &spec.contains {
-        Some(needle) => matches
+        Some(needle) => pool
             .iter()
             .copied()
             .filter(|f| std::fs::read(root.join(f)).is_ok_and(|b| contains(&b, needle.as_bytes())))
             .collect(),
         None => Vec::new(),
     };
-    let chosen = preferred.first().copied().unwrap_or(matches[0]);
+    let chosen = preferred.first().copied().unwrap_or(pool[0]);
     let note = (matches.len() > 1).then(|| {
         let names: Vec<String> = matches.iter().map(|m| m.display().to_string()).collect();
         format!(
@@ -533,7 +544,7 @@ fn preset_build(entry: &Entry, ph: &Placeholders) -> Option<Vec<String>> {
         }
         Language::C => {
             let mut cmd = words(&["cc", "-O2", "-o", &ph.stem]);
-            cmd.extend(sources(&entry.dir, ".c"));
+            cmd.extend(program_sources(entry, ".c", c_main));
             cmd.push("-lm".into());
             cmd
         }
@@ -541,7 +552,7 @@ fn preset_build(entry: &Entry, ph: &Placeholders) -> Option<Vec<String>> {
             let mut cmd = words(&["go", "build", "-o", &ph.stem]);
             match entry.module {
                 Some(_) => cmd.push(".".into()),
-                None => cmd.extend(go_sources(entry)),
+                None => cmd.extend(program_sources(entry, ".go", go_main)),
             }
             cmd
         }
@@ -580,20 +591,44 @@ fn sources(dir: &Path, ext: &str) -> Vec<String> {
     v
 }
 
-/// The Go files built with the entry: its folder's, but no tests and no
-/// other program (another file with its own `func main()`, such as a server).
-fn go_sources(entry: &Entry) -> Vec<String> {
+/// The files of the entry's folder ending in `ext`, without other programs:
+/// another file with its own `main` (`defines_main` says so for one line),
+/// such as the handout's server, would not link with the entry.
+fn program_sources(entry: &Entry, ext: &str, defines_main: fn(&str) -> bool) -> Vec<String> {
     let has_main = |file: &str| {
-        std::fs::read_to_string(entry.dir.join(file)).is_ok_and(|text| {
-            text.lines()
-                .any(|l| l.starts_with("func main()") || l.starts_with("func main ()"))
-        })
+        std::fs::read_to_string(entry.dir.join(file))
+            .is_ok_and(|text| text.lines().any(defines_main))
     };
-    sources(&entry.dir, ".go")
+    sources(&entry.dir, ext)
         .into_iter()
         .filter(|f| !f.ends_with("_test.go"))
         .filter(|f| *f == entry.file || !has_main(f))
         .collect()
+}
+
+/// Whether `path` can be a program's entry: a C or Go file must define
+/// `main`; other files can.
+fn has_main(path: &Path) -> bool {
+    let defines_main: fn(&str) -> bool = match path.extension().and_then(|e| e.to_str()) {
+        Some("c") => c_main,
+        Some("go") => go_main,
+        _ => return true,
+    };
+    std::fs::read_to_string(path).is_ok_and(|text| text.lines().any(defines_main))
+}
+
+/// `func main()` at the start of a Go line.
+fn go_main(line: &str) -> bool {
+    line.starts_with("func main()") || line.starts_with("func main ()")
+}
+
+/// `int main(` or `void main(` at the start of a C line.
+fn c_main(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    matches!(words.next(), Some("int" | "void"))
+        && words
+            .next()
+            .is_some_and(|w| w == "main" || w.starts_with("main("))
 }
 
 /// Environment variables a language needs: honest, unbuffered output;
@@ -960,6 +995,36 @@ mod tests {
             );
             assert_eq!(run[0], "./target/release/udp-ping");
         }
+    }
+
+    #[test]
+    fn c_builds_leave_out_other_programs() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "pinger.c",
+            "#include <stdio.h>\nint main(int argc, char *argv[])\n{\n}\n",
+        );
+        write(dir.path(), "net.c", "int open_socket(void) { return 0; }\n");
+        write(
+            dir.path(),
+            "UDPPingerServer.c",
+            "int main (void) {\n  bind(fd, &a, sizeof a);\n}\n",
+        );
+        let e = find_entry(dir.path(), &spec(&["*.c"], None), &[12000]).unwrap();
+        assert_eq!(e.file, "pinger.c");
+        let ph = Placeholders {
+            stem: e.stem.clone(),
+            ..Default::default()
+        };
+        let (build, _) = commands(&e, &spec(&["*.c"], None), &ph).unwrap();
+        assert_eq!(
+            build.unwrap(),
+            ["cc", "-O2", "-o", "pinger", "net.c", "pinger.c", "-lm"]
+        );
+        assert!(
+            c_main("void main() {") && c_main("int main(void)") && !c_main("int mainloop(void)")
+        );
     }
 
     #[test]
