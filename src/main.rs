@@ -113,8 +113,10 @@ struct Grading {
     /// Seed for loss and delay decisions (default: the lab's).
     #[arg(long)]
     seed: Option<u64>,
-    /// How to start the program, e.g. "python3 ping.py {host} {port}".
-    /// Placeholders: {host} {port} {entry} {stem} {dir}.
+    /// How to start the program, e.g. "python3 ping.py {host} {port}" or
+    /// "go run {entry} {addr}". Placeholders: {host} {port} {addr} (host:port)
+    /// {entry} {stem} {dir}; with {entry} or {stem}, the entry file is found
+    /// as without --cmd (or any file in the command's language).
     #[arg(long)]
     cmd: Option<String>,
     /// Override the lab's time limit, e.g. 5s.
@@ -323,6 +325,12 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
+/// A batch that cannot be prepared (the lab's Python packages): nothing is graded.
+fn batch_error(e: &anyhow::Error) -> ExitCode {
+    let _ = writeln!(anstream::stderr(), "netgrade: {e:#}");
+    ExitCode::from(EXIT_INTERNAL)
+}
+
 /// A file-name-safe key for a submission's snapshot.
 fn snapshot_name(shown: &str) -> String {
     let trimmed = shown.trim_start_matches("./").trim_end_matches('/');
@@ -363,6 +371,10 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
             "cannot split --cmd `{cmd}` into words: check its quotes"
         ));
     }
+    let batch = match run::prepare_batch(&lab).await {
+        Ok(b) => b,
+        Err(e) => return batch_error(&e),
+    };
     let opts = Arc::new(Options {
         seed: g.seed,
         cmd: g.cmd.clone(),
@@ -373,6 +385,7 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
         } else {
             Isolation::Auto
         },
+        batch,
     });
     let total = submissions.len();
     let progress = (total > 1 && std::io::stderr().is_terminal()).then(|| {
@@ -740,8 +753,13 @@ async fn golden(
             reference.display()
         ));
     }
+    let batch = match run::prepare_batch(&lab).await {
+        Ok(b) => b,
+        Err(e) => return batch_error(&e),
+    };
     let opts = Options {
         seed,
+        batch,
         ..Options::default()
     };
     let shown = reference.display().to_string();

@@ -22,11 +22,17 @@ pub mod batch;
 mod capture;
 mod evaluate;
 mod network;
+mod prepare;
 mod probing;
 mod program;
+mod pyenv;
+mod roles;
 pub mod submission;
 pub mod transcript;
 mod workspace;
+
+pub use prepare::{BatchEnv, prepare_batch};
+pub use pyenv::PythonEnv;
 
 use std::path::Path;
 use std::time::Instant;
@@ -61,6 +67,8 @@ pub struct Options {
     pub isolation: Isolation,
     /// A student server's port, when netgrade cannot see it (overrides the lab's).
     pub port: Option<u16>,
+    /// What the batch prepared for its runs ([`prepare_batch`]).
+    pub batch: BatchEnv,
 }
 
 /// What a run will do, decided from the lab, the submission and the options

@@ -635,6 +635,8 @@ while True:
             grace: Duration::from_millis(300),
             output_limit: 64 << 10,
             netns: Some(ns.clone()),
+            binds: Vec::new(),
+            pid_namespace: true,
             record_output: true,
         };
         let recorder = Recorder::new();

@@ -12,7 +12,10 @@ use super::workspace::Workspace;
 use super::{Plan, probing};
 use crate::outcome::{ExitKind, ProgramSummary};
 use crate::rt::blocking;
-use crate::sandbox::{self, diagnose::diagnose};
+use crate::sandbox::{
+    self,
+    diagnose::{diagnose, diagnose_allowing},
+};
 use crate::servers::RunningServers;
 use crate::trace::{EventKind, Recorder};
 
@@ -114,10 +117,13 @@ pub async fn execute(
         exit: finished.exit.clone(),
         duration_ms: finished.duration.as_millis() as u64,
         leftover_processes: finished.leftovers,
-        diagnoses: diagnose(&String::from_utf8_lossy(&finished.stderr))
-            .into_iter()
-            .chain(probing::restart_notes(plan.lab, recorder))
-            .collect(),
+        diagnoses: diagnose_allowing(
+            &String::from_utf8_lossy(&finished.stderr),
+            &plan.lab.program.python_packages(),
+        )
+        .into_iter()
+        .chain(probing::restart_notes(plan.lab, recorder))
+        .collect(),
     });
     done
 }
@@ -129,23 +135,23 @@ fn placeholders(work: &Workspace, servers: &RunningServers) -> Placeholders {
     Placeholders {
         host: primary.map(|a| a.ip().to_string()).unwrap_or_default(),
         port: primary.map(|a| a.port().to_string()).unwrap_or_default(),
+        addr: primary.map(|a| a.to_string()).unwrap_or_default(),
         entry: entry.map(|e| e.file.clone()).unwrap_or_default(),
-        stem: entry
-            .and_then(|e| Path::new(&e.file).file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        stem: entry.map(|e| e.stem.clone()).unwrap_or_default(),
         dir: work.cwd().display().to_string(),
     }
 }
 
 /// The commands to run: `--cmd` when given, else the entry's language
-/// preset. `Ok(None)`: nothing to run (already recorded by `workspace`).
+/// preset. `Ok(None)`: nothing to run (already recorded by `workspace`,
+/// also when `--cmd` names an entry that is not there).
 fn plan_commands(
     plan: &Plan,
     entry: Option<&Entry>,
     ph: &Placeholders,
 ) -> Result<Option<Commands>, String> {
     let (build, run) = match (&plan.opts.cmd, entry) {
+        (Some(cmd), None) if submission::uses_entry(cmd) => return Ok(None),
         (Some(cmd), _) => (None, submission::split_command(cmd, ph)?),
         (None, Some(e)) => commands(e, &plan.lab.program, ph)?,
         (None, None) => return Ok(None),
@@ -162,6 +168,7 @@ fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
         .unwrap_or(submission::Language::Python);
     let env = language_env(language)
         .into_iter()
+        .chain(plan.opts.batch.program_env())
         .chain(
             plan.lab
                 .program
@@ -197,7 +204,9 @@ async fn build_step(
         argv: build.to_vec(),
         ..base.clone()
     };
+    let first_go = first_go_build(build).await;
     let done = sandbox::run(&cmd, recorder).await;
+    drop(first_go);
     if done.exit == (ExitKind::Exited { code: 0 }) {
         return (done.duration, None);
     }
@@ -229,6 +238,27 @@ async fn build_step(
         diagnoses: diagnose(&output),
     };
     (done.duration, Some(summary))
+}
+
+/// Whether a Go build has run in this process: Go's build cache is shared
+/// (see `submission::language_env`), and the first build fills it with the
+/// standard library.
+static GO_CACHE_WARM: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
+
+/// For the first `go` build of the process, a guard that makes the other Go
+/// builds wait until it ends, so that the standard library is compiled once,
+/// not by every run at the same time. The wait is bounded by that build's
+/// time limit.
+async fn first_go_build(build: &[String]) -> Option<tokio::sync::MutexGuard<'static, bool>> {
+    if build.first().map(String::as_str) != Some("go") {
+        return None;
+    }
+    let mut warm = GO_CACHE_WARM.lock().await;
+    if *warm {
+        return None;
+    }
+    *warm = true;
+    Some(warm)
 }
 
 type Stamps = HashMap<std::path::PathBuf, (u64, std::time::SystemTime)>;
@@ -294,6 +324,19 @@ mod tests {
         assert_eq!(changed, vec![("out/msg1.txt".to_string(), b"new".to_vec())]);
     }
 
+    #[tokio::test]
+    async fn the_first_go_build_runs_alone() {
+        let cargo = ["cargo".to_string(), "build".to_string()];
+        assert!(first_go_build(&cargo).await.is_none());
+        let go = ["go".to_string(), "build".to_string()];
+        let first = first_go_build(&go).await;
+        let second = tokio::spawn(async move { first_go_build(&go).await.is_none() });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "waits for the first build");
+        drop(first);
+        assert!(second.await.unwrap(), "later builds run together");
+    }
+
     #[test]
     fn cmd_overrides_the_preset_and_fills_placeholders() {
         let lab = crate::spec::load_builtin("udp-pinger").unwrap().unwrap();
@@ -310,6 +353,13 @@ mod tests {
         let c = plan_commands(&plan, None, &ph).unwrap().unwrap();
         assert_eq!(c.run, ["python3", "ping.py", "127.0.0.1", "12000"]);
         assert_eq!(c.build, None);
+        // `{entry}` without an entry: `workspace` has recorded why; nothing runs.
+        let opts = super::super::Options {
+            cmd: Some("python3 {entry} {addr}".into()),
+            ..Default::default()
+        };
+        let plan = Plan::new(&lab, Path::new("."), "s", &opts);
+        assert_eq!(plan_commands(&plan, None, &ph), Ok(None));
         let plain = super::super::Options::default();
         let plan = Plan::new(&lab, Path::new("."), "s", &plain);
         assert_eq!(plan_commands(&plan, None, &ph), Ok(None));

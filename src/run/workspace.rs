@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use tempfile::TempDir;
 
 use super::Plan;
-use super::submission::{Entry, copy_submission, find_entry};
+use super::submission::{Entry, copy_submission, find_entry, find_entry_for_command, uses_entry};
 use crate::outcome::ExitKind;
 use crate::sandbox::janitor;
 use crate::trace::{EventKind, Recorder};
@@ -38,23 +38,27 @@ impl Workspace {
 
 /// Copies the submission and finds its entry. A submission that cannot be
 /// copied, or has no entry, is recorded as a program that did not start
-/// (unless `--cmd` says how to start it).
+/// (unless `--cmd` says how to start it without naming the entry).
 pub fn prepare(plan: &Plan, recorder: &Recorder, notes: &mut Vec<String>) -> Result<Workspace> {
+    plan.opts.batch.check(plan.lab)?;
     let dir = tempfile::Builder::new()
         .prefix("netgrade-")
         .tempdir_in(janitor::scratch())
         .context("cannot create a work directory")?;
-    let found = copy_submission(plan.submission, dir.path())
-        .and_then(|()| find_entry(dir.path(), &plan.lab.program));
-    let entry = match found {
-        Ok(e) => Some(e),
-        Err(reason) if plan.opts.cmd.is_none() => {
-            recorder.record(EventKind::Exited {
-                exit: ExitKind::DidNotStart { reason },
-            });
+    let did_not_start = |reason: String| {
+        recorder.record(EventKind::Exited {
+            exit: ExitKind::DidNotStart { reason },
+        });
+    };
+    let entry = match copy_submission(plan.submission, dir.path()) {
+        Ok(()) => entry(plan, dir.path()).unwrap_or_else(|reason| {
+            did_not_start(reason);
+            None
+        }),
+        Err(reason) => {
+            did_not_start(reason);
             None
         }
-        Err(_) => None,
     };
     if let Some(note) = entry.as_ref().and_then(|e| e.note.clone()) {
         notes.push(note);
@@ -68,6 +72,23 @@ pub fn prepare(plan: &Plan, recorder: &Recorder, notes: &mut Vec<String>) -> Res
             .context("cannot copy the lab's data next to the program")?;
     }
     Ok(work)
+}
+
+/// The submission's entry in `root`. `Ok(None)`: none, and `--cmd` does not
+/// need one; `Err`: why the program cannot start.
+fn entry(plan: &Plan, root: &Path) -> Result<Option<Entry>, String> {
+    let ports: Vec<u16> = plan.lab.servers.iter().map(|s| s.port).collect();
+    let program = &plan.lab.program;
+    let Some(cmd) = &plan.opts.cmd else {
+        return find_entry(root, program, &ports).map(Some);
+    };
+    match find_entry_for_command(root, program, &ports, cmd) {
+        Ok(e) => Ok(Some(e)),
+        Err(reason) if uses_entry(cmd) => Err(format!(
+            "--cmd `{cmd}` needs the entry file ({{entry}} or {{stem}}), but none was found: {reason}"
+        )),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Writes the lab's data to a directory of its own, for reference servers
@@ -137,5 +158,36 @@ mod tests {
         ));
         // A server lab's data goes where the server runs.
         assert!(work.root().join("www/index.html").is_file());
+    }
+
+    #[test]
+    fn cmd_with_entry_placeholders_needs_an_entry() {
+        let sub = tempfile::tempdir().unwrap();
+        std::fs::write(sub.path().join("notes.txt"), "").unwrap();
+        let lab = lab("client");
+        let run = |cmd: &str| {
+            let opts = Options {
+                cmd: Some(cmd.into()),
+                ..Options::default()
+            };
+            let plan = Plan::new(&lab, sub.path(), "s", &opts);
+            let rec = Recorder::new();
+            let work = prepare(&plan, &rec, &mut Vec::new()).unwrap();
+            (
+                work.entry.is_some(),
+                rec.snapshot().exit().map(|(_, e)| e.clone()),
+            )
+        };
+        // Without placeholders the command needs no entry: it starts.
+        assert_eq!(run("python3 /tmp/ping.py {addr}"), (false, None));
+        match run("python3 {entry} {host} {port}") {
+            (false, Some(ExitKind::DidNotStart { reason })) => {
+                assert!(reason.starts_with("--cmd `python3 {entry} {host} {port}` needs the entry file ({entry} or {stem}), but none was found: no program to run"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Found anyway, in the language of the command, under another name.
+        std::fs::write(sub.path().join("ping.py"), "").unwrap();
+        assert_eq!(run("python3 {entry}"), (true, None));
     }
 }

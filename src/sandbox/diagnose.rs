@@ -3,6 +3,12 @@
 
 /// Diagnoses for a program's stderr (and compiler output), most specific first.
 pub fn diagnose(stderr: &str) -> Vec<String> {
+    diagnose_allowing(stderr, &[])
+}
+
+/// Like [`diagnose`], for a lab that allows these Python packages besides
+/// the standard library (`program.python_packages`).
+pub fn diagnose_allowing(stderr: &str, packages: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let last_line = |needle: &str| {
         stderr
@@ -47,9 +53,7 @@ pub fn diagnose(stderr: &str) -> Vec<String> {
         .find_map(|l| l.split("No module named ").nth(1))
         .map(|m| m.trim().trim_matches('\''))
     {
-        out.push(format!(
-            "the program imports `{module}`, which is not installed here: use only the standard library (socket, time, sys), or include {module}.py in your submission"
-        ));
+        out.push(missing_module(module, packages));
     }
     if stderr.contains("max() arg is an empty sequence")
         || stderr.contains("min() arg is an empty sequence")
@@ -144,6 +148,19 @@ fn python_source_line(stderr: &str) -> Option<&str> {
     is_source.then_some(source)
 }
 
+/// What to say about an import of `module`, which is not installed.
+fn missing_module(module: &str, packages: &[String]) -> String {
+    if packages.is_empty() {
+        return format!(
+            "the program imports `{module}`, which is not installed here: use only the standard library (socket, time, sys), or include {module}.py in your submission"
+        );
+    }
+    format!(
+        "the program imports `{module}`, which this lab does not allow: it allows the standard library and {}; use those, or include {module}.py in your submission",
+        packages.join(", ")
+    )
+}
+
 /// ` (file.py, line N)` for the innermost frame of a Python traceback or a SyntaxError.
 fn python_location(stderr: &str) -> String {
     stderr
@@ -184,6 +201,14 @@ mod tests {
         let err = "Traceback (most recent call last):\n  File \"/w/c.py\", line 1, in <module>\n    import pingutils\nModuleNotFoundError: No module named 'pingutils'\n";
         let d = diagnose(err);
         assert!(d[0].contains("`pingutils`"), "{d:?}");
+        assert!(d[0].contains("only the standard library"), "{d:?}");
+        let d = diagnose_allowing(err, &["numpy".into(), "scipy==1.11".into()]);
+        assert!(
+            d[0].contains(
+                "this lab does not allow: it allows the standard library and numpy, scipy==1.11"
+            ),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -273,6 +273,65 @@ fn at(path: &str, text: &str, loc: &Location, message: String) -> SpecError {
     )
 }
 
+/// A pip requirement netgrade accepts: a name, optional extras, optional
+/// version specifiers; no URLs, markers or options.
+const REQUIREMENT: &str = r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(?:\[[A-Za-z0-9._-]+(?:\s*,\s*[A-Za-z0-9._-]+)*\])?(?:\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+(?:\s*,\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+)*)?$";
+
+/// `server_names` and `python_packages`.
+fn validate_program(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
+    let program = &lab.program;
+    if program.server_names.is_some() && program.role == Role::Server {
+        return Err(SpecError::new(
+            path,
+            text,
+            0,
+            0,
+            "`program.server_names` applies to client labs only",
+        )
+        .with_help("it names the handout's server, which a client lab never grades; remove it"));
+    }
+    if let Some(glob) = program
+        .server_names
+        .iter()
+        .flatten()
+        .find(|g| g.trim().is_empty())
+    {
+        return Err(SpecError::new(
+            path,
+            text,
+            0,
+            0,
+            format!("`program.server_names` has an empty name `{glob}`"),
+        ));
+    }
+    let requirement = regex::Regex::new(REQUIREMENT).expect("valid regex");
+    let mut seen = HashSet::new();
+    for package in &program.python_packages {
+        let loc = &package.referenced;
+        let Some(found) = requirement.captures(package.value.trim()) else {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!("`{}` is not a Python package requirement", package.value),
+            )
+            .with_help(
+                "write a package name, optionally with versions: `numpy`, `numpy==1.26.4`, `scipy>=1.11,<2`",
+            ));
+        };
+        let name = found["name"].to_ascii_lowercase().replace(['_', '.'], "-");
+        if !seen.insert(name.clone()) {
+            return Err(at(
+                path,
+                text,
+                loc,
+                format!("`python_packages` lists `{name}` twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
     let top = |message: String| SpecError::new(path, text, 0, 0, message);
     if lab.name.trim().is_empty() {
@@ -290,6 +349,7 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
     if lab.program.time_limit.get().is_zero() {
         return Err(top("`program.time_limit` is zero".into()));
     }
+    validate_program(lab, path, text)?;
 
     let mut names = HashSet::new();
     for server in &lab.servers {
@@ -674,6 +734,55 @@ checks:
         assert_eq!(e.line, 9);
         let text = MINIMAL.replace("port: 12000", "port: 99999");
         assert!(load_str("t.yaml", &text).is_err());
+    }
+
+    #[test]
+    fn python_packages_are_requirements() {
+        let with = |list: &str| {
+            MINIMAL.replace(
+                "  entry: [client.py]",
+                &format!("  entry: [client.py]\n  python_packages: {list}"),
+            )
+        };
+        let lab = load_str(
+            "t.yaml",
+            &with("[numpy, \"numpy-financial==1.0.0\", \"scipy >= 1.11, <2\", \"pandas[excel]\"]"),
+        )
+        .unwrap();
+        assert_eq!(lab.program.python_packages().len(), 4);
+        for bad in [
+            "\"--index-url=http://x\"",
+            "\"numpy; python_version>'3'\"",
+            "\"pkg @ https://x/p.whl\"",
+            "\"\"",
+        ] {
+            let e = load_str("t.yaml", &with(&format!("[{bad}]"))).unwrap_err();
+            assert!(
+                e.message.contains("not a Python package requirement"),
+                "{bad}: {e}"
+            );
+            assert_eq!(e.line, 9, "{e}");
+        }
+        let e = load_str("t.yaml", &with("[numpy, NumPy==1.26.4]")).unwrap_err();
+        assert!(e.message.contains("`numpy` twice"), "{e}");
+    }
+
+    #[test]
+    fn server_names_belong_to_client_labs() {
+        let text = MINIMAL.replace(
+            "  entry: [client.py]",
+            "  entry: [client.py]\n  server_names: [\"*Srv*\"]",
+        );
+        let lab = load_str("t.yaml", &text).unwrap();
+        assert_eq!(lab.program.server_names(), ["*Srv*"]);
+        let lab = load_str("t.yaml", MINIMAL).unwrap();
+        assert_eq!(
+            lab.program.server_names(),
+            ["*Server*", "*server*", "*SERVER*"]
+        );
+        let text = text.replace("  server_names", "  role: server\n  server_names");
+        let e = load_str("t.yaml", &text).unwrap_err();
+        assert!(e.message.contains("client labs only"), "{e}");
     }
 
     #[test]

@@ -259,7 +259,7 @@ pub struct ProgramSpec {
     #[serde(default)]
     pub contains: Option<String>,
     /// Arguments appended to the language's run command. Placeholders:
-    /// `{host}`, `{port}` (the first server), `{entry}`, `{stem}`.
+    /// `{host}`, `{port}`, `{addr}` (`host:port`, the first server), `{entry}`, `{stem}`, `{dir}`.
     #[serde(default)]
     pub args: Vec<String>,
     /// Full command instead of the language preset (same placeholders), e.g. `python3 {entry}`.
@@ -295,6 +295,39 @@ pub struct ProgramSpec {
     /// Role server: how long to wait for the program to listen.
     #[serde(default = "default_ready_timeout")]
     pub ready_timeout: Dur,
+    /// Role client: file names (globs) that mark a file as the lab's server,
+    /// e.g. the handout's `UDPPingerServer.py`; such a file is not graded
+    /// while a client is there. Default: `*Server*`, `*server*`, `*SERVER*`.
+    /// A name that also says `client` is never taken for a server's.
+    #[serde(default)]
+    pub server_names: Option<Vec<String>>,
+    /// Python packages the course allows beyond the standard library, as pip
+    /// requirements (`numpy`, `numpy==1.26.4`). netgrade installs them once
+    /// into a cached virtual environment and runs Python programs with it.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub python_packages: Vec<Spanned<String>>,
+}
+
+/// The file names [`ProgramSpec::server_names`] defaults to.
+pub const DEFAULT_SERVER_NAMES: [&str; 3] = ["*Server*", "*server*", "*SERVER*"];
+
+impl ProgramSpec {
+    /// The globs that mark a file as the lab's server (the lab's, or the defaults).
+    pub fn server_names(&self) -> Vec<String> {
+        match &self.server_names {
+            Some(names) => names.clone(),
+            None => DEFAULT_SERVER_NAMES.map(String::from).to_vec(),
+        }
+    }
+
+    /// The allowed Python packages, as written.
+    pub fn python_packages(&self) -> Vec<String> {
+        self.python_packages
+            .iter()
+            .map(|p| p.value.clone())
+            .collect()
+    }
 }
 
 fn default_ready_timeout() -> Dur {
