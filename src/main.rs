@@ -639,6 +639,13 @@ async fn serve(server: Serve) -> ExitCode {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let recorder = Recorder::with_tap(tx);
     let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let socket = match servers::udp::UdpServerSocket::from_tokio(socket, None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("netgrade: cannot set up the pinger's socket: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
     let task = tokio::spawn(servers::pinger::run(socket, config, recorder, stopped));
     loop {
         tokio::select! {

@@ -107,6 +107,13 @@ pub enum EventKind {
         /// Where it was going.
         to: SocketAddr,
     },
+    /// The run's network captures hard-coded destinations (every address is
+    /// local, names resolve to the lab, steering is in force): where the
+    /// program sends is known.
+    Capturing {
+        /// Whether traffic for ports no server uses goes to the lab's servers.
+        redirect_ports: bool,
+    },
     /// Traffic the program sent to an address or port no server is bound to,
     /// which the capture handed to server `server` instead (a hard-coded
     /// `smtp.gmail.com:587`, a lab machine's IP, another handout's port).
@@ -362,6 +369,8 @@ pub struct Event {
 #[derive(Clone, Debug)]
 pub struct Recorder {
     start: Instant,
+    /// The wall clock when `start` was taken.
+    wall: std::time::SystemTime,
     events: Arc<Mutex<Vec<Event>>>,
     tap: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
 }
@@ -371,9 +380,16 @@ impl Recorder {
     pub fn new() -> Self {
         Recorder {
             start: Instant::now(),
+            wall: std::time::SystemTime::now(),
             events: Arc::new(Mutex::new(Vec::new())),
             tap: None,
         }
+    }
+
+    /// The run time of a wall-clock instant (a kernel timestamp of a
+    /// datagram's arrival), never before the run started.
+    pub fn at_wall(&self, t: std::time::SystemTime) -> Duration {
+        t.duration_since(self.wall).unwrap_or_default()
     }
 
     /// A recorder that also sends each event to `tap` as it happens (for `netgrade serve`).
@@ -579,6 +595,47 @@ impl Trace {
             }
         }
         out
+    }
+
+    /// The most any UDP reply left after it was due (its datagram's arrival
+    /// plus the delay the server chose): how far the servers fell behind.
+    pub fn reply_lateness(&self) -> Duration {
+        use std::collections::HashMap;
+        let mut arrived: HashMap<(&str, u32), Duration> = HashMap::new();
+        let mut delay: HashMap<(&str, u32), Duration> = HashMap::new();
+        let mut late = Duration::ZERO;
+        for e in &self.events {
+            match &e.kind {
+                EventKind::Datagram {
+                    server,
+                    dir: Dir::In,
+                    index,
+                    ..
+                } => {
+                    arrived.insert((server, *index), e.at);
+                }
+                EventKind::Delayed {
+                    server,
+                    index,
+                    delay: d,
+                } => {
+                    delay.insert((server, *index), *d);
+                }
+                EventKind::Datagram {
+                    server,
+                    dir: Dir::Out,
+                    index,
+                    ..
+                } => {
+                    let key = (server.as_str(), *index);
+                    if let (Some(a), Some(d)) = (arrived.get(&key), delay.get(&key)) {
+                        late = late.max(e.at.saturating_sub(*a + *d));
+                    }
+                }
+                _ => {}
+            }
+        }
+        late
     }
 
     /// Captured traffic grouped by transport, destination and server, with

@@ -4,6 +4,7 @@
 //! lab lists and turns verdicts into scored [`CheckOutcome`]s. A check either
 //! passes (full points) or not (none): scores stay easy to explain.
 
+mod capture;
 mod http_client;
 pub mod output;
 mod pinger;
@@ -135,6 +136,7 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::Deletes => pop3::deletes(spec, ctx),
         CheckKind::Keeps => pop3::keeps(spec, ctx),
         CheckKind::Transcript => golden(ctx),
+        CheckKind::UsesArguments => capture::uses_arguments(ctx),
     }
 }
 

@@ -2,22 +2,28 @@
 //! reach the lab's servers (see [`crate::sandbox::capture`]), and the traffic
 //! watcher records every destination the program used.
 
-use std::os::fd::AsFd;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::Plan;
 use super::network::Network;
+use crate::sandbox::NetNs;
 use crate::sandbox::capture::{self, Endpoint, Route, Steering, Table};
+use crate::servers::resolver::{self, ResolverConfig};
+use crate::servers::udp::UdpServerSocket;
 use crate::servers::{RunningServers, sniffer};
 use crate::spec::ServerKind;
-use crate::trace::{Recorder, Trace, Transport};
+use crate::trace::{EventKind, Recorder, Trace, Transport};
 
 /// What the capture set up for one run; undone when dropped.
 #[derive(Debug, Default)]
 pub struct Capture {
     steering: Option<Steering>,
+    /// Where the program's `/etc` files are written.
+    files: Option<tempfile::TempDir>,
     /// Files bound over the host's for the program (`/etc/resolv.conf` …).
     pub binds: Vec<(PathBuf, PathBuf)>,
     /// Where traffic goes.
@@ -42,22 +48,46 @@ pub fn engage(
         }
         return Ok(capture);
     };
-    capture.table = table(plan, servers);
+    capture.files = Some(
+        tempfile::Builder::new()
+            .prefix("netgrade-etc-")
+            .tempdir_in(crate::sandbox::janitor::scratch())
+            .context("cannot create a folder for the program's /etc files")?,
+    );
+    let resolver = start_resolver(ns, servers, recorder)?;
+    capture.table = table(plan, servers, &resolver);
     match Steering::attach(ns.raw_fd()) {
         Ok(steering) => {
-            for socket in &servers.sockets {
-                for (route, name) in &capture.table.routes {
-                    if *name == socket.name && route_transport(*route) == socket.transport {
-                        steering.insert(*route, socket.fd.as_fd())?;
+            let sockets = servers
+                .sockets
+                .iter()
+                .map(|s| (s.name.as_str(), s.transport, s.fd.as_fd()))
+                .chain(
+                    resolver
+                        .iter()
+                        .map(|(t, _, fd)| (RESOLVER_NAME, *t, fd.as_fd())),
+                );
+            for (name, transport, fd) in sockets {
+                for (route, owner) in &capture.table.routes {
+                    if owner == name && route_transport(*route) == transport {
+                        steering.insert(*route, fd)?;
                     }
                 }
             }
             capture.steering = Some(steering);
+            recorder.record(EventKind::Capturing {
+                redirect_ports: plan.redirect_ports,
+            });
         }
         Err(e) => notes.push(format!(
             "hard-coded hosts and ports could not be captured: the kernel refused the steering program ({e}); a program must use the host and port netgrade passes as arguments"
         )),
     }
+    // The program resolves every name through the resolver.
+    capture.binds = capture
+        .files
+        .as_ref()
+        .map_or(Ok(Vec::new()), |dir| capture::system_files(dir.path()))?;
     if !plan.is_server() {
         watch(ns, &capture.table, servers, recorder);
     }
@@ -70,10 +100,44 @@ fn route_transport(route: Route) -> Transport {
     }
 }
 
+/// How the capture's resolver is named in traces and reports.
+pub const RESOLVER_NAME: &str = "resolver";
+
+/// The resolver's sockets: transport, bound address and a descriptor.
+type ResolverSockets = Vec<(Transport, SocketAddr, OwnedFd)>;
+
+/// Starts the resolver the program's `/etc/resolv.conf` names, answering
+/// every name with the lab's server address.
+fn start_resolver(
+    ns: &NetNs,
+    servers: &mut RunningServers,
+    recorder: &Recorder,
+) -> Result<ResolverSockets> {
+    let addr = SocketAddr::from((capture::RESOLVER, 53));
+    let rt = crate::servers::clock::handle();
+    let _entered = rt.enter();
+    let udp = UdpServerSocket::bind(addr, Some(ns))
+        .context("cannot bind the capture's resolver to UDP 127.0.0.53:53")?;
+    let tcp = crate::servers::bind_tcp(addr, Some(ns))
+        .context("cannot bind the capture's resolver to TCP 127.0.0.53:53")?;
+    let sockets = vec![
+        (Transport::Udp, addr, udp.as_fd().try_clone_to_owned()?),
+        (Transport::Tcp, addr, tcp.as_fd().try_clone_to_owned()?),
+    ];
+    let lab = match servers.primary().map(|a| a.ip()) {
+        Some(IpAddr::V4(ip)) if !ip.is_unspecified() => ip,
+        _ => Ipv4Addr::LOCALHOST,
+    };
+    let config = ResolverConfig::new(RESOLVER_NAME, vec![lab], Vec::new());
+    servers.add_task(rt.spawn(resolver::run(udp, tcp, config, recorder.clone())));
+    Ok(sockets)
+}
+
 /// Which server gets which traffic: each server its own port at any
 /// address; with redirects, the well-known ports of its protocol and, for
-/// the first server of each transport, every other port.
-fn table(plan: &Plan, servers: &RunningServers) -> Table {
+/// the first server of each transport, every other port. The resolver gets
+/// port 53 unless a lab server has it.
+fn table(plan: &Plan, servers: &RunningServers, resolver: &ResolverSockets) -> Table {
     let mut table = Table::default();
     for socket in &servers.sockets {
         table.endpoints.push(Endpoint {
@@ -85,6 +149,18 @@ fn table(plan: &Plan, servers: &RunningServers) -> Table {
             Route::Port(socket.transport, socket.addr.port()),
             socket.name.clone(),
         ));
+    }
+    for (transport, addr, _) in resolver {
+        table.endpoints.push(Endpoint {
+            name: RESOLVER_NAME.into(),
+            transport: *transport,
+            addr: *addr,
+        });
+        add_route(
+            &mut table,
+            Route::Port(*transport, addr.port()),
+            RESOLVER_NAME,
+        );
     }
     if plan.redirect_ports {
         for socket in &servers.sockets {
@@ -123,28 +199,91 @@ fn watch(
     }
 }
 
-/// What the report says about captured traffic: one note per destination
-/// the program used in place of a server's own address.
+/// What the report says about captured traffic: the names the program
+/// looked up, then one note per destination it used in place of a server's
+/// own address.
 pub fn notes(plan: &Plan, trace: &Trace) -> Vec<String> {
-    trace
-        .captured()
-        .into_iter()
-        .map(|(transport, to, server, _)| {
-            let spec = plan.lab.servers.iter().find(|s| s.name == server);
-            let what = spec.map(|s| kind_name(s.kind.value)).unwrap_or("DNS");
-            let verb = match transport {
-                Transport::Tcp => "connected to",
-                Transport::Udp => "sent datagrams to",
-            };
-            let lab_addr = spec
-                .map(|s| format!(" (the lab's server is at {}:{})", s.host, s.port))
-                .unwrap_or_default();
-            format!(
-                "your program {verb} {} {to}; netgrade's {what} server `{server}` answered in its place{lab_addr}",
-                transport.name()
-            )
-        })
-        .collect()
+    let names = looked_up(trace);
+    let mut notes = Vec::new();
+    if !names.is_empty() {
+        let list: Vec<String> = names.iter().map(|(n, _)| format!("`{n}`")).collect();
+        let answered: Vec<&str> = names
+            .iter()
+            .flat_map(|(_, a)| a.iter().map(String::as_str))
+            .collect();
+        notes.push(format!(
+            "your program looked up {}; netgrade's resolver answered {}",
+            list.join(", "),
+            match answered.first() {
+                Some(ip) => format!("with the lab's address {ip}"),
+                None => "without an address".into(),
+            }
+        ));
+    }
+    for (transport, to, server, _) in trace.captured() {
+        let spec = plan.lab.servers.iter().find(|s| s.name == server);
+        let what = spec.map(|s| kind_name(s.kind.value)).unwrap_or("DNS");
+        let verb = match transport {
+            Transport::Tcp => "connected to",
+            Transport::Udp => "sent datagrams to",
+        };
+        let lab_addr = spec
+            .map(|s| format!(" (the lab's server is at {}:{})", s.host, s.port))
+            .unwrap_or_default();
+        // The name it used, when exactly one looked-up name gave this address.
+        let ip = to.ip().to_string();
+        let by_name: Vec<&str> = names
+            .iter()
+            .filter(|(_, answers)| answers.contains(&ip))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let dest = match by_name.as_slice() {
+            [name] => format!("{name}:{} ({} {to})", to.port(), transport.name()),
+            _ => format!("{} {to}", transport.name()),
+        };
+        notes.push(format!(
+            "your program {verb} {dest}; netgrade's {what} server `{server}` answered in its place{lab_addr}"
+        ));
+    }
+    notes
+}
+
+/// Names the program looked up (not `localhost`, not reverse lookups), with
+/// the addresses the resolver gave, in order of first lookup.
+fn looked_up(trace: &Trace) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for e in &trace.events {
+        let EventKind::NameLookup { name, answers, .. } = &e.kind else {
+            continue;
+        };
+        let name = name.to_lowercase();
+        if name.is_empty()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || name.ends_with(".arpa")
+            || name.parse::<IpAddr>().is_ok()
+        {
+            continue;
+        }
+        let addresses = answers
+            .iter()
+            .filter(|a| a.parse::<IpAddr>().is_ok())
+            .cloned();
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, known)) => {
+                for a in addresses {
+                    if !known.contains(&a) {
+                        known.push(a);
+                    }
+                }
+            }
+            None => out.push((name, addresses.collect())),
+        }
+        if out.len() >= 8 {
+            break;
+        }
+    }
+    out
 }
 
 /// How reports name a server kind.

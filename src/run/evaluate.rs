@@ -60,6 +60,7 @@ pub fn finish(
         summary = Some(ProgramSummary::did_not_start(reason.clone()));
     }
     let lab = plan.lab;
+    let late = timeline.late.max(trace.reply_lateness());
     let mut notes = timeline.notes;
     notes.extend(super::capture::notes(plan, &trace));
     let checks = checks::evaluate(lab, &trace);
@@ -97,10 +98,10 @@ pub fn finish(
             overhead_ms: ms(total
                 .saturating_sub(program.time)
                 .saturating_sub(timeline.queued)),
-            late_ms: ms(timeline.late),
+            late_ms: ms(late),
         },
         transcript,
-        disturbed: disturbed(plan, timeline.late),
+        disturbed: disturbed(plan, late),
     };
     (outcome, session)
 }

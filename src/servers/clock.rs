@@ -37,6 +37,7 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .build()
         .expect("cannot start the servers' runtime");
     rt.spawn(ticker());
+    super::udp::keep_timestamps_on();
     rt
 });
 

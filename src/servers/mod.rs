@@ -273,7 +273,7 @@ pub fn start(
                 running.tasks.push(task);
             }
             ServerKind::UdpPinger => {
-                let socket = bind_udp(addr, netns).with_context(|| {
+                let socket = udp::UdpServerSocket::bind(addr, netns).with_context(|| {
                     format!(
                         "cannot bind the {} server to UDP {addr}{}",
                         spec.name,
@@ -284,7 +284,7 @@ pub fn start(
                         }
                     )
                 })?;
-                let bound = socket.local_addr()?;
+                let bound = socket.local_addr();
                 running.sockets.push(Socket {
                     name: spec.name.clone(),
                     kind: ServerKind::UdpPinger,

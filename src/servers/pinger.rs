@@ -7,14 +7,12 @@
 //! datagram and decision goes into the run's [`Recorder`].
 
 use std::collections::BTreeSet;
-use std::os::fd::AsFd;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use tokio::net::UdpSocket;
-
+use super::udp::UdpServerSocket;
 use crate::trace::{Dir, EventKind, Recorder};
 
 /// Largest datagram kept in the trace; longer payloads are cut.
@@ -61,7 +59,7 @@ pub fn decide(config: &PingerConfig, index: u32) -> Option<Duration> {
 /// kernel already queued (sent before the program ended, not yet read) with
 /// their decisions, sends no more replies, and returns.
 pub async fn run(
-    socket: UdpSocket,
+    socket: UdpServerSocket,
     config: PingerConfig,
     recorder: Recorder,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -72,23 +70,33 @@ pub async fn run(
     let mut replies = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
-            received = socket.recv_from(&mut buf) => {
+            received = socket.recv_timed(&mut buf) => {
                 // ICMP errors (e.g. port unreachable after the client left)
                 // surface here on Linux; they say nothing about the next datagram.
-                let Ok((n, peer)) = received else { continue };
+                let Ok(got) = received else { continue };
+                while replies.try_join_next().is_some() {}
                 index = index.saturating_add(1);
-                if let Some((delay, reply)) = handle(&config, &recorder, index, &buf[..n], peer) {
+                // The kernel's arrival time: exact however late this task ran.
+                let arrived = got.arrived.map_or_else(|| recorder.now(), |t| recorder.at_wall(t));
+                let decided = handle(&config, &recorder, index, &buf[..got.len], got.peer, arrived);
+                if let Some((delay, reply)) = decided {
                     let (socket, recorder, name) = (socket.clone(), recorder.clone(), config.name.clone());
+                    let due = arrived + delay;
                     replies.spawn(async move {
-                        tokio::time::sleep(delay).await;
+                        // Sleep until the reply is due, counted from the arrival.
+                        let wait = due.saturating_sub(recorder.now());
+                        tokio::time::sleep(wait).await;
                         // Stamped before sending: the recorded hold time is then a
                         // lower bound of the true RTT, whatever the scheduler does.
                         let at = recorder.now();
-                        if socket.send_to(&reply, peer).await.is_ok() && index <= MAX_RECORDED_DATAGRAMS {
+                        // From the address and port the ping was sent to, so a
+                        // client whose socket is connected there accepts it.
+                        let sent = socket.send_from(&reply, got.peer, got.local).await;
+                        if sent.is_ok() && index <= MAX_RECORDED_DATAGRAMS {
                             recorder.record_at(at, EventKind::Datagram {
                                 server: name,
                                 dir: Dir::Out,
-                                peer,
+                                peer: got.peer,
                                 index,
                                 data: reply[..reply.len().min(MAX_RECORDED_PAYLOAD)].to_vec(),
                             });
@@ -100,18 +108,20 @@ pub async fn run(
         }
     }
     replies.abort_all();
-    // The same socket, read without waiting: tokio's cached readiness could
-    // hide datagrams the kernel already holds.
-    let Ok(std_socket) = socket
-        .as_fd()
-        .try_clone_to_owned()
-        .map(std::net::UdpSocket::from)
-    else {
-        return;
-    };
-    while let Ok((n, peer)) = std_socket.recv_from(&mut buf) {
+    // What the kernel already holds, read without waiting.
+    while let Ok(got) = socket.try_recv_timed(&mut buf) {
         index = index.saturating_add(1);
-        handle(&config, &recorder, index, &buf[..n], peer);
+        let arrived = got
+            .arrived
+            .map_or_else(|| recorder.now(), |t| recorder.at_wall(t));
+        handle(
+            &config,
+            &recorder,
+            index,
+            &buf[..got.len],
+            got.peer,
+            arrived,
+        );
     }
 }
 
@@ -123,16 +133,20 @@ fn handle(
     index: u32,
     data: &[u8],
     peer: std::net::SocketAddr,
+    arrived: Duration,
 ) -> Option<(Duration, Vec<u8>)> {
     let record = index <= MAX_RECORDED_DATAGRAMS;
     if record {
-        recorder.record(EventKind::Datagram {
-            server: config.name.clone(),
-            dir: Dir::In,
-            peer,
-            index,
-            data: data[..data.len().min(MAX_RECORDED_PAYLOAD)].to_vec(),
-        });
+        recorder.record_at(
+            arrived,
+            EventKind::Datagram {
+                server: config.name.clone(),
+                dir: Dir::In,
+                peer,
+                index,
+                data: data[..data.len().min(MAX_RECORDED_PAYLOAD)].to_vec(),
+            },
+        );
     } else if index == MAX_RECORDED_DATAGRAMS + 1 {
         recorder.record(EventKind::RecordingCapped {
             server: config.name.clone(),
@@ -142,14 +156,17 @@ fn handle(
     let decision = decide(config, index);
     if record {
         let server = config.name.clone();
-        recorder.record(match decision {
-            None => EventKind::Dropped { server, index },
-            Some(delay) => EventKind::Delayed {
-                server,
-                index,
-                delay,
+        recorder.record_at(
+            arrived,
+            match decision {
+                None => EventKind::Dropped { server, index },
+                Some(delay) => EventKind::Delayed {
+                    server,
+                    index,
+                    delay,
+                },
             },
-        });
+        );
     }
     decision.map(|delay| (delay, data.to_ascii_uppercase()))
 }
@@ -196,10 +213,58 @@ mod tests {
         }
     }
 
+    fn bind() -> UdpServerSocket {
+        UdpServerSocket::bind("127.0.0.1:0".parse().unwrap(), None).unwrap()
+    }
+
+    /// Waits until the kernel stamps arrivals (it turns stamping on a moment
+    /// after the first socket asks).
+    fn wait_for_timestamps() {
+        super::super::udp::keep_timestamps_on();
+        let probe = bind();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut buf = [0u8; 8];
+        for _ in 0..200 {
+            sender.send_to(b"t", probe.local_addr()).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            let got = probe.try_recv_timed(&mut buf).unwrap();
+            let stamped = got.arrived.and_then(|t| t.elapsed().ok());
+            if stamped.is_some_and(|age| age >= Duration::from_millis(15)) {
+                return;
+            }
+        }
+        panic!("the kernel never stamped a datagram's arrival");
+    }
+
+    #[tokio::test]
+    async fn arrivals_are_the_kernels_however_late_the_server_reads() {
+        wait_for_timestamps();
+        let server = bind();
+        let addr = server.local_addr();
+        let rec = Recorder::new();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"Ping 1 x", addr).unwrap();
+        let sent = rec.now();
+        // The server reads it only now, well after it arrived.
+        std::thread::sleep(Duration::from_millis(300));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(run(server, config(&[], 0.0, 1), rec.clone(), stopped));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        let pings = rec.snapshot().pings("pinger");
+        let arrived = pings[0].at;
+        // Wall and monotonic clocks may differ by a hair.
+        assert!(
+            arrived <= sent + Duration::from_millis(5),
+            "{arrived:?} > {sent:?}"
+        );
+    }
+
     #[tokio::test]
     async fn datagrams_queued_before_the_stop_are_still_recorded() {
-        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = server.local_addr().unwrap();
+        let server = bind();
+        let addr = server.local_addr();
         let rec = Recorder::new();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         // The server task has not run yet: everything below waits in the kernel.
@@ -225,12 +290,12 @@ mod tests {
 
     #[tokio::test]
     async fn echoes_upper_case_after_the_delay_and_records_everything() {
-        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = server.local_addr().unwrap();
+        let server = bind();
+        let addr = server.local_addr();
         let rec = Recorder::new();
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(run(server, config(&[2], 0.0, 1), rec.clone(), stopped));
-        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         client.send_to(b"Ping 1 abc", addr).await.unwrap();
         let mut buf = [0u8; 100];
         let (n, _) = tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut buf))

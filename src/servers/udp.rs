@@ -18,7 +18,7 @@
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use nix::sys::socket::{
     ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage,
@@ -31,6 +31,35 @@ use crate::sandbox::NetNs;
 
 /// Side sockets kept for replies from ports other than the socket's own.
 pub const MAX_SIDE_SOCKETS: usize = 16;
+
+/// A socket that asks for receive timestamps for netgrade's whole life. The
+/// kernel turns timestamping on for the first such socket only after a
+/// moment (a deferred job), and off again when the last one closes; with
+/// this one open, every run's first datagram gets its arrival time too.
+static TIMESTAMPS_ON: LazyLock<Option<std::net::UdpSocket>> = LazyLock::new(|| {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+    setsockopt(&socket, sockopt::ReceiveTimestampns, &true).ok()?;
+    Some(socket)
+});
+
+/// Turns the kernel's receive timestamps on for good (early, so they are on
+/// by the time the first run's program sends).
+pub fn keep_timestamps_on() {
+    LazyLock::force(&TIMESTAMPS_ON);
+}
+
+/// One datagram as [`UdpServerSocket::recv_timed`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Its length (cut to the buffer).
+    pub len: usize,
+    /// The sender.
+    pub peer: SocketAddr,
+    /// The address and port it was sent to.
+    pub local: SocketAddr,
+    /// When the kernel received it (wall clock), if the kernel said.
+    pub arrived: Option<std::time::SystemTime>,
+}
 
 /// A UDP server socket that reports each datagram's destination and replies from it.
 #[derive(Debug)]
@@ -63,6 +92,9 @@ impl UdpServerSocket {
         // Linux accepts an IPv6 source only if it is an interface's address,
         // unless the socket may use non-local addresses.
         setsockopt(&fd, sockopt::IpFreebind, &true)?;
+        // Arrival times from the kernel (best effort).
+        let _ = setsockopt(&fd, sockopt::ReceiveTimestampns, &true);
+        LazyLock::force(&TIMESTAMPS_ON);
         if v6 {
             setsockopt(&fd, sockopt::Ipv6RecvPacketInfo, &true)?;
             setsockopt(&fd, sockopt::Ipv6OrigDstAddr, &true)?;
@@ -90,16 +122,28 @@ impl UdpServerSocket {
     /// Waits for a datagram: its length (cut to `buf`), the sender, and the
     /// address and port it was sent to.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
-        self.socket
-            .async_io(Interest::READABLE, || self.recv_now(buf))
-            .await
+        self.recv_timed(buf).await.map(|d| (d.len, d.peer, d.local))
     }
 
     /// Like [`UdpServerSocket::recv`], without waiting: `WouldBlock` when
     /// the kernel holds no datagram.
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
+        self.try_recv_timed(buf).map(|d| (d.len, d.peer, d.local))
+    }
+
+    /// Like [`UdpServerSocket::recv`], with the time the kernel received the
+    /// datagram: however late netgrade reads it, the arrival is exact.
+    pub async fn recv_timed(&self, buf: &mut [u8]) -> io::Result<Received> {
         self.socket
-            .try_io(Interest::READABLE, || self.recv_now(buf))
+            .async_io(Interest::READABLE, || self.recv_now(buf))
+            .await
+    }
+
+    /// Like [`UdpServerSocket::recv_timed`], without waiting. It asks the
+    /// kernel directly (tokio's cached readiness could hide datagrams the
+    /// kernel already holds).
+    pub fn try_recv_timed(&self, buf: &mut [u8]) -> io::Result<Received> {
+        self.recv_now(buf)
     }
 
     /// Sends `data` to `to` with source address and port `from` (normally
@@ -133,14 +177,15 @@ impl UdpServerSocket {
     }
 
     /// One `recvmsg`, returning `WouldBlock` when nothing is queued.
-    fn recv_now(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
+    fn recv_now(&self, buf: &mut [u8]) -> io::Result<Received> {
         let fd = self.socket.as_raw_fd();
         let mut iov = [IoSliceMut::new(buf)];
         let mut space = nix::cmsg_space!(
             libc::in6_pktinfo,
             libc::sockaddr_in6,
             libc::in_pktinfo,
-            libc::sockaddr_in
+            libc::sockaddr_in,
+            libc::timespec
         );
         let msg =
             recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_DONTWAIT)?;
@@ -150,8 +195,15 @@ impl UdpServerSocket {
             .and_then(std_addr)
             .ok_or_else(|| io::Error::other("a datagram without a sender address"))?;
         let (mut ip, mut port) = (self.local.ip(), self.local.port());
+        let mut arrived = None;
         for cmsg in msg.cmsgs()? {
             match cmsg {
+                ControlMessageOwned::ScmTimestampns(t) => {
+                    arrived = Some(
+                        std::time::UNIX_EPOCH
+                            + std::time::Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32),
+                    );
+                }
                 ControlMessageOwned::Ipv4PacketInfo(info) => {
                     ip = Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)).into();
                 }
@@ -164,7 +216,12 @@ impl UdpServerSocket {
             }
         }
         let local = SocketAddr::new(ip.to_canonical(), port);
-        Ok((msg.bytes, canonical(peer), local))
+        Ok(Received {
+            len: msg.bytes,
+            peer: canonical(peer),
+            local,
+            arrived,
+        })
     }
 
     /// One `sendmsg` from address `from`, returning `WouldBlock` when the

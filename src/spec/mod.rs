@@ -596,11 +596,13 @@ pub enum CheckKind {
     Keeps,
     /// The session equals the lab's golden transcript, after redaction.
     Transcript,
+    /// The program talks to the host and port it is given, not hard-coded ones.
+    UsesArguments,
 }
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 36] = [
+    pub const ALL: [CheckKind; 37] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -637,6 +639,7 @@ impl CheckKind {
         CheckKind::Deletes,
         CheckKind::Keeps,
         CheckKind::Transcript,
+        CheckKind::UsesArguments,
     ];
 
     /// The kebab-case name used in YAML.
@@ -678,6 +681,7 @@ impl CheckKind {
             CheckKind::Deletes => "deletes",
             CheckKind::Keeps => "keeps",
             CheckKind::Transcript => "transcript",
+            CheckKind::UsesArguments => "uses-arguments",
         }
     }
 
@@ -720,14 +724,15 @@ impl CheckKind {
             | CheckKind::RetrievesAll
             | CheckKind::Deletes
             | CheckKind::Keeps
-            | CheckKind::Transcript => &[],
+            | CheckKind::Transcript
+            | CheckKind::UsesArguments => &[],
         }
     }
 
     /// The server kind whose traffic the check reads, if any.
     pub fn needs_server(self) -> Option<ServerKind> {
         match self {
-            CheckKind::Runs => None,
+            CheckKind::Runs | CheckKind::UsesArguments => None,
             CheckKind::PingCount
             | CheckKind::PingFormat
             | CheckKind::WaitsForTimeout

@@ -34,6 +34,13 @@ pub const RESOLVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 53);
 /// Makes every destination local in `ns`, and gives the resolver its address.
 pub fn make_everything_local(ns: &NetNs) -> std::io::Result<()> {
     ns.run(|| {
+        // Sockets that bind no port get one in the dynamic range, where
+        // steering never sends traffic to a default socket.
+        let (low, high) = steer::EPHEMERAL_PORTS;
+        std::fs::write(
+            "/proc/sys/net/ipv4/ip_local_port_range",
+            format!("{low} {high}"),
+        )?;
         netlink::route_everything_local(libc::AF_INET)?;
         // A namespace whose IPv6 is disabled keeps IPv6 unreachable; that is all.
         let _ = netlink::route_everything_local(libc::AF_INET6);
@@ -105,14 +112,19 @@ pub struct Table {
 }
 
 impl Table {
-    /// The server that steering hands `(transport, port)` traffic to.
+    /// The server that steering hands `(transport, port)` traffic to (the
+    /// rules of [`steer`]).
     pub fn server_for(&self, transport: Transport, port: u16) -> Option<&str> {
         let exact = Route::Port(transport, port);
         let default = Route::Default(transport);
         self.routes
             .iter()
             .find(|(r, _)| *r == exact)
-            .or_else(|| self.routes.iter().find(|(r, _)| *r == default))
+            .or_else(|| {
+                (port < steer::EPHEMERAL_PORTS.0)
+                    .then(|| self.routes.iter().find(|(r, _)| *r == default))
+                    .flatten()
+            })
             .map(|(_, name)| name.as_str())
     }
 
@@ -225,6 +237,80 @@ mod tests {
         ));
         assert_eq!(t.server_for(Transport::Tcp, 25), Some("mail"));
         assert_eq!(t.server_for(Transport::Udp, 9), None);
+    }
+
+    #[test]
+    fn in_the_namespace_every_address_is_local_and_ports_are_dynamic() {
+        let Ok(ns) = NetNs::new() else {
+            eprintln!("skipped: no permission to create network namespaces");
+            return;
+        };
+        let host_range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+        make_everything_local(&ns).unwrap();
+        let (port, sent) = ns
+            .run(|| {
+                let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+                // A far address is local: the datagram stays in the namespace.
+                let sent = s.send_to(b"x", "191.101.232.165:9").is_ok();
+                (s.local_addr().unwrap().port(), sent)
+            })
+            .unwrap();
+        assert!(port >= steer::EPHEMERAL_PORTS.0, "{port}");
+        assert!(sent);
+        let after = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+        assert_eq!(host_range, after, "the host's range is untouched");
+    }
+
+    #[tokio::test]
+    async fn steering_hands_any_address_to_the_servers_and_replies_to_the_program() {
+        use crate::servers::udp::UdpServerSocket;
+        let Ok(ns) = NetNs::new() else {
+            eprintln!("skipped: no permission to create network namespaces");
+            return;
+        };
+        make_everything_local(&ns).unwrap();
+        let udp = UdpServerSocket::bind("127.0.0.1:12000".parse().unwrap(), Some(&ns)).unwrap();
+        let tcp = crate::servers::bind_tcp("127.0.0.1:2525".parse().unwrap(), Some(&ns)).unwrap();
+        use std::os::fd::AsFd;
+        let steering = Steering::attach(ns.raw_fd()).unwrap();
+        steering
+            .insert(Route::Port(Transport::Udp, 12000), udp.as_fd())
+            .unwrap();
+        steering
+            .insert(Route::Default(Transport::Udp), udp.as_fd())
+            .unwrap();
+        steering
+            .insert(Route::Default(Transport::Tcp), tcp.as_fd())
+            .unwrap();
+        // A program in the namespace, with a connected UDP socket to a far
+        // host on another port, and a TCP connection to a mail provider.
+        let client = ns
+            .run(|| {
+                let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+                s.connect("191.101.232.165:10000").unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                    .unwrap();
+                s.send(b"Ping 1").unwrap();
+                s
+            })
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let got = udp.recv_timed(&mut buf).await.unwrap();
+        assert_eq!(&buf[..got.len], b"Ping 1");
+        assert_eq!(got.local.to_string(), "191.101.232.165:10000");
+        udp.send_from(b"PING 1", got.peer, got.local).await.unwrap();
+        let n = client.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"PING 1", "the connected client got the reply");
+        let connected = ns
+            .run(|| std::net::TcpStream::connect("142.250.1.108:587"))
+            .unwrap()
+            .unwrap();
+        let (accepted, _) = tcp.accept().await.unwrap();
+        assert_eq!(
+            accepted.local_addr().unwrap().to_string(),
+            "142.250.1.108:587"
+        );
+        drop(connected);
     }
 
     #[test]

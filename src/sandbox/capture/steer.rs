@@ -31,6 +31,10 @@ const BPF_LINK_CREATE: i32 = 28;
 const BPF_MAP_TYPE_SOCKHASH: u32 = 18;
 const BPF_PROG_TYPE_SK_LOOKUP: u32 = 30;
 const BPF_SK_LOOKUP: u32 = 36;
+/// The ports the namespace hands out to sockets that bind none (its
+/// `ip_local_port_range`): the IANA dynamic range. Traffic to them is never
+/// sent to a default socket: it is a reply to one of the program's sockets.
+pub const EPHEMERAL_PORTS: (u16, u16) = (49152, 65535);
 /// Sockets one run can register (servers, well-known ports, defaults).
 const MAX_ENTRIES: u32 = 64;
 /// Bytes of `union bpf_attr` passed to the kernel (zeroed beyond what is set).
@@ -205,6 +209,7 @@ const CALL: u8 = 0x85;
 const EXIT: u8 = 0x95;
 const JEQ_K: u8 = 0x15; // if dst == imm goto +off
 const JA: u8 = 0x05; // goto +off
+const JGE_K: u8 = 0x35; // if dst >= imm goto +off (unsigned)
 
 // struct bpf_sk_lookup offsets.
 const CTX_PROTOCOL: i16 = 12;
@@ -244,7 +249,13 @@ fn program(map: RawFd) -> Vec<Insn> {
     let if_no_port = jump_placeholder(&mut p, JEQ_K);
     let to_assign = jump_placeholder(&mut p, JA);
     land(&mut p, if_no_port);
-    // 3. The protocol's default socket.
+    // 3. The protocol's default socket, for ports below the namespace's
+    //    ephemeral range (above it live the program's own sockets, which
+    //    replies from netgrade's servers must reach).
+    p.push(insn(LDX_W, 2, 6, CTX_LOCAL_PORT, 0));
+    let if_ephemeral = jump_placeholder(&mut p, JGE_K);
+    p[if_ephemeral].regs = 2;
+    p[if_ephemeral].imm = i32::from(EPHEMERAL_PORTS.0);
     p.push(insn(MOV_X, 2, 7, 0, 0));
     lookup(&mut p, map);
     let if_none = jump_placeholder(&mut p, JEQ_K);
@@ -262,6 +273,7 @@ fn program(map: RawFd) -> Vec<Insn> {
     ]);
     // 4. Pass: the kernel uses the assigned socket, or its normal lookup.
     land(&mut p, if_none);
+    land(&mut p, if_ephemeral);
     p.extend([insn(MOV_K, 0, 0, 0, SK_PASS), insn(EXIT, 0, 0, 0, 0)]);
     p
 }

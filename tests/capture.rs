@@ -1,0 +1,108 @@
+//! Hard-coded destinations reach the lab's servers inside a run's network
+//! namespace, the report names what the program used, and a lab can charge
+//! it with `uses-arguments`. (Needs root: without network namespaces the
+//! capture is off, and these tests only check that the report says so.)
+
+mod common;
+
+use common::{netgrade, pinger_fixture, read_json, run_of, status};
+
+/// Whether this machine gives runs a private network (root).
+fn isolated(report: &serde_json::Value) -> bool {
+    !report.to_string().contains("no private network")
+}
+
+#[test]
+fn hard_coded_hosts_and_ports_reach_the_pinger_and_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let fixtures = [
+        "hardcoded-remote-ip",
+        "hardcoded-hostname-connect",
+        "wrong-port",
+        "reference",
+    ];
+    netgrade()
+        .args(["run", "udp-pinger", "-j", "4", "--quiet", "--json"])
+        .arg(&json)
+        .args(fixtures.map(pinger_fixture))
+        .output()
+        .unwrap();
+    let report = read_json(&json);
+    if !isolated(&report) {
+        eprintln!("skipped: no network namespaces here");
+        return;
+    }
+    for name in fixtures {
+        let run = run_of(&report, &pinger_fixture(name));
+        assert_eq!(run["score"], run["max_score"], "{name}: {run}");
+    }
+    let notes = |name: &str| run_of(&report, &pinger_fixture(name))["notes"].to_string();
+    assert!(
+        notes("hardcoded-remote-ip").contains("sent datagrams to UDP 191.101.232.165:12000"),
+        "{}",
+        notes("hardcoded-remote-ip")
+    );
+    assert!(
+        notes("hardcoded-hostname-connect").contains("looked up `pinger.cs.example.edu`"),
+        "{}",
+        notes("hardcoded-hostname-connect")
+    );
+    assert!(notes("wrong-port").contains("127.0.0.1:10000"));
+    let reference = run_of(&report, &pinger_fixture("reference"));
+    assert!(
+        reference["notes"].as_array().is_none_or(|n| n.is_empty()),
+        "{reference}"
+    );
+}
+
+#[test]
+fn a_lab_can_charge_hard_coded_destinations_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let fixtures = [
+        "hardcoded-remote-ip",
+        "hardcoded-hostname-connect",
+        "wrong-port",
+        "argv-host-port",
+    ];
+    netgrade()
+        .args([
+            "run",
+            "fixtures/specs/udp-pinger-uses-arguments.yaml",
+            "-j",
+            "4",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&json)
+        .args(fixtures.map(pinger_fixture))
+        .output()
+        .unwrap();
+    let report = read_json(&json);
+    if !isolated(&report) {
+        eprintln!("skipped: no network namespaces here");
+        return;
+    }
+    for name in fixtures {
+        let run = run_of(&report, &pinger_fixture(name));
+        for id in ["runs", "ping-count", "reports-rtt"] {
+            assert_eq!(status(run, id), "pass", "{name}: {id}: {run}");
+        }
+        let expected = if name == "argv-host-port" {
+            "pass"
+        } else {
+            "fail"
+        };
+        assert_eq!(status(run, "uses-arguments"), expected, "{name}: {run}");
+    }
+    let message = common::message(
+        &report,
+        &pinger_fixture("hardcoded-remote-ip"),
+        "uses-arguments",
+    );
+    assert!(
+        message.contains("191.101.232.165:12000") && message.contains("sys.argv"),
+        "{message}"
+    );
+}
