@@ -9,6 +9,7 @@ pub mod pinger;
 pub mod pop3;
 pub mod smtp;
 pub mod sniffer;
+pub mod tls;
 
 use std::net::SocketAddr;
 
