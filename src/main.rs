@@ -497,7 +497,7 @@ async fn serve(server: Serve) -> ExitCode {
                 });
             }
             return serve_session(&host, port, "smtp", |listener, recorder| {
-                tokio::spawn(servers::smtp::run(listener, config, recorder))
+                tokio::spawn(servers::smtp::run(listener, None, config, recorder))
             })
             .await;
         }

@@ -200,7 +200,7 @@ pub fn start(
                 let recorder = recorder.clone();
                 let task = match kind {
                     ServerKind::Smtp => {
-                        tokio::spawn(smtp::run(listener, smtp_config(spec), recorder))
+                        tokio::spawn(smtp::run(listener, None, smtp_config(spec), recorder))
                     }
                     ServerKind::Pop3 => {
                         let config = pop3::Pop3Config::new(

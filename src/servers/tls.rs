@@ -13,7 +13,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,8 +29,13 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert, ServerConfig};
 use rustls::sign::CertifiedKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
+/// How much room each read without waiting makes.
+const READ_CHUNK: usize = 8 * 1024;
 /// Leaf certificates kept per run; beyond, the oldest is forgotten.
 const MAX_LEAVES: usize = 64;
 /// Longest server name a leaf is made for (a DNS name has at most 253 octets).
@@ -173,7 +180,9 @@ impl RunCa {
         params.use_authority_key_identifier_extension = true;
         set_validity(&mut params)?;
         let cert = params.signed_by(&key, &self.issuer)?;
-        let chain = vec![cert.der().clone(), self.ca_der.clone()];
+        // The leaf alone: clients hold the authority (sending it too makes
+        // clients that do not trust it say "self-signed certificate in chain").
+        let chain = vec![cert.der().clone()];
         let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         Ok(CertifiedKey::from_der(chain, der, &self.provider)?)
     }
@@ -220,6 +229,219 @@ pub fn is_jvm_notice(line: &str, env: &[(String, String)]) -> bool {
                 .strip_prefix(JVM_NOTICE)
                 .is_some_and(|rest| rest == v.as_str())
     })
+}
+
+/// A server's end of a TCP connection: plain text, or TLS once started.
+#[derive(Debug)]
+pub enum Conn {
+    /// Plain text.
+    Plain(TcpStream),
+    /// TLS (implicit, or after STARTTLS).
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Lost in a TLS handshake that did not finish in time.
+    Gone,
+}
+
+/// What a TLS handshake negotiated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// `TLS 1.3` or `TLS 1.2`.
+    pub version: String,
+    /// The server name the client asked for (SNI), if it sent one.
+    pub sni: Option<String>,
+}
+
+/// Why a TLS handshake did not happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// The client sent these bytes, which do not start a TLS handshake.
+    NotTls(Vec<u8>),
+    /// The client closed the connection first.
+    Closed,
+    /// The client sent nothing before the deadline.
+    Silent,
+    /// The handshake started but did not finish before the deadline.
+    TimedOut,
+    /// The handshake failed (rustls's reason: an alert the client sent, a
+    /// protocol error …).
+    Failed(String),
+}
+
+impl HandshakeError {
+    /// Whether the client probably refused netgrade's certificate (it sent
+    /// an alert about it).
+    pub fn refused_certificate(&self) -> bool {
+        const ALERTS: [&str; 5] = [
+            "UnknownCA",
+            "BadCertificate",
+            "CertificateUnknown",
+            "AccessDenied",
+            "DecryptError",
+        ];
+        matches!(self, HandshakeError::Failed(e) if ALERTS.iter().any(|a| e.contains(a)))
+    }
+}
+
+/// The first byte of a TLS handshake record (RFC 8446 §5.1, content type 22).
+const HANDSHAKE_RECORD: u8 = 0x16;
+
+impl Conn {
+    /// Reads what arrives into `buf`; 0 at the end of the stream.
+    pub async fn read_buf(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read_buf(buf).await,
+            Conn::Tls(s) => s.read_buf(buf).await,
+            Conn::Gone => Ok(0),
+        }
+    }
+
+    /// Writes all of `bytes` (through TLS, flushed).
+    pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.write_all(bytes).await,
+            Conn::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+            Conn::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Ends the sending side (after a TLS close_notify).
+    pub async fn shutdown(&mut self) {
+        let _ = match self {
+            Conn::Plain(s) => s.shutdown().await,
+            Conn::Tls(s) => s.shutdown().await,
+            Conn::Gone => Ok(()),
+        };
+    }
+
+    /// Whether TLS is on.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Conn::Tls(_))
+    }
+
+    /// Moves into `buf`, without waiting, what the client has already sent
+    /// (decrypted when TLS is on); returns how many bytes.
+    ///
+    /// It reads the socket through a duplicate of it: tokio's own `try_read`
+    /// trusts readiness cached at the last poll and would miss bytes that
+    /// arrived since. Under TLS the records read that way go to rustls, and
+    /// what they decrypt to comes out.
+    pub fn read_now(&mut self, buf: &mut Vec<u8>) -> usize {
+        let start = buf.len();
+        match self {
+            Conn::Plain(tcp) => {
+                read_socket_now(tcp, buf);
+            }
+            Conn::Tls(tls) => {
+                let (tcp, conn) = tls.get_mut();
+                let mut raw = Vec::new();
+                read_socket_now(tcp, &mut raw);
+                let mut rest = &raw[..];
+                loop {
+                    drain_plaintext(conn, buf);
+                    if rest.is_empty()
+                        || !matches!(conn.read_tls(&mut rest), Ok(1..))
+                        || conn.process_new_packets().is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+            Conn::Gone => {}
+        }
+        buf.len() - start
+    }
+
+    /// Starts TLS as the server on a plain connection (right away on an
+    /// implicit-TLS port, or after the reply to STARTTLS), presenting a leaf
+    /// of `ca`. Gives up at `deadline`. After a failure the connection is
+    /// plain again (or [`Conn::Gone`] if the handshake was cut off mid-way).
+    pub async fn start_tls(
+        &mut self,
+        ca: &Arc<RunCa>,
+        deadline: tokio::time::Instant,
+    ) -> std::result::Result<Negotiated, HandshakeError> {
+        let Conn::Plain(tcp) = std::mem::replace(self, Conn::Gone) else {
+            return Err(HandshakeError::Failed("TLS is already on".into()));
+        };
+        let mut first = [0u8; 64];
+        let peeked = tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await;
+        let refusal = match peeked {
+            Err(_) => Some(HandshakeError::Silent),
+            Ok(Ok(0)) | Ok(Err(_)) => Some(HandshakeError::Closed),
+            Ok(Ok(n)) if first[0] != HANDSHAKE_RECORD => {
+                Some(HandshakeError::NotTls(first[..n].to_vec()))
+            }
+            Ok(Ok(_)) => None,
+        };
+        if let Some(refusal) = refusal {
+            *self = Conn::Plain(tcp);
+            return Err(refusal);
+        }
+        let local = tcp
+            .local_addr()
+            .map(|a| a.ip())
+            .unwrap_or(Ipv4Addr::LOCALHOST.into());
+        let acceptor = match ca.acceptor(local) {
+            Ok(a) => a,
+            Err(e) => {
+                *self = Conn::Plain(tcp);
+                return Err(HandshakeError::Failed(format!("{e:#}")));
+            }
+        };
+        let accept = acceptor.accept(tcp).into_fallible();
+        match tokio::time::timeout_at(deadline, accept).await {
+            Ok(Ok(tls)) => {
+                let conn = tls.get_ref().1;
+                let negotiated = Negotiated {
+                    version: version_name(conn.protocol_version()),
+                    sni: conn.server_name().map(str::to_string),
+                };
+                *self = Conn::Tls(Box::new(tls));
+                Ok(negotiated)
+            }
+            Ok(Err((e, tcp))) => {
+                *self = Conn::Plain(tcp);
+                Err(HandshakeError::Failed(e.to_string()))
+            }
+            Err(_) => Err(HandshakeError::TimedOut),
+        }
+    }
+}
+
+/// Appends what the socket holds to `buf`, without waiting.
+fn read_socket_now(tcp: &TcpStream, buf: &mut Vec<u8>) {
+    let Ok(fd) = tcp.as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let mut socket = std::net::TcpStream::from(fd);
+    let start = buf.len();
+    buf.resize(start + READ_CHUNK, 0);
+    let n = match socket.set_nonblocking(true) {
+        Ok(()) => socket.read(&mut buf[start..]).unwrap_or(0),
+        Err(_) => 0,
+    };
+    buf.truncate(start + n);
+}
+
+/// Appends to `buf` what rustls has decrypted and not yet handed out.
+fn drain_plaintext(conn: &mut rustls::ServerConnection, buf: &mut Vec<u8>) {
+    let mut chunk = [0u8; READ_CHUNK];
+    while let Ok(n @ 1..) = conn.reader().read(&mut chunk) {
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// `TLS 1.3` for people.
+fn version_name(version: Option<rustls::ProtocolVersion>) -> String {
+    match version {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".into(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".into(),
+        Some(other) => format!("{other:?}"),
+        None => "TLS".into(),
+    }
 }
 
 /// Picks the leaf for each handshake of one connection.
@@ -365,8 +587,7 @@ mod der {
 mod tests {
     use super::*;
     use rustls::pki_types::ServerName;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpListener;
     use tokio::process::Command;
     use tokio::time::timeout;
 
