@@ -150,6 +150,7 @@ async fn grade(
             .map(|s| s.port)
             .filter(|p| *p != 0)
             .collect();
+        ports.extend(lab.servers.iter().filter_map(|s| s.tls_port)); // TLS: implicit-TLS ports
         // Students' servers pick their own ports: on a shared network they take turns.
         if lab.program.role == Role::Server {
             ports.push(0);
@@ -192,13 +193,17 @@ async fn grade(
             .write_to(&cwd)
             .context("cannot copy the lab's data next to the program")?;
     }
+    // TLS: the run's certificate authority, for the servers and trusted by the program.
+    let trust = crate::servers::trust(lab, &mut notes);
     let servers = crate::servers::start(
         lab,
         seed,
         netns.as_deref(),
         data_root.as_ref().map(|d| d.path()),
+        trust.as_ref().map(|t| &t.ca),
         &recorder,
     )?;
+    notes.extend(servers.notes.iter().cloned()); // TLS: an implicit-TLS port left out
     let primary = servers.primary();
     let ph = Placeholders {
         host: primary.map(|a| a.ip().to_string()).unwrap_or_default(),
@@ -292,6 +297,8 @@ async fn grade(
             }
             if built {
                 let cmd = sandbox::Command {
+                    // TLS: the program trusts the run's certificate authority (not the build).
+                    env: [&base.env[..], trust.as_ref().map_or(&[], |t| &t.env[..])].concat(),
                     argv: run.clone(),
                     stdin: lab.program.stdin.as_ref().map(|s| s.as_bytes().to_vec()),
                     time_limit: opts.time_limit.unwrap_or(lab.program.time_limit).get(),
@@ -340,6 +347,9 @@ async fn grade(
         }
     }
     let mut trace = recorder.snapshot();
+    if let Some(t) = &trust {
+        t.drop_jvm_notices(&mut trace); // TLS: the JVM's notice of JAVA_TOOL_OPTIONS
+    }
     trace.replace_in_output(&format!("{}/", root.display()), "");
     if program.is_none()
         && let Some((_, ExitKind::DidNotStart { reason })) = trace.exit()

@@ -31,6 +31,8 @@ use rustls::server::{ClientHello, NoServerSessionStorage, ResolvesServerCert, Se
 use rustls::sign::CertifiedKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::trace::{EventKind, Stream, Trace};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -216,6 +218,45 @@ impl RunCa {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect())
+    }
+}
+
+/// The TLS side of one run: its authority, the files that make a program
+/// trust it, and the environment that names them. The files go when it is dropped.
+#[derive(Debug)]
+pub struct RunTrust {
+    /// The run's certificate authority.
+    pub ca: Arc<RunCa>,
+    /// What the program's environment gets (see [`RunCa::write_trust`]).
+    pub env: Vec<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+impl RunTrust {
+    /// A new authority, written out to a new directory that everyone may read.
+    pub fn new() -> Result<RunTrust> {
+        let ca = Arc::new(RunCa::new()?);
+        let dir = tempfile::Builder::new()
+            .prefix("netgrade-trust-")
+            .tempdir()
+            .context("cannot create a directory for the run's certificate authority")?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let env = ca.write_trust(dir.path())?;
+        Ok(RunTrust { ca, env, dir })
+    }
+
+    /// The authority's certificate file (PEM).
+    pub fn pem_path(&self) -> std::path::PathBuf {
+        self.dir.path().join(CA_PEM)
+    }
+
+    /// Removes from `trace` the stderr lines the JVM printed because of
+    /// [`RunTrust::env`]: netgrade's doing, not the program's.
+    pub fn drop_jvm_notices(&self, trace: &mut Trace) {
+        trace.events.retain(|e| {
+            !matches!(&e.kind, EventKind::Output { stream: Stream::Stderr, line } if is_jvm_notice(line, &self.env))
+        });
     }
 }
 
