@@ -2076,7 +2076,9 @@ mod tests {
         let session = "EHLO c.test\nMAIL FROM:<a@x.test>\nRCPT TO:<b@y.test>\nDATA\nhi\n.\nQUIT\n";
         let mut openssl = Command::new("openssl");
         openssl.args(&args).kill_on_drop(true);
-        openssl.stdin(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+        openssl
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
         let mut child = openssl
             .stdout(std::process::Stdio::piped())
             .spawn()

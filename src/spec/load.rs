@@ -341,13 +341,11 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
         match server.kind.value {
             ServerKind::Smtp => {
                 if server.tls_port.is_some_and(|p| p == server.port && p != 0) {
-                    return Err(at(
-                        path,
-                        text,
-                        loc,
-                        "`tls_port` is the same as `port`".into(),
-                    )
-                    .with_help("implicit TLS needs a port of its own, e.g. `tls_port: 465`"));
+                    return Err(
+                        at(path, text, loc, "`tls_port` is the same as `port`".into()).with_help(
+                            "implicit TLS needs a port of its own, e.g. `tls_port: 465`",
+                        ),
+                    );
                 }
             }
             ServerKind::Pop3 => {
