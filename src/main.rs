@@ -186,6 +186,12 @@ enum Serve {
         /// Reject every recipient with 550 (to test a client's error handling).
         #[arg(long)]
         reject_rcpt: bool,
+        /// Also serve implicit TLS (SMTPS) on this port, e.g. 465 (0 picks a free one).
+        #[arg(long)]
+        tls_port: Option<u16>,
+        /// Do not offer STARTTLS.
+        #[arg(long)]
+        no_starttls: bool,
     },
     /// A POP3 server (RFC 1939) for a folder of messages, one per file.
     Pop3 {
@@ -536,10 +542,13 @@ async fn serve(server: Serve) -> ExitCode {
             greeting_delay,
             strict_crlf,
             reject_rcpt,
+            tls_port,
+            no_starttls,
         } => {
             let mut config = servers::smtp::SmtpConfig::new("smtp");
             config.greeting_delay = greeting_delay.get();
             config.strict_crlf = strict_crlf;
+            config.starttls = !no_starttls;
             if reject_rcpt {
                 config.inject.push(servers::smtp::Injection {
                     command: "RCPT".into(),
@@ -547,8 +556,12 @@ async fn serve(server: Serve) -> ExitCode {
                     times: None,
                 });
             }
+            let (tls, _trust) = match smtp_tls(&host, tls_port) {
+                Ok(tls) => tls,
+                Err(code) => return code,
+            };
             return serve_session(&host, port, "smtp", |listener, recorder| {
-                tokio::spawn(servers::smtp::run(listener, config, recorder))
+                tokio::spawn(servers::smtp::run(listener, tls, config, recorder))
             })
             .await;
         }
@@ -868,6 +881,16 @@ async fn serve_session(
                         if updated { "updated" } else { "unchanged (no QUIT)" }
                     ),
                     EventKind::SessionEnd { conn, how, .. } => format!("{t} conn {conn} end: {how}"),
+                    EventKind::TlsStarted { conn, version, sni, implicit, .. } => format!(
+                        "{t} conn {conn} TLS started ({version}, {}, SNI {})",
+                        if implicit { "implicit" } else { "STARTTLS" },
+                        sni.as_deref().unwrap_or("none")
+                    ),
+                    EventKind::TlsFailed { conn, reason, .. } => format!("{t} conn {conn} TLS failed: {reason}"),
+                    EventKind::Authenticated { conn, mechanism, user, encrypted, .. } => format!(
+                        "{t} conn {conn} logged in: {mechanism} as {user:?}{}",
+                        if encrypted { "" } else { " (without TLS)" }
+                    ),
                     EventKind::Request { conn, peer, raw, .. } => {
                         let first = raw.split(|b| *b == b'\n').next().unwrap_or_default();
                         format!("{t} conn {conn} from {peer}: {}", netgrade::checks::quote(first))
@@ -883,6 +906,40 @@ async fn serve_session(
     }
     task.abort();
     ExitCode::SUCCESS
+}
+
+/// TLS for `serve smtp`: a certificate authority whose certificate file is
+/// printed (for a client to trust), and the implicit-TLS listener on
+/// `tls_port` if given. The authority's files stay while the returned
+/// [`servers::tls::RunTrust`] lives.
+fn smtp_tls(
+    host: &str,
+    tls_port: Option<u16>,
+) -> Result<(Option<servers::smtp::Tls>, servers::tls::RunTrust), ExitCode> {
+    let trust = servers::tls::RunTrust::new()
+        .map_err(|e| usage_error(&format!("cannot make a certificate authority: {e:#}")))?;
+    let implicit = match tls_port {
+        Some(port) => {
+            let addr = listen_addr(host, port)?;
+            let listener = servers::bind_tcp(addr, None).map_err(|e| {
+                usage_error(&format!(
+                    "cannot bind TCP {addr} for implicit TLS: {e}; ports below 1024 need root: pick another with --tls-port"
+                ))
+            })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            println!("smtp listening for implicit TLS (SMTPS) on TCP {bound}.");
+            Some(listener)
+        }
+        None => None,
+    };
+    let pem = trust.pem_path();
+    println!(
+        "TLS certificates come from a certificate authority made for this server: trust {} (e.g. SSL_CERT_FILE={} python3 client.py).",
+        pem.display(),
+        pem.display()
+    );
+    let ca = trust.ca.clone();
+    Ok((Some(servers::smtp::Tls { ca, implicit }), trust))
 }
 
 /// The address `--host` and `--port` name, or the usage error that says why not.

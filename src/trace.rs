@@ -260,8 +260,51 @@ pub enum EventKind {
         server: String,
         /// Connection number.
         conn: u32,
-        /// Who ended it: `client-quit`, `client-closed`, `server-closed`, `timeout`, `error`.
+        /// Who ended it: `client-quit`, `client-closed`, `server-closed`,
+        /// `timeout`, `error`, `tls-failed`.
         how: String,
+    },
+    /// A session switched to TLS: from its first byte (implicit TLS, RFC
+    /// 8314) or after STARTTLS (RFC 3207). Its lines from here on are recorded
+    /// decrypted, like any others.
+    TlsStarted {
+        /// Server name.
+        server: String,
+        /// Connection number.
+        conn: u32,
+        /// The protocol version, e.g. `TLS 1.3`.
+        version: String,
+        /// The server name the client asked for (SNI), if it sent one.
+        sni: Option<String>,
+        /// Implicit TLS (true) or STARTTLS (false).
+        implicit: bool,
+    },
+    /// A session's TLS handshake did not succeed; the session ended there.
+    TlsFailed {
+        /// Server name.
+        server: String,
+        /// Connection number.
+        conn: u32,
+        /// Implicit TLS (true) or STARTTLS (false).
+        implicit: bool,
+        /// What went wrong and what to change, for the student.
+        reason: String,
+    },
+    /// A client logged in (SMTP AUTH, RFC 4954). The password is never recorded.
+    Authenticated {
+        /// Server name.
+        server: String,
+        /// Connection number.
+        conn: u32,
+        /// The SASL mechanism: `PLAIN` or `LOGIN`.
+        mechanism: String,
+        /// The user name the client gave.
+        user: String,
+        /// Whether the session was under TLS.
+        encrypted: bool,
+        /// Whether the server offered STARTTLS at the time (so the client
+        /// could have protected its password and did not).
+        starttls_offered: bool,
     },
     /// The POP3 maildrop after a session: the messages deleted (applied only
     /// after QUIT) and the numbers still there.

@@ -121,6 +121,29 @@ const POP3_EXPECTED: &[Expectation] = &[
     ("retr-deleted", &["runs"], Some(&["login", "lists"])),
 ];
 
+/// TLS, AUTH and the textbook's address forms: fixture → checks that must
+/// fail (every other check, `transcript` included, must pass).
+const TLS_EXPECTED: &[Expectation] = &[
+    ("starttls-login", &[], None),
+    ("starttls-plain", &[], None),
+    ("implicit-tls", &[], None),
+    ("java-starttls", &[], None),
+    ("space-after-colon", &[], None),
+    ("bare-address", &["mail-from", "rcpt-to"], None),
+];
+
+/// The passwords the TLS fixtures log in with, and their base64.
+const PASSWORDS: [&str; 8] = [
+    "app-password-1234",
+    "YXBwLXBhc3N3b3JkLTEyMzQ=",
+    "plain-secret-5678",
+    "AGFsaWNlQGdtYWlsLmNvbQBwbGFpbi1zZWNyZXQtNTY3OA==",
+    "tls-on-connect-pw",
+    "dGxzLW9uLWNvbm5lY3QtcHc=",
+    "java-app-password",
+    "amF2YS1hcHAtcGFzc3dvcmQ=",
+];
+
 fn smtp_fixture(name: &str) -> String {
     format!("fixtures/smtp-client/{name}")
 }
@@ -183,6 +206,86 @@ fn every_smtp_fixture_gets_the_grade_it_deserves() {
     // A session that differs from the reference solution's shows a unified diff.
     let diff = message(&report, &smtp_fixture("no-quit"), "transcript");
     assert!(diff.contains("@@") && diff.contains("QUIT"), "{diff}");
+}
+
+#[test]
+fn clients_over_tls_with_auth_and_loose_addresses_get_the_grade_they_deserve() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, junit) = (dir.path().join("tls.json"), dir.path().join("tls.xml"));
+    let (summary, snapshots) = (dir.path().join("tls.md"), dir.path().join("snapshots"));
+    let console = netgrade()
+        .args(["run", "smtp-client", "-j", "3", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--summary")
+        .arg(&summary)
+        .arg("--snapshots")
+        .arg(&snapshots)
+        .args(TLS_EXPECTED.iter().map(|(n, _, _)| smtp_fixture(n)))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let report = read_json(&json);
+    let mut checks = SMTP_CHECKS.to_vec();
+    checks.push("transcript");
+    check_expectations(&report, TLS_EXPECTED, &checks, smtp_fixture);
+    let bare = message(&report, &smtp_fixture("bare-address"), "rcpt-to");
+    assert!(
+        bare.contains("RFC 5321 §4.1.2") && bare.contains("RCPT TO:<bob@hamburger.edu>"),
+        "{bare}"
+    );
+    let spaced = message(&report, &smtp_fixture("space-after-colon"), "mail-from");
+    assert!(
+        spaced.contains("note: ") && spaced.contains("space after the colon"),
+        "{spaced}"
+    );
+    // Transcripts show the TLS and the login; the JVM's notice about
+    // netgrade's JAVA_TOOL_OPTIONS is not the program's output.
+    let transcript = |name: &str| {
+        let file = snapshots.join(format!("fixtures_smtp-client_{name}.txt"));
+        std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    };
+    let login = transcript("starttls-login");
+    assert!(
+        login.contains("1 tls: TLS 1.3, after STARTTLS, no SNI\n"),
+        "{login}"
+    );
+    assert!(
+        login.contains("1 auth: LOGIN as \"alice@gmail.com\", under TLS\n"),
+        "{login}"
+    );
+    let implicit = transcript("implicit-tls");
+    assert!(
+        implicit.contains("1 tls: TLS 1.3, implicit TLS, no SNI\n1 S: \"220 "),
+        "{implicit}"
+    );
+    let java = transcript("java-starttls");
+    assert!(
+        java.contains("== stderr (0 lines) ==") && java.contains("after STARTTLS"),
+        "{java}"
+    );
+    // No password, and no base64 of one, in any report.
+    let mut reports = vec![String::from_utf8(console).unwrap()];
+    for file in [&json, &junit, &summary] {
+        reports.push(std::fs::read_to_string(file).unwrap());
+    }
+    for name in [
+        "starttls-login",
+        "starttls-plain",
+        "implicit-tls",
+        "java-starttls",
+    ] {
+        reports.push(transcript(name));
+    }
+    for secret in PASSWORDS {
+        assert!(
+            reports.iter().all(|r| !r.contains(secret)),
+            "{secret} in a report"
+        );
+    }
 }
 
 #[test]
@@ -302,10 +405,21 @@ fn real_mail_clients_are_graded_fairly() {
     let dir = tempfile::tempdir().unwrap();
     let smtplib = "python3 -c \"import smtplib,sys; s=smtplib.SMTP(sys.argv[1], int(sys.argv[2])); s.sendmail('alice@crepes.fr', ['bob@hamburger.edu'], 'Subject: netgrade lab\\r\\n\\r\\nI love computer networks!\\r\\n'); s.quit()\" {host} {port}";
     let swaks = "swaks --server {host}:{port} --from alice@crepes.fr --to bob@hamburger.edu --header 'Subject: netgrade lab' --body 'I love computer networks!'";
+    let starttls = "python3 -c \"import smtplib,ssl,sys; s=smtplib.SMTP(sys.argv[1], int(sys.argv[2])); s.starttls(context=ssl.create_default_context()); s.login('alice@gmail.com', 'smtplib-secret-99'); s.sendmail('alice@gmail.com', ['bob@hamburger.edu'], 'Subject: netgrade lab\\r\\n\\r\\nI love computer networks!\\r\\n'); s.quit()\" {host} {port}";
+    let swaks_tls = "swaks --server {host}:{port} --tls --tls-verify --auth LOGIN --auth-user alice@gmail.com --auth-password swaks-secret-99 --from alice@crepes.fr --to bob@hamburger.edu --header 'Subject: netgrade lab' --body 'I love computer networks!'";
+    let curl_smtps = "sh -c \"printf 'Subject: netgrade lab\\r\\n\\r\\nI love computer networks!\\r\\n' | curl -sS --ssl-reqd smtps://$0:465 --user alice@mail.com:curl-secret-99 --mail-from alice@mail.com --mail-rcpt bob@hamburger.edu -T -\" {host}";
     let poplib = "python3 -c \"import poplib,sys; p=poplib.POP3(sys.argv[1], int(sys.argv[2])); p.user('alice'); p.pass_('wonderland'); n=len(p.list()[1]); [open('msg%d.eml'%i,'wb').write(b'\\r\\n'.join(p.retr(i)[1])+b'\\r\\n') for i in range(1,n+1)]; [p.dele(i) for i in range(1,n+1)]; p.quit()\" {host} {port}";
     for (lab, name, cmd, exempt) in [
         ("smtp-client", "smtplib", smtplib, &["transcript"][..]),
         ("smtp-client", "swaks", swaks, &["transcript"][..]),
+        (
+            "smtp-client",
+            "smtplib-starttls",
+            starttls,
+            &["transcript"][..],
+        ),
+        ("smtp-client", "swaks-tls", swaks_tls, &["transcript"][..]),
+        ("smtp-client", "curl-smtps", curl_smtps, &["transcript"][..]),
         (
             "pop3-download-delete",
             "poplib",
@@ -314,9 +428,12 @@ fn real_mail_clients_are_graded_fairly() {
         ),
     ] {
         let json = dir.path().join(format!("{name}.json"));
+        let snapshots = dir.path().join(name);
         netgrade()
             .args(["run", lab, "--quiet", "--cmd", cmd, "--json"])
             .arg(&json)
+            .arg("--snapshots")
+            .arg(&snapshots)
             .arg(empty.path())
             .output()
             .expect("netgrade runs");
@@ -334,6 +451,25 @@ fn real_mail_clients_are_graded_fairly() {
             "{name} lost points:\n{}",
             failed.join("\n")
         );
+        // The password is in the command line given here, but never in what was recorded.
+        let file = std::fs::read_dir(&snapshots)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let transcript = std::fs::read_to_string(file).unwrap();
+        let session = transcript.split_once("\n== mail").map_or("", |s| s.1);
+        assert!(session.contains(" end: client-quit"), "{transcript}");
+        for secret in ["smtplib-secret-99", "swaks-secret-99", "curl-secret-99"] {
+            assert!(!session.contains(secret), "{secret} in {transcript}");
+        }
+        if name.contains("tls") || name.contains("smtps") {
+            assert!(
+                session.contains(" tls: TLS 1.3") && session.contains(" auth: "),
+                "{transcript}"
+            );
+        }
     }
 }
 

@@ -115,6 +115,21 @@ impl<'a> Session<'a> {
             .collect()
     }
 
+    /// Why the session's TLS handshake failed, if it did (the session ended there).
+    pub fn tls_failure<'b>(&self, ctx: &'b Ctx) -> Option<&'b str> {
+        tls_failures(ctx, self.server)
+            .into_iter()
+            .find(|(conn, _)| *conn == self.conn)
+            .map(|(_, reason)| reason)
+    }
+
+    /// ` (the session ended: <why>)` when a failed TLS handshake ended it, else nothing.
+    pub fn cut_short(&self, ctx: &Ctx) -> String {
+        self.tls_failure(ctx)
+            .map(|why| format!(" (the session ended there: {why})"))
+            .unwrap_or_default()
+    }
+
     /// How the session ended, as the server recorded it.
     pub fn end<'b>(&self, ctx: &'b Ctx) -> Option<&'b str> {
         ctx.trace.events.iter().find_map(|e| match &e.kind {
@@ -155,6 +170,12 @@ pub(super) fn session<'a>(ctx: &'a Ctx, kind: ServerKind) -> Result<Session<'a>,
         }
     }
     let Some(conn) = talked.or(conns.first().copied()) else {
+        if let Some((_, reason)) = tls_failures(ctx, name).first() {
+            return Err(Verdict::fail(format!(
+                "the client's TLS connection to the {} server failed: {reason}",
+                kind.name().to_ascii_uppercase()
+            )));
+        }
         let why = match ctx.trace.exit() {
             Some((_, exit)) if *exit != (ExitKind::Exited { code: 0 }) => {
                 format!(
@@ -191,6 +212,20 @@ pub(super) fn session<'a>(ctx: &'a Ctx, kind: ServerKind) -> Result<Session<'a>,
         conn,
         lines,
     })
+}
+
+/// The failed TLS handshakes of server `server`: (connection, reason).
+fn tls_failures<'c>(ctx: &'c Ctx, server: &str) -> Vec<(u32, &'c str)> {
+    let failures = ctx.trace.events.iter().filter_map(|e| match &e.kind {
+        EventKind::TlsFailed {
+            server: s,
+            conn,
+            reason,
+            ..
+        } if s == server => Some((*conn, reason.as_str())),
+        _ => None,
+    });
+    failures.collect()
 }
 
 /// Evidence lines showing the session around command `i` (`C:`/`S:` prefixes).

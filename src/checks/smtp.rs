@@ -85,15 +85,23 @@ pub(super) fn waits_for_greeting(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 }
 
 pub(super) fn helo(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let (_, m) = match smtp(ctx) {
+    let (s, m) = match smtp(ctx) {
         Ok(v) => v,
         Err(v) => return v,
     };
     let Some((i, first)) = m.commands().next() else {
-        return Verdict::fail(
-            "the client connected but sent nothing: send `HELO <your domain>\\r\\n` after the greeting",
-        );
+        return Verdict::fail(format!(
+            "the client connected but sent nothing: send `HELO <your domain>\\r\\n` after the greeting{}",
+            s.cut_short(ctx)
+        ));
     };
+    if let Some(detail) = deviation(ctx, &s, "no-ehlo-after-starttls") {
+        let i = m.find("STARTTLS").map_or(i, |(j, _)| j);
+        return Verdict::fail(format!(
+            "{detail}: after STARTTLS the session starts over (RFC 3207 §4.2), so send EHLO again once TLS is up, before AUTH or MAIL FROM; netgrade went on, but many servers answer 503"
+        ))
+        .with_evidence(around(&m.cmds, i));
+    }
     let verb = first.line.verb();
     if verb != "HELO" && verb != "EHLO" {
         return Verdict::fail(format!(
@@ -112,37 +120,66 @@ pub(super) fn helo(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
 }
 
+/// `MAIL FROM:<a@b>` as RFC 5321 §4.1.1.2 and §4.1.1.3 write it.
 static PATH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^(MAIL FROM|RCPT TO):<[^<>]*>").unwrap());
+/// `MAIL FROM: <a@b>`: white space after the colon, as the textbook's sample sessions write it.
+static SPACED_PATH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(MAIL FROM|RCPT TO):\s+<[^<>]*>").unwrap());
+/// `MAIL FROM:a@b` or `MAIL FROM: a@b`: no angle brackets.
+static BARE_PATH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(MAIL FROM|RCPT TO):\s*[^\s<>]+(\s|$)").unwrap());
 
 /// mail-from and rcpt-to: the command is there, well formed, and accepted.
 fn envelope(ctx: &Ctx, verb: &str, example: &str) -> Verdict {
-    let (_, m) = match smtp(ctx) {
+    let (s, m) = match smtp(ctx) {
         Ok(v) => v,
         Err(v) => return v,
     };
     let Some((i, cmd)) = m.find(verb) else {
         return Verdict::fail(format!(
-            "the client never sent {verb}: send `{example}\\r\\n`"
+            "the client never sent {verb}: send `{example}\\r\\n`{}",
+            s.cut_short(ctx)
         ));
     };
     let text = cmd.line.text();
-    if !PATH.is_match(&text) {
+    let accepted = matches!(cmd.code(), Some(250 | 251));
+    if BARE_PATH.is_match(&text) {
+        return Verdict::fail(format!(
+            "{} has no angle brackets around the address: RFC 5321 §4.1.2 writes a path as \"<\" mailbox \">\", so send `{example}\\r\\n`{}",
+            quote(cmd.line.bytes),
+            if accepted {
+                " (netgrade accepted it and judged the rest of the session, but many servers answer 501)"
+            } else {
+                ""
+            }
+        ))
+        .with_evidence(around(&m.cmds, i));
+    }
+    let spaced = SPACED_PATH.is_match(&text);
+    if !PATH.is_match(&text) && !spaced {
         return Verdict::fail(format!(
             "{} is not `{example}`: write the colon right after the keyword and the address in angle brackets",
             quote(cmd.line.bytes)
         ))
         .with_evidence(around(&m.cmds, i));
     }
-    match cmd.code() {
-        Some(250 | 251) => Verdict::pass(),
-        _ => Verdict::fail(format!(
+    if !accepted {
+        return Verdict::fail(format!(
             "{} was answered {}",
             quote(cmd.line.bytes),
             quote(cmd.reply_text().as_bytes())
         ))
-        .with_evidence(around(&m.cmds, i)),
+        .with_evidence(around(&m.cmds, i));
     }
+    let mut pass = Verdict::pass();
+    if spaced {
+        pass = pass.with_evidence(vec![format!(
+            "note: {} has a space after the colon, as the textbook's sample sessions write it; RFC 5321 has none (`{example}`), but servers accept it",
+            quote(cmd.line.bytes)
+        )]);
+    }
+    pass
 }
 
 pub(super) fn mail_from(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
@@ -159,9 +196,10 @@ pub(super) fn data(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         Err(v) => return v,
     };
     let Some((i, cmd)) = m.find("DATA") else {
-        return Verdict::fail(
-            "the client never sent DATA: after RCPT TO is accepted, send `DATA\\r\\n` and wait for 354",
-        );
+        return Verdict::fail(format!(
+            "the client never sent DATA: after RCPT TO is accepted, send `DATA\\r\\n` and wait for 354{}",
+            s.cut_short(ctx)
+        ));
     };
     if cmd.code() != Some(354) {
         let before_rcpt = !m
@@ -235,8 +273,9 @@ pub(super) fn quit_smtp(ctx: &Ctx) -> Verdict {
         Some((i, cmd)) => Verdict::fail(format!("QUIT was answered {}", quote(cmd.reply_text().as_bytes())))
             .with_evidence(around(&m.cmds, i)),
         None => Verdict::fail(format!(
-            "the client never sent QUIT (the session ended: {}); end with `QUIT\\r\\n` and read the 221",
-            s.end(ctx).unwrap_or("unknown")
+            "the client never sent QUIT (the session ended: {}); end with `QUIT\\r\\n` and read the 221{}",
+            s.end(ctx).unwrap_or("unknown"),
+            s.cut_short(ctx)
         )),
     }
 }
@@ -304,9 +343,10 @@ pub(super) fn delivered(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let Some(first) = messages.first() else {
         return match smtp(ctx) {
             Err(v) => v,
-            Ok(_) => Verdict::fail(
-                "no message was delivered: the server accepts one after HELO, MAIL FROM, RCPT TO, DATA, the message and \\r\\n.\\r\\n",
-            ),
+            Ok((s, _)) => Verdict::fail(format!(
+                "no message was delivered: the server accepts one after HELO, MAIL FROM, RCPT TO, DATA, the message and \\r\\n.\\r\\n{}",
+                s.cut_short(ctx)
+            )),
         };
     };
     for m in &messages {
@@ -374,4 +414,231 @@ pub(super) fn handles_rejection(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         ));
     }
     Verdict::pass()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::outcome::{CheckOutcome, ExitKind, Status};
+    use crate::trace::{Dir, Event, EventKind, Trace};
+
+    /// A trace of a client that exited 0 after one session on server `mail`:
+    /// `S: line` and `C: line` (CRLF added), `! kind detail` a deviation,
+    /// `tls` TLS after STARTTLS, `failed REASON` a failed handshake,
+    /// `delivered` the handout's message delivered.
+    fn trace(script: &str) -> Trace {
+        let mut kinds = vec![EventKind::Started {
+            command: vec!["client".into()],
+        }];
+        for step in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (server, conn) = ("mail".to_string(), 1);
+            let (head, rest) = step.split_once(' ').unwrap_or((step, ""));
+            kinds.push(match head {
+                "S:" | "C:" => EventKind::Line {
+                    server,
+                    conn,
+                    dir: if head == "S:" { Dir::Out } else { Dir::In },
+                    bytes: format!("{rest}\r\n").into_bytes(),
+                },
+                "!" => {
+                    let (kind, detail) = rest.split_once(' ').unwrap();
+                    let (kind, detail) = (kind.into(), detail.into());
+                    EventKind::Deviation {
+                        server,
+                        conn,
+                        kind,
+                        detail,
+                    }
+                }
+                "tls" => EventKind::TlsStarted {
+                    server,
+                    conn,
+                    version: "TLS 1.3".into(),
+                    sni: None,
+                    implicit: false,
+                },
+                "failed" => EventKind::TlsFailed {
+                    server,
+                    conn,
+                    implicit: true,
+                    reason: rest.into(),
+                },
+                "delivered" => EventKind::Delivered {
+                    server,
+                    conn,
+                    from: "alice@crepes.fr".into(),
+                    to: vec!["bob@hamburger.edu".into()],
+                    data: b"Subject: x\r\n\r\nI love computer networks!\r\n".to_vec(),
+                },
+                _ => EventKind::SessionEnd {
+                    server,
+                    conn,
+                    how: rest.into(),
+                },
+            });
+        }
+        kinds.push(EventKind::Exited {
+            exit: ExitKind::Exited { code: 0 },
+        });
+        let events = kinds.into_iter().enumerate();
+        let at = |i: usize| Duration::from_millis(i as u64);
+        Trace {
+            events: events.map(|(i, kind)| Event { at: at(i), kind }).collect(),
+        }
+    }
+
+    fn grade(script: &str) -> Vec<CheckOutcome> {
+        let lab = crate::spec::load_builtin("smtp-client").unwrap().unwrap();
+        crate::checks::evaluate(&lab, &trace(script))
+    }
+
+    /// The ids of the checks that did not pass.
+    fn failed(outcomes: &[CheckOutcome]) -> Vec<&str> {
+        let failed = outcomes.iter().filter(|c| c.status != Status::Pass);
+        failed.map(|c| c.id.as_str()).collect()
+    }
+
+    fn check<'a>(outcomes: &'a [CheckOutcome], id: &str) -> &'a CheckOutcome {
+        outcomes.iter().find(|c| c.id == id).unwrap()
+    }
+
+    /// A session after its HELO, with `mail` and `rcpt` for the envelope.
+    fn rest(mail: &str, rcpt: &str) -> String {
+        format!(
+            "C: {mail}
+             S: 250 2.1.0 Ok
+             C: {rcpt}
+             S: 250 2.1.5 Ok
+             C: DATA
+             S: 354 End data with <CR><LF>.<CR><LF>
+             C: Subject: x
+             C:
+             C: I love computer networks!
+             C: .
+             delivered
+             S: 250 2.0.0 Ok: queued as 1.1
+             C: QUIT
+             S: 221 2.0.0 Bye
+             end client-quit"
+        )
+    }
+
+    const GREETING: &str = "S: 220 netgrade.test ESMTP netgrade";
+
+    #[test]
+    fn a_client_over_starttls_with_auth_gets_full_marks() {
+        let script = format!(
+            "{GREETING}
+             C: EHLO alice
+             S: 250-netgrade.test
+             S: 250-STARTTLS
+             S: 250 HELP
+             C: STARTTLS
+             S: 220 2.0.0 Ready to start TLS
+             tls
+             C: EHLO alice
+             S: 250-netgrade.test
+             S: 250 HELP
+             C: AUTH LOGIN
+             S: 334 VXNlcm5hbWU6
+             C: <user name \"alice\" in base64>
+             S: 334 UGFzc3dvcmQ6
+             C: <password hidden>
+             S: 235 2.7.0 Authentication successful
+             {}",
+            rest("MAIL FROM:<alice@crepes.fr>", "RCPT TO:<bob@hamburger.edu>")
+        );
+        assert_eq!(failed(&grade(&script)), [""; 0]);
+    }
+
+    #[test]
+    fn a_space_after_the_colon_passes_with_a_note_and_a_bare_address_fails_alone() {
+        let spaced = rest(
+            "MAIL FROM: <alice@crepes.fr>",
+            "RCPT TO: <bob@hamburger.edu>",
+        );
+        let devs = "! space-after-colon MAIL FROM: <alice@crepes.fr>\n! space-after-colon RCPT TO: <bob@hamburger.edu>";
+        let outcomes = grade(&format!(
+            "{GREETING}\nC: HELO alice\nS: 250 netgrade.test\n{devs}\n{spaced}"
+        ));
+        assert_eq!(failed(&outcomes), [""; 0]);
+        let note = &check(&outcomes, "mail-from").evidence;
+        assert!(
+            note[0].starts_with("note: \"MAIL FROM: <alice@crepes.fr>\\r\\n\" has a space"),
+            "{note:?}"
+        );
+        let bare = rest("MAIL FROM:alice@crepes.fr", "RCPT TO: bob@hamburger.edu");
+        let outcomes = grade(&format!(
+            "{GREETING}\nC: HELO alice\nS: 250 netgrade.test\n{bare}"
+        ));
+        assert_eq!(failed(&outcomes), ["mail-from", "rcpt-to"]);
+        let message = check(&outcomes, "rcpt-to").message.clone().unwrap();
+        assert!(
+            message.contains("RFC 5321 §4.1.2")
+                && message.contains("send `RCPT TO:<bob@hamburger.edu>\\r\\n`"),
+            "{message}"
+        );
+        assert!(message.contains("netgrade accepted it"), "{message}");
+    }
+
+    #[test]
+    fn no_ehlo_after_starttls_costs_helo_only() {
+        let script = format!(
+            "{GREETING}
+             C: EHLO alice
+             S: 250-netgrade.test
+             S: 250 STARTTLS
+             C: STARTTLS
+             S: 220 2.0.0 Ready to start TLS
+             tls
+             ! no-ehlo-after-starttls MAIL FROM:<alice@crepes.fr> came after the TLS handshake with no new EHLO
+             {}",
+            rest("MAIL FROM:<alice@crepes.fr>", "RCPT TO:<bob@hamburger.edu>")
+        );
+        let outcomes = grade(&script);
+        assert_eq!(failed(&outcomes), ["helo"]);
+        let message = check(&outcomes, "helo").message.clone().unwrap();
+        assert!(
+            message.contains("RFC 3207 §4.2") && message.contains("send EHLO again"),
+            "{message}"
+        );
+        assert!(
+            check(&outcomes, "helo")
+                .evidence
+                .iter()
+                .any(|e| e.contains("STARTTLS"))
+        );
+    }
+
+    #[test]
+    fn a_failed_handshake_is_the_reason_every_session_check_gives() {
+        let reason = "the client sent nothing for 10 s instead of starting TLS: on this port …";
+        let outcomes = grade(&format!("failed {reason}\nend tls-failed"));
+        for id in ["helo", "mail-from", "quit", "crlf", "delivered"] {
+            let message = check(&outcomes, id).message.clone().unwrap_or_default();
+            assert!(
+                message.contains("TLS connection to the SMTP server failed")
+                    && message.contains(reason),
+                "{id}: {message}"
+            );
+        }
+        // After STARTTLS the session has lines; the checks say where it stopped.
+        let script = format!(
+            "{GREETING}
+             C: EHLO alice
+             S: 250 netgrade.test
+             C: STARTTLS
+             S: 220 2.0.0 Ready to start TLS
+             failed the client's TLS handshake failed: received fatal alert: UnknownCA
+             end tls-failed"
+        );
+        let outcomes = grade(&script);
+        let message = check(&outcomes, "mail-from").message.clone().unwrap();
+        assert!(
+            message.contains("never sent MAIL") && message.contains("UnknownCA"),
+            "{message}"
+        );
+        assert_eq!(check(&outcomes, "helo").status, Status::Pass);
+    }
 }

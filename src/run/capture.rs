@@ -55,24 +55,36 @@ pub fn engage(
             .context("cannot create a folder for the program's /etc files")?,
     );
     let resolver = start_resolver(ns, servers, recorder)?;
-    capture.table = table(plan, servers, &resolver);
+    // Every socket netgrade receives on in the namespace, in claim order.
+    let sockets: Vec<(&str, Option<ServerKind>, Transport, SocketAddr, &OwnedFd)> = servers
+        .sockets
+        .iter()
+        .map(|s| (s.name.as_str(), Some(s.kind), s.transport, s.addr, &s.fd))
+        .chain(
+            resolver
+                .iter()
+                .map(|(t, a, fd)| (RESOLVER_NAME, None, *t, *a, fd)),
+        )
+        .collect();
+    let routes = routes(plan, &sockets);
+    capture.table = Table {
+        endpoints: sockets
+            .iter()
+            .map(|(name, _, transport, addr, _)| Endpoint {
+                name: name.to_string(),
+                transport: *transport,
+                addr: *addr,
+            })
+            .collect(),
+        routes: routes
+            .iter()
+            .map(|(route, i)| (*route, sockets[*i].0.to_string()))
+            .collect(),
+    };
     match Steering::attach(ns.raw_fd()) {
         Ok(steering) => {
-            let sockets = servers
-                .sockets
-                .iter()
-                .map(|s| (s.name.as_str(), s.transport, s.fd.as_fd()))
-                .chain(
-                    resolver
-                        .iter()
-                        .map(|(t, _, fd)| (RESOLVER_NAME, *t, fd.as_fd())),
-                );
-            for (name, transport, fd) in sockets {
-                for (route, owner) in &capture.table.routes {
-                    if owner == name && route_transport(*route) == transport {
-                        steering.insert(*route, fd)?;
-                    }
-                }
+            for (route, i) in &routes {
+                steering.insert(*route, sockets[*i].4.as_fd())?;
             }
             capture.steering = Some(steering);
             recorder.record(EventKind::Capturing {
@@ -92,12 +104,6 @@ pub fn engage(
         watch(ns, &capture.table, servers, recorder);
     }
     Ok(capture)
-}
-
-fn route_transport(route: Route) -> Transport {
-    match route {
-        Route::Port(t, _) | Route::Default(t) => t,
-    }
 }
 
 /// How the capture's resolver is named in traces and reports.
@@ -133,55 +139,33 @@ fn start_resolver(
     Ok(sockets)
 }
 
-/// Which server gets which traffic: each server its own port at any
-/// address; with redirects, the well-known ports of its protocol and, for
-/// the first server of each transport, every other port. The resolver gets
-/// port 53 unless a lab server has it.
-fn table(plan: &Plan, servers: &RunningServers, resolver: &ResolverSockets) -> Table {
-    let mut table = Table::default();
-    for socket in &servers.sockets {
-        table.endpoints.push(Endpoint {
-            name: socket.name.clone(),
-            transport: socket.transport,
-            addr: socket.addr,
-        });
-        table.routes.push((
-            Route::Port(socket.transport, socket.addr.port()),
-            socket.name.clone(),
-        ));
-    }
-    for (transport, addr, _) in resolver {
-        table.endpoints.push(Endpoint {
-            name: RESOLVER_NAME.into(),
-            transport: *transport,
-            addr: *addr,
-        });
-        add_route(
-            &mut table,
-            Route::Port(*transport, addr.port()),
-            RESOLVER_NAME,
-        );
+/// Which socket gets which traffic: each socket its own port at any
+/// address (the first to claim it); with redirects, the well-known ports of
+/// its protocol and, for the first socket of each transport, every other
+/// port below the dynamic range. Indexes refer to `sockets`.
+fn routes(
+    plan: &Plan,
+    sockets: &[(&str, Option<ServerKind>, Transport, SocketAddr, &OwnedFd)],
+) -> Vec<(Route, usize)> {
+    let mut routes: Vec<(Route, usize)> = Vec::new();
+    let mut claim = |route: Route, i: usize| {
+        if !routes.iter().any(|(r, _)| *r == route) {
+            routes.push((route, i));
+        }
+    };
+    for (i, (_, _, transport, addr, _)) in sockets.iter().enumerate() {
+        claim(Route::Port(*transport, addr.port()), i);
     }
     if plan.redirect_ports {
-        for socket in &servers.sockets {
-            for &port in capture::well_known_ports(socket.kind) {
-                add_route(
-                    &mut table,
-                    Route::Port(socket.transport, port),
-                    &socket.name,
-                );
+        for (i, (_, kind, transport, _, _)) in sockets.iter().enumerate() {
+            let Some(kind) = kind else { continue };
+            for &port in capture::well_known_ports(*kind) {
+                claim(Route::Port(*transport, port), i);
             }
-            add_route(&mut table, Route::Default(socket.transport), &socket.name);
+            claim(Route::Default(*transport), i);
         }
     }
-    table
-}
-
-/// Adds `route` unless an earlier entry already claims it.
-fn add_route(table: &mut Table, route: Route, name: &str) {
-    if !table.routes.iter().any(|(r, _)| *r == route) {
-        table.routes.push((route, name.to_string()));
-    }
+    routes
 }
 
 /// Starts the traffic watcher (best effort: without CAP_NET_RAW the run

@@ -8,6 +8,7 @@ use super::transcript;
 use super::workspace::Workspace;
 use crate::checks;
 use crate::outcome::{ExitKind, ProgramSummary, RunOutcome, RunStatus, Timing};
+use crate::servers::tls::RunTrust;
 use crate::trace::Recorder;
 
 /// When the run started, how long it queued, and what it noted on the way.
@@ -42,6 +43,7 @@ pub fn finish(
     work: Workspace,
     program: ProgramRun,
     recorder: Recorder,
+    trust: Option<&RunTrust>,
     timeline: Timeline,
 ) -> (RunOutcome, String) {
     // The work directory is gone after the run: show paths relative to it.
@@ -53,6 +55,10 @@ pub fn finish(
         }
     }
     let mut trace = recorder.snapshot();
+    if let Some(t) = trust {
+        // The JVM's notice of JAVA_TOOL_OPTIONS is netgrade's doing.
+        t.drop_jvm_notices(&mut trace);
+    }
     trace.replace_in_output(&format!("{root}/"), "");
     if summary.is_none()
         && let Some((_, ExitKind::DidNotStart { reason })) = trace.exit()

@@ -151,19 +151,26 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String)> {
 
     let work = blocking(|| workspace::prepare(plan, &recorder, &mut notes))?;
     let net = network::enter(plan, &mut notes).await;
-    let (data, mut servers) = blocking(|| -> Result<_> {
+    let (data, trust, mut servers) = blocking(|| -> Result<_> {
         let data = workspace::stage_lab_data(plan, &work)?;
+        // The run's certificate authority: servers speak TLS with it, the
+        // program trusts it.
+        let trust = crate::servers::trust(plan.lab, &mut notes);
         let servers = crate::servers::start(
             plan.lab,
             plan.seed,
             net.namespace(),
             data.as_ref().map(|d| d.path()),
+            trust.as_ref().map(|t| &t.ca),
             &recorder,
         )?;
-        Ok((data, servers))
+        notes.extend(servers.notes.iter().cloned());
+        Ok((data, trust, servers))
     })?;
     let capture = blocking(|| capture::engage(plan, &net, &mut servers, &recorder, &mut notes))?;
-    let program = program::execute(plan, &work, &net, &capture, &servers, &recorder).await;
+    let trust_env = trust.as_ref().map_or(&[][..], |t| &t.env[..]);
+    let program =
+        program::execute(plan, &work, &net, &capture, trust_env, &servers, &recorder).await;
     servers.stop(&recorder).await;
     let late = program
         .started
@@ -177,6 +184,7 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String)> {
             work,
             program,
             recorder,
+            trust.as_ref(),
             evaluate::Timeline {
                 started,
                 queued,

@@ -109,6 +109,8 @@ fn fixed_ports(plan: &Plan) -> Vec<u16> {
         .map(|s| s.port)
         .filter(|p| *p != 0)
         .collect();
+    // Implicit-TLS listeners (SMTPS) bind ports of their own.
+    ports.extend(plan.lab.servers.iter().filter_map(|s| s.tls_port));
     if plan.is_server() {
         ports.push(0);
     }

@@ -54,6 +54,7 @@ pub async fn execute(
     work: &Workspace,
     net: &Network,
     capture: &Capture,
+    trust_env: &[(String, String)],
     servers: &RunningServers,
     recorder: &Recorder,
 ) -> ProgramRun {
@@ -79,6 +80,8 @@ pub async fn execute(
         }
     }
     let cmd = sandbox::Command {
+        // The program (not its build) trusts the run's certificate authority.
+        env: [&base.env[..], trust_env].concat(),
         argv: commands.run.clone(),
         stdin: plan
             .lab

@@ -3,8 +3,26 @@
 //! Everything that varies between two runs of the same submission with the
 //! same seed — timestamps in payloads, measured RTTs, ports, paths — is
 //! redacted by the lab's rules or left out, so instructors can diff runs.
+//!
+//! The servers' side comes in two views. The full one opens every
+//! transcript. The golden one ([`session`]) is what a lab's golden transcript
+//! holds and what the `transcript` check compares: for an SMTP session it
+//! leaves out what other checks judge or what a correct client may do either
+//! way, so one fault is charged to one check:
+//! - the TLS negotiation: of the exchange before STARTTLS only the greeting
+//!   and the first HELO or EHLO stay, and a HELO or EHLO right after the
+//!   handshake goes (implicit TLS has nothing to leave out);
+//! - an AUTH exchange;
+//! - the extension lines of a multi-line reply (EHLO's): it shows as its
+//!   first line, and EHLO shows as HELO;
+//! - how an address was written: `MAIL FROM: <a@b>` and `MAIL FROM:a@b` show
+//!   as `MAIL FROM:<a@b>`, and the deviations that `mail-from`, `rcpt-to` and
+//!   `helo` judge (`space-after-colon`, `bare-address`,
+//!   `no-ehlo-after-starttls`) are not shown.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use regex::Regex;
 
@@ -61,7 +79,7 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
     if let Some(cmd) = header.command {
         let _ = writeln!(out, "command: {}", cmd.join(" "));
     }
-    out.push_str(&session(lab, trace));
+    out.push_str(&session_view(lab, trace, View::Full));
     // Where the output was cut at the limit, how many lines fit depends on the
     // width of what came before (timestamps vary), so counts are left out.
     let cut = matches!(trace.exit(), Some((_, ExitKind::OutputLimit { .. })));
@@ -123,10 +141,24 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
     out
 }
 
+/// Which view of the servers' side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum View {
+    /// Everything, for people.
+    Full,
+    /// What the golden comparison compares (see the module's docs).
+    Golden,
+}
+
 /// The servers' side of a run, normalized: datagrams with the server's
-/// decisions, HTTP requests, SMTP and POP3 sessions line by line. This is what
-/// a lab's golden transcript holds, and it opens every `--snapshots` file.
+/// decisions, HTTP requests, SMTP and POP3 sessions line by line, in the
+/// golden view (see the module's docs). This is what a lab's golden
+/// transcript holds; the full view opens every `--snapshots` file.
 pub fn session(lab: &Lab, trace: &Trace) -> String {
+    session_view(lab, trace, View::Golden)
+}
+
+fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
     let r = Redactor::new(lab);
     let mut out = String::new();
     for server in &lab.servers {
@@ -176,7 +208,9 @@ pub fn session(lab: &Lab, trace: &Trace) -> String {
                     server.host,
                     server.port
                 );
-                lines(&mut out, &r, &server.name, trace);
+                let canon = (view == View::Golden && server.kind.value == ServerKind::Smtp)
+                    .then(|| Canon::new(&server.name, trace));
+                lines(&mut out, &r, &server.name, trace, canon);
             }
             ServerKind::UdpPinger => {
                 let _ = writeln!(
@@ -360,8 +394,154 @@ fn answer(received: &[u8], head: bool) -> String {
 /// (a whole message or a long listing says little line by line).
 const RUN_SHOWN: usize = 8;
 
-/// A line-based session: `C:`/`S:` lines, deviations, deliveries, endings.
-fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace) {
+/// The golden view of an SMTP server's lines (see the module's docs).
+struct Canon {
+    /// Per connection, the index of the event where TLS began after STARTTLS.
+    starttls_at: HashMap<u32, usize>,
+    /// Per connection, where its lines are.
+    conns: HashMap<u32, ConnCanon>,
+}
+
+/// Where the golden view is in one connection's lines.
+#[derive(Debug, Default)]
+struct ConnCanon {
+    /// A line was shown already (the greeting is the first).
+    seen: bool,
+    /// Inside an AUTH exchange.
+    auth: bool,
+    /// Inside a message (after 354).
+    message: bool,
+    /// Inside a multi-line reply.
+    multiline: bool,
+    /// The HELO or EHLO before STARTTLS was shown.
+    hello: bool,
+    /// The reply under way is shown (else left out) …
+    reply: Option<bool>,
+    /// … and the first command after TLS was looked at.
+    after_tls: bool,
+}
+
+/// A path in MAIL or RCPT, however it was written.
+static ANY_PATH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(MAIL FROM|RCPT TO):\s*<?([^<>\s]*)>?").unwrap());
+
+/// Deviations that the golden view leaves to the checks that own them.
+const JUDGED_ELSEWHERE: [&str; 3] = [
+    "space-after-colon",
+    "bare-address",
+    "no-ehlo-after-starttls",
+];
+
+impl Canon {
+    fn new(server: &str, trace: &Trace) -> Self {
+        let starttls_at = trace
+            .events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match &e.kind {
+                EventKind::TlsStarted {
+                    server: s,
+                    conn,
+                    implicit: false,
+                    ..
+                } if s == server => Some((*conn, i)),
+                _ => None,
+            });
+        Canon {
+            starttls_at: starttls_at.collect(),
+            conns: HashMap::new(),
+        }
+    }
+
+    /// Line event `index` of connection `conn` as the golden view shows it,
+    /// or `None` to leave it out. In a STARTTLS session the HELO or EHLO
+    /// shown is the one before STARTTLS: the rest before TLS, and a HELO or
+    /// EHLO right after it, are left out.
+    fn line(&mut self, index: usize, conn: u32, dir: Dir, bytes: &[u8]) -> Option<Vec<u8>> {
+        let tls = self.starttls_at.get(&conn).map(|&at| index > at);
+        let c = self.conns.entry(conn).or_default();
+        let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let verb = text
+            .split(|b| *b == b' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let hello = dir == Dir::In && (verb == b"HELO" || verb == b"EHLO");
+        if !std::mem::replace(&mut c.seen, true) || c.message {
+            c.message &= !(dir == Dir::In && text == b".");
+            return Some(bytes.to_vec());
+        }
+        if dir == Dir::Out
+            && let Some(shown) = c.reply
+        {
+            c.reply = bytes.get(3).is_some_and(|b| *b == b'-').then_some(shown);
+            return if shown { c.reply_line(bytes) } else { None };
+        }
+        match tls {
+            Some(false) if hello && !c.hello => c.hello = true,
+            Some(false) => return None,
+            Some(true) if dir == Dir::In && !std::mem::replace(&mut c.after_tls, true) && hello => {
+                c.reply = Some(false);
+                return None;
+            }
+            _ => {}
+        }
+        if c.auth {
+            c.auth = dir != Dir::Out || bytes.starts_with(b"334");
+            return None;
+        }
+        match dir {
+            Dir::In => c.command(text, bytes),
+            Dir::Out => c.reply_line(bytes),
+        }
+    }
+}
+
+impl ConnCanon {
+    /// A command line, canonical (`None`: left out).
+    fn command(&mut self, text: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
+        let verb = text.split(|b| *b == b' ').next().unwrap_or_default();
+        self.reply = Some(true);
+        if verb.eq_ignore_ascii_case(b"AUTH") {
+            self.auth = true;
+            self.reply = None;
+            return None;
+        }
+        let ending = &bytes[text.len()..];
+        if verb.eq_ignore_ascii_case(b"EHLO") {
+            let helo: &[u8] = if verb == b"ehlo" { b"helo" } else { b"HELO" };
+            return Some([helo, &text[4..], ending].concat());
+        }
+        let line = String::from_utf8_lossy(text);
+        match ANY_PATH.captures(&line) {
+            Some(c) => {
+                let rest = &line[c.get(0).map_or(0, |m| m.end())..];
+                let path = format!("{}:<{}>{rest}", &c[1], &c[2]);
+                Some([path.as_bytes(), ending].concat())
+            }
+            None => Some(bytes.to_vec()),
+        }
+    }
+
+    /// A reply line: a multi-line reply shows as its first line (`None`: left out).
+    fn reply_line(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let more = bytes.get(3) == Some(&b'-');
+        if std::mem::replace(&mut self.multiline, more) {
+            return None;
+        }
+        self.message |= bytes.starts_with(b"354");
+        let mut shown = bytes.to_vec();
+        if more {
+            shown[3] = b' ';
+        }
+        Some(shown)
+    }
+}
+
+/// A line-based session: `C:`/`S:` lines, deviations, deliveries, endings;
+/// in the golden view of an SMTP session when `canon` is given.
+fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon: Option<Canon>) {
     let mut run: Option<(Dir, usize, usize)> = None; // direction, lines in the run, bytes beyond RUN_SHOWN
     let flush = |out: &mut String, run: &mut Option<(Dir, usize, usize)>| {
         if let Some((_, n, bytes)) = run.take()
@@ -373,7 +553,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace) {
     // An SMTP message is the student's own text: the session shows where it
     // was, not what it said (the `delivered` check reads it).
     let mut in_message = false;
-    for e in &trace.events {
+    for (index, e) in trace.events.iter().enumerate() {
         match &e.kind {
             EventKind::Line {
                 server: s,
@@ -381,6 +561,14 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace) {
                 dir,
                 bytes,
             } if s == server => {
+                let canonical = match &mut canon {
+                    Some(canon) => match canon.line(index, *conn, *dir, bytes) {
+                        Some(shown) => Some(shown),
+                        None => continue,
+                    },
+                    None => None,
+                };
+                let bytes = canonical.as_deref().unwrap_or(bytes);
                 if *dir == Dir::Out && bytes.starts_with(b"354") {
                     in_message = true;
                 } else if in_message && *dir == Dir::In {
@@ -419,7 +607,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace) {
                 conn,
                 kind,
                 detail,
-            } if s == server => {
+            } if s == server && !(canon.is_some() && JUDGED_ELSEWHERE.contains(&kind.as_str())) => {
                 flush(out, &mut run);
                 let _ = writeln!(out, "{conn} !  {kind}: {}", r.apply(detail));
             }
@@ -450,6 +638,53 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace) {
             } if s == server => {
                 flush(out, &mut run);
                 let _ = writeln!(out, "{conn} end: {how}");
+            }
+            EventKind::TlsFailed {
+                server: s,
+                conn,
+                reason,
+                ..
+            } if s == server => {
+                flush(out, &mut run);
+                let _ = writeln!(out, "{conn} tls failed: {reason}");
+            }
+            EventKind::TlsStarted {
+                server: s,
+                conn,
+                version,
+                sni,
+                implicit,
+            } if s == server && canon.is_none() => {
+                flush(out, &mut run);
+                let how = if *implicit {
+                    "implicit TLS"
+                } else {
+                    "after STARTTLS"
+                };
+                let sni = sni
+                    .as_ref()
+                    .map_or("no SNI".into(), |n| format!("SNI {}", quote(n.as_bytes())));
+                let _ = writeln!(out, "{conn} tls: {version}, {how}, {sni}");
+            }
+            EventKind::Authenticated {
+                server: s,
+                conn,
+                mechanism,
+                user,
+                encrypted,
+                starttls_offered,
+            } if s == server && canon.is_none() => {
+                flush(out, &mut run);
+                let how = match (encrypted, starttls_offered) {
+                    (true, _) => "under TLS",
+                    (false, true) => "without TLS, though the server offered STARTTLS",
+                    (false, false) => "without TLS",
+                };
+                let _ = writeln!(
+                    out,
+                    "{conn} auth: {mechanism} as {}, {how}",
+                    quote(user.as_bytes())
+                );
             }
             EventKind::Maildrop {
                 server: s,
@@ -486,4 +721,142 @@ fn escape_controls(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A trace of one SMTP session on server `mail`, from a script: `S: line`
+    /// and `C: line` (CRLF added), `tls` / `tls-implicit`, `auth USER`.
+    fn smtp_trace(script: &str) -> Trace {
+        let mut events = Vec::new();
+        for (i, step) in script
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            let (server, conn) = ("mail".to_string(), 1);
+            let kind = match step.split_once(' ') {
+                Some(("S:", text)) | Some(("C:", text)) => EventKind::Line {
+                    server,
+                    conn,
+                    dir: if step.starts_with('S') {
+                        Dir::Out
+                    } else {
+                        Dir::In
+                    },
+                    bytes: format!("{text}\r\n").into_bytes(),
+                },
+                Some(("auth", user)) => EventKind::Authenticated {
+                    server,
+                    conn,
+                    mechanism: "LOGIN".into(),
+                    user: user.into(),
+                    encrypted: true,
+                    starttls_offered: false,
+                },
+                _ => EventKind::TlsStarted {
+                    server,
+                    conn,
+                    version: "TLS 1.3".into(),
+                    sni: Some("smtp.gmail.com".into()),
+                    implicit: step == "tls-implicit",
+                },
+            };
+            let at = Duration::from_millis(i as u64);
+            events.push(crate::trace::Event { at, kind });
+        }
+        Trace { events }
+    }
+
+    const PLAIN: &str = "S: 220 netgrade.test ESMTP netgrade
+        C: HELO alice
+        S: 250 netgrade.test
+        C: MAIL FROM:<alice@crepes.fr>
+        S: 250 2.1.0 Ok
+        C: RCPT TO:<bob@hamburger.edu>
+        S: 250 2.1.5 Ok
+        C: DATA
+        S: 354 End data with <CR><LF>.<CR><LF>
+        C: EHLO is not a command in a message
+        C: AUTH neither
+        C: .
+        S: 250 2.0.0 Ok: queued as 1.1
+        C: QUIT
+        S: 221 2.0.0 Bye";
+
+    const EHLO_REPLY: &str = "S: 250-netgrade.test
+        S: 250-8BITMIME
+        S: 250-STARTTLS
+        S: 250 HELP";
+
+    /// `PLAIN` after its greeting, with EHLO, AUTH LOGIN and the addresses written loosely.
+    fn encrypted_session(before: &str) -> String {
+        let rest = PLAIN
+            .split_once("C: HELO alice\n        S: 250 netgrade.test")
+            .unwrap()
+            .1;
+        let rest = rest.replace(
+            "MAIL FROM:<alice@crepes.fr>",
+            "MAIL FROM: <alice@crepes.fr>",
+        );
+        let rest = rest.replace("RCPT TO:<bob@hamburger.edu>", "RCPT TO:bob@hamburger.edu");
+        format!(
+            "{before}
+             C: EHLO alice
+             {EHLO_REPLY}
+             C: AUTH LOGIN
+             S: 334 VXNlcm5hbWU6
+             C: <user name \"alice\" in base64>
+             S: 334 UGFzc3dvcmQ6
+             C: <password hidden>
+             auth alice
+             S: 235 2.7.0 Authentication successful
+             {rest}"
+        )
+    }
+
+    #[test]
+    fn the_golden_view_leaves_out_tls_auth_ehlo_extensions_and_address_forms() {
+        let lab = crate::spec::load_builtin("smtp-client").unwrap().unwrap();
+        let golden = session(&lab, &smtp_trace(PLAIN));
+        let starttls = encrypted_session(&format!(
+            "S: 220 netgrade.test ESMTP netgrade
+             C: EHLO alice
+             {EHLO_REPLY}
+             C: STARTTLS
+             S: 220 2.0.0 Ready to start TLS
+             tls"
+        ));
+        let implicit = encrypted_session("tls-implicit\nS: 220 netgrade.test ESMTP netgrade");
+        for script in [&starttls, &implicit] {
+            assert_eq!(session(&lab, &smtp_trace(script)), golden, "{script}");
+        }
+        assert!(
+            golden.contains("1 C: \"HELO <domain>\\r\\n\"\n1 S: \"250 netgrade.test\\r\\n\"\n")
+        );
+        let message =
+            "1 C: (the message)\n1 C: \".\\r\\n\"\n1 S: \"250 2.0.0 Ok: queued as <id>.1\\r\\n\"";
+        assert!(golden.contains(message), "{golden}");
+        // The full view shows all of it, the credentials as recorded.
+        let full = session_view(&lab, &smtp_trace(&starttls), View::Full);
+        for line in [
+            "1 C: \"STARTTLS\\r\\n\"",
+            "1 tls: TLS 1.3, after STARTTLS, SNI \"smtp.gmail.com\"",
+            "1 C: \"<password hidden>\\r\\n\"",
+            "1 auth: LOGIN as \"alice\", under TLS",
+            "1 S: \"250-STARTTLS\\r\\n\"",
+            "1 C: \"MAIL FROM: <address>\\r\\n\"",
+        ] {
+            assert!(full.contains(line), "{line} in {full}");
+        }
+        // What the comparison must still see: a command missing, another added.
+        let no_quit = PLAIN.replace("C: QUIT\n        S: 221 2.0.0 Bye", "");
+        assert_ne!(session(&lab, &smtp_trace(&no_quit)), golden);
+        let extra = PLAIN.replace("C: DATA", "C: NOOP\nS: 250 2.0.0 Ok\nC: DATA");
+        assert_ne!(session(&lab, &smtp_trace(&extra)), golden);
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! [`start`] binds every server a lab names — inside the run's network
 //! namespace when it has one — and runs each as a tokio task that records
-//! into the run's trace. Dropping [`RunningServers`] stops them.
+//! into the run's trace. Dropping [`RunningServers`] stops them. Servers that
+//! speak TLS get their certificates from the run's [`tls::RunCa`].
 
 pub mod clock;
 pub mod http;
@@ -11,6 +12,7 @@ pub mod pop3;
 pub mod resolver;
 pub mod smtp;
 pub mod sniffer;
+pub mod tls;
 pub mod udp;
 
 use std::net::SocketAddr;
@@ -37,6 +39,11 @@ pub struct RunningServers {
     pub addrs: Vec<(String, SocketAddr)>,
     /// Every socket the servers listen on, for the capture's steering.
     pub sockets: Vec<Socket>,
+    /// Bound address of each implicit-TLS listener (SMTPS), by server name.
+    pub tls_addrs: Vec<(String, SocketAddr)>,
+    /// What the run should know: a listener that could not be bound and
+    /// was left out (the run goes on without it).
+    pub notes: Vec<String>,
 }
 
 /// A socket a server receives on: its server, kind and a descriptor for it.
@@ -64,6 +71,8 @@ impl Default for RunningServers {
             tcp: false,
             addrs: Vec::new(),
             sockets: Vec::new(),
+            tls_addrs: Vec::new(),
+            notes: Vec::new(),
         }
     }
 }
@@ -162,6 +171,7 @@ fn smtp_config(spec: &ServerSpec) -> smtp::SmtpConfig {
     }
     config.strict_crlf = spec.strict_crlf.unwrap_or(config.strict_crlf);
     config.pipelining = spec.pipelining.unwrap_or(config.pipelining);
+    config.starttls = spec.starttls.unwrap_or(config.starttls);
     config.inject = spec
         .inject
         .iter()
@@ -201,13 +211,73 @@ pub fn bind_tcp(
     tokio::net::TcpListener::from_std(listener)
 }
 
+/// The run's TLS (its certificate authority, trusted by the program), when
+/// `lab` has a server that speaks TLS. When it cannot be made, the run goes
+/// on without TLS and `notes` say why.
+pub fn trust(lab: &Lab, notes: &mut Vec<String>) -> Option<tls::RunTrust> {
+    let tls = |s: &ServerSpec| s.starttls != Some(false) || s.tls_port.is_some();
+    let needed = lab
+        .servers
+        .iter()
+        .any(|s| s.kind.value == ServerKind::Smtp && tls(s));
+    if !needed {
+        return None;
+    }
+    tls::RunTrust::new()
+        .inspect_err(|e| notes.push(format!("no TLS in this run: {e:#}")))
+        .ok()
+}
+
+/// The TLS of an SMTP server: the run's authority `ca` (none: no TLS), and
+/// the implicit-TLS listener on the spec's `tls_port`, bound next to `addr`.
+/// A port that cannot be bound (no root for 465 on the host, say) is left
+/// out with a note.
+fn smtp_tls(
+    spec: &ServerSpec,
+    addr: SocketAddr,
+    ca: Option<&std::sync::Arc<tls::RunCa>>,
+    netns: Option<&NetNs>,
+    running: &mut RunningServers,
+) -> Option<smtp::Tls> {
+    let ca = ca?.clone();
+    let implicit = spec.tls_port.and_then(|port| {
+        let at = SocketAddr::new(addr.ip(), port);
+        match bind_tcp(at, netns) {
+            Ok(listener) => {
+                let bound = listener.local_addr().unwrap_or(at);
+                running.tls_addrs.push((spec.name.clone(), bound));
+                if let Ok(fd) = listener.as_fd().try_clone_to_owned() {
+                    running.sockets.push(Socket {
+                        name: spec.name.clone(),
+                        kind: ServerKind::Smtp,
+                        transport: crate::trace::Transport::Tcp,
+                        addr: bound,
+                        fd,
+                    });
+                }
+                Some(listener)
+            }
+            Err(e) => {
+                running.notes.push(format!(
+                    "the {} server offers no implicit TLS: cannot bind TCP {at} ({e}); a client that connects there with TLS finds nothing",
+                    spec.name
+                ));
+                None
+            }
+        }
+    });
+    Some(smtp::Tls { ca, implicit })
+}
+
 /// Starts every server of `lab`. `data_root` is the lab's data written out to
-/// disk, for servers that serve files.
+/// disk, for servers that serve files; `ca` the run's certificate authority,
+/// for servers that speak TLS (without one they do not).
 pub fn start(
     lab: &Lab,
     seed: u64,
     netns: Option<&NetNs>,
     data_root: Option<&std::path::Path>,
+    ca: Option<&std::sync::Arc<tls::RunCa>>,
     recorder: &Recorder,
 ) -> Result<RunningServers> {
     let mut running = RunningServers::default();
@@ -246,7 +316,10 @@ pub fn start(
                 running.tcp = true;
                 let recorder = recorder.clone();
                 let task = match kind {
-                    ServerKind::Smtp => rt.spawn(smtp::run(listener, smtp_config(spec), recorder)),
+                    ServerKind::Smtp => {
+                        let tls = smtp_tls(spec, addr, ca, netns, &mut running);
+                        rt.spawn(smtp::run(listener, tls, smtp_config(spec), recorder))
+                    }
                     ServerKind::Pop3 => {
                         let config = pop3::Pop3Config::new(
                             &spec.name,

@@ -12,9 +12,24 @@
 //! with errors. Every wait has a deadline and every buffer a cap, so a client
 //! that sends garbage, floods or goes silent ends only its own session.
 //!
+//! With a certificate authority ([`Tls`]) it offers STARTTLS (RFC 3207) and
+//! can serve implicit TLS (RFC 8314) on a second listener; the session is the
+//! same either way, and the trace holds its decrypted lines, with an
+//! [`EventKind::TlsStarted`] where TLS began. A handshake that fails ends the
+//! session with an [`EventKind::TlsFailed`] that says why.
+//!
 //! Choices the RFC leaves open:
-//! - `AUTH PLAIN` and `AUTH LOGIN` accept any credentials (the lab's optional
-//!   part); there is no `STARTTLS` (502).
+//! - `AUTH PLAIN` and `AUTH LOGIN` (RFC 4954) accept any credentials (the
+//!   lab's optional part), with or without TLS; each login is recorded as an
+//!   [`EventKind::Authenticated`]. No secret is ever recorded: the lines
+//!   that carry credentials are recorded as readable text with the password
+//!   hidden, and so is any line after an AUTH that could be one.
+//! - After STARTTLS the session starts over (RFC 3207 §4.2); a client that
+//!   goes on without a new EHLO is answered as if it had sent the one before,
+//!   and the deviation (`no-ehlo-after-starttls`) recorded.
+//! - `MAIL FROM: <a@b>` (a space after the colon, as the textbook's sample
+//!   sessions write it) and bare addresses (`MAIL FROM:a@b`) are accepted and
+//!   recorded as deviations (`space-after-colon`, `bare-address`).
 //! - A message with a text line over 1000 octets, or larger than the SIZE
 //!   advertised, is read to its lone dot and then refused (500 or 552).
 //! - A line over its limit is recorded as its first octets (as many as the
@@ -23,17 +38,16 @@
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 
+use super::tls::{Conn, HandshakeError, RunCa};
 use crate::trace::{Dir, EventKind, Recorder};
 
 /// Longest command line, CRLF included (RFC 5321 §4.5.3.1.4).
@@ -55,10 +69,17 @@ const READ_CHUNK: usize = 8 * 1024;
 /// How long a closing connection keeps reading (and discarding) what the
 /// client still sends, so that its last reply is not destroyed by a reset.
 const LINGER: Duration = Duration::from_secs(1);
-/// Commands of RFC 5321 and common extensions that this server refuses with 502.
+/// Commands of RFC 5321 and common extensions that this server refuses with
+/// 502 (STARTTLS when it has no certificate authority or does not offer it).
 const UNIMPLEMENTED: &[&str] = &[
     "STARTTLS", "EXPN", "TURN", "ETRN", "ATRN", "BDAT", "SEND", "SOML", "SAML",
 ];
+/// Commands this server answers.
+const KNOWN: &[&str] = &[
+    "HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "VRFY", "HELP", "AUTH", "QUIT",
+];
+/// Longest user name recorded for a login, in characters.
+const MAX_USER: usize = 100;
 
 /// Settings of one SMTP server.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,12 +102,14 @@ pub struct SmtpConfig {
     pub idle_timeout: Duration,
     /// How long a session may last in all before the server sends 421 and closes.
     pub max_session: Duration,
+    /// Offer STARTTLS in the EHLO reply (when the server has a certificate authority).
+    pub starttls: bool,
 }
 
 impl SmtpConfig {
     /// A server named `name`, greeting as `netgrade.test` at once, tolerating
     /// bare LF, injecting nothing, without PIPELINING, with a 10 s idle
-    /// timeout and 60 s sessions.
+    /// timeout and 60 s sessions, offering STARTTLS when it can.
     pub fn new(name: impl Into<String>) -> Self {
         SmtpConfig {
             name: name.into(),
@@ -97,6 +120,7 @@ impl SmtpConfig {
             pipelining: false,
             idle_timeout: Duration::from_secs(10),
             max_session: Duration::from_secs(60),
+            starttls: true,
         }
     }
 }
@@ -115,23 +139,47 @@ pub struct Injection {
     pub times: Option<u32>,
 }
 
-/// Serves `listener` until the task is aborted, each connection as its own
-/// task; aborting this task aborts them all. Connections are numbered from 1
-/// in the order they are accepted.
-pub async fn run(listener: TcpListener, config: SmtpConfig, recorder: Recorder) {
+/// TLS for a server: the run's certificate authority, and the listener for
+/// implicit TLS (SMTPS, RFC 8314) if there is one.
+#[derive(Debug)]
+pub struct Tls {
+    /// Signs the certificate each connection presents.
+    pub ca: Arc<RunCa>,
+    /// Connections here start with the TLS handshake.
+    pub implicit: Option<TcpListener>,
+}
+
+/// Serves `listener` (and the implicit-TLS listener of `tls`) until the task
+/// is aborted, each connection as its own task; aborting this task aborts
+/// them all. Connections of both listeners are numbered together from 1 in
+/// the order they are accepted.
+pub async fn run(listener: TcpListener, tls: Option<Tls>, config: SmtpConfig, recorder: Recorder) {
     let used = config.inject.iter().map(|_| AtomicU32::new(0)).collect();
+    let (ca, implicit) = tls.map_or((None, None), |t| (Some(t.ca), t.implicit));
     let shared = Arc::new(Shared {
         config,
         recorder,
         used,
+        ca,
     });
     let mut sessions = JoinSet::new();
     let mut count: u32 = 0;
     loop {
-        let (stream, _) = super::accept(&listener).await;
+        let (stream, implicit) = tokio::select! {
+            (stream, _) = super::accept(&listener) => (stream, false),
+            (stream, _) = accept_if(implicit.as_ref()) => (stream, true),
+        };
         while sessions.try_join_next().is_some() {}
         count = count.saturating_add(1);
-        sessions.spawn(Session::new(shared.clone(), stream, count).serve());
+        sessions.spawn(Session::new(shared.clone(), stream, count, implicit).serve());
+    }
+}
+
+/// The next connection of `listener`; without one, never.
+async fn accept_if(listener: Option<&TcpListener>) -> (TcpStream, std::net::SocketAddr) {
+    match listener {
+        Some(listener) => super::accept(listener).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -141,6 +189,8 @@ struct Shared {
     recorder: Recorder,
     /// How many times each injection was used.
     used: Vec<AtomicU32>,
+    /// The run's certificate authority, for STARTTLS and implicit TLS.
+    ca: Option<Arc<RunCa>>,
 }
 
 impl Shared {
@@ -172,6 +222,8 @@ enum End {
     Timeout,
     /// The connection failed.
     Error,
+    /// The TLS handshake failed.
+    TlsFailed,
 }
 
 impl End {
@@ -183,6 +235,7 @@ impl End {
             End::ServerClosed => "server-closed",
             End::Timeout => "timeout",
             End::Error => "error",
+            End::TlsFailed => "tls-failed",
         }
     }
 }
@@ -237,11 +290,13 @@ impl Line {
 /// One client connection and its SMTP state.
 struct Session {
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: Conn,
     id: u32,
+    /// Whether the connection came in on the implicit-TLS listener.
+    implicit: bool,
     /// When the whole session must end.
     deadline: Instant,
-    /// Received bytes not yet read as lines.
+    /// Received bytes not yet read as lines (decrypted under TLS).
     buf: Vec<u8>,
     /// Bytes received so far.
     received: u64,
@@ -257,8 +312,13 @@ struct Session {
     broken: bool,
     /// `None` before HELO or EHLO, else whether it was EHLO.
     hello: Option<bool>,
+    /// The HELO or EHLO in force before STARTTLS reset the session.
+    hello_before_tls: Option<bool>,
     /// Whether AUTH succeeded.
     authenticated: bool,
+    /// Whether the client has tried AUTH: from then on a line that could be
+    /// a credential is not recorded as sent.
+    auth_seen: bool,
     /// The reverse-path of the mail transaction under way.
     from: Option<String>,
     /// Its forward-paths.
@@ -267,14 +327,30 @@ struct Session {
     delivered: u32,
 }
 
+/// What the next line from the client is, for recording it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reading {
+    /// A command.
+    Command,
+    /// A line of a message.
+    Text,
+    /// The response to AUTH PLAIN's 334: the credentials.
+    PlainResponse,
+    /// The response to AUTH LOGIN's first 334: the user name.
+    LoginUser,
+    /// The response to AUTH LOGIN's second 334: the password.
+    LoginPassword,
+}
+
 impl Session {
-    /// Connection number `id`, just accepted.
-    fn new(shared: Arc<Shared>, stream: TcpStream, id: u32) -> Self {
+    /// Connection number `id`, just accepted (on the implicit-TLS listener if `implicit`).
+    fn new(shared: Arc<Shared>, stream: TcpStream, id: u32, implicit: bool) -> Self {
         Session {
             deadline: Instant::now() + shared.config.max_session,
             shared,
-            stream,
+            stream: Conn::Plain(stream),
             id,
+            implicit,
             buf: Vec::new(),
             received: 0,
             reported: 0,
@@ -283,7 +359,9 @@ impl Session {
             storage_left: MAX_DELIVERED,
             broken: false,
             hello: None,
+            hello_before_tls: None,
             authenticated: false,
+            auth_seen: false,
             from: None,
             to: Vec::new(),
             delivered: 0,
@@ -298,24 +376,32 @@ impl Session {
             conn: self.id,
             how: end.how().into(),
         });
-        let _ = self.stream.shutdown().await;
-        let mut sink = [0u8; READ_CHUNK];
-        let drain = async { while matches!(self.stream.read(&mut sink).await, Ok(1..)) {} };
+        self.stream.shutdown().await;
+        let mut sink = Vec::with_capacity(READ_CHUNK);
+        let drain = async {
+            while matches!(self.stream.read_buf(&mut sink).await, Ok(1..)) {
+                sink.clear();
+            }
+        };
         let _ = timeout(LINGER, drain).await;
     }
 
-    /// The greeting, then commands until the session ends.
+    /// The greeting (after the TLS handshake on the implicit-TLS port), then
+    /// commands until the session ends.
     async fn converse(&mut self) -> Result<Infallible, End> {
+        if self.implicit {
+            self.start_tls().await?;
+        }
         let delay = self.shared.config.greeting_delay;
         tokio::time::sleep_until(self.deadline.min(Instant::now() + delay)).await;
         self.poll_ready();
         if !self.buf.is_empty() {
-            self.deviate("early-command", show(&self.buf));
+            self.deviate("early-command", self.scrub(&self.buf));
         }
         let greeting = format!("220 {} ESMTP netgrade", self.shared.config.hostname);
         self.reply(&greeting).await?;
         loop {
-            let line = self.line(MAX_COMMAND_LINE).await?;
+            let line = self.line(MAX_COMMAND_LINE, Reading::Command).await?;
             self.command(&line).await?;
         }
     }
@@ -327,7 +413,7 @@ impl Session {
             let detail = format!(
                 "a command line of {} octets: {}",
                 line.len,
-                show(&line.bytes)
+                self.scrub(&line.bytes)
             );
             self.deviate("line-too-long", detail);
             return self.reply("500 5.5.2 Line too long").await;
@@ -343,8 +429,8 @@ impl Session {
         }
         let reply = match verb.as_str() {
             "HELO" | "EHLO" => self.helo(&verb, arg),
-            "MAIL" => self.mail(arg),
-            "RCPT" => self.rcpt(arg),
+            "MAIL" => self.mail(&text, arg),
+            "RCPT" => self.rcpt(&text, arg),
             "DATA" if !arg.is_empty() => "501 5.5.4 Syntax: DATA".into(),
             "DATA" if self.from.is_none() => "503 5.5.1 Need MAIL command".into(),
             "DATA" if self.to.is_empty() => "503 5.5.1 Need RCPT command".into(),
@@ -357,13 +443,16 @@ impl Session {
             "NOOP" => "250 2.0.0 Ok".into(),
             "VRFY" if arg.is_empty() => "501 5.5.4 Syntax: VRFY <address>".into(),
             "VRFY" => "252 2.5.0 Cannot VRFY user, but will accept message".into(),
-            "HELP" => {
-                "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY AUTH HELP QUIT".into()
-            }
-            "AUTH" if self.hello.is_none() => "503 5.5.1 Send HELO or EHLO first".into(),
+            "HELP" => self.help(),
+            "AUTH" if !self.greeted(&text) => "503 5.5.1 Send HELO or EHLO first".into(),
             "AUTH" if self.authenticated => "503 5.5.1 Already authenticated".into(),
             "AUTH" if self.from.is_some() => "503 5.5.1 No AUTH during a mail transaction".into(),
             "AUTH" => return self.auth(arg).await,
+            "STARTTLS" if self.stream.is_tls() => "503 5.5.1 TLS already active".into(),
+            "STARTTLS" if self.starttls_offered() && !arg.is_empty() => {
+                "501 5.5.4 Syntax: STARTTLS".into()
+            }
+            "STARTTLS" if self.starttls_offered() => return self.starttls().await,
             "QUIT" => {
                 self.reply("221 2.0.0 Bye").await?;
                 return Err(End::Quit);
@@ -374,6 +463,22 @@ impl Session {
         self.reply(&reply).await
     }
 
+    /// Whether STARTTLS is offered now: the server has a certificate
+    /// authority, offers it, and TLS is not on yet.
+    fn starttls_offered(&self) -> bool {
+        self.shared.ca.is_some() && self.shared.config.starttls && !self.stream.is_tls()
+    }
+
+    /// The reply to HELP.
+    fn help(&self) -> String {
+        let tls = if self.starttls_offered() {
+            " STARTTLS"
+        } else {
+            ""
+        };
+        format!("214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY AUTH{tls} HELP QUIT")
+    }
+
     /// The reply to HELO or EHLO (`verb`), which also ends any mail transaction.
     fn helo(&mut self, verb: &str, domain: &str) -> String {
         if domain.is_empty() {
@@ -381,34 +486,61 @@ impl Session {
         }
         let ehlo = verb == "EHLO";
         self.hello = Some(ehlo);
+        self.hello_before_tls = None;
         self.from = None;
         self.to.clear();
         let config = &self.shared.config;
         if !ehlo {
             return format!("250 {}", config.hostname);
         }
-        let pipelining = if config.pipelining {
-            "250-PIPELINING\n"
-        } else {
-            ""
-        };
-        format!(
-            "250-{}\n250-8BITMIME\n250-SIZE {MAX_MESSAGE}\n250-ENHANCEDSTATUSCODES\n\
-             250-AUTH PLAIN LOGIN\n{pipelining}250 HELP",
-            config.hostname
-        )
+        let mut lines = vec![
+            config.hostname.clone(),
+            "8BITMIME".into(),
+            format!("SIZE {MAX_MESSAGE}"),
+            "ENHANCEDSTATUSCODES".into(),
+        ];
+        if self.starttls_offered() {
+            lines.push("STARTTLS".into());
+        }
+        lines.push("AUTH PLAIN LOGIN".into());
+        if config.pipelining {
+            lines.push("PIPELINING".into());
+        }
+        lines.push("HELP".into());
+        let last = lines.len() - 1;
+        let reply = lines.iter().enumerate().map(|(i, l)| {
+            let sep = if i == last { ' ' } else { '-' };
+            format!("250{sep}{l}")
+        });
+        reply.collect::<Vec<_>>().join("\n")
     }
 
-    /// The reply to `MAIL <arg>`.
-    fn mail(&mut self, arg: &str) -> String {
-        if self.hello.is_none() {
+    /// Whether a HELO or EHLO is in force for `command` (the whole line). A
+    /// client that goes on after STARTTLS without a new EHLO (RFC 3207 §4.2
+    /// asks for one) is taken at its word from before, and the deviation recorded.
+    fn greeted(&mut self, command: &str) -> bool {
+        if self.hello.is_none()
+            && let Some(before) = self.hello_before_tls.take()
+        {
+            let command = self.scrub(command.as_bytes());
+            let detail = format!("{command} came after the TLS handshake with no new EHLO");
+            self.deviate("no-ehlo-after-starttls", detail);
+            self.hello = Some(before);
+        }
+        self.hello.is_some()
+    }
+
+    /// The reply to MAIL (`text` the whole line, `arg` what follows the verb).
+    fn mail(&mut self, text: &str, arg: &str) -> String {
+        if !self.greeted(text) {
             return "503 5.5.1 Send HELO or EHLO first".into();
         }
         if self.from.is_some() {
             return "503 5.5.1 Nested MAIL command".into();
         }
         match path(arg, "FROM") {
-            Some(path) => {
+            Some((path, form)) => {
+                self.lenient(form, text);
                 self.from = Some(path.into());
                 "250 2.1.0 Ok".into()
             }
@@ -416,18 +548,104 @@ impl Session {
         }
     }
 
-    /// The reply to `RCPT <arg>`.
-    fn rcpt(&mut self, arg: &str) -> String {
+    /// The reply to RCPT (`text` the whole line, `arg` what follows the verb).
+    fn rcpt(&mut self, text: &str, arg: &str) -> String {
         if self.from.is_none() {
             return "503 5.5.1 Need MAIL before RCPT".into();
         }
         match path(arg, "TO") {
-            None | Some("") => "501 5.5.4 Syntax: RCPT TO:<address>".into(),
+            None | Some(("", _)) => "501 5.5.4 Syntax: RCPT TO:<address>".into(),
             Some(_) if self.to.len() >= MAX_RECIPIENTS => "452 4.5.3 Too many recipients".into(),
-            Some(path) => {
+            Some((path, form)) => {
+                self.lenient(form, text);
                 self.to.push(path.into());
                 "250 2.1.5 Ok".into()
             }
+        }
+    }
+
+    /// Records how a path in `command` strayed from RFC 5321's form, if it did.
+    fn lenient(&mut self, form: Form, command: &str) {
+        let kind = match form {
+            Form::Exact => return,
+            Form::SpaceAfterColon => "space-after-colon",
+            Form::Bare => "bare-address",
+        };
+        self.deviate(kind, show(command.as_bytes()));
+    }
+
+    /// After STARTTLS (RFC 3207): 220, the handshake, then a session that
+    /// starts over. Plain text the client sent after STARTTLS is dropped
+    /// (§5: it must not be carried into TLS).
+    async fn starttls(&mut self) -> Result<(), End> {
+        self.reply("220 2.0.0 Ready to start TLS").await?;
+        self.buf.clear();
+        self.start_tls().await?;
+        self.hello_before_tls = self.hello.take();
+        self.from = None;
+        self.to.clear();
+        self.authenticated = false;
+        Ok(())
+    }
+
+    /// The TLS handshake, recorded; a failure ends the session.
+    async fn start_tls(&mut self) -> Result<(), End> {
+        let ca = self.shared.ca.clone().ok_or(End::Error)?;
+        let deadline = self
+            .deadline
+            .min(Instant::now() + self.shared.config.idle_timeout);
+        let (server, conn, implicit) = (self.shared.config.name.clone(), self.id, self.implicit);
+        match self.stream.start_tls(&ca, deadline).await {
+            Ok(negotiated) => {
+                self.shared.recorder.record(EventKind::TlsStarted {
+                    server,
+                    conn,
+                    version: negotiated.version,
+                    sni: negotiated.sni,
+                    implicit,
+                });
+                Ok(())
+            }
+            Err(error) => {
+                let reason = self.handshake_failure(&error);
+                let kind = EventKind::TlsFailed {
+                    server,
+                    conn,
+                    implicit,
+                    reason,
+                };
+                self.shared.recorder.record(kind);
+                Err(End::TlsFailed)
+            }
+        }
+    }
+
+    /// Why the handshake failed, for the student.
+    fn handshake_failure(&self, error: &HandshakeError) -> String {
+        let idle = crate::spec::Dur(self.shared.config.idle_timeout);
+        let start = if self.implicit {
+            "on this port the session starts with a TLS handshake from the client (implicit TLS, RFC 8314): wrap the socket with TLS right after connect(), e.g. `ssl.create_default_context().wrap_socket(sock, server_hostname=host)`, and read the 220 greeting through it"
+        } else {
+            "after the 220 reply to STARTTLS the client must start the TLS handshake (RFC 3207): wrap the socket, e.g. `ssl.create_default_context().wrap_socket(sock, server_hostname=host)`, then send EHLO again"
+        };
+        match error {
+            HandshakeError::NotTls(bytes) => format!(
+                "the client sent {} in plain text instead of a TLS handshake: {start}",
+                crate::checks::quote(bytes)
+            ),
+            HandshakeError::Closed => {
+                format!("the client closed the connection instead of starting TLS: {start}")
+            }
+            HandshakeError::Silent => {
+                format!("the client sent nothing for {idle} instead of starting TLS: {start}")
+            }
+            HandshakeError::TimedOut => {
+                format!("the client's TLS handshake did not finish within {idle}")
+            }
+            HandshakeError::Failed(why) if error.refused_certificate() => format!(
+                "the client's TLS handshake failed: {why} (does it trust netgrade's certificate authority? netgrade sets SSL_CERT_FILE and, for Java, a trust store in JAVA_TOOL_OPTIONS: use the default trust settings, e.g. `ssl.create_default_context()`)"
+            ),
+            HandshakeError::Failed(why) => format!("the client's TLS handshake failed: {why}"),
         }
     }
 
@@ -439,7 +657,7 @@ impl Session {
         let mut message = Vec::new();
         let mut refusal = None;
         loop {
-            let line = self.line(MAX_TEXT_LINE).await?;
+            let line = self.line(MAX_TEXT_LINE, Reading::Text).await?;
             let text = line.text();
             if text == b"." {
                 let proper = after_crlf && line.crlf();
@@ -495,34 +713,58 @@ impl Session {
     }
 
     /// After an AUTH in the right place (RFC 4954): PLAIN and LOGIN, with or
-    /// without an initial response, accept any well-formed credentials.
+    /// without an initial response, accept any well-formed credentials. The
+    /// login is recorded; the password never is.
     async fn auth(&mut self, arg: &str) -> Result<(), End> {
         let mut words = arg.split_ascii_whitespace();
         let mechanism = words.next().unwrap_or_default().to_ascii_uppercase();
         let mut initial = words.next();
-        let prompts: &[&str] = match mechanism.as_str() {
-            "PLAIN" => &[""],
-            "LOGIN" => &["VXNlcm5hbWU6", "UGFzc3dvcmQ6"],
+        let steps: &[(&str, Reading)] = match mechanism.as_str() {
+            "PLAIN" => &[("", Reading::PlainResponse)],
+            "LOGIN" => &[
+                ("VXNlcm5hbWU6", Reading::LoginUser),
+                ("UGFzc3dvcmQ6", Reading::LoginPassword),
+            ],
             "" => return self.reply("501 5.5.4 Syntax: AUTH <mechanism>").await,
             _ => return self.reply("504 5.5.4 Unknown authentication type").await,
         };
-        for prompt in prompts {
+        let mut user = String::new();
+        for &(prompt, reading) in steps {
             let response = match initial.take() {
                 Some(response) => response.to_owned(),
                 None => {
                     self.reply(&format!("334 {prompt}")).await?;
-                    let line = self.line(MAX_COMMAND_LINE).await?;
+                    let line = self.line(MAX_COMMAND_LINE, reading).await?;
                     String::from_utf8_lossy(line.text()).trim().to_owned()
                 }
             };
             if response == "*" {
                 return self.reply("501 5.0.0 Authentication cancelled").await;
             }
-            if !is_base64(&response) {
+            let Some(decoded) = decode_base64(&response) else {
                 return self.reply("501 5.5.2 Cannot decode response").await;
+            };
+            match reading {
+                Reading::PlainResponse => match plain_user(&decoded) {
+                    Some(name) => user = name,
+                    None => {
+                        let reply = "501 5.5.2 Malformed PLAIN credentials: send base64 of [authzid] NUL user NUL password";
+                        return self.reply(reply).await;
+                    }
+                },
+                Reading::LoginUser => user = printable(&decoded),
+                _ => {}
             }
         }
         self.authenticated = true;
+        self.shared.recorder.record(EventKind::Authenticated {
+            server: self.shared.config.name.clone(),
+            conn: self.id,
+            mechanism,
+            user,
+            encrypted: self.stream.is_tls(),
+            starttls_offered: self.starttls_offered(),
+        });
         self.reply("235 2.7.0 Authentication successful").await
     }
 
@@ -535,9 +777,10 @@ impl Session {
         Ok(())
     }
 
-    /// Reads the next line (up to LF) and records it. Without a whole line
-    /// before the idle or session deadline, sends 421.
-    async fn line(&mut self, limit: usize) -> Result<Line, End> {
+    /// Reads the next line (up to LF), which is a `reading`, and records it
+    /// (credentials hidden). Without a whole line before the idle or session
+    /// deadline, sends 421.
+    async fn line(&mut self, limit: usize, reading: Reading) -> Result<Line, End> {
         let idle = Instant::now() + self.shared.config.idle_timeout;
         let deadline = idle.min(self.deadline);
         let mut line = Line::default();
@@ -546,10 +789,11 @@ impl Session {
                 line.push(&self.buf[..=lf], limit);
                 self.buf.drain(..=lf);
                 line.finish();
-                self.record_line(self.shared.recorder.now(), Dir::In, line.bytes.clone());
+                let shown = self.shown(&line.bytes, reading);
                 if !line.crlf() {
-                    self.deviate("bare-lf", show(&line.bytes));
+                    self.deviate("bare-lf", show(&shown));
                 }
+                self.record_line(self.shared.recorder.now(), Dir::In, shown);
                 return Ok(line);
             }
             line.push(&self.buf, limit);
@@ -562,7 +806,8 @@ impl Session {
                 Err(_) => End::Timeout,
             };
             if line.len > 0 {
-                self.record_line(self.shared.recorder.now(), Dir::In, line.bytes);
+                let shown = self.shown(&line.bytes, reading);
+                self.record_line(self.shared.recorder.now(), Dir::In, shown);
             }
             if end == End::Timeout {
                 let host = &self.shared.config.hostname;
@@ -573,6 +818,53 @@ impl Session {
         }
     }
 
+    /// `bytes`, a line that is a `reading`, as it may be recorded: with
+    /// credentials replaced by a description (its line ending kept).
+    fn shown(&mut self, bytes: &[u8], reading: Reading) -> Vec<u8> {
+        let (text, ending) = split_ending(bytes);
+        let text = String::from_utf8_lossy(text);
+        let hidden = match reading {
+            Reading::Text => None,
+            Reading::Command => {
+                let words: Vec<&str> = text.split_ascii_whitespace().collect();
+                if words
+                    .first()
+                    .is_some_and(|w| w.eq_ignore_ascii_case("AUTH"))
+                {
+                    self.auth_seen = true;
+                }
+                hide_command(&words, self.auth_seen)
+            }
+            _ if text.trim() == "*" => None,
+            reading => Some(describe_response(text.trim(), reading)),
+        };
+        match hidden {
+            Some(hidden) => [hidden.as_bytes(), ending].concat(),
+            None => bytes.to_vec(),
+        }
+    }
+
+    /// `bytes` the client sent (one or more lines of commands) for a
+    /// deviation's detail: shown as [`show`] does, with what could be
+    /// credentials hidden.
+    fn scrub(&self, bytes: &[u8]) -> String {
+        let mut auth = self.auth_seen;
+        let mut out = Vec::new();
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            let (text, ending) = split_ending(line);
+            let text = String::from_utf8_lossy(text);
+            let words: Vec<&str> = text.split_ascii_whitespace().collect();
+            auth |= words
+                .first()
+                .is_some_and(|w| w.eq_ignore_ascii_case("AUTH"));
+            match hide_command(&words, auth) {
+                Some(hidden) => out.extend_from_slice(&[hidden.as_bytes(), ending].concat()),
+                None => out.extend_from_slice(line),
+            }
+        }
+        show(&out)
+    }
+
     /// Appends what the socket has to the buffer; 0 at end of stream.
     async fn read(&mut self) -> io::Result<usize> {
         self.buf.reserve(READ_CHUNK);
@@ -581,23 +873,9 @@ impl Session {
         Ok(n)
     }
 
-    /// Moves what the socket already holds into the buffer, without waiting.
-    ///
-    /// It reads through a duplicate of the socket: tokio's own `try_read`
-    /// trusts readiness cached at the last poll and would miss bytes that
-    /// arrived since.
+    /// Moves what the client already sent into the buffer, without waiting.
     fn poll_ready(&mut self) {
-        let Ok(fd) = self.stream.as_fd().try_clone_to_owned() else {
-            return;
-        };
-        let mut socket = std::net::TcpStream::from(fd);
-        let start = self.buf.len();
-        self.buf.resize(start + READ_CHUNK, 0);
-        let n = match socket.set_nonblocking(true) {
-            Ok(()) => socket.read(&mut self.buf[start..]).unwrap_or(0),
-            Err(_) => 0,
-        };
-        self.buf.truncate(start + n);
+        let n = self.stream.read_now(&mut self.buf);
         self.received += n as u64;
     }
 
@@ -610,7 +888,7 @@ impl Session {
         let new = !self.buf.is_empty() && self.received > self.reported;
         new.then(|| {
             self.reported = self.received;
-            show(&self.buf)
+            self.scrub(&self.buf)
         })
     }
 
@@ -694,17 +972,146 @@ impl Session {
     }
 }
 
+/// How a path was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    /// `FROM:<a@b>`, as RFC 5321 §4.1.2 has it.
+    Exact,
+    /// `FROM: <a@b>`: white space after the colon (the textbook's sample sessions).
+    SpaceAfterColon,
+    /// `FROM:a@b` or `FROM: a@b`: no angle brackets.
+    Bare,
+}
+
 /// The address of `FROM:<address> [parameters]` (keyword `FROM`) or
-/// `TO:<address> [parameters]` (keyword `TO`). Spaces after the colon are
+/// `TO:<address> [parameters]` (keyword `TO`), and how it was written:
+/// white space after the colon and an address without angle brackets are
 /// tolerated, as by most servers; parameters are ignored.
-fn path<'a>(arg: &'a str, keyword: &str) -> Option<&'a str> {
+fn path<'a>(arg: &'a str, keyword: &str) -> Option<(&'a str, Form)> {
     let head = arg.get(..keyword.len())?;
-    let rest = arg[keyword.len()..].strip_prefix(':')?.trim_start();
-    let (path, params) = rest.strip_prefix('<')?.split_once('>')?;
-    let valid = head.eq_ignore_ascii_case(keyword)
-        && !path.contains(['<', ' '])
-        && (params.is_empty() || params.starts_with(' '));
-    valid.then_some(path)
+    let after = arg[keyword.len()..].strip_prefix(':')?;
+    let rest = after.trim_start();
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    if let Some(inner) = rest.strip_prefix('<') {
+        let (path, params) = inner.split_once('>')?;
+        let valid = !path.contains(['<', ' ']) && (params.is_empty() || params.starts_with(' '));
+        let form = if rest.len() == after.len() {
+            Form::Exact
+        } else {
+            Form::SpaceAfterColon
+        };
+        return valid.then_some((path, form));
+    }
+    let path = rest.split(' ').next().unwrap_or_default();
+    let valid = !path.is_empty() && !path.contains(['<', '>']);
+    valid.then_some((path, Form::Bare))
+}
+
+/// A line's text and its ending (`\r\n`, `\n`, or none for a partial line).
+fn split_ending(bytes: &[u8]) -> (&[u8], &[u8]) {
+    let cut = if bytes.ends_with(b"\r\n") {
+        2
+    } else {
+        usize::from(bytes.ends_with(b"\n"))
+    };
+    bytes.split_at(bytes.len() - cut)
+}
+
+/// What a command line (split in `words`) is recorded as, if it could hold
+/// credentials: the response in `AUTH <mechanism> <response>`, and after
+/// any AUTH (`auth`) a line of one word that is no command (a base64
+/// credential sent out of turn, or a password in plain text).
+fn hide_command(words: &[&str], auth: bool) -> Option<String> {
+    match words {
+        [verb, mechanism, response, ..] if verb.eq_ignore_ascii_case("AUTH") => {
+            let reading = match mechanism.to_ascii_uppercase().as_str() {
+                "PLAIN" => Reading::PlainResponse,
+                "LOGIN" => Reading::LoginUser,
+                _ => Reading::LoginPassword,
+            };
+            let described = describe_response(response, reading);
+            Some(format!("{verb} {mechanism} {described}"))
+        }
+        [word] if auth && *word != "*" && *word != "." => {
+            let command = KNOWN.iter().chain(UNIMPLEMENTED);
+            let known = command.clone().any(|c| c.eq_ignore_ascii_case(word));
+            (!known).then(|| "<a line after AUTH, hidden: it may hold a password>".into())
+        }
+        _ => None,
+    }
+}
+
+/// A description of an AUTH response that hides the password.
+fn describe_response(response: &str, reading: Reading) -> String {
+    let decoded = decode_base64(response);
+    match (reading, decoded) {
+        (_, None) => format!("<not base64 ({} octets), hidden>", response.len()),
+        (Reading::PlainResponse, Some(d)) => match plain_user(&d) {
+            Some(user) => format!(
+                "<credentials of user {}, password hidden>",
+                quote_user(&user)
+            ),
+            None => "<malformed PLAIN credentials, hidden>".into(),
+        },
+        (Reading::LoginUser, Some(d)) => {
+            format!("<user name {} in base64>", quote_user(&printable(&d)))
+        }
+        _ => "<password hidden>".into(),
+    }
+}
+
+/// The user (authentication identity) of PLAIN credentials (RFC 4616:
+/// `[authzid] NUL authcid NUL passwd`).
+fn plain_user(decoded: &[u8]) -> Option<String> {
+    let parts: Vec<&[u8]> = decoded.split(|&b| b == 0).collect();
+    match parts[..] {
+        [_, user, _] if !user.is_empty() => Some(printable(user)),
+        _ => None,
+    }
+}
+
+/// A user name as text, control characters escaped, at most [`MAX_USER`] characters.
+fn printable(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text: String = text
+        .chars()
+        .flat_map(char::escape_default)
+        .take(MAX_USER)
+        .collect();
+    text
+}
+
+/// A user name in double quotes (its quotes escaped already by [`printable`]).
+fn quote_user(user: &str) -> String {
+    format!("\"{user}\"")
+}
+
+/// The bytes base64 `text` (RFC 4648, padded) stands for; `=` is empty
+/// (RFC 4954's empty response).
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    if !is_base64(text) {
+        return None;
+    }
+    let value = |b: u8| match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let data = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(data.len() * 3 / 4);
+    for chunk in data.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(value(b)) << (18 - 6 * i));
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
 }
 
 /// Whether `text` is base64 (RFC 4648), or `=`, the empty initial response.
@@ -742,6 +1149,7 @@ fn show(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::process::Command;
     use tokio::task::JoinHandle;
 
@@ -750,6 +1158,18 @@ mod tests {
         addr: SocketAddr,
         rec: Recorder,
         task: JoinHandle<()>,
+        /// With TLS: the implicit-TLS address, and the authority's certificate file.
+        tls: Option<TlsInfo>,
+    }
+
+    /// How to reach and trust a test server's TLS.
+    struct TlsInfo {
+        /// The implicit-TLS listener.
+        addr: SocketAddr,
+        /// The authority's certificate, PEM.
+        pem: String,
+        ca: Arc<RunCa>,
+        _dir: tempfile::TempDir,
     }
 
     impl Drop for Server {
@@ -777,6 +1197,65 @@ mod tests {
         fn deviations(&self) -> Vec<(String, String)> {
             self.pick(|e| match e {
                 EventKind::Deviation { kind, detail, .. } => Some((kind, detail)),
+                _ => None,
+            })
+        }
+
+        /// Asserts no event holds any of `secrets`: no line, deviation, login or TLS record.
+        fn assert_no_secret(&self, secrets: &[&str]) {
+            let texts = self.pick(|e| match e {
+                EventKind::Line { bytes, .. } => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                EventKind::Deviation { detail, .. } => Some(detail),
+                EventKind::Authenticated { user, .. } => Some(user),
+                EventKind::TlsFailed { reason, .. } => Some(reason),
+                EventKind::Delivered { .. } | EventKind::SessionEnd { .. } => None,
+                EventKind::TlsStarted { .. } | EventKind::RecordingCapped { .. } => None,
+                other => Some(format!("{other:?}")),
+            });
+            assert!(!texts.is_empty());
+            for secret in secrets {
+                let found = texts.iter().find(|l| l.contains(secret));
+                assert!(found.is_none(), "{secret} in {found:?}");
+            }
+        }
+
+        /// The TLS of a [`tls_server`].
+        fn tls(&self) -> &TlsInfo {
+            self.tls.as_ref().expect("a server with TLS")
+        }
+
+        /// `(conn, version, sni, implicit)` of each TLS session.
+        fn tls_sessions(&self) -> Vec<(u32, String, Option<String>, bool)> {
+            self.pick(|e| match e {
+                EventKind::TlsStarted {
+                    conn,
+                    version,
+                    sni,
+                    implicit,
+                    ..
+                } => Some((conn, version, sni, implicit)),
+                _ => None,
+            })
+        }
+
+        /// `(conn, reason)` of each failed handshake.
+        fn tls_failures(&self) -> Vec<(u32, String)> {
+            self.pick(|e| match e {
+                EventKind::TlsFailed { conn, reason, .. } => Some((conn, reason)),
+                _ => None,
+            })
+        }
+
+        /// `(conn, mechanism, user, encrypted)` of each login.
+        fn logins(&self) -> Vec<(u32, String, String, bool)> {
+            self.pick(|e| match e {
+                EventKind::Authenticated {
+                    conn,
+                    mechanism,
+                    user,
+                    encrypted,
+                    ..
+                } => Some((conn, mechanism, user, encrypted)),
                 _ => None,
             })
         }
@@ -820,8 +1299,51 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let rec = Recorder::new();
-        let task = tokio::spawn(run(listener, config, rec.clone()));
-        Server { addr, rec, task }
+        let task = tokio::spawn(run(listener, None, config, rec.clone()));
+        Server {
+            addr,
+            rec,
+            task,
+            tls: None,
+        }
+    }
+
+    /// A server with a certificate authority: STARTTLS, and implicit TLS on a second port.
+    async fn tls_server(tune: impl FnOnce(&mut SmtpConfig)) -> Server {
+        let mut config = SmtpConfig::new("mail");
+        tune(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let implicit = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (addr, tls_addr) = (
+            listener.local_addr().unwrap(),
+            implicit.local_addr().unwrap(),
+        );
+        let ca = Arc::new(RunCa::new().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        ca.write_trust(dir.path()).unwrap();
+        let pem = dir
+            .path()
+            .join(super::super::tls::CA_PEM)
+            .display()
+            .to_string();
+        let rec = Recorder::new();
+        let tls = Tls {
+            ca: ca.clone(),
+            implicit: Some(implicit),
+        };
+        let task = tokio::spawn(run(listener, Some(tls), config, rec.clone()));
+        let tls = Some(TlsInfo {
+            addr: tls_addr,
+            pem,
+            ca,
+            _dir: dir,
+        });
+        Server {
+            addr,
+            rec,
+            task,
+            tls,
+        }
     }
 
     /// Runs `program` with `args` (10 s at most) and expects success; its standard output.
@@ -837,15 +1359,21 @@ mod tests {
         stdout
     }
 
-    /// Runs a Python script, `PORT` replaced by the server's port.
+    /// Runs a Python script, `PORT` replaced by the server's port (and with
+    /// TLS `TLSPORT` by the implicit-TLS port, `CAFILE` by the authority's certificate).
     async fn python(server: &Server, script: &str) -> String {
+        let mut script = script.to_string();
+        if let Some(tls) = &server.tls {
+            script = script.replace("TLSPORT", &tls.addr.port().to_string());
+            script = script.replace("CAFILE", &tls.pem);
+        }
         let script = script.replace("PORT", &server.addr.port().to_string());
         command("python3", &["-c", &script]).await
     }
 
-    /// A raw client that reads whole replies.
-    struct Client {
-        stream: TcpStream,
+    /// A raw client that reads whole replies, over TCP or TLS.
+    struct Client<S = TcpStream> {
+        stream: S,
         buf: Vec<u8>,
     }
 
@@ -864,6 +1392,32 @@ mod tests {
             client
         }
 
+        /// Starts TLS trusting only `ca`, asking for `name`; the handshake's result.
+        async fn upgrade(
+            self,
+            ca: &RunCa,
+            name: &str,
+        ) -> io::Result<Client<tokio_rustls::client::TlsStream<TcpStream>>> {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca.ca_der().clone()).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+            let name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+            let connect = connector.connect(name, self.stream);
+            let stream = timeout(Duration::from_secs(5), connect).await??;
+            Ok(Client {
+                stream,
+                buf: self.buf,
+            })
+        }
+    }
+
+    impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
         async fn send(&mut self, bytes: &[u8]) {
             self.stream.write_all(bytes).await.unwrap();
         }
@@ -995,7 +1549,7 @@ mod tests {
              s.quit()\n\
              s = smtplib.SMTP('127.0.0.1', PORT, timeout=5)\n\
              s.ehlo()\n\
-             s.user, s.password = 'bob', 'pw'\n\
+             s.user, s.password = 'bob', 'opensesame'\n\
              print(s.auth('LOGIN', s.auth_login, initial_response_ok=False)[0])\n\
              s.quit()\n",
         )
@@ -1008,21 +1562,40 @@ mod tests {
             b"two\r\n".to_vec(),
         );
         assert_eq!(server.delivered(), [expected]);
+        let lines = server.lines(1);
+        let auth = lines.iter().find(|l| l.starts_with("In: AUTH"));
+        let plain = "In: AUTH PLAIN <credentials of user \"alice\", password hidden>\\r\\n";
+        assert_eq!(auth.map(String::as_str), Some(plain));
         let lines = server.lines(2);
         let auth = lines.iter().skip_while(|l| !l.starts_with("In: AUTH"));
-        let auth: Vec<&str> = auth.map(|l| &l[..l.len().min(13)]).take(6).collect();
-        let login = ["In: AUTH LOGI", "Out: 334 VXNl", "In: Ym9i\\r\\n"];
-        assert_eq!(
-            auth,
-            [
-                login[0],
-                login[1],
-                login[2],
-                "Out: 334 UGFz",
-                "In: cHc=\\r\\n",
-                "Out: 235 2.7."
-            ]
-        );
+        let auth: Vec<&str> = auth.map(String::as_str).take(6).collect();
+        let expected = [
+            "In: AUTH LOGIN\\r\\n",
+            "Out: 334 VXNlcm5hbWU6\\r\\n",
+            "In: <user name \"bob\" in base64>\\r\\n",
+            "Out: 334 UGFzc3dvcmQ6\\r\\n",
+            "In: <password hidden>\\r\\n",
+            "Out: 235 2.7.0 Authentication successful\\r\\n",
+        ];
+        assert_eq!(auth, expected);
+        let logins = server.pick(|e| match e {
+            EventKind::Authenticated {
+                conn,
+                mechanism,
+                user,
+                encrypted,
+                ..
+            } => Some((conn, mechanism, user, encrypted)),
+            _ => None,
+        });
+        let alice = (1, "PLAIN".to_string(), "alice".to_string(), false);
+        assert_eq!(logins, [alice, (2, "LOGIN".into(), "bob".into(), false)]);
+        server.assert_no_secret(&[
+            "secret",
+            "AGFsaWNlAHNlY3JldA==",
+            "opensesame",
+            "b3BlbnNlc2FtZQ==",
+        ]);
     }
 
     #[tokio::test]
@@ -1113,8 +1686,8 @@ mod tests {
         client.reply().await;
         let cases = "MAIL FROM:<a@x.test> 503|AUTH PLAIN 503|HELO 501|EHLO client.test 250|\
                      RCPT TO:<b@y.test> 503|DATA 503|MAIL FROM: 501|MAIL FROM <a@x.test> 501|\
-                     MAIL FROM:a@x.test 501|MAIL TO:<a@x.test> 501|mail from:<> BODY=8BITMIME 250|\
-                     MAIL FROM:<c@x.test> 503|DATA 503|RCPT TO:<> 501|RCPT TO: <b@y.test> 250|\
+                     MAIL FROM:<a@x.test 501|MAIL TO:<a@x.test> 501|mail from:<> BODY=8BITMIME 250|\
+                     MAIL FROM:<c@x.test> 503|DATA 503|RCPT TO:<> 501|RCPT TO:<b@y.test> 250|\
                      DATA now 501|AUTH PLAIN 503|RSET 250|DATA 503|XYZZY 500| 500|\
                      \u{0}\u{7f} garbage 500|TURN 502|STARTTLS 502|EXPN staff 502|VRFY 501|\
                      VRFY bob 252|NOOP 250|HELP 214|AUTH CRAM-MD5 504|AUTH PLAIN !!!! 501|\
@@ -1277,17 +1850,21 @@ mod tests {
 
     #[test]
     fn paths_and_base64() {
-        assert_eq!(path("FROM:<a@b>", "FROM"), Some("a@b"));
-        assert_eq!(path("from: <a@b> SIZE=10", "FROM"), Some("a@b"));
-        assert_eq!(path("FROM:<>", "FROM"), Some(""));
-        let bad = [
-            "FROM:",
-            "FROM <a@b>",
-            "FROM:a@b",
-            "FROM:<a@b",
-            "FROM:<a b@c>",
-        ];
-        for bad in bad.into_iter().chain(["FROM:<a@b>x", "TO:<a@b>", "FRÖ"]) {
+        let exact = |p| Some((p, Form::Exact));
+        assert_eq!(path("FROM:<a@b>", "FROM"), exact("a@b"));
+        assert_eq!(path("FROM:<>", "FROM"), exact(""));
+        let spaced = Some(("a@b", Form::SpaceAfterColon));
+        assert_eq!(path("from: <a@b> SIZE=10", "FROM"), spaced);
+        assert_eq!(path("FROM:\t<a@b>", "FROM"), spaced);
+        let bare = Some(("a@b", Form::Bare));
+        for form in ["FROM:a@b", "FROM: a@b", "from:  a@b SIZE=10"] {
+            assert_eq!(path(form, "FROM"), bare, "{form}");
+        }
+        let bad = ["FROM:", "FROM: ", "FROM <a@b>", "FROM:<a@b", "FROM:<a b@c>"];
+        for bad in bad
+            .into_iter()
+            .chain(["FROM:<a@b>x", "TO:<a@b>", "FRÖ", "FROM:a>b"])
+        {
             assert_eq!(path(bad, "FROM"), None, "{bad}");
         }
         for good in ["", "=", "YQ==", "YWI=", "YWJj", "AGFsaWNlAHNlY3JldA=="] {
@@ -1295,6 +1872,530 @@ mod tests {
         }
         for bad in ["Y", "YQ=", "Y===", "a!bc", "YQ==YQ=="] {
             assert!(!is_base64(bad), "{bad}");
+            assert_eq!(decode_base64(bad), None);
         }
+        let decoded = ["YQ==", "YWI=", "YWJj", "AGFsaWNlAHNlY3JldA==", "="].map(decode_base64);
+        let expected: [&[u8]; 5] = [b"a", b"ab", b"abc", b"\0alice\0secret", b""];
+        assert_eq!(decoded, expected.map(|e| Some(e.to_vec())));
+    }
+
+    #[test]
+    fn credentials_are_described_never_shown() {
+        let words = |s: &'static str| s.split_ascii_whitespace().collect::<Vec<_>>();
+        let plain = hide_command(&words("auth plain AGFsaWNlAHNlY3JldA=="), false);
+        let plain_shown = "auth plain <credentials of user \"alice\", password hidden>";
+        assert_eq!(plain.as_deref(), Some(plain_shown));
+        let login = hide_command(&words("AUTH LOGIN YWxpY2VAZ21haWwuY29t"), false);
+        let login_shown = "AUTH LOGIN <user name \"alice@gmail.com\" in base64>";
+        assert_eq!(login.as_deref(), Some(login_shown));
+        let other = hide_command(&words("AUTH XOAUTH2 dXNlcj1h"), false);
+        assert_eq!(other.as_deref(), Some("AUTH XOAUTH2 <password hidden>"));
+        let raw = hide_command(&words("AUTH PLAIN alice:secret"), false);
+        assert_eq!(
+            raw.as_deref(),
+            Some("AUTH PLAIN <not base64 (12 octets), hidden>")
+        );
+        // After an AUTH, one word that is no command could be a credential.
+        for line in ["c2VjcmV0", "secret", "hunter2!"] {
+            assert!(hide_command(&words(line), true).is_some(), "{line}");
+            assert!(hide_command(&words(line), false).is_none(), "{line}");
+        }
+        for line in [
+            "QUIT",
+            "data",
+            "RSET",
+            "STARTTLS",
+            "*",
+            ".",
+            "MAIL FROM:<a@b>",
+        ] {
+            assert!(hide_command(&words(line), true).is_none(), "{line}");
+        }
+        let malformed = describe_response("YWxpY2UAc2VjcmV0", Reading::PlainResponse);
+        assert_eq!(malformed, "<malformed PLAIN credentials, hidden>");
+        let odd_user = describe_response("ImEiCg==", Reading::LoginUser);
+        assert_eq!(odd_user, "<user name \"\\\"a\\\"\\n\" in base64>");
+        let password = describe_response("c2VjcmV0", Reading::LoginPassword);
+        assert_eq!(password, "<password hidden>");
+    }
+
+    /// The password the TLS tests log in with, its base64, and PLAIN credentials holding it.
+    const SECRETS: [&str; 3] = [
+        "hunter2hunter2",
+        "aHVudGVyMmh1bnRlcjI=",
+        "AGFsaWNlQGdtYWlsLmNvbQBodW50ZXIyaHVudGVyMg==",
+    ];
+
+    #[tokio::test]
+    async fn smtplib_starttls_verifies_the_name_it_asked_for_and_logs_in() {
+        let server = tls_server(|_| {}).await;
+        let stdout = python(
+            &server,
+            "import smtplib, ssl\n\
+             ctx = ssl.create_default_context(cafile='CAFILE')\n\
+             for mech in ['LOGIN', 'PLAIN']:\n\
+             \x20   s = smtplib.SMTP(timeout=5)\n\
+             \x20   s.connect('127.0.0.1', PORT)\n\
+             \x20   s._host = 'smtp.gmail.com'\n\
+             \x20   s.ehlo('client.test')\n\
+             \x20   print('starttls' in s.esmtp_features, s.starttls(context=ctx)[0], end=' ')\n\
+             \x20   s.ehlo('client.test')\n\
+             \x20   print('starttls' in s.esmtp_features, end=' ')\n\
+             \x20   s.user, s.password = 'alice@gmail.com', 'hunter2hunter2'\n\
+             \x20   print(s.auth(mech, getattr(s, 'auth_' + mech.lower()))[0], end=' ')\n\
+             \x20   msg = b'Subject: tls\\r\\n\\r\\nI love computer networks!\\r\\n'\n\
+             \x20   print(s.sendmail('alice@gmail.com', ['bob@hamburger.edu'], msg), s.quit()[0])\n",
+        )
+        .await;
+        assert_eq!(stdout, "True 220 False 235 {} 221\n".repeat(2));
+        let gmail = Some("smtp.gmail.com".to_string());
+        let tls = |conn| (conn, "TLS 1.3".to_string(), gmail.clone(), false);
+        assert_eq!(server.tls_sessions(), [tls(1), tls(2)]);
+        let user = "alice@gmail.com".to_string();
+        let login = |conn, m: &str| (conn, m.to_string(), user.clone(), true);
+        assert_eq!(server.logins(), [login(1, "LOGIN"), login(2, "PLAIN")]);
+        assert_eq!(server.delivered().len(), 2);
+        assert_eq!(server.kinds(), [""; 0]);
+        let lines = server.lines(1);
+        let starttls = lines
+            .iter()
+            .position(|l| l == "In: STARTTLS\\r\\n")
+            .unwrap();
+        assert_eq!(
+            lines[starttls + 1],
+            "Out: 220 2.0.0 Ready to start TLS\\r\\n"
+        );
+        assert_eq!(lines[starttls + 2], "In: ehlo client.test\\r\\n");
+        let auth = "In: AUTH LOGIN <user name \"alice@gmail.com\" in base64>\\r\\n";
+        assert!(lines.contains(&auth.to_string()), "{lines:#?}");
+        assert!(lines.contains(&"In: <password hidden>\\r\\n".to_string()));
+        server.assert_no_secret(&SECRETS);
+    }
+
+    #[tokio::test]
+    async fn smtp_ssl_speaks_implicit_tls_from_the_first_byte() {
+        let server = tls_server(|c| c.greeting_delay = Duration::from_millis(100)).await;
+        let stdout = python(
+            &server,
+            "import smtplib, ssl\n\
+             ctx = ssl.create_default_context(cafile='CAFILE')\n\
+             s = smtplib.SMTP_SSL('127.0.0.1', TLSPORT, context=ctx, timeout=5)\n\
+             s.ehlo('client.test')\n\
+             print('starttls' in s.esmtp_features, s.docmd('STARTTLS')[0])\n\
+             print(s.login('alice@gmail.com', 'hunter2hunter2')[0])\n\
+             print(s.sendmail('alice@gmail.com', ['bob@hamburger.edu'], b'hello\\r\\n'))\n\
+             s.quit()\n",
+        )
+        .await;
+        assert_eq!(stdout, "False 503\n235\n{}\n");
+        assert_eq!(server.tls_sessions(), [(1, "TLS 1.3".into(), None, true)]);
+        assert_eq!(
+            server.lines(1)[0],
+            "Out: 220 netgrade.test ESMTP netgrade\\r\\n"
+        );
+        assert_eq!(server.logins().len(), 1);
+        assert_eq!(server.delivered().len(), 1);
+        assert_eq!(server.kinds(), [""; 0]);
+        assert_eq!(server.end(1).await, "client-quit");
+        server.assert_no_secret(&SECRETS);
+    }
+
+    #[tokio::test]
+    async fn swaks_verifies_over_starttls_and_tls_on_connect() {
+        let server = tls_server(|_| {}).await;
+        let tls = server.tls();
+        let (plain, implicit) = (server.addr.to_string(), tls.addr.to_string());
+        for (addr, mode, mech) in [(&plain, "--tls", "LOGIN"), (&implicit, "--tlsc", "PLAIN")] {
+            let mut args = vec![
+                "--server",
+                addr,
+                mode,
+                "--tls-verify",
+                "--tls-ca-path",
+                &tls.pem,
+            ];
+            args.extend([
+                "--tls-sni",
+                "smtp.163.com",
+                "--auth",
+                mech,
+                "--auth-user",
+                "alice@gmail.com",
+            ]);
+            args.extend([
+                "--auth-password",
+                SECRETS[0],
+                "--from",
+                "a@x.test",
+                "--to",
+                "b@y.test",
+            ]);
+            args.extend(["--timeout", "5"]);
+            let transcript = command("swaks", &args).await;
+            assert!(transcript.contains("<~  235 2.7.0"), "{transcript}");
+        }
+        let sni = Some("smtp.163.com".to_string());
+        let sessions = [
+            (1, "TLS 1.3".into(), sni.clone(), false),
+            (2, "TLS 1.3".into(), sni, true),
+        ];
+        assert_eq!(server.tls_sessions(), sessions);
+        let mechanisms: Vec<String> = server.logins().into_iter().map(|l| l.1).collect();
+        assert_eq!(mechanisms, ["LOGIN", "PLAIN"]);
+        assert_eq!(server.delivered().len(), 2);
+        assert_eq!(server.kinds(), [""; 0]);
+        server.assert_no_secret(&SECRETS);
+    }
+
+    #[tokio::test]
+    async fn openssl_and_curl_verify_the_certificate_for_the_name_they_resolved() {
+        let server = tls_server(|_| {}).await;
+        let tls = server.tls();
+        let connect = server.addr.to_string();
+        let mut args = vec![
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-connect",
+            &connect,
+            "-crlf",
+        ];
+        args.extend([
+            "-servername",
+            "smtp.mail.com",
+            "-verify_hostname",
+            "smtp.mail.com",
+        ]);
+        args.extend([
+            "-verify_return_error",
+            "-CAfile",
+            &tls.pem,
+            "-ign_eof",
+            "-quiet",
+        ]);
+        let session = "EHLO c.test\nMAIL FROM:<a@x.test>\nRCPT TO:<b@y.test>\nDATA\nhi\n.\nQUIT\n";
+        let mut openssl = Command::new("openssl");
+        openssl.args(&args).kill_on_drop(true);
+        openssl
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = openssl
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(session.as_bytes())
+            .await
+            .unwrap();
+        let out = timeout(Duration::from_secs(10), child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.contains("250 2.0.0 Ok: queued as 1.1") && out.contains("221 "),
+            "{out}"
+        );
+        let resolve = format!("smtp.mail.com:{}:127.0.0.1", server.addr.port());
+        let url = format!("smtp://smtp.mail.com:{}", server.addr.port());
+        let resolve_tls = format!("smtp.mail.com:{}:127.0.0.1", tls.addr.port());
+        let url_tls = format!("smtps://smtp.mail.com:{}", tls.addr.port());
+        let user = format!("alice@gmail.com:{}", SECRETS[0]);
+        let message = tls._dir.path().join("message.txt");
+        std::fs::write(
+            &message,
+            "Subject: curl\r\n\r\nI love computer networks!\r\n",
+        )
+        .unwrap();
+        let message = message.display().to_string();
+        for (resolve, url) in [(&resolve, &url), (&resolve_tls, &url_tls)] {
+            let mut args = vec![
+                "-sS",
+                "--ssl-reqd",
+                "--cacert",
+                &tls.pem,
+                "--resolve",
+                resolve,
+                url,
+            ];
+            args.extend([
+                "--mail-from",
+                "a@x.test",
+                "--mail-rcpt",
+                "b@y.test",
+                "--user",
+                &user,
+            ]);
+            args.extend(["--upload-file", &message, "--max-time", "10"]);
+            command("curl", &args).await;
+        }
+        let sni = Some("smtp.mail.com".to_string());
+        let sessions: Vec<(u32, Option<String>, bool)> = server
+            .tls_sessions()
+            .into_iter()
+            .map(|(c, _, s, i)| (c, s, i))
+            .collect();
+        assert_eq!(
+            sessions,
+            [
+                (1, sni.clone(), false),
+                (2, sni.clone(), false),
+                (3, sni, true)
+            ]
+        );
+        assert_eq!(server.delivered().len(), 3);
+        assert_eq!(server.logins().len(), 2);
+        server.assert_no_secret(&SECRETS);
+    }
+
+    #[tokio::test]
+    async fn starttls_follows_rfc_3207() {
+        let server = tls_server(|_| {}).await;
+        let mut client = Client::connect(server.addr).await;
+        client.reply().await;
+        let ehlo = client.talk("EHLO a.test\r\n").await;
+        assert!(ehlo.contains("250-STARTTLS\r\n"), "{ehlo}");
+        assert!(client.talk("HELP\r\n").await.contains(" STARTTLS "));
+        client.expect("STARTTLS now\r\n", "501 5.5.4").await;
+        client.expect("MAIL FROM:<a@x.test>\r\n", "250 ").await;
+        // Plain text sent behind STARTTLS is dropped, not read inside TLS.
+        let injected = "STARTTLS\r\nRCPT TO:<evil@x.test>\r\n";
+        assert_eq!(
+            client.talk(injected).await,
+            "220 2.0.0 Ready to start TLS\r\n"
+        );
+        let mut client = client
+            .upgrade(&server.tls().ca, "smtp.gmail.com")
+            .await
+            .unwrap();
+        let ehlo = client.talk("EHLO a.test\r\n").await;
+        assert!(
+            !ehlo.contains("STARTTLS") && ehlo.contains("AUTH PLAIN LOGIN"),
+            "{ehlo}"
+        );
+        client
+            .expect("STARTTLS\r\n", "503 5.5.1 TLS already active")
+            .await;
+        assert!(!client.talk("HELP\r\n").await.contains("STARTTLS"));
+        client.expect("RCPT TO:<b@y.test>\r\n", "503 ").await;
+        client.expect("MAIL FROM:<a@x.test>\r\n", "250 ").await;
+        client.expect("QUIT\r\n", "221 ").await;
+        assert_eq!(server.end(1).await, "client-quit");
+        let pipelined = (
+            "pipelined".to_string(),
+            "RCPT TO:<evil@x.test>\\r\\n".to_string(),
+        );
+        assert_eq!(server.deviations(), [pipelined]);
+        let lines = server.lines(1);
+        assert!(
+            !lines.iter().any(|l| l.starts_with("In: RCPT TO:<evil")),
+            "{lines:#?}"
+        );
+        // Without a certificate authority there is no STARTTLS.
+        let plain = server_with_no_tls().await;
+        let mut client = Client::connect(plain.addr).await;
+        client.reply().await;
+        assert!(!client.talk("EHLO a.test\r\n").await.contains("STARTTLS"));
+        client.expect("STARTTLS\r\n", "502 ").await;
+    }
+
+    async fn server_with_no_tls() -> Server {
+        server(|_| {}).await
+    }
+
+    #[tokio::test]
+    async fn mail_after_tls_without_a_new_ehlo_is_taken_and_recorded() {
+        let server = tls_server(|_| {}).await;
+        let mut client = Client::connect(server.addr).await;
+        client.reply().await;
+        client.expect("EHLO a.test\r\n", "250").await;
+        client.expect("STARTTLS\r\n", "220 ").await;
+        let mut client = client.upgrade(&server.tls().ca, "localhost").await.unwrap();
+        client.expect("MAIL FROM:<a@x.test>\r\n", "250 ").await;
+        client.expect("RCPT TO:<b@y.test>\r\n", "250 ").await;
+        client.expect("DATA\r\n", "354 ").await;
+        client.expect("hi\r\n.\r\n", "250 ").await;
+        client.expect("QUIT\r\n", "221 ").await;
+        let detail = "MAIL FROM:<a@x.test> came after the TLS handshake with no new EHLO";
+        assert_eq!(
+            server.deviations(),
+            [("no-ehlo-after-starttls".into(), detail.into())]
+        );
+        // Without any HELO or EHLO, before TLS or after, MAIL is refused.
+        let mut client = Client::connect(server.addr).await;
+        client.reply().await;
+        client.expect("STARTTLS\r\n", "220 ").await;
+        let mut client = client.upgrade(&server.tls().ca, "localhost").await.unwrap();
+        client.expect("MAIL FROM:<a@x.test>\r\n", "503 ").await;
+        assert_eq!(server.deviations().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_handshake_ends_the_session_and_says_why() {
+        let server = tls_server(|c| c.idle_timeout = Duration::from_millis(500)).await;
+        // Plain text after STARTTLS's 220.
+        let mut client = Client::connect(server.addr).await;
+        client.reply().await;
+        client.expect("STARTTLS\r\n", "220 ").await;
+        client.send(b"EHLO a.test\r\n").await;
+        assert_eq!(server.end(1).await, "tls-failed");
+        // Plain text on the implicit-TLS port.
+        let mut client = Client::connect(server.tls().addr).await;
+        client.send(b"EHLO a.test\r\n").await;
+        assert_eq!(server.end(2).await, "tls-failed");
+        // Nothing at all on the implicit-TLS port (a client waiting for a greeting).
+        let _silent = Client::connect(server.tls().addr).await;
+        assert_eq!(server.end(3).await, "tls-failed");
+        // A client that trusts other authorities only.
+        let stdout = python(
+            &server,
+            "import smtplib, ssl\n\
+             try:\n    smtplib.SMTP_SSL('127.0.0.1', TLSPORT, context=ssl.create_default_context(), timeout=5)\n\
+             except ssl.SSLCertVerificationError as e:\n    print(e.verify_message)\n",
+        )
+        .await;
+        assert_eq!(stdout, "unable to get local issuer certificate\n");
+        assert_eq!(server.end(4).await, "tls-failed");
+        let failures = server.tls_failures();
+        let reasons: Vec<&str> = failures.iter().map(|f| f.1.as_str()).collect();
+        assert!(reasons[0].starts_with("the client sent \"EHLO a.test\\r\\n\" in plain text instead of a TLS handshake: after the 220 reply to STARTTLS"), "{}", reasons[0]);
+        assert!(
+            reasons[1].contains("in plain text") && reasons[1].contains("implicit TLS, RFC 8314"),
+            "{}",
+            reasons[1]
+        );
+        assert!(
+            reasons[2].starts_with("the client sent nothing for 500 ms instead of starting TLS"),
+            "{}",
+            reasons[2]
+        );
+        assert!(
+            reasons[3].contains("UnknownCA")
+                && reasons[3].contains("does it trust netgrade's certificate authority?"),
+            "{}",
+            reasons[3]
+        );
+        assert!(server.lines(2).is_empty() && server.lines(4).is_empty());
+    }
+
+    #[tokio::test]
+    async fn talking_out_of_turn_is_seen_through_tls() {
+        let server = tls_server(|c| c.greeting_delay = Duration::from_millis(300)).await;
+        let client = Client::connect(server.tls().addr).await;
+        let mut client = client
+            .upgrade(&server.tls().ca, "smtp.mail.com")
+            .await
+            .unwrap();
+        client.send(b"EHLO early.test\r\n").await;
+        assert!(client.reply().await.starts_with("220 "));
+        assert!(client.reply().await.starts_with("250-"));
+        client
+            .send(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n")
+            .await;
+        assert!(client.reply().await.starts_with("250 "));
+        assert!(client.reply().await.starts_with("250 "));
+        client
+            .send(b"DATA\r\nSubject: x\r\n\r\nearly\r\n.\r\n")
+            .await;
+        assert!(client.reply().await.starts_with("354 "));
+        assert!(client.reply().await.starts_with("250 "));
+        client.expect("QUIT\r\n", "221 ").await;
+        let kinds = ["early-command", "pipelined", "data-before-354"];
+        let details = [
+            "EHLO early.test\\r\\n",
+            "RCPT TO:<b@y.test>\\r\\n",
+            "Subject: x\\r\\n\\r\\nearly\\r\\n.\\r\\n",
+        ];
+        let expected: Vec<(String, String)> = kinds
+            .iter()
+            .zip(details)
+            .map(|(k, d)| (k.to_string(), d.to_string()))
+            .collect();
+        assert_eq!(server.deviations(), expected);
+        assert_eq!(server.delivered().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn no_credential_is_recorded_however_it_is_sent() {
+        let server = server(|_| {}).await;
+        let (user, password) = ("YWxpY2VAZ21haWwuY29t", SECRETS[1]);
+        // AUTH LOGIN with both responses sent at once, the password with a bare LF.
+        let mut client = Client::hello(server.addr).await;
+        client
+            .send(format!("AUTH LOGIN\r\n{user}\r\n{password}\n").as_bytes())
+            .await;
+        for code in ["334 ", "334 ", "235 "] {
+            assert!(client.reply().await.starts_with(code));
+        }
+        client.expect("QUIT\r\n", "221 ").await;
+        // PLAIN credentials pipelined with MAIL; then a cancelled LOGIN, a
+        // password in plain text out of turn, and a second AUTH refused.
+        let mut client = Client::hello(server.addr).await;
+        let plain = format!("AUTH PLAIN {}\r\nMAIL FROM:<a@x.test>\r\n", SECRETS[2]);
+        client.send(plain.as_bytes()).await;
+        assert!(client.reply().await.starts_with("235 "));
+        assert!(client.reply().await.starts_with("250 "));
+        client.expect("RSET\r\n", "250 ").await;
+        client
+            .expect(&format!("AUTH LOGIN {user}\r\n"), "503 ")
+            .await;
+        client.expect(&format!("{password}\r\n"), "500 ").await;
+        client.expect(&format!("{}\r\n", SECRETS[0]), "500 ").await;
+        client.expect("QUIT\r\n", "221 ").await;
+        let mut client = Client::hello(server.addr).await;
+        client.expect("AUTH LOGIN\r\n", "334 ").await;
+        client.expect("hunter2hunter2\r\n", "501 ").await;
+        client.expect("AUTH PLAIN\r\n", "334 ").await;
+        client.expect("*\r\n", "501 5.0.0").await;
+        client.expect("QUIT\r\n", "221 ").await;
+        assert_eq!(server.end(3).await, "client-quit");
+        server.assert_no_secret(&SECRETS);
+        let kinds = server.kinds();
+        assert_eq!(kinds, ["pipelined", "bare-lf", "pipelined"]);
+        let shown = server.lines(1)[5..7].to_vec();
+        let login = [
+            "In: <user name \"alice@gmail.com\" in base64>\\r\\n",
+            "Out: 334 UGFzc3dvcmQ6\\r\\n",
+        ];
+        assert_eq!(shown, login);
+        assert_eq!(server.lines(1)[7], "In: <password hidden>\\n");
+        let hidden = "In: <a line after AUTH, hidden: it may hold a password>\\r\\n";
+        assert_eq!(server.lines(2).iter().filter(|l| *l == hidden).count(), 2);
+        assert!(server.lines(3).contains(&"In: *\\r\\n".to_string()));
+    }
+
+    #[tokio::test]
+    async fn addresses_with_a_space_or_without_brackets_are_taken_and_recorded() {
+        let server = server(|_| {}).await;
+        let mut client = Client::hello(server.addr).await;
+        client
+            .expect("MAIL FROM: <alice@crepes.fr>\r\n", "250 ")
+            .await;
+        client.expect("RCPT TO:bob@hamburger.edu\r\n", "250 ").await;
+        client.expect("RCPT TO: carol@x.test\r\n", "250 ").await;
+        client.expect("DATA\r\n", "354 ").await;
+        client.expect("hi\r\n.\r\n", "250 ").await;
+        client
+            .expect("MAIL FROM:alice@crepes.fr SIZE=10\r\n", "250 ")
+            .await;
+        client.expect("RCPT TO:<>\r\n", "501 ").await;
+        client.expect("RCPT TO: \r\n", "501 ").await;
+        client.expect("QUIT\r\n", "221 ").await;
+        let to = vec!["bob@hamburger.edu".to_string(), "carol@x.test".to_string()];
+        assert_eq!(
+            server.delivered(),
+            [("alice@crepes.fr".into(), to, b"hi\r\n".to_vec())]
+        );
+        let expected = [
+            ("space-after-colon", "MAIL FROM: <alice@crepes.fr>"),
+            ("bare-address", "RCPT TO:bob@hamburger.edu"),
+            ("bare-address", "RCPT TO: carol@x.test"),
+            ("bare-address", "MAIL FROM:alice@crepes.fr SIZE=10"),
+        ];
+        let expected = expected.map(|(k, d)| (k.to_string(), d.to_string()));
+        assert_eq!(server.deviations(), expected);
     }
 }

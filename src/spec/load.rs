@@ -367,6 +367,8 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
             ("strict_crlf", server.strict_crlf.is_some()),
             ("pipelining", server.pipelining.is_some()),
             ("inject", !server.inject.is_empty()),
+            ("starttls", server.starttls.is_some()),
+            ("tls_port", server.tls_port.is_some()),
         ];
         let pop3_only = [
             ("user", server.user.is_some()),
@@ -397,7 +399,15 @@ fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
             }
         }
         match server.kind.value {
-            ServerKind::Smtp => {}
+            ServerKind::Smtp => {
+                if server.tls_port.is_some_and(|p| p == server.port && p != 0) {
+                    return Err(
+                        at(path, text, loc, "`tls_port` is the same as `port`".into()).with_help(
+                            "implicit TLS needs a port of its own, e.g. `tls_port: 465`",
+                        ),
+                    );
+                }
+            }
             ServerKind::Pop3 => {
                 if server.user.is_none() || server.password.is_none() {
                     return Err(at(

@@ -169,6 +169,13 @@ pub struct ServerSpec {
     /// smtp: replies that replace the normal reply to a command.
     #[serde(default)]
     pub inject: Vec<InjectSpec>,
+    /// smtp: offer STARTTLS (RFC 3207) in the EHLO reply, with a certificate
+    /// from the run's certificate authority. Default true.
+    #[serde(default)]
+    pub starttls: Option<bool>,
+    /// smtp: also serve implicit TLS (SMTPS, RFC 8314) on this port, e.g. 465.
+    #[serde(default)]
+    pub tls_port: Option<u16>,
     /// pop3: the mailbox's user name.
     #[serde(default)]
     pub user: Option<String>,
