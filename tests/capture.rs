@@ -106,3 +106,61 @@ fn a_lab_can_charge_hard_coded_destinations_once() {
         "{message}"
     );
 }
+
+#[test]
+fn mail_clients_that_hard_code_their_provider_are_graded_on_their_logic() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("r.xml");
+    let snapshots = dir.path().join("snapshots");
+    let fixtures = [
+        "gmail-hardcoded",
+        "163-hardcoded",
+        "mailcom-smtps-hardcoded",
+    ];
+    let out = netgrade()
+        .args(["run", "smtp-client", "-j", "3", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--snapshots")
+        .arg(&snapshots)
+        .args(fixtures.map(|f| format!("fixtures/smtp-client/{f}")))
+        .output()
+        .unwrap();
+    let report = read_json(&json);
+    if !isolated(&report) {
+        eprintln!("skipped: no network namespaces here");
+        return;
+    }
+    let shown = |f: &str| format!("fixtures/smtp-client/{f}");
+    for f in fixtures {
+        let run = run_of(&report, &shown(f));
+        assert_eq!(run["score"], run["max_score"], "{f}: {run}");
+    }
+    let notes = |f: &str| run_of(&report, &shown(f))["notes"].to_string();
+    assert!(
+        notes("gmail-hardcoded").contains("connected to smtp.gmail.com:587"),
+        "{}",
+        notes("gmail-hardcoded")
+    );
+    assert!(notes("163-hardcoded").contains("connected to smtp.163.com:25"));
+    assert!(notes("mailcom-smtps-hardcoded").contains("looked up `smtp.mail.com`"));
+    // The passwords never reach a report, in clear or in base64.
+    let mut everything = String::from_utf8_lossy(&out.stdout).into_owned();
+    everything.push_str(&std::fs::read_to_string(&json).unwrap());
+    everything.push_str(&std::fs::read_to_string(&junit).unwrap());
+    for entry in std::fs::read_dir(&snapshots).unwrap() {
+        everything.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    for secret in [
+        "qwer tyui opas dfgh",
+        "cXdlciB0eXVpIG9wYXMgZGZnaA==",
+        "AUTHCODE9988",
+        "QVVUSENPREU5OTg4",
+        "S3cret-for-lab",
+        "AGtyLnN0dWRlbnRAbWFpbC5jb20AUzNjcmV0LWZvci1sYWI=",
+    ] {
+        assert!(!everything.contains(secret), "{secret} appears in a report");
+    }
+}

@@ -16,9 +16,14 @@
 //! - the extension lines of a multi-line reply (EHLO's): it shows as its
 //!   first line, and EHLO shows as HELO;
 //! - how an address was written: `MAIL FROM: <a@b>` and `MAIL FROM:a@b` show
-//!   as `MAIL FROM:<a@b>`, and the deviations that `mail-from`, `rcpt-to` and
-//!   `helo` judge (`space-after-colon`, `bare-address`,
-//!   `no-ehlo-after-starttls`) are not shown.
+//!   as `MAIL FROM:<a@b>`;
+//! - deviations: each is judged by the check that owns it (`crlf` bare LF,
+//!   `waits-for-greeting` early commands, `waits-for-replies` pipelining,
+//!   `mail-from`/`rcpt-to` address forms, `helo` a missing EHLO after
+//!   STARTTLS …);
+//! - and, for every lab, where the program's traffic went (names it looked up,
+//!   hard-coded hosts and ports the capture answered): what it hard-coded,
+//!   not how it talked.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -352,15 +357,19 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
             _ => {}
         }
     }
-    for line in crate::servers::resolver::transcript(trace) {
-        let _ = writeln!(out, "{}", r.apply(&line));
-    }
-    for (transport, to, server, n) in trace.captured() {
-        let _ = writeln!(
-            out,
-            "captured: {n} {} flow(s) to {to}, answered by {server}",
-            transport.name()
-        );
+    // Where the program's traffic went: what it hard-coded, not how it
+    // talked, so the golden view leaves it out.
+    if view == View::Full {
+        for line in crate::servers::resolver::transcript(trace) {
+            let _ = writeln!(out, "{}", r.apply(&line));
+        }
+        for (transport, to, server, n) in trace.captured() {
+            let _ = writeln!(
+                out,
+                "captured: {n} {} flow(s) to {to}, answered by {server}",
+                transport.name()
+            );
+        }
     }
     for (transport, to, n) in trace.strays() {
         let _ = writeln!(
@@ -424,13 +433,6 @@ struct ConnCanon {
 /// A path in MAIL or RCPT, however it was written.
 static ANY_PATH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^(MAIL FROM|RCPT TO):\s*<?([^<>\s]*)>?").unwrap());
-
-/// Deviations that the golden view leaves to the checks that own them.
-const JUDGED_ELSEWHERE: [&str; 3] = [
-    "space-after-colon",
-    "bare-address",
-    "no-ehlo-after-starttls",
-];
 
 impl Canon {
     fn new(server: &str, trace: &Trace) -> Self {
@@ -607,7 +609,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 conn,
                 kind,
                 detail,
-            } if s == server && !(canon.is_some() && JUDGED_ELSEWHERE.contains(&kind.as_str())) => {
+            } if s == server && canon.is_none() => {
                 flush(out, &mut run);
                 let _ = writeln!(out, "{conn} !  {kind}: {}", r.apply(detail));
             }
