@@ -255,7 +255,18 @@ fn parse_delay(s: &str) -> Result<(Dur, Dur), String> {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == netgrade::sandbox::helper::SUBCOMMAND)
+    {
+        // A program's sandbox, set up in a fresh process of its own.
+        return ExitCode::from(netgrade::sandbox::helper::main(&args[2..]) as u8);
+    }
     let cli = Cli::parse();
+    // Programs start through this binary (see `sandbox::helper`); through
+    // /proc/self/exe it is this very file even if it is replaced meanwhile.
+    netgrade::sandbox::helper::install("/proc/self/exe".into());
     // Runs keep everything in one scratch folder, watched by a janitor that
     // removes it (and stops what still works there) however netgrade ends.
     let _scratch = match &cli.command {

@@ -74,6 +74,17 @@ pub enum EventKind {
         /// The payload.
         data: Vec<u8>,
     },
+    /// A reply left the server later than it was due (measured after the
+    /// send, so time lost inside the send counts): evidence that netgrade's
+    /// timing slipped. Only past a few milliseconds.
+    LateReply {
+        /// Server name.
+        server: String,
+        /// Which received datagram it answers.
+        index: u32,
+        /// How late.
+        late: Duration,
+    },
     /// The server dropped received datagram `index` on purpose.
     Dropped {
         /// Server name.
@@ -675,6 +686,7 @@ impl Trace {
                         late = late.max(e.at.saturating_sub(*a + *d));
                     }
                 }
+                EventKind::LateReply { late: l, .. } => late = late.max(*l),
                 _ => {}
             }
         }

@@ -56,8 +56,11 @@ impl Limit {
         }
     }
 
-    fn disturbed(&mut self) {
-        self.current = (self.current / 2).max(1);
+    /// A run started while the limit was `then` could not keep its timing:
+    /// half of that is the most the machine keeps. (Runs of the same wave
+    /// report one after another; they halve the limit once, not each.)
+    fn disturbed(&mut self, then: usize) {
+        self.current = self.current.min((then / 2).max(1));
         self.clean = 0;
     }
 
@@ -75,6 +78,8 @@ struct Job {
     index: usize,
     path: PathBuf,
     attempt: u32,
+    /// The concurrency limit when this attempt started.
+    started_under: usize,
     /// Why earlier attempts were not trusted.
     reasons: Vec<String>,
 }
@@ -97,6 +102,7 @@ pub async fn grade(
             index,
             path: path.clone(),
             attempt: 1,
+            started_under: jobs,
             reasons: Vec::new(),
         })
         .collect();
@@ -106,8 +112,9 @@ pub async fn grade(
     tokio::pin!(stop);
     loop {
         while running.len() < limit.current
-            && let Some(job) = queue.pop_front()
+            && let Some(mut job) = queue.pop_front()
         {
+            job.started_under = limit.current;
             let (lab, opts, path) = (lab.clone(), opts.clone(), job.path.clone());
             let shown = path.display().to_string();
             let task = running.spawn(async move { run_one(&lab, &path, &shown, &opts).await });
@@ -147,7 +154,7 @@ pub async fn grade(
         };
         match &outcome.disturbed {
             Some(why) if job.attempt < MAX_ATTEMPTS => {
-                limit.disturbed();
+                limit.disturbed(job.started_under);
                 job.reasons.push(why.clone());
                 job.attempt += 1;
                 queue.push_front(job);
@@ -187,11 +194,15 @@ mod tests {
     #[test]
     fn the_limit_halves_then_grows_back_slowly() {
         let mut l = Limit::new(8);
-        l.disturbed();
+        l.disturbed(8);
         assert_eq!(l.current, 4);
-        l.disturbed();
-        l.disturbed();
-        l.disturbed();
+        // Others of the same wave do not halve it again.
+        l.disturbed(8);
+        l.disturbed(8);
+        assert_eq!(l.current, 4);
+        l.disturbed(4);
+        l.disturbed(2);
+        l.disturbed(1);
         assert_eq!(l.current, 1, "never below one");
         l.clean();
         assert_eq!(l.current, 2);

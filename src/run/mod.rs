@@ -149,7 +149,7 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String)> {
     let recorder = Recorder::new();
     let mut notes = Vec::new();
 
-    let work = blocking(|| workspace::prepare(plan, &recorder, &mut notes))?;
+    let work = blocking(|| workspace::prepare(plan, &recorder, &mut notes)).await?;
     let net = network::enter(plan, &mut notes).await;
     let (data, trust, mut servers) = blocking(|| -> Result<_> {
         let data = workspace::stage_lab_data(plan, &work)?;
@@ -166,8 +166,10 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String)> {
         )?;
         notes.extend(servers.notes.iter().cloned());
         Ok((data, trust, servers))
-    })?;
-    let capture = blocking(|| capture::engage(plan, &net, &mut servers, &recorder, &mut notes))?;
+    })
+    .await?;
+    let capture =
+        blocking(|| capture::engage(plan, &net, &mut servers, &recorder, &mut notes)).await?;
     let trust_env = trust.as_ref().map_or(&[][..], |t| &t.env[..]);
     let program =
         program::execute(plan, &work, &net, &capture, trust_env, &servers, &recorder).await;
@@ -192,5 +194,6 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String)> {
                 notes,
             },
         )
-    }))
+    })
+    .await)
 }

@@ -68,7 +68,8 @@ pub async fn enter(plan: &Plan<'_>, notes: &mut Vec<String>) -> Network {
             let ns = NetNs::new()?;
             let local = capture::make_everything_local(&ns);
             Ok::<_, std::io::Error>((ns, local))
-        });
+        })
+        .await;
         match made {
             Ok((ns, local)) => {
                 if let Err(e) = local {

@@ -220,7 +220,7 @@ impl Instance {
         let started = Instant::now();
         let running = sandbox::spawn(cmd, recorder).map_err(|f| (f, None))?;
         let found = loop {
-            let all = crate::rt::blocking(|| ports::listening(&running.processes()));
+            let all = crate::rt::blocking(|| ports::listening(&running.processes())).await;
             // Prefer the handout's port when the program listens on several.
             let chosen = all
                 .iter()
@@ -265,7 +265,7 @@ impl Instance {
     fn up(&self) -> bool {
         if self.seen {
             let port = self.target.port();
-            crate::rt::blocking(|| ports::listening(&self.running.processes()))
+            crate::rt::now(|| ports::listening(&self.running.processes()))
                 .iter()
                 .any(|a| a.port() == port)
         } else {

@@ -97,7 +97,7 @@ pub async fn execute(
         record_output: true,
         ..base
     };
-    let before = blocking(|| file_stamps(&cmd.cwd));
+    let before = blocking(|| file_stamps(&cmd.cwd)).await;
     done.started = Some(std::time::Instant::now());
     let finished = if plan.is_server() {
         let fallback = plan.opts.port.or(plan.lab.program.port);
@@ -106,7 +106,7 @@ pub async fn execute(
         sandbox::run(&cmd, recorder).await
     };
     done.time += finished.duration;
-    for (path, bytes) in blocking(|| changed_files(&cmd.cwd, &before)) {
+    for (path, bytes) in blocking(|| changed_files(&cmd.cwd, &before)).await {
         recorder.record(EventKind::FileWritten { path, bytes });
     }
     if finished.leftovers > 0 {

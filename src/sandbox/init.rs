@@ -91,6 +91,18 @@ impl ChildSetup {
         })
     }
 
+    /// Like [`ChildSetup::new`], with the lifeline's read end given (a PID
+    /// namespace is wanted when it is).
+    pub fn with_lifeline(
+        netns: Option<RawFd>,
+        binds: &[(std::path::PathBuf, std::path::PathBuf)],
+        lifeline: Option<RawFd>,
+    ) -> io::Result<ChildSetup> {
+        let mut setup = ChildSetup::new(netns, binds, false)?;
+        setup.pid_namespace = lifeline;
+        Ok(setup)
+    }
+
     /// Runs in the child between fork and exec.
     ///
     /// # Safety

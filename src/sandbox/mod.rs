@@ -10,6 +10,7 @@
 
 pub mod capture;
 pub mod diagnose;
+pub mod helper;
 pub mod init;
 pub mod janitor;
 mod netns;
@@ -139,22 +140,29 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
     let Some((program, args)) = cmd.argv.split_first() else {
         return fail("the command is empty".into());
     };
-    let setup = match init::ChildSetup::new(
-        cmd.netns.as_ref().map(|ns| ns.raw_fd()),
-        &cmd.binds,
-        cmd.pid_namespace,
-    ) {
-        Ok(s) => s,
+    let path_env = cmd
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| {
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
+        });
+    let launch = match launcher(cmd, program, args) {
+        Ok(l) => l,
         Err(e) => return fail(format!("cannot prepare the sandbox: {e}")),
     };
-    let mut wrap = CommandWrap::with_new(program, |c| {
-        c.args(args)
+    if launch.helper && !helper::findable(program, &path_env, &cmd.cwd) {
+        return fail(format!(
+            "`{program}` was not found (is it installed and on PATH?)"
+        ));
+    }
+    let mut wrap = CommandWrap::with_new(&launch.program, |c| {
+        c.args(&launch.args)
             .current_dir(&cmd.cwd)
             .env_clear()
-            .env(
-                "PATH",
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-            )
+            .env("PATH", &path_env)
             .env("HOME", &cmd.cwd)
             .env("LANG", "C.UTF-8")
             .env("TERM", "dumb")
@@ -166,37 +174,31 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: only async-signal-safe calls (setrlimit, and the setup's raw
-        // system calls on values prepared before the fork) between fork and exec.
-        unsafe {
-            c.pre_exec(move || {
-                let none = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                libc::setrlimit(libc::RLIMIT_CORE, &none);
-                let files = libc::rlimit {
-                    rlim_cur: 256 << 20,
-                    rlim_max: 256 << 20,
-                };
-                libc::setrlimit(libc::RLIMIT_FSIZE, &files);
-                setup.enter()
-            });
+        if let Some(setup) = launch.in_child {
+            // SAFETY: only async-signal-safe calls (setrlimit, and the setup's
+            // raw system calls on values prepared before the fork) between
+            // fork and exec.
+            unsafe {
+                c.pre_exec(move || {
+                    helper::limits(MAX_FILE_SIZE);
+                    setup.enter()
+                });
+            }
         }
     });
     wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
     // Stamped before spawning: nothing the program does can come earlier.
     let started_at = recorder.now();
-    let mut child = match crate::rt::blocking(|| wrap.spawn()) {
+    let mut child = match crate::rt::now(|| wrap.spawn()) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::rt::blocking(|| clean_up(None, cmd.netns.as_deref()));
+            crate::rt::now(|| clean_up(None, cmd.netns.as_deref()));
             return fail(format!(
                 "`{program}` was not found (is it installed and on PATH?)"
             ));
         }
         Err(e) => {
-            crate::rt::blocking(|| clean_up(None, cmd.netns.as_deref()));
+            crate::rt::now(|| clean_up(None, cmd.netns.as_deref()));
             return fail(format!("cannot start `{program}`: {e}"));
         }
     };
@@ -341,7 +343,7 @@ impl Running {
         };
         let duration = self.started.elapsed();
 
-        let leftovers = crate::rt::blocking(|| clean_up(self.pgid, cmd.netns.as_deref()));
+        let leftovers = crate::rt::blocking(|| clean_up(self.pgid, cmd.netns.as_deref())).await;
         self.reaper.armed = false;
 
         // Output pipes close once every holder is dead; a process that escaped
@@ -395,6 +397,51 @@ fn not_started(reason: String) -> Finished {
         stderr: Vec::new(),
         leftovers: 0,
     }
+}
+
+/// Largest file a program may write.
+const MAX_FILE_SIZE: u64 = 256 << 20;
+
+/// How a program is started: through netgrade's helper binary (a cheap
+/// `posix_spawn`), or with the setup run between fork and exec.
+struct Launch {
+    program: std::ffi::OsString,
+    args: Vec<std::ffi::OsString>,
+    helper: bool,
+    in_child: Option<init::ChildSetup>,
+}
+
+fn launcher(cmd: &Command, program: &str, args: &[String]) -> std::io::Result<Launch> {
+    if let Some(exe) = helper::path() {
+        let setup = helper::Setup {
+            netns: cmd.netns.as_ref().map(|ns| helper::fd_path(ns.raw_fd())),
+            binds: cmd.binds.clone(),
+            lifeline: if cmd.pid_namespace {
+                let fd = init::lifeline()
+                    .ok_or_else(|| std::io::Error::other("cannot make a lifeline pipe"))?;
+                Some(helper::fd_path(fd))
+            } else {
+                None
+            },
+            file_size: MAX_FILE_SIZE,
+        };
+        return Ok(Launch {
+            program: exe.into(),
+            args: helper::args(&setup, &cmd.argv),
+            helper: true,
+            in_child: None,
+        });
+    }
+    Ok(Launch {
+        program: program.into(),
+        args: args.iter().map(Into::into).collect(),
+        helper: false,
+        in_child: Some(init::ChildSetup::new(
+            cmd.netns.as_ref().map(|ns| ns.raw_fd()),
+            &cmd.binds,
+            cmd.pid_namespace,
+        )?),
+    })
 }
 
 /// SIGTERM to the group, `grace`, then SIGKILL; returns the leader's status.

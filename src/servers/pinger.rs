@@ -17,6 +17,8 @@ use crate::trace::{Dir, EventKind, Recorder};
 
 /// Largest datagram kept in the trace; longer payloads are cut.
 const MAX_RECORDED_PAYLOAD: usize = 2048;
+/// A reply sent later than this after it was due is recorded as late.
+const LATE_NOTICE: Duration = Duration::from_millis(5);
 /// Datagrams recorded before the server stops recording (a flooding client).
 pub const MAX_RECORDED_DATAGRAMS: u32 = 1000;
 
@@ -92,6 +94,10 @@ pub async fn run(
                         // From the address and port the ping was sent to, so a
                         // client whose socket is connected there accepts it.
                         let sent = socket.send_from(&reply, got.peer, got.local).await;
+                        let late = recorder.now().saturating_sub(due);
+                        if late > LATE_NOTICE && index <= MAX_RECORDED_DATAGRAMS {
+                            recorder.record(EventKind::LateReply { server: name.clone(), index, late });
+                        }
                         if sent.is_ok() && index <= MAX_RECORDED_DATAGRAMS {
                             recorder.record_at(at, EventKind::Datagram {
                                 server: name,
