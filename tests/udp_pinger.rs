@@ -270,7 +270,7 @@ fn the_stats_lab_checks_the_summary_lines() {
 /// Fixtures that finish within a few seconds (the hanging ones are covered
 /// elsewhere) and do not race the server (short-timeout's 0.5 s timeout does,
 /// by design: on a very busy machine a 200 ms reply can miss it).
-const QUICK: [&str; 18] = [
+const QUICK: [&str; 30] = [
     "reference",
     "argv-host-port",
     "bytes-print",
@@ -285,10 +285,22 @@ const QUICK: [&str; 18] = [
     "rtt-ms-unlabelled",
     "rtt-int",
     "python2",
+    "python2-sendto",
     "missing-module",
     "crash-exit",
     "flood",
     "tcp-socket",
+    "wrong-port",
+    "hardcoded-remote-ip",
+    "hardcoded-hostname-connect",
+    "with-handout-server",
+    "rtt-no-keyword",
+    "rtt-before-reply",
+    "rtt-timedelta",
+    "rtt-sequence-column",
+    "rtt-from-start",
+    "rtt-includes-sleep",
+    "stats-packet-loss",
 ];
 
 #[test]

@@ -59,6 +59,8 @@ pub async fn run(
     let mut buf = vec![0u8; 2048];
     let mut seen: std::collections::HashSet<(Transport, SocketAddr, SocketAddr)> =
         std::collections::HashSet::new();
+    let mut answering: std::collections::HashSet<(Transport, SocketAddr)> =
+        std::collections::HashSet::new();
     let mut keep = |packet: Option<(usize, u8)>, buf: &[u8]| {
         let Some((n, pkttype)) = packet else { return };
         // Loopback shows each packet twice: leaving and arriving. Keep one.
@@ -68,10 +70,15 @@ pub async fn run(
         let Some((transport, from, to)) = flow(&buf[..n]) else {
             return;
         };
-        if !seen.insert((transport, from, to)) {
+        // A reply from a captured destination (a server answering in its
+        // place, from that address and port) is not the program's traffic.
+        if answering.contains(&(transport, from)) || !seen.insert((transport, from, to)) {
             return;
         }
         if let Some(event) = table.classify(transport, from, to) {
+            if let crate::trace::EventKind::Captured { to, .. } = &event {
+                answering.insert((transport, *to));
+            }
             recorder.record(event);
         }
     };
