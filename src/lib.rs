@@ -20,18 +20,24 @@
 //! - [`spec`]: lab YAML types, validation with line/column snippets, the built-in labs.
 //! - [`run`]: one run as a pipeline of phases over a [`run::Plan`] — workspace
 //!   (work directory, entry file, language preset), network (namespace or port
-//!   queue), servers, program (build, run or probe), stop, evaluate — and its
-//!   normalized transcript.
+//!   queue), servers, capture (hard-coded hosts and ports steered to the
+//!   servers), program (build, run or probe), stop, evaluate — its normalized
+//!   transcript, and batches ([`run::batch`]: concurrency that adapts to the
+//!   machine, regrades, Ctrl-C).
 //! - [`sandbox`]: the student's process: process group, deadline, output cap,
-//!   network namespace, clean-up of leftovers, diagnoses of common errors.
-//! - [`servers`]: one module per reference server (the lossy UDP pinger, HTTP/1.1),
-//!   and a watcher for traffic that misses them.
+//!   network, mount and PID namespaces (a small init of netgrade's), the helper
+//!   that starts it, clean-up of leftovers, the janitor, the capture's routes and
+//!   BPF steering, diagnoses of common errors.
+//! - [`servers`]: one module per reference server (the lossy UDP pinger,
+//!   HTTP/1.1, SMTP, POP3, the capture's DNS resolver), their TLS, their
+//!   runtime and its lateness, and a watcher of where a program's traffic went.
 //! - [`probes`]: netgrade as a client of a student's server (raw HTTP exchanges
 //!   and the response parser the checks use).
 //! - [`trace`]: the event record every run produces; checks read only this.
 //! - [`checks`]: check kinds, each a function from trace to verdict.
 //! - [`outcome`]: the result model reporters read.
 //! - [`report`]: console, JSON, JUnit and Markdown reporters.
+//! - [`rt`]: blocking work kept off the runtime's threads.
 //!
 //! Checks never touch sockets; reporters never run anything. A server test
 //! asserts on events, a check test feeds a hand-made trace, a reporter test

@@ -231,8 +231,9 @@ enum Serve {
     },
 }
 
+/// Twice the cores: runs mostly wait on their programs' timeouts.
 fn default_jobs() -> usize {
-    std::thread::available_parallelism()
+    2 * std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
 }

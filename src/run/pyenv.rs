@@ -34,7 +34,7 @@ const MARKER: &str = "netgrade-packages.txt";
 pub struct PythonEnv {
     /// The environment's folder (`bin/python3` inside).
     pub dir: PathBuf,
-    /// Its packages, normalized (see [`normalize`]).
+    /// Its packages, normalized (spaces removed, sorted, without duplicates).
     pub packages: Vec<String>,
 }
 

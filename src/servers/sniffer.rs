@@ -7,8 +7,8 @@
 //! own is the program's doing: a hard-coded host (`smtp.gmail.com`, a lab
 //! machine's IP), another handout's port (10000, 12002), or a TCP socket in
 //! a UDP lab. The capture's [`Table`] says what became of it: handed to a
-//! server ([`EventKind::Captured`]) or received by nobody
-//! ([`EventKind::Stray`]), which checks and reports then name.
+//! server ([`crate::trace::EventKind::Captured`]) or received by nobody
+//! ([`crate::trace::EventKind::Stray`]), which checks and reports then name.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

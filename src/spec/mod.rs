@@ -494,7 +494,9 @@ pub struct CheckSpec {
     /// waits-for-timeout: longest acceptable wait after a lost ping (default 3s).
     #[serde(default)]
     pub max_wait: Option<Dur>,
-    /// reports-rtt, reports-stats: how far above the server-side RTT a reported value may be (default 100ms).
+    /// reports-rtt, reports-stats: how far above the server-side RTT a reported
+    /// value is expected to be, on top of twice the server's median lateness
+    /// (default 100ms); the run's timeline bounds every value regardless.
     #[serde(default)]
     pub tolerance: Option<Dur>,
     /// reports-timeouts: regex for a timeout line (default: "request timed out" in any case).
