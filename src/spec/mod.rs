@@ -832,6 +832,11 @@ fn default_redactions() -> Vec<Redaction> {
             replace: "<date>".into(),
         },
         Redaction {
+            // A clock in the program's own text (`Ping 1 02:21:03.5`).
+            pattern: r"\b\d{1,2}:\d\d:\d\d(\.\d+)?\b".into(),
+            replace: "<time>".into(),
+        },
+        Redaction {
             pattern: r"\d+\.\d+(e-?\d+)?".into(),
             replace: "<num>".into(),
         },
