@@ -164,3 +164,31 @@ fn mail_clients_that_hard_code_their_provider_are_graded_on_their_logic() {
         assert!(!everything.contains(secret), "{secret} appears in a report");
     }
 }
+
+#[test]
+fn mail_clients_get_the_same_transcript_run_after_run() {
+    let fixtures = [
+        "gmail-hardcoded",
+        "163-hardcoded",
+        "mailcom-smtps-hardcoded",
+        "starttls-login",
+        "implicit-tls",
+        "space-after-colon",
+        "bare-address",
+    ];
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for dir in &dirs {
+        netgrade()
+            .args(["run", "smtp-client", "-j", "4", "--quiet", "--snapshots"])
+            .arg(dir.path())
+            .args(fixtures.map(|f| format!("fixtures/smtp-client/{f}")))
+            .output()
+            .unwrap();
+    }
+    for f in fixtures {
+        let file = format!("fixtures_smtp-client_{f}.txt");
+        let a = std::fs::read_to_string(dirs[0].path().join(&file)).unwrap();
+        let b = std::fs::read_to_string(dirs[1].path().join(&file)).unwrap();
+        assert_eq!(a, b, "{f}: transcripts differ between two runs");
+    }
+}

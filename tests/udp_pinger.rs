@@ -571,6 +571,13 @@ fn without_isolation_runs_on_the_same_port_take_turns() {
             .any(|r| r["notes"].to_string().contains("waited")),
         "{report}"
     );
+    // Without a private network nothing hard-coded can be captured: the report says so.
+    assert!(
+        runs.iter().all(|r| r["notes"]
+            .to_string()
+            .contains("could not be captured without a private network")),
+        "{report}"
+    );
 }
 
 #[test]
