@@ -58,6 +58,11 @@ pub fn status<'a>(run: &'a serde_json::Value, id: &str) -> &'a str {
 /// Redactions for console/JSON/JUnit snapshots: times, temp paths, epoch values.
 pub fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
+        // A run graded again because the machine was too busy says so; the
+        // grade is the same.
+        (r"(?m)^ *note: regraded: .*\n", ""),
+        (r#",?\s*"notes": \[\s*"regraded: [^"]*"\s*\]"#, ""),
+        (r#""regraded: [^"]*",?\s*"#, ""),
         (r"\d+\.\d+(e-?\d+)?", "[num]"),
         (r"\b\d{10,}\b", "[num]"),
         (r"in \d+ ms", "in [time]"),

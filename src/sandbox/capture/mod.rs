@@ -58,10 +58,9 @@ pub fn system_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, PathBuf)>> {
             "resolv.conf",
             format!("# netgrade: every name resolves to the lab's servers\nnameserver {RESOLVER}\noptions timeout:2 attempts:2\n"),
         ),
-        (
-            "hosts",
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string(),
-        ),
+        // IPv4 only: the servers listen on IPv4, and `create_connection`
+        // would otherwise try ::1 first and be refused.
+        ("hosts", "127.0.0.1\tlocalhost\n".to_string()),
         (
             "nsswitch.conf",
             "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n".to_string(),
