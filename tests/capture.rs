@@ -12,27 +12,42 @@ fn isolated(report: &serde_json::Value) -> bool {
     !report.to_string().contains("no private network")
 }
 
-#[test]
-fn hard_coded_hosts_and_ports_reach_the_pinger_and_are_named() {
+/// Grades `submissions` on `lab` (with `extra` arguments); the JSON report,
+/// or `None` (and a note) where runs get no private network.
+fn grade(
+    lab: &str,
+    submissions: &[String],
+    extra: &[&std::ffi::OsStr],
+) -> Option<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
+    netgrade()
+        .args(["run", lab, "-j", "4", "--quiet", "--json"])
+        .arg(&json)
+        .args(extra)
+        .args(submissions)
+        .output()
+        .unwrap();
+    let report = read_json(&json);
+    if isolated(&report) {
+        Some(report)
+    } else {
+        eprintln!("skipped: no network namespaces here");
+        None
+    }
+}
+
+#[test]
+fn hard_coded_hosts_and_ports_reach_the_pinger_and_are_named() {
     let fixtures = [
         "hardcoded-remote-ip",
         "hardcoded-hostname-connect",
         "wrong-port",
         "reference",
     ];
-    netgrade()
-        .args(["run", "udp-pinger", "-j", "4", "--quiet", "--json"])
-        .arg(&json)
-        .args(fixtures.map(pinger_fixture))
-        .output()
-        .unwrap();
-    let report = read_json(&json);
-    if !isolated(&report) {
-        eprintln!("skipped: no network namespaces here");
+    let Some(report) = grade("udp-pinger", &fixtures.map(pinger_fixture), &[]) else {
         return;
-    }
+    };
     for name in fixtures {
         let run = run_of(&report, &pinger_fixture(name));
         assert_eq!(run["score"], run["max_score"], "{name}: {run}");
@@ -58,32 +73,16 @@ fn hard_coded_hosts_and_ports_reach_the_pinger_and_are_named() {
 
 #[test]
 fn a_lab_can_charge_hard_coded_destinations_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("r.json");
     let fixtures = [
         "hardcoded-remote-ip",
         "hardcoded-hostname-connect",
         "wrong-port",
         "argv-host-port",
     ];
-    netgrade()
-        .args([
-            "run",
-            "fixtures/specs/udp-pinger-uses-arguments.yaml",
-            "-j",
-            "4",
-            "--quiet",
-            "--json",
-        ])
-        .arg(&json)
-        .args(fixtures.map(pinger_fixture))
-        .output()
-        .unwrap();
-    let report = read_json(&json);
-    if !isolated(&report) {
-        eprintln!("skipped: no network namespaces here");
+    let lab = "fixtures/specs/udp-pinger-uses-arguments.yaml";
+    let Some(report) = grade(lab, &fixtures.map(pinger_fixture), &[]) else {
         return;
-    }
+    };
     for name in fixtures {
         let run = run_of(&report, &pinger_fixture(name));
         for id in ["runs", "ping-count", "reports-rtt"] {
