@@ -355,22 +355,56 @@ impl Step<'_> {
     }
 }
 
-/// Runs one step against `target`.
+/// Runs one step against `target`, on the servers' runtime: its timers are
+/// the ones netgrade watches, so a run whose probes ran late is regraded
+/// rather than judged on late evidence.
 async fn run_step(
     step: &Step<'_>,
     target: SocketAddr,
     netns: Option<&NetNs>,
     recorder: &Recorder,
 ) -> StepOutcome {
-    match step {
-        Step::One(spec) => {
-            let probe = probe(spec, target);
-            let summary = http::exchange(target, netns, &probe, recorder).await;
-            StepOutcome(vec![(probe.name, summary)])
-        }
+    let owned = match step {
+        Step::One(spec) => (probe(spec, target), None),
         Step::Held { held, during } => {
-            let held = probe(held, target);
-            let during = during.map(|p| probe(p, target));
+            (probe(held, target), Some(during.map(|p| probe(p, target))))
+        }
+    };
+    let netns = netns.and_then(|ns| ns.try_clone().ok());
+    let recorder = recorder.clone();
+    let task = crate::servers::clock::handle().spawn(async move {
+        let (first, during) = owned;
+        run_probes(first, during, target, netns.as_ref(), &recorder).await
+    });
+    // A run stopped meanwhile (Ctrl-C) stops its probes too.
+    let abort = task.abort_handle();
+    let _guard = AbortOnDrop(abort);
+    task.await.unwrap_or(StepOutcome(Vec::new()))
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One probe, or a held probe with the one run while it is held.
+async fn run_probes(
+    first: http::Probe,
+    during: Option<Option<http::Probe>>,
+    target: SocketAddr,
+    netns: Option<&NetNs>,
+    recorder: &Recorder,
+) -> StepOutcome {
+    match during {
+        None => {
+            let summary = http::exchange(target, netns, &first, recorder).await;
+            StepOutcome(vec![(first.name, summary)])
+        }
+        Some(during) => {
+            let held = first;
             let until = during.as_ref().map(|p| p.name.as_str());
             let open = http::hold(target, netns, &held, until, recorder).await;
             let mut out = Vec::new();
