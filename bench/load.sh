@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Grades many copies of a correct handout-style pinger client at once and
-# reports every copy that did not get full marks (a wrong verdict: the
-# program is correct), the regrades netgrade did, and the throughput.
+# Grades many copies of a correct program at once and reports every copy
+# that did not get full marks (a wrong verdict: the program is correct), the
+# regrades netgrade did, and the throughput.
 #
-#   bash bench/load.sh [COPIES] [JOBS] [LAB]   (defaults: 100 copies, -j 50, udp-pinger)
+#   bash bench/load.sh [COPIES] [JOBS] [LAB] [PROGRAM]
+#   (defaults: 100 copies, -j 50, udp-pinger, fixtures/udp-pinger/reference)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 copies=${1:-100}
 jobs=${2:-50}
 lab=${3:-udp-pinger}
+program=${4:-fixtures/udp-pinger/reference}
 cargo build --release --quiet
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 subs=()
 for i in $(seq "$copies"); do
   mkdir -p "$out/subs/s$i"
-  cp fixtures/udp-pinger/reference/* "$out/subs/s$i/"
+  cp -r "$program"/. "$out/subs/s$i/"
   subs+=("$out/subs/s$i")
 done
 start=$(date +%s.%N)
