@@ -65,6 +65,8 @@ const SMTP_EXPECTED: &[Expectation] = &[
         Some(&["helo", "mail-from", "rcpt-to", "data"]),
     ),
     ("wrong-order", &["rcpt-to", "delivered"], Some(&["helo"])),
+    // Sends QUIT and closes at once: it never reads the 221.
+    ("quit-no-read", &["quit"], None),
     (
         "flood",
         &["waits-for-replies", "helo", "delivered"],

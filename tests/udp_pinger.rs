@@ -61,16 +61,29 @@ const EXPECTED: &[Expectation] = &[
     ("no-reply-print", &["prints-replies"], None),
     ("rtt-ms-unlabelled", &["reports-rtt"], None),
     ("rtt-int", &["reports-rtt"], None),
-    ("python2", &CHECKS, None),
-    ("missing-module", &CHECKS, None),
+    // No ping reaches the server: `runs` and `ping-count` fail, the rest
+    // have nothing to judge and are skipped (see NOTHING_TO_JUDGE).
+    ("python2", &["runs", "ping-count"], Some(&[])),
+    ("missing-module", &["runs", "ping-count"], Some(&[])),
     ("crash-exit", &["runs", "ping-count"], None),
     ("flood", &["runs"], None),
     ("forks", &["runs"], None),
     ("wrong-port", &[], None),
-    ("tcp-socket", &CHECKS, None),
+    ("tcp-socket", &["runs", "ping-count"], Some(&[])),
     // The build fails: `runs` says why, the other checks are skipped.
     ("java-compile-error", &["runs"], Some(&[])),
 ];
+
+/// For programs whose pings never reach the server, the checks that judge
+/// pings are skipped (one fault, charged to `runs` and `ping-count`).
+fn assert_nothing_to_judge(report: &serde_json::Value, fixtures: &[&str]) {
+    for name in fixtures {
+        let run = run_of(report, &pinger_fixture(name));
+        for id in &CHECKS[2..] {
+            assert_eq!(status(run, id), "skip", "{name}: {id}: {run}");
+        }
+    }
+}
 
 #[test]
 fn every_fixture_gets_the_grade_it_deserves() {
@@ -101,6 +114,7 @@ fn every_fixture_gets_the_grade_it_deserves() {
 
     let report = read_json(&json);
     check_expectations(&report, EXPECTED, &CHECKS, pinger_fixture);
+    assert_nothing_to_judge(&report, &["python2", "missing-module", "tcp-socket"]);
     // The hard-coded port was captured, and the report says so.
     let notes = run_of(&report, &pinger_fixture("wrong-port"))["notes"].to_string();
     assert!(
@@ -158,7 +172,7 @@ const SHAPES: &[Expectation] = &[
     ("stats-avg-over-timeouts", &[], None),
     ("rtt-from-start", &["reports-rtt"], None),
     ("rtt-includes-sleep", &["reports-rtt"], None),
-    ("python2-sendto", &CHECKS, None),
+    ("python2-sendto", &["runs", "ping-count"], Some(&[])),
 ];
 
 #[test]
@@ -173,6 +187,7 @@ fn output_is_read_like_a_person_reads_it_and_rtts_fit_the_timeline() {
         .code(1);
     let report = read_json(&json);
     check_expectations(&report, SHAPES, &CHECKS, pinger_fixture);
+    assert_nothing_to_judge(&report, &["python2-sendto"]);
     for (name, must_fail, _) in SHAPES {
         let run = run_of(&report, &pinger_fixture(name));
         assert_eq!(

@@ -122,7 +122,7 @@ static MS_WORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\d\s*ms\b|\bms\b|milli-?sec").unwrap());
 static STATS_WORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(min|max|avg|average|mean|minimum|maximum|loss|lost|rate|statistics|summary)\b|packet_?loss",
+        r"(?i)\b(min|max|avg|average|mean|minim\w*|maxim\w*|loss|lost|rate|statistics|summary)\b|packet_?loss",
     )
     .unwrap()
 });
@@ -134,7 +134,7 @@ static BARE_VALUE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The default pattern of a timeout line: "Request timed out", any case and punctuation.
-pub const DEFAULT_TIMEOUT_PATTERN: &str = r"(?i)request[\s_-]*timed?[\s_-]*out";
+pub const DEFAULT_TIMEOUT_PATTERN: &str = r"(?i)\brequest[^\n]{0,30}?timed?[\s_-]*out|\bping\b[^\n]{0,30}?\btimed[\s_-]*out|^\W*timed?[\s_-]*out\W*$|\b(solicita|requisi)\w*[^\n]{0,30}?\bexpir|tiempo de espera agotado";
 
 /// Values this large are clock readings (seconds or milliseconds since 1970), not durations.
 const EPOCH_LIKE: f64 = 1e8;
@@ -588,8 +588,12 @@ pub struct Stats {
 static COMBINED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b((?:min|avg|max|mdev|stddev|average)(?:/(?:min|avg|max|mdev|stddev|average))+)\b[^\d]*((?:-?\d+(?:\.\d+)?/)+-?\d+(?:\.\d+)?)").unwrap()
 });
-static MIN_WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bmin(imum)?\b").unwrap());
-static MAX_WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bmax(imum)?\b").unwrap());
+/// `min`, `minimum` and how students misspell it (`minimun`, `minumum`).
+static MIN_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bmin(i?m[iu]m|imun)?\b").unwrap());
+/// `max`, `maximum` and how students misspell it (`maximun`, `maxium`).
+static MAX_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bmax(i?m?[iu]m|imun)?\b").unwrap());
 static AVG_WORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(avg|average|mean)\b").unwrap());
 static LOSS_WORD: LazyLock<Regex> =
@@ -990,5 +994,41 @@ mod tests {
         assert!(close(s.max.unwrap().secs, 0.199));
         assert!(close(s.avg.unwrap().secs, 0.102));
         assert_eq!(s.loss.unwrap().percent, 30.0);
+    }
+
+    #[test]
+    fn timeout_lines_are_found_in_their_usual_shapes_and_not_in_banners() {
+        let re = Regex::new(DEFAULT_TIMEOUT_PATTERN).unwrap();
+        for yes in [
+            "Request timed out",
+            "Request timed out.",
+            "Ping 3: Request timed out",
+            "Request 3 timed out",
+            "request_timeout",
+            "Ping 3 timed out",
+            "Timed out",
+            "TIMEOUT!",
+            "Solicitação 3 expirada.",
+            "Requisição 3 expirou",
+            "Tiempo de espera agotado para ping 3",
+        ] {
+            assert!(re.is_match(yes), "{yes}");
+        }
+        for no in [
+            "Timeout is 1 second",
+            "Sending ping 1 with timeout 1s",
+            "PING 3 1795259195.82",
+            "RTT: 0.087 s",
+            "Packets lost: 3",
+        ] {
+            assert!(!re.is_match(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn misspelt_minimum_and_maximum_are_read() {
+        let s = read(&["Minimun of RTT: 0.06", "Maximun of RTT: 0.19"]);
+        assert!(close(s.min.unwrap().secs, 0.06));
+        assert!(close(s.max.unwrap().secs, 0.19));
     }
 }

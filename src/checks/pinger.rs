@@ -53,6 +53,17 @@ fn pings_or_fail(ctx: &Ctx, what: &str) -> Result<Vec<Ping>, Verdict> {
     )))
 }
 
+/// The pings, or — when none reached the server — a skip that says why:
+/// with no ping there is nothing for the other checks to judge, and the
+/// fault is `ping-count`'s (and `runs`' when the program crashed).
+fn pings_or_skip(ctx: &Ctx, what: &str) -> Result<Vec<Ping>, Verdict> {
+    pings_or_fail(ctx, what).map_err(|_| {
+        Verdict::skip(format!(
+            "not checked: no ping reached the server, so {what} could not be judged (see `ping-count`)"
+        ))
+    })
+}
+
 /// The program's last output lines, both streams.
 fn stdout_tail(ctx: &Ctx, n: usize) -> Vec<String> {
     let mut out = tail(ctx, Stream::Stdout, n);
@@ -155,7 +166,7 @@ fn format_problem(data: &[u8], k: u32, first_seq: u32) -> Option<String> {
 
 pub(super) fn ping_format(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let first_seq = spec.first_seq.unwrap_or(1);
-    let pings = match pings_or_fail(ctx, "the ping format") {
+    let pings = match pings_or_skip(ctx, "the ping format") {
         Ok(p) => p,
         Err(v) => return v,
     };
@@ -208,7 +219,7 @@ pub(super) fn ping_format(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 pub(super) fn waits_for_timeout(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let min = spec.min_wait.unwrap_or(Dur::from_millis(750)).get();
     let max = spec.max_wait.unwrap_or(Dur::from_secs(3)).get();
-    let pings = match pings_or_fail(ctx, "the waits after lost pings") {
+    let pings = match pings_or_skip(ctx, "the waits after lost pings") {
         Ok(p) => p,
         Err(v) => return v,
     };
@@ -284,7 +295,7 @@ fn classified<'a>(ctx: &'a Ctx, pings: &[Ping], pattern: Option<&str>) -> (Vec<L
 }
 
 pub(super) fn reports_timeouts(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let pings = match pings_or_fail(ctx, "which pings were lost") {
+    let pings = match pings_or_skip(ctx, "which pings were lost") {
         Ok(p) => p,
         Err(v) => return v,
     };
@@ -343,7 +354,7 @@ pub(super) fn reports_timeouts(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 }
 
 pub(super) fn prints_replies(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let pings = match pings_or_fail(ctx, "the replies") {
+    let pings = match pings_or_skip(ctx, "the replies") {
         Ok(p) => p,
         Err(v) => return v,
     };
@@ -419,7 +430,7 @@ fn held(span: &Span, e: &Expect) -> String {
 }
 
 pub(super) fn reports_rtt(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let pings = match pings_or_fail(ctx, "the round-trip times") {
+    let pings = match pings_or_skip(ctx, "the round-trip times") {
         Ok(p) => p,
         Err(v) => return v,
     };
@@ -669,7 +680,7 @@ fn loss_problem(
 
 pub(super) fn reports_stats(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let count = spec.count.unwrap_or(DEFAULT_COUNT);
-    let pings = match pings_or_fail(ctx, "the statistics") {
+    let pings = match pings_or_skip(ctx, "the statistics") {
         Ok(p) => p,
         Err(v) => return v,
     };

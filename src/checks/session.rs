@@ -183,6 +183,10 @@ pub(super) fn session<'a>(ctx: &'a Ctx, kind: ServerKind) -> Result<Session<'a>,
                     exit.describe()
                 )
             }
+            _ if ctx.trace.strays().is_empty() && ctx.trace.captured().is_empty() => format!(
+                "the program ended without opening any connection; it must connect to TCP {}:{} (the host and port given as arguments)",
+                spec.host, spec.port
+            ),
             _ => format!(
                 "connect to the host and port given as arguments (TCP {}:{})",
                 spec.host, spec.port

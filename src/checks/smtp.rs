@@ -6,12 +6,15 @@ use regex::Regex;
 
 use super::session::{Cmd, around, session};
 use super::{Ctx, Verdict, quote};
-use crate::outcome::ExitKind;
+use crate::outcome::{ExitKind, Status};
 use crate::spec::{CheckSpec, ServerKind};
 use crate::trace::EventKind;
 
 /// The body text the handout's message carries.
-const DEFAULT_BODY: &str = "(?i)I love computer networks";
+/// Characters of a deviation's detail quoted in a message.
+const MAX_DETAIL: usize = 200;
+/// A body with something in it.
+const ANY_BODY: &str = r"\S";
 
 /// Commands of the session outside the message, and the message's lines.
 struct Smtp<'a> {
@@ -36,6 +39,13 @@ fn smtp<'a>(ctx: &'a Ctx) -> Result<(super::session::Session<'a>, Smtp<'a>), Ver
             .map(|(i, _)| i)
     });
     Ok((s, Smtp { cmds, data, dot }))
+}
+
+/// Like [`smtp`], for checks that judge every line or command of a session:
+/// with no session there is nothing to judge, and the fault is charged by
+/// the checks that need something to happen (`helo`, `delivered` …).
+fn smtp_or_skip<'a>(ctx: &'a Ctx) -> Result<(super::session::Session<'a>, Smtp<'a>), Verdict> {
+    smtp(ctx).map_err(|v| Verdict::skip(format!("not checked: {}", v.message.unwrap_or_default())))
 }
 
 impl Smtp<'_> {
@@ -64,15 +74,15 @@ fn deviation(ctx: &Ctx, s: &super::session::Session, kind: &str) -> Option<Strin
         .into_iter()
         .find(|(k, _)| *k == kind)
         .map(|(_, d)| d)?;
-    Some(if detail.chars().count() > 80 {
-        format!("{}…", detail.chars().take(80).collect::<String>())
+    Some(if detail.chars().count() > MAX_DETAIL {
+        format!("{}…", detail.chars().take(MAX_DETAIL).collect::<String>())
     } else {
         detail.to_string()
     })
 }
 
 pub(super) fn waits_for_greeting(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let (s, _) = match smtp(ctx) {
+    let (s, _) = match smtp_or_skip(ctx) {
         Ok(v) => v,
         Err(v) => return v,
     };
@@ -264,8 +274,30 @@ pub(super) fn quit_smtp(ctx: &Ctx) -> Verdict {
         Ok(v) => v,
         Err(v) => return v,
     };
+    // A client whose reads fell out of step (it talked before a reply) may
+    // read a stale reply after QUIT and close: that fault is the check's that
+    // owns it (`waits-for-greeting`, `waits-for-replies`), not quit's.
+    let out_of_step = ["early-command", "pipelined", "data-before-354"]
+        .iter()
+        .any(|k| deviation(ctx, &s, k).is_some());
+    if deviation(ctx, &s, "closed-before-221").is_some() && !out_of_step {
+        let evidence = m
+            .find("QUIT")
+            .map(|(i, _)| around(&m.cmds, i))
+            .unwrap_or_default();
+        return Verdict::fail(
+            "the client closed the connection right after sending QUIT, without reading the server's 221 reply: read the reply to QUIT (`recv`), then close",
+        )
+        .with_evidence(evidence);
+    }
     match m.find("QUIT") {
         Some((_, cmd)) if cmd.code() == Some(221) => Verdict::pass(),
+        // A QUIT without its CRLF never was a whole command: that is `crlf`'s fault.
+        Some((_, cmd)) if cmd.reply.is_empty() && !cmd.line.crlf() => Verdict {
+            status: Status::Pass,
+            message: Some("QUIT was sent without its CRLF, so the server never took it as a command (charged to `crlf`)".into()),
+            evidence: Vec::new(),
+        },
         Some((i, cmd)) if cmd.reply.is_empty() => Verdict::fail(
             "the client sent QUIT but closed the connection before the server's 221 reply: read the reply to QUIT, then close",
         )
@@ -281,7 +313,7 @@ pub(super) fn quit_smtp(ctx: &Ctx) -> Verdict {
 }
 
 pub(super) fn crlf_smtp(ctx: &Ctx) -> Verdict {
-    let (s, m) = match smtp(ctx) {
+    let (s, m) = match smtp_or_skip(ctx) {
         Ok(v) => v,
         Err(v) => return v,
     };
@@ -308,7 +340,7 @@ pub(super) fn crlf_smtp(ctx: &Ctx) -> Verdict {
 }
 
 pub(super) fn waits_for_replies(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let (s, m) = match smtp(ctx) {
+    let (s, m) = match smtp_or_skip(ctx) {
         Ok(v) => v,
         Err(v) => return v,
     };
@@ -328,9 +360,12 @@ pub(super) fn waits_for_replies(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
 }
 
+/// delivered: a message arrived, with headers, an empty line and a body;
+/// with `pattern`, a body that matches it (the handout's own text is an
+/// example, so the built-in labs ask for none).
 pub(super) fn delivered(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let pattern = spec.pattern.as_deref().unwrap_or(DEFAULT_BODY);
-    let re = Regex::new(pattern).unwrap_or_else(|_| Regex::new(DEFAULT_BODY).unwrap());
+    let pattern = spec.pattern.as_deref().unwrap_or(ANY_BODY);
+    let re = Regex::new(pattern).unwrap_or_else(|_| Regex::new(ANY_BODY).unwrap());
     let messages: Vec<&[u8]> = ctx
         .trace
         .events
@@ -360,15 +395,20 @@ pub(super) fn delivered(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
     let text = String::from_utf8_lossy(first);
     let headers_only = !text.contains("\r\n\r\n") && !text.contains("\n\n");
-    Verdict::fail(format!(
-        "the delivered message's body does not match `{pattern}`{}",
-        if headers_only {
-            ": the message has no blank line, so everything in it reads as headers; put an empty line between the headers and the body"
-        } else {
-            ""
-        }
-    ))
-    .with_evidence(text.lines().take(8).map(|l| format!("message: {l}")).collect())
+    let message = if headers_only {
+        "the delivered message has no blank line, so everything in it reads as headers and its body is empty; put an empty line (`\\r\\n`) between the headers and the body".to_string()
+    } else if spec.pattern.is_none() {
+        "the delivered message's body is empty; put the text after the headers and an empty line"
+            .to_string()
+    } else {
+        format!("the delivered message's body does not match `{pattern}`, which this lab asks for")
+    };
+    Verdict::fail(message).with_evidence(
+        text.lines()
+            .take(8)
+            .map(|l| format!("message: {l}"))
+            .collect(),
+    )
 }
 
 pub(super) fn handles_rejection(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {

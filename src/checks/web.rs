@@ -80,6 +80,18 @@ struct End<'a> {
 }
 
 impl End<'_> {
+    /// What failed, to tell one fault from another: the innermost `File
+    /// …, line N` of the traceback and the exception on its last line.
+    fn signature(&self) -> Option<(&str, &str)> {
+        let frame = self
+            .stderr
+            .iter()
+            .rev()
+            .find(|l| l.trim_start().starts_with("File \""))?;
+        let error = self.stderr.iter().rev().find(|l| !l.trim().is_empty())?;
+        Some((frame.trim(), error.trim()))
+    }
+
     /// The traceback as evidence lines.
     fn evidence(&self) -> Vec<String> {
         let skip = self.stderr.len().saturating_sub(TRACEBACK_LINES);
@@ -129,6 +141,25 @@ fn owner<'a>(ctx: &Ctx<'a>, probe: &str) -> Option<&'a CheckSpec> {
         })
 }
 
+/// The owner of another probe sending the same request as `probe` (a
+/// request repeated later, e.g. `/HelloWorld.html` after the 404): the same
+/// fault on the same request is that check's, not a new one.
+fn same_request_owner<'a>(ctx: &Ctx<'a>, probe: &str) -> Option<&'a CheckSpec> {
+    let request = |id: &str| {
+        ctx.lab
+            .probes
+            .iter()
+            .find(|p| p.id.value == id)
+            .map(|p| p.request_line())
+    };
+    let mine = request(probe)?;
+    ctx.lab
+        .probes
+        .iter()
+        .filter(|p| p.id.value != probe && p.request_line() == mine)
+        .find_map(|p| owner(ctx, &p.id.value))
+}
+
 /// Whether `probe` got no answer, or one cut short: nothing, fewer bytes than
 /// its `Content-Length`, or the start of the owner's file and no more.
 fn cut_short(ctx: &Ctx, probe: &str) -> bool {
@@ -142,6 +173,7 @@ fn cut_short(ctx: &Ctx, probe: &str) -> bool {
         matches!(d.kind, DeviationKind::ContentLengthMismatch { declared, received } if received < declared)
     });
     let file = owner(ctx, probe)
+        .or_else(|| same_request_owner(ctx, probe))
         .and_then(|c| c.file.as_deref())
         .and_then(|f| ctx.lab.files.get(f));
     let short_file = file.is_some_and(|f| {
@@ -161,9 +193,9 @@ fn payer<'a>(ctx: &Ctx<'a>, all: &[End], end: &End) -> Option<&'a CheckSpec> {
     let Some(probe) = end.probe else {
         return keeps;
     };
-    let owner = owner(ctx, probe);
-    if cut_short(ctx, probe) {
-        return owner.or(keeps);
+    let owner = owner(ctx, probe).or_else(|| same_request_owner(ctx, probe));
+    if cut_short(ctx, probe) || silent_like_another(ctx, all, end) {
+        return owner.or_else(|| same_fault_owner(ctx, all, end)).or(keeps);
     }
     // Answered, and then the server ended. After the 404 only: the missing file did it.
     let only_after_404 = all
@@ -179,6 +211,60 @@ fn payer<'a>(ctx: &Ctx<'a>, all: &[End], end: &End) -> Option<&'a CheckSpec> {
         }
         _ => keeps,
     }
+}
+
+/// Whether `end` came right after its request got no body, with the very
+/// failure an earlier request of a file already showed (the same code
+/// crashing on another text file).
+fn silent_like_another(ctx: &Ctx, all: &[End], end: &End) -> bool {
+    let (Some(probe), Some(signature)) = (end.probe, end.signature()) else {
+        return false;
+    };
+    let empty_body = exchange(ctx, probe).is_ok_and(|ex| ex.parsed.body.is_empty());
+    empty_body
+        && all.iter().any(|other| {
+            other.probe != Some(probe)
+                && other.signature() == Some(signature)
+                && other.probe.is_some_and(|p| cut_short(ctx, p))
+        })
+}
+
+/// The check charged for an earlier end with the same failure as `end`.
+fn same_fault_owner<'a>(ctx: &Ctx<'a>, all: &[End], end: &End) -> Option<&'a CheckSpec> {
+    let signature = end.signature()?;
+    all.iter()
+        .filter(|other| other.probe != end.probe && other.signature() == Some(signature))
+        .find_map(|other| {
+            let p = other.probe?;
+            owner(ctx, p).filter(|_| cut_short(ctx, p))
+        })
+}
+
+/// What to do about a crash on a missing file: catch the error, or, when
+/// it was caught and the handler itself failed, fix the handler.
+fn missing_file_advice(end: &End) -> String {
+    let handled = end
+        .stderr
+        .iter()
+        .any(|l| l.contains("During handling of the above exception"));
+    if !handled {
+        return ": it crashed on a file that does not exist; catch IOError around open() and send a 404".into();
+    }
+    let error = end
+        .stderr
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim())
+        .unwrap_or("an error");
+    let bytes = if error.contains("a bytes-like object is required") {
+        " (encode what you send: `.encode()`)"
+    } else {
+        ""
+    };
+    format!(
+        ": the missing file was caught, but the code that sends the 404 failed ({error}){bytes}; fix the except block"
+    )
 }
 
 /// The ends `check` pays for.
@@ -370,8 +456,28 @@ pub(super) fn serves_file(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     };
     if code != want_status {
         let why = match code {
+            404 if ex
+                .parsed
+                .status_line
+                .as_ref()
+                .is_some_and(|l| l.reason.eq_ignore_ascii_case("Not Found")) =>
+            {
+                format!(
+                    ": the server did not find {file}, or failed reading it and answered 404 anyway; open the requested path relative to its own folder (`filename[1:]`){}",
+                    if is_binary(expected) {
+                        ", in binary mode (\"rb\"): a text-mode read fails on an image"
+                    } else {
+                        ""
+                    }
+                )
+            }
             404 => format!(
-                ": the server did not find {file}; it should open the requested path relative to its own folder (`filename[1:]`)"
+                ": the server answered 404 for a file that exists; a text-mode read or another error inside the `try` may have sent it there{}",
+                if is_binary(expected) {
+                    " (open images with \"rb\")"
+                } else {
+                    ""
+                }
             ),
             500..=599 => ": the server failed on a file that exists".to_string(),
             _ => String::new(),
@@ -417,6 +523,11 @@ fn compare_body(ctx: &Ctx, ex: &Ex, file: &str, expected: &[u8]) -> Verdict {
             "the body is {file} followed by {} extra byte(s) {}: send the file's bytes only",
             body.len() - expected.len(),
             quote(&body[expected.len()..body.len().min(expected.len() + 20)])
+        )
+    } else if body.is_empty() && crash.is_none() {
+        format!(
+            "the response has a status line but no body: none of the {} bytes of {file} were sent; after the header, send the file's bytes (`connectionSocket.sendall(outputdata)`)",
+            expected.len()
         )
     } else if body.len() < expected.len() && expected.starts_with(body) {
         let how = match (&crash, ex.end) {
@@ -516,17 +627,23 @@ pub(super) fn status_line(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
     match first {
         Some(message) => Verdict::fail(message).with_evidence(evidence),
-        None if judged == 0 => {
-            let Some(probe) = probes.first() else {
-                return Verdict::fail("the lab lists no probes for this check");
-            };
-            match exchange(ctx, probe) {
-                Ok(ex) => no_answer(ctx, &ex),
-                Err(v) => v,
-            }
-        }
+        None if judged == 0 => nothing_to_judge(ctx, &probes, "a status line"),
         None => Verdict::pass(),
     }
+}
+
+/// A skip for a check that judges responses when no request got one: the
+/// first request's own verdict says why, and its check charges it.
+fn nothing_to_judge(ctx: &Ctx, probes: &[String], what: &str) -> Verdict {
+    let why = match probes.first().map(|p| exchange(ctx, p)) {
+        None => return Verdict::fail("the lab lists no probes for this check"),
+        Some(Ok(ex)) => no_answer(ctx, &ex).message,
+        Some(Err(v)) => v.message,
+    };
+    Verdict::skip(format!(
+        "not checked: no request got a response with {what} to judge ({})",
+        why.unwrap_or_default()
+    ))
 }
 
 /// not-found: a 404 status line, without the missing file ending the server.
@@ -541,12 +658,7 @@ pub(super) fn not_found(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     };
     if ex.received.is_empty() {
         if let Some(end) = crash_on(ctx, probe) {
-            return crashed(
-                ctx,
-                &ex,
-                &end,
-                ": it crashed on a file that does not exist; catch IOError around open() and send a 404",
-            );
+            return crashed(ctx, &ex, &end, &missing_file_advice(&end));
         }
         return no_answer(ctx, &ex);
     }
@@ -605,6 +717,13 @@ pub(super) fn keeps_serving(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         return ended_early(ctx, first, &mine);
     }
     let probes = spec.probes.clone().unwrap_or_default();
+    // A server that answered nothing at all cannot be judged on going on answering.
+    let answered = probes
+        .iter()
+        .any(|p| exchange(ctx, p).is_ok_and(|ex| !ex.received.is_empty()));
+    if !answered {
+        return nothing_to_judge(ctx, &probes, "an answer");
+    }
     for (n, probe) in probes.iter().enumerate() {
         let ex = match exchange(ctx, probe) {
             Ok(ex) => ex,
@@ -654,6 +773,10 @@ fn ended_early(ctx: &Ctx, first: &End, all: &[End]) -> Verdict {
         ),
         (Some(_), ExitKind::Exited { code: 0 }) => format!(
             "after answering {request}, the server exited (status 0), so the next request found no server{more}; netgrade restarted it for each later request: keep `while True:` around accept() so that one run serves every request"
+        ),
+        (Some(_), exit) if first.stderr.iter().all(|l| l.trim().is_empty()) => format!(
+            "after answering {request}, the server {} without an error message, so the next request found no server{more}; netgrade restarted it: look for an exit (`sys.exit()`, `serverSocket.close()`) or a `break` inside the `while True:` loop",
+            exit.describe()
         ),
         (Some(_), exit) => format!(
             "after answering {request}, the server {}, so the next request found no server{more}; netgrade restarted it: the traceback shows what failed after the response was sent",
@@ -756,19 +879,7 @@ pub(super) fn headers(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         }
     }
     if judged == 0 {
-        return match spec
-            .probes
-            .iter()
-            .flatten()
-            .next()
-            .map(|p| exchange(ctx, p))
-        {
-            Some(Err(v)) => v,
-            Some(Ok(ex)) if ex.received.is_empty() => no_answer(ctx, &ex),
-            _ => Verdict::fail(
-                "no response had a status line, so no headers could be read (see `status-line`)",
-            ),
-        };
+        return nothing_to_judge(ctx, spec.probes.as_deref().unwrap_or_default(), "headers");
     }
     Verdict::pass()
 }

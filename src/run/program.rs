@@ -58,7 +58,7 @@ pub async fn execute(
     servers: &RunningServers,
     recorder: &Recorder,
 ) -> ProgramRun {
-    let placeholders = placeholders(work, servers);
+    let placeholders = placeholders(plan, work, servers);
     let commands = match plan_commands(plan, work.entry.as_ref(), &placeholders) {
         Ok(Some(c)) => c,
         Ok(None) => return ProgramRun::default(),
@@ -132,8 +132,15 @@ pub async fn execute(
 }
 
 /// Values for the placeholders of commands and arguments.
-fn placeholders(work: &Workspace, servers: &RunningServers) -> Placeholders {
-    let primary = servers.primary();
+/// `{host}` and `{port}` are the first server's; in a server lab without
+/// servers, `{port}` is the port the program is expected to listen on
+/// (`--port`, else the lab's `program.port`).
+fn placeholders(plan: &Plan, work: &Workspace, servers: &RunningServers) -> Placeholders {
+    let primary = servers.primary().or_else(|| {
+        let port = plan.opts.port.or(plan.lab.program.port)?;
+        plan.is_server()
+            .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    });
     let entry = work.entry.as_ref();
     Placeholders {
         host: primary.map(|a| a.ip().to_string()).unwrap_or_default(),

@@ -511,18 +511,21 @@ impl ConnCanon {
             return None;
         }
         let ending = &bytes[text.len()..];
-        if verb.eq_ignore_ascii_case(b"EHLO") {
-            let helo: &[u8] = if verb == b"ehlo" { b"helo" } else { b"HELO" };
-            return Some([helo, &text[4..], ending].concat());
+        // Commands are case-insensitive (RFC 5321 §2.4): `helo` is `HELO`.
+        let verb_upper = verb.to_ascii_uppercase();
+        if verb_upper == b"EHLO" {
+            return Some([b"HELO".as_slice(), &text[4..], ending].concat());
         }
         let line = String::from_utf8_lossy(text);
         match ANY_PATH.captures(&line) {
             Some(c) => {
                 let rest = &line[c.get(0).map_or(0, |m| m.end())..];
-                let path = format!("{}:<{}>{rest}", &c[1], &c[2]);
+                // How the path is written is `mail-from`'s and `rcpt-to`'s to judge.
+                let path = if c[2].is_empty() { "" } else { "address" };
+                let path = format!("{}:<{path}>{rest}", c[1].to_ascii_uppercase());
                 Some([path.as_bytes(), ending].concat())
             }
-            None => Some(bytes.to_vec()),
+            None => Some([&verb_upper[..], &text[verb.len()..], ending].concat()),
         }
     }
 

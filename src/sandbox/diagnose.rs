@@ -55,6 +55,14 @@ pub fn diagnose_allowing(stderr: &str, packages: &[String]) -> Vec<String> {
     {
         out.push(missing_module(module, packages));
     }
+    if stderr.contains("EOFError: EOF when reading a line")
+        || stderr.contains("java.util.NoSuchElementException")
+            && stderr.contains("java.util.Scanner")
+    {
+        out.push(format!(
+            "the program waits for keyboard input{py_location} (`input()`, a Scanner on System.in), but graded programs get none: take what you need from the command line (`sys.argv`, `args[]`) or write it into the program"
+        ));
+    }
     if stderr.contains("max() arg is an empty sequence")
         || stderr.contains("min() arg is an empty sequence")
         || stderr.contains("ZeroDivisionError")
@@ -125,11 +133,11 @@ fn str_for_bytes(stderr: &str, location: &str) -> Option<String> {
     });
     Some(if sends {
         format!(
-            "this looks like Python 2 code{location}{shown} sends a str, but in Python 3 sockets send bytes (TypeError: a bytes-like object is required, not 'str'): encode the message, `sendto(message.encode(), address)`, and decode what recvfrom returns with `.decode()`"
+            "this looks like Python 2 code{location}{shown} sends a str, but in Python 3 sockets send bytes (TypeError: a bytes-like object is required, not 'str'): encode what you send (`message.encode()`), and decode what you receive with `.decode()`"
         )
     } else {
         format!(
-            "the program mixes str and bytes{location}{shown} (TypeError: a bytes-like object is required, not 'str'): what recvfrom returns is bytes; decode it first (`data.decode()`) before using str methods or str arguments on it"
+            "the program mixes str and bytes{location}{shown} (TypeError: a bytes-like object is required, not 'str'): what a socket receives is bytes; decode it first (`data.decode()`) before using str methods or str arguments on it"
         )
     })
 }
@@ -150,16 +158,40 @@ fn python_source_line(stderr: &str) -> Option<&str> {
 
 /// What to say about an import of `module`, which is not installed.
 fn missing_module(module: &str, packages: &[String]) -> String {
+    let top = module.split('.').next().unwrap_or(module);
+    // A published package cannot be handed in as a file; a helper module can.
+    let instead = if THIRD_PARTY.contains(&top) {
+        format!(
+            "it is not part of Python's standard library: compute what you need with the standard library (`min()`, `max()`, `sum(x) / len(x)`, the `statistics` module) instead of {top}"
+        )
+    } else {
+        format!("use the standard library, or include {module}.py in your submission")
+    };
     if packages.is_empty() {
-        return format!(
-            "the program imports `{module}`, which is not installed here: use only the standard library (socket, time, sys), or include {module}.py in your submission"
-        );
+        return format!("the program imports `{module}`, which is not installed here: {instead}");
     }
     format!(
-        "the program imports `{module}`, which this lab does not allow: it allows the standard library and {}; use those, or include {module}.py in your submission",
+        "the program imports `{module}`, which this lab does not allow (it allows the standard library and {}): {instead}",
         packages.join(", ")
     )
 }
+
+/// Packages students import that come from PyPI, not from their own files.
+const THIRD_PARTY: &[&str] = &[
+    "numpy",
+    "pandas",
+    "scipy",
+    "matplotlib",
+    "requests",
+    "scapy",
+    "ping3",
+    "dnspython",
+    "dns",
+    "bs4",
+    "termcolor",
+    "colorama",
+    "tqdm",
+];
 
 /// ` (file.py, line N)` for the innermost frame of a Python traceback or a SyntaxError.
 fn python_location(stderr: &str) -> String {
@@ -201,12 +233,33 @@ mod tests {
         let err = "Traceback (most recent call last):\n  File \"/w/c.py\", line 1, in <module>\n    import pingutils\nModuleNotFoundError: No module named 'pingutils'\n";
         let d = diagnose(err);
         assert!(d[0].contains("`pingutils`"), "{d:?}");
-        assert!(d[0].contains("only the standard library"), "{d:?}");
+        assert!(
+            d[0].contains("include pingutils.py in your submission"),
+            "{d:?}"
+        );
         let d = diagnose_allowing(err, &["numpy".into(), "scipy==1.11".into()]);
         assert!(
             d[0].contains(
-                "this lab does not allow: it allows the standard library and numpy, scipy==1.11"
+                "this lab does not allow (it allows the standard library and numpy, scipy==1.11)"
             ),
+            "{d:?}"
+        );
+        // A package from PyPI cannot be handed in as a file.
+        let numpy = err.replace("pingutils", "numpy");
+        let d = diagnose(&numpy);
+        assert!(
+            d[0].contains("not part of Python's standard library"),
+            "{d:?}"
+        );
+        assert!(!d[0].contains("numpy.py"), "{d:?}");
+    }
+
+    #[test]
+    fn waiting_for_keyboard_input() {
+        let err = "Traceback (most recent call last):\n  File \"/w/c.py\", line 3, in <module>\n    host = input('Server: ')\nEOFError: EOF when reading a line\n";
+        let d = diagnose(err);
+        assert!(
+            d.iter().any(|m| m.contains("waits for keyboard input")),
             "{d:?}"
         );
     }

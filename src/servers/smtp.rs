@@ -100,6 +100,9 @@ pub struct SmtpConfig {
     pub pipelining: bool,
     /// How long the server waits for each line before it sends 421 and closes.
     pub idle_timeout: Duration,
+    /// How long the server waits, after QUIT and before its 221, to see
+    /// whether the client closes without reading the reply.
+    pub quit_watch: Duration,
     /// How long a session may last in all before the server sends 421 and closes.
     pub max_session: Duration,
     /// Offer STARTTLS in the EHLO reply (when the server has a certificate authority).
@@ -119,6 +122,7 @@ impl SmtpConfig {
             inject: Vec::new(),
             pipelining: false,
             idle_timeout: Duration::from_secs(10),
+            quit_watch: Duration::from_millis(200),
             max_session: Duration::from_secs(60),
             starttls: true,
         }
@@ -454,6 +458,7 @@ impl Session {
             }
             "STARTTLS" if self.starttls_offered() => return self.starttls().await,
             "QUIT" => {
+                self.watch_for_close().await;
                 self.reply("221 2.0.0 Bye").await?;
                 return Err(End::Quit);
             }
@@ -863,6 +868,22 @@ impl Session {
             }
         }
         show(&out)
+    }
+
+    /// Before answering QUIT, watches a moment for the client closing the
+    /// connection: one that does so right after sending QUIT never reads the
+    /// 221 (RFC 5321 §4.1.1.10), which is recorded as `closed-before-221`.
+    async fn watch_for_close(&mut self) {
+        let watch = self.shared.config.quit_watch;
+        if watch.is_zero() || !self.buf.is_empty() {
+            return;
+        }
+        if let Ok(Ok(0)) = timeout(watch, self.read()).await {
+            self.deviate(
+                "closed-before-221",
+                "the client closed the connection right after QUIT".into(),
+            );
+        }
     }
 
     /// Appends what the socket has to the buffer; 0 at end of stream.
