@@ -134,7 +134,7 @@ static BARE_VALUE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The default pattern of a timeout line: "Request timed out", any case and punctuation.
-pub const DEFAULT_TIMEOUT_PATTERN: &str = r"(?i)\brequest[^\n]{0,30}?timed?[\s_-]*out|\bping\b[^\n]{0,30}?\btimed[\s_-]*out|^\W*timed?[\s_-]*out\W*$|\b(solicita|requisi)\w*[^\n]{0,30}?\bexpir|tiempo de espera agotado";
+pub const DEFAULT_TIMEOUT_PATTERN: &str = r"(?i)request[^\n]{0,30}?timed?[\s_-]*out|\bping\b[^\n]{0,30}?\btimed[\s_-]*out|^\W*timed?[\s_-]*out\W*$|\b(solicita|requisi)\w*[^\n]{0,30}?\bexpir|tiempo de espera agotado";
 
 /// Values this large are clock readings (seconds or milliseconds since 1970), not durations.
 const EPOCH_LIKE: f64 = 1e8;
@@ -306,7 +306,8 @@ pub fn classify<'a>(lines: &[&'a str], pings: &[Ping], timeout: &Regex) -> Vec<L
     let mut out = Vec::with_capacity(lines.len());
     for (i, text) in lines.iter().enumerate() {
         let mut obs = Vec::new();
-        let mut rest = text.to_string();
+        // Colours (`\x1b[31m…\x1b[0m`) are not part of what a person reads.
+        let mut rest = ANSI.replace_all(text, "").into_owned();
         // Replies are matched in order: a reply printed twice counts once.
         while let Some((index, reply)) = replies.get(next_reply) {
             match rest.find(reply.as_str()) {
@@ -588,6 +589,9 @@ pub struct Stats {
 static COMBINED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b((?:min|avg|max|mdev|stddev|average)(?:/(?:min|avg|max|mdev|stddev|average))+)\b[^\d]*((?:-?\d+(?:\.\d+)?/)+-?\d+(?:\.\d+)?)").unwrap()
 });
+/// A terminal escape sequence (colours, cursor moves).
+static ANSI: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[ -/]*[@-~]").unwrap());
+
 /// `min`, `minimum` and how students misspell it (`minimun`, `minumum`).
 static MIN_WORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\bmin(i?m[iu]m|imun)?\b").unwrap());
@@ -1023,6 +1027,14 @@ mod tests {
         ] {
             assert!(!re.is_match(no), "{no}");
         }
+    }
+
+    #[test]
+    fn coloured_lines_are_read_without_their_escapes() {
+        let re = Regex::new(DEFAULT_TIMEOUT_PATTERN).unwrap();
+        let lines = ["\x1b[31mREQUEST TIMED OUT\x1b[0;0m"];
+        let out = classify(&lines, &[], &re);
+        assert!(out[0].obs.contains(&Obs::Timeout), "{:?}", out[0].obs);
     }
 
     #[test]

@@ -624,11 +624,17 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 ..
             } if s == server => {
                 flush(out, &mut run);
-                let to: Vec<String> = to.iter().map(|t| r.apply(&format!("<{t}>"))).collect();
+                // The golden view shows paths the way it shows MAIL and RCPT.
+                let path = |p: &str| match (&canon, p.is_empty()) {
+                    (Some(_), true) => "<>".to_string(),
+                    (Some(_), false) => "<address>".to_string(),
+                    (None, _) => r.apply(&format!("<{p}>")),
+                };
+                let to: Vec<String> = to.iter().map(|t| path(t)).collect();
                 let _ = writeln!(
                     out,
                     "{conn} delivered from {} to {}",
-                    r.apply(&format!("<{from}>")),
+                    path(from),
                     to.join(", ")
                 );
             }
