@@ -406,8 +406,6 @@ pub enum ExchangeEnd {
     Reset,
     /// The connection could not be opened.
     ConnectFailed(String),
-    /// The probe kept the connection open on purpose (a half-sent request).
-    Held,
 }
 
 /// An event and when it happened, relative to the start of the run.
@@ -715,14 +713,6 @@ impl Trace {
             }
         }
         out
-    }
-
-    /// Probe exchanges in order, by probe id.
-    pub fn exchange(&self, probe: &str) -> Option<(Duration, &Event)> {
-        self.events.iter().find_map(|e| match &e.kind {
-            EventKind::Exchange { probe: p, .. } if p == probe => Some((e.at, e)),
-            _ => None,
-        })
     }
 
     /// The stderr lines an instance of the server printed between `since`

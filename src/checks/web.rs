@@ -63,7 +63,6 @@ impl Ex<'_> {
             ExchangeEnd::Closed | ExchangeEnd::Complete => {
                 format!("the server closed the connection without sending anything{ended}")
             }
-            ExchangeEnd::Held => "the connection was held open on purpose".to_string(),
         }
     }
 }
