@@ -271,7 +271,10 @@ fn main() -> ExitCode {
     // Runs keep everything in one scratch folder, watched by a janitor that
     // removes it (and stops what still works there) however netgrade ends.
     let _scratch = match &cli.command {
-        Command::Run { .. } | Command::Check { .. } | Command::Golden { .. } => scratch(),
+        Command::Run { .. }
+        | Command::Check { .. }
+        | Command::Golden { .. }
+        | Command::Serve { .. } => scratch(),
         _ => None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
