@@ -67,6 +67,21 @@ const SMTP_EXPECTED: &[Expectation] = &[
     ("wrong-order", &["rcpt-to", "delivered"], Some(&["helo"])),
     // Sends QUIT and closes at once: it never reads the 221.
     ("quit-no-read", &["quit"], None),
+    // `RCPT TO:<>` is refused and the client goes on regardless: one fault
+    // (and nothing delivered); DATA and the end of data are not judged.
+    (
+        "empty-recipient",
+        &["rcpt-to", "delivered"],
+        Some(&[
+            "runs",
+            "waits-for-greeting",
+            "helo",
+            "mail-from",
+            "quit",
+            "crlf",
+            "waits-for-replies",
+        ]),
+    ),
     (
         "flood",
         &["waits-for-replies", "helo", "delivered"],
@@ -182,6 +197,10 @@ fn every_smtp_fixture_gets_the_grade_it_deserves() {
     );
     let report = read_json(&json);
     check_expectations(&report, SMTP_EXPECTED, &SMTP_CHECKS, smtp_fixture);
+    let broken = run_of(&report, &smtp_fixture("empty-recipient"));
+    for id in ["data", "end-of-data", "transcript"] {
+        assert_eq!(status(broken, id), "skip", "{id}: {broken}");
+    }
     assert_eq!(
         status(run_of(&report, &smtp_fixture("reference")), "transcript"),
         "pass"

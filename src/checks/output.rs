@@ -168,7 +168,13 @@ impl Num {
 
     /// Could this be an RTT without a word saying so?
     fn plausible(&self) -> bool {
-        (self.unit.is_some() || self.decimals > 0) && !self.epoch_like()
+        (self.unit.is_some() || self.decimals > 0) && !self.epoch_like() && !self.counter_like()
+    }
+
+    /// A number of 1000 or more with no unit is a clock reading
+    /// (`perf_counter()`, `time.monotonic()`), not an RTT a line states.
+    fn counter_like(&self) -> bool {
+        self.unit.is_none() && self.raw.abs() >= 1000.0
     }
 
     fn epoch_like(&self) -> bool {
@@ -238,9 +244,11 @@ fn mask(text: &str) -> (String, Option<u32>) {
         let Some(n) = (1..=4).find_map(|i| c.get(i)) else {
             continue;
         };
-        // `Ping 0.123 s` is a value, not ping number 0.
+        // `Ping 0.123 s` is a value, not ping number 0; so is `Ping: 58ms`.
         let rest = &s[n.end()..];
-        if rest.starts_with('.') && rest[1..].starts_with(|d: char| d.is_ascii_digit()) {
+        if rest.starts_with('.') && rest[1..].starts_with(|d: char| d.is_ascii_digit())
+            || UNIT_AHEAD.is_match(rest)
+        {
             continue;
         }
         label = label.or(n.as_str().parse().ok());
@@ -272,7 +280,10 @@ fn rtt_value(masked: &str) -> Option<Value> {
         return Some(n.value(names_ms));
     }
     if BARE_VALUE.is_match(masked) {
-        return nums.first().map(|n| n.value(names_ms));
+        return nums
+            .first()
+            .filter(|n| !n.counter_like())
+            .map(|n| n.value(names_ms));
     }
     // No word at all: a number with a time unit, else the last decimal number.
     let plausible: Vec<&Num> = nums.iter().filter(|n| n.plausible()).collect();
@@ -330,9 +341,13 @@ pub fn classify<'a>(lines: &[&'a str], pings: &[Ping], timeout: &Regex) -> Vec<L
             rest = rest.replace(reply.as_str(), " ");
             next_reply += k + 1;
         }
-        let stats = STATS_WORD.is_match(&rest) && !timeout.is_match(&rest);
+        let says_timeout = timeout.is_match(&rest)
+            || (timeout.as_str() == DEFAULT_TIMEOUT_PATTERN
+                && LOST_LINE.is_match(&rest)
+                && !LOSS_FIGURE.is_match(&rest));
+        let stats = STATS_WORD.is_match(&rest) && !says_timeout;
         let (masked, label) = mask(&rest);
-        if timeout.is_match(&rest) {
+        if says_timeout {
             obs.push(Obs::Timeout);
         } else if !stats && let Some(v) = rtt_value(&masked) {
             obs.push(Obs::Rtt(v));
@@ -589,6 +604,22 @@ pub struct Stats {
 static COMBINED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b((?:min|avg|max|mdev|stddev|average)(?:/(?:min|avg|max|mdev|stddev|average))+)\b[^\d]*((?:-?\d+(?:\.\d+)?/)+-?\d+(?:\.\d+)?)").unwrap()
 });
+/// With the default pattern, other ways a program says a ping went
+/// unanswered (`Receive timed out` from Java's exception, `No response
+/// received`, `packet has been lost`) …
+static LOST_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(receive|read|recv|socket)\b[^\n]{0,20}?timed?[\s_-]*out|\bno (response|reply|answer)\b|\b(packet|ping|request|message|datagram)\b[^\n]{0,25}?\b(lost|dropped)\b|\btime[\s_-]?out\b[^\n]{0,12}\berror\b")
+        .unwrap()
+});
+/// … unless the line states a loss figure (a summary: `Packets lost: 3 (30%)`).
+static LOSS_FIGURE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\d\s*%|\b(lost|dropped)\s*[:=]\s*\d|\brate\b").unwrap());
+
+/// A time unit right after a number: it is a duration, not a ping's number.
+static UNIT_AHEAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(ms|msec|millisec\w*|s|sec|secs|seconds?|us|µs)\b").unwrap()
+});
+
 /// A terminal escape sequence (colours, cursor moves).
 static ANSI: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[ -/]*[@-~]").unwrap());
 
@@ -623,6 +654,17 @@ pub fn stats(lines: &[Line<'_>]) -> Stats {
             continue;
         }
         let names_ms = names_ms || ms_header;
+        // "Avg. Ping w/ loss: 370ms" is another statistic (lost pings counted
+        // in), printed besides the average RTT: it is neither.
+        let figures = numbers(&text);
+        if AVG_WORD.is_match(&text)
+            && LOSS_WORD.is_match(&text)
+            && !COMBINED.is_match(&text)
+            && figures.len() == 1
+            && !figures[0].percent
+        {
+            continue;
+        }
         combined(&text, names_ms, &mut s);
         let after = |re: &Regex| {
             let m = re.find(&text)?;
@@ -1027,6 +1069,44 @@ mod tests {
         ] {
             assert!(!re.is_match(no), "{no}");
         }
+    }
+
+    #[test]
+    fn other_ways_of_saying_a_ping_went_unanswered_count_but_summaries_do_not() {
+        let re = Regex::new(DEFAULT_TIMEOUT_PATTERN).unwrap();
+        let lines = [
+            "Exception Caught Receive timed out",
+            "Message Receive Timeout or Error",
+            "No response received within the set timeout period.",
+            "packet has been lost.",
+            "Packets lost: 3 (30%)",
+            "Packet loss rate: 30%",
+            "10946.623782255",
+            "Calculated Round Trip Time = 180.095 ms",
+        ];
+        let out = classify(&lines, &[], &re);
+        let timeouts: Vec<bool> = out.iter().map(|l| l.obs.contains(&Obs::Timeout)).collect();
+        assert_eq!(
+            timeouts,
+            [true, true, true, true, false, false, false, false]
+        );
+        // A clock reading is not an RTT; the labelled value is.
+        assert!(out[6].obs.is_empty(), "{:?}", out[6].obs);
+        assert!(matches!(out[7].obs[..], [Obs::Rtt(_)]), "{:?}", out[7].obs);
+    }
+
+    #[test]
+    fn stats_with_abbreviations() {
+        let s = read(&[
+            "Avg. Ping: 100ms",
+            "Avg. Ping w/ loss: 370ms",
+            "Min. Ping: 58ms",
+            "Max. Ping: 180ms",
+            "Packets lost: 3 (30%)",
+        ]);
+        assert!(close(s.min.as_ref().unwrap().secs, 0.058), "{s:?}");
+        assert!(close(s.max.as_ref().unwrap().secs, 0.18), "{s:?}");
+        assert!(close(s.avg.as_ref().unwrap().secs, 0.1), "{s:?}");
     }
 
     #[test]

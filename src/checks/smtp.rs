@@ -48,6 +48,91 @@ fn smtp_or_skip<'a>(ctx: &'a Ctx) -> Result<(super::session::Session<'a>, Smtp<'
     smtp(ctx).map_err(|v| Verdict::skip(format!("not checked: {}", v.message.unwrap_or_default())))
 }
 
+/// Where the mail transaction broke, if it did: DATA was refused because a
+/// MAIL or every RCPT before it had been refused. That refusal is charged
+/// by `mail-from` or `rcpt-to`; what followed from it (DATA refused, the
+/// message read as commands) is not charged again.
+struct Break {
+    /// The refused MAIL or RCPT.
+    refused: usize,
+    /// The refused DATA.
+    data: usize,
+}
+
+impl Smtp<'_> {
+    fn broke(&self) -> Option<Break> {
+        let (data, cmd) = self.find("DATA")?;
+        if cmd.code() == Some(354) {
+            return None;
+        }
+        let before: Vec<(usize, &Cmd)> = self.commands().take_while(|(j, _)| *j < data).collect();
+        let refused = |verb: &str| {
+            before
+                .iter()
+                .find(|(_, c)| c.line.verb() == verb && c.code().is_some_and(|code| code >= 400))
+                .map(|(j, _)| *j)
+        };
+        let any_rcpt = before
+            .iter()
+            .any(|(_, c)| c.line.verb() == "RCPT" && matches!(c.code(), Some(250 | 251)));
+        let refused = refused("MAIL").or_else(|| (!any_rcpt).then(|| refused("RCPT")).flatten())?;
+        Some(Break { refused, data })
+    }
+
+    /// Session lines up to and including the reply to command `i`.
+    fn lines_through(&self, i: usize) -> usize {
+        self.cmds[..=i].iter().map(|c| 1 + c.reply.len()).sum()
+    }
+
+    /// A note for checks not charged after a break.
+    fn break_note(&self, b: &Break) -> String {
+        let c = &self.cmds[b.refused];
+        format!(
+            "the mail transaction had already failed: {} was answered {}",
+            quote(c.line.bytes),
+            quote(c.reply_text().as_bytes())
+        )
+    }
+}
+
+/// Whether the SMTP session's transaction broke (see [`Break`]), and why:
+/// the golden comparison is not made then.
+pub(super) fn transaction_broke(ctx: &Ctx) -> Option<String> {
+    let (_, m) = smtp(ctx).ok()?;
+    m.broke().map(|b| m.break_note(&b))
+}
+
+/// The detail of the first deviation of `kind` recorded before the session's
+/// `lines`-th line.
+fn deviation_before(
+    ctx: &Ctx,
+    s: &super::session::Session,
+    kind: &str,
+    lines: usize,
+) -> Option<String> {
+    let mut seen = 0usize;
+    for e in &ctx.trace.events {
+        match &e.kind {
+            EventKind::Line { server, conn, .. } if server == s.server && *conn == s.conn => {
+                seen += 1;
+                if seen > lines {
+                    return None;
+                }
+            }
+            EventKind::Deviation {
+                server,
+                conn,
+                kind: k,
+                detail,
+            } if server == s.server && *conn == s.conn && k == kind => {
+                return Some(detail.chars().take(MAX_DETAIL).collect());
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 impl Smtp<'_> {
     /// Commands outside the message (index, command).
     fn commands(&self) -> impl Iterator<Item = (usize, &Cmd<'_>)> {
@@ -211,6 +296,9 @@ pub(super) fn data(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             s.cut_short(ctx)
         ));
     };
+    if let Some(b) = m.broke() {
+        return Verdict::skip(format!("not checked: {}", m.break_note(&b)));
+    }
     if cmd.code() != Some(354) {
         let before_rcpt = !m
             .commands()
@@ -242,6 +330,9 @@ pub(super) fn end_of_data(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         Err(v) => return v,
     };
     let Some(d) = m.data else {
+        if let Some(b) = m.broke() {
+            return Verdict::skip(format!("not checked: {}", m.break_note(&b)));
+        }
         return Verdict::fail("no message was sent (DATA was never accepted), so it could not end");
     };
     if let Some(detail) = deviation(ctx, &s, "bare-lf-dot") {
@@ -279,7 +370,18 @@ pub(super) fn quit_smtp(ctx: &Ctx) -> Verdict {
     // owns it (`waits-for-greeting`, `waits-for-replies`), not quit's.
     let out_of_step = ["early-command", "pipelined", "data-before-354"]
         .iter()
-        .any(|k| deviation(ctx, &s, k).is_some());
+        .any(|k| deviation(ctx, &s, k).is_some())
+        || m.broke().is_some();
+    if let (Some(b), Some(_)) = (m.broke(), m.find("QUIT")) {
+        return Verdict {
+            status: Status::Pass,
+            message: Some(format!(
+                "QUIT was sent; what came after the failed transaction is not judged ({})",
+                m.break_note(&b)
+            )),
+            evidence: Vec::new(),
+        };
+    }
     if deviation(ctx, &s, "closed-before-221").is_some() && !out_of_step {
         let evidence = m
             .find("QUIT")
@@ -344,7 +446,13 @@ pub(super) fn waits_for_replies(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         Ok(v) => v,
         Err(v) => return v,
     };
-    match deviation(ctx, &s, "pipelined") {
+    // After a broken transaction the client sends its message as commands:
+    // only what it sent ahead of replies before that counts.
+    let pipelined = match m.broke() {
+        Some(b) => deviation_before(ctx, &s, "pipelined", m.lines_through(b.data)),
+        None => deviation(ctx, &s, "pipelined"),
+    };
+    match pipelined {
         None => Verdict::pass(),
         Some(detail) => {
             let i = m

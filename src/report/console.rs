@@ -115,7 +115,8 @@ fn write_run(s: &mut String, out: &RunOutcome, p: &Palette) -> fmt::Result {
         for line in &check.evidence {
             writeln!(s, "      {dim}│{dim:#} {}", evidence_line(line))?;
         }
-        if let Some(hint) = &check.hint {
+        // A skipped check is nobody's fault: its advice would mislead.
+        if let Some(hint) = check.hint.as_ref().filter(|_| check.status != Status::Skip) {
             let style = p.hint;
             let mut lines = clean_lines(hint);
             if let Some(first) = lines.next() {
