@@ -29,11 +29,10 @@ const SMTP_EXPECTED: &[Expectation] = &[
     ("lowercase-commands", &[], None),
     ("hardcoded-localhost", &[], None),
     ("bytes-vs-str", &[], None),
-    (
-        "helo-before-greeting",
-        &["waits-for-greeting"],
-        Some(&["helo", "mail-from", "rcpt-to", "delivered", "quit"]),
-    ),
+    // Both talk before the greeting and then read one reply per command,
+    // a reply behind: one fault, the same every run.
+    ("helo-before-greeting", &["waits-for-greeting"], None),
+    ("one-reply-behind", &["waits-for-greeting"], None),
     ("lf-endings", &["crlf"], Some(&["waits-for-greeting"])),
     (
         "no-read-after-dot",

@@ -6,6 +6,7 @@
 //! speak TLS get their certificates from the run's [`tls::RunCa`].
 
 pub mod clock;
+pub mod diag;
 pub mod http;
 pub mod pinger;
 pub mod pop3;

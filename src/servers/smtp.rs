@@ -39,14 +39,16 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::io;
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 
+use super::diag::SockDiag;
 use super::tls::{Conn, HandshakeError, RunCa};
 use crate::trace::{Dir, EventKind, Recorder};
 
@@ -69,6 +71,11 @@ const READ_CHUNK: usize = 8 * 1024;
 /// How long a closing connection keeps reading (and discarding) what the
 /// client still sends, so that its last reply is not destroyed by a reset.
 const LINGER: Duration = Duration::from_secs(1);
+/// How long, in all, replies to a client that talked before the greeting
+/// may wait for it to read the ones before (`Session::pace`).
+const PACE_BUDGET: Duration = Duration::from_secs(2);
+/// How often `Session::pace` asks whether the client has read.
+const PACE_POLL: Duration = Duration::from_millis(1);
 /// Commands of RFC 5321 and common extensions that this server refuses with
 /// 502 (STARTTLS when it has no certificate authority or does not offer it).
 const UNIMPLEMENTED: &[&str] = &[
@@ -160,11 +167,13 @@ pub struct Tls {
 pub async fn run(listener: TcpListener, tls: Option<Tls>, config: SmtpConfig, recorder: Recorder) {
     let used = config.inject.iter().map(|_| AtomicU32::new(0)).collect();
     let (ca, implicit) = tls.map_or((None, None), |t| (Some(t.ca), t.implicit));
+    let diag = SockDiag::beside(&listener).ok().map(Mutex::new);
     let shared = Arc::new(Shared {
         config,
         recorder,
         used,
         ca,
+        diag,
     });
     let mut sessions = JoinSet::new();
     let mut count: u32 = 0;
@@ -195,6 +204,9 @@ struct Shared {
     used: Vec<AtomicU32>,
     /// The run's certificate authority, for STARTTLS and implicit TLS.
     ca: Option<Arc<RunCa>>,
+    /// Asks the kernel what a client has not read yet, to pace the replies
+    /// to one that talked before the greeting; `None` if it cannot.
+    diag: Option<Mutex<SockDiag>>,
 }
 
 impl Shared {
@@ -314,6 +326,13 @@ struct Session {
     storage_left: usize,
     /// Writing failed: the client is gone, but what it sent is still read.
     broken: bool,
+    /// The connection's own address and the client's.
+    addrs: Option<(SocketAddr, SocketAddr)>,
+    /// How much longer replies may wait for the client to read the ones
+    /// before; zero unless it talked before the greeting (see `pace`).
+    pace_left: Duration,
+    /// How many lines the client sent before the greeting, if any.
+    talked_first: Option<usize>,
     /// `None` before HELO or EHLO, else whether it was EHLO.
     hello: Option<bool>,
     /// The HELO or EHLO in force before STARTTLS reset the session.
@@ -349,6 +368,7 @@ enum Reading {
 impl Session {
     /// Connection number `id`, just accepted (on the implicit-TLS listener if `implicit`).
     fn new(shared: Arc<Shared>, stream: TcpStream, id: u32, implicit: bool) -> Self {
+        let addrs = stream.local_addr().ok().zip(stream.peer_addr().ok());
         Session {
             deadline: Instant::now() + shared.config.max_session,
             shared,
@@ -362,6 +382,9 @@ impl Session {
             recorded: 0,
             storage_left: MAX_DELIVERED,
             broken: false,
+            addrs,
+            pace_left: Duration::ZERO,
+            talked_first: None,
             hello: None,
             hello_before_tls: None,
             authenticated: false,
@@ -401,6 +424,13 @@ impl Session {
         self.poll_ready();
         if !self.buf.is_empty() {
             self.deviate("early-command", self.scrub(&self.buf));
+            self.pace_left = PACE_BUDGET;
+            self.talked_first = Some(self.buf.iter().filter(|&&b| b == b'\n').count());
+            // A single early command is the greeting check's fault alone;
+            // more than one is also sending ahead of the replies.
+            if self.talked_first == Some(1) {
+                self.reported = self.received;
+            }
         }
         let greeting = format!("220 {} ESMTP netgrade", self.shared.config.hostname);
         self.reply(&greeting).await?;
@@ -901,16 +931,33 @@ impl Session {
     }
 
     /// What the client already sent beyond the line just read, unless that
-    /// was reported already.
+    /// was reported already. A client that sent one command before the
+    /// greeting and then reads one reply per command stays a reply behind:
+    /// it sends each line once it has read the reply before the one now
+    /// due, so whether that line arrives before this reply leaves is a
+    /// matter of scheduling, and the fault is the early command's. Such a
+    /// line is not reported when the client has read every reply sent so far.
     fn unanswered(&mut self) -> Option<String> {
         if self.buf.is_empty() {
             self.poll_ready();
         }
         let new = !self.buf.is_empty() && self.received > self.reported;
-        new.then(|| {
-            self.reported = self.received;
-            self.scrub(&self.buf)
-        })
+        if !new {
+            return None;
+        }
+        self.reported = self.received;
+        let behind = self.talked_first == Some(1) && self.read_everything();
+        (!behind).then(|| self.scrub(&self.buf))
+    }
+
+    /// Whether the client has read all that was sent to it (`true` when
+    /// the kernel cannot say).
+    fn read_everything(&self) -> bool {
+        let (Some(diag), Some((local, peer))) = (&self.shared.diag, self.addrs) else {
+            return true;
+        };
+        let unread = diag.lock().ok().and_then(|d| d.unread(local, peer).ok());
+        !matches!(unread, Some(Some(1..)))
     }
 
     /// Sends `text`, whose lines are separated by `\n`, each ending in CRLF,
@@ -928,6 +975,7 @@ impl Session {
         if self.broken {
             return Ok(());
         }
+        self.pace().await;
         let lines: Vec<Vec<u8>> = text
             .split('\n')
             .map(|l| [l.trim_end_matches('\r').as_bytes(), b"\r\n"].concat())
@@ -948,6 +996,27 @@ impl Session {
             }
             Err(_) => Err(End::Timeout),
         }
+    }
+
+    /// Waits, within the session's budget, until the client has read all
+    /// that was sent to it. A client that talked before the greeting and
+    /// reads one reply per command stays a reply behind; across a network
+    /// the round trip keeps each reply in a read of its own, and so does
+    /// this, where on loopback two replies could meet in one read or not by
+    /// the scheduler's whim, and the client's course with them.
+    async fn pace(&mut self) {
+        let (Some(diag), Some((local, peer))) = (&self.shared.diag, self.addrs) else {
+            return;
+        };
+        let start = Instant::now();
+        while start.elapsed() < self.pace_left {
+            let unread = diag.lock().ok().and_then(|d| d.unread(local, peer).ok());
+            if !matches!(unread, Some(Some(1..))) {
+                break;
+            }
+            tokio::time::sleep(PACE_POLL).await;
+        }
+        self.pace_left = self.pace_left.saturating_sub(start.elapsed());
     }
 
     /// Records a line unless the connection recorded too many.
@@ -1662,6 +1731,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_client_that_talked_first_reads_each_reply_on_its_own() {
+        use tokio::io::AsyncReadExt;
+        let server = server(|c| c.greeting_delay = Duration::from_millis(50)).await;
+        let mut client = TcpStream::connect(server.addr).await.unwrap();
+        client.write_all(b"HELO early.test\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.write_all(b"MAIL FROM:<a@x.test>\r\n").await.unwrap();
+        // Time enough for the server to answer both commands, were it not
+        // waiting for the client to read the greeting first.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut read = async || {
+            let mut buf = [0u8; 1024];
+            let n = timeout(Duration::from_secs(5), client.read(&mut buf)).await;
+            String::from_utf8_lossy(&buf[..n.unwrap().unwrap()]).into_owned()
+        };
+        assert_eq!(read().await, "220 netgrade.test ESMTP netgrade\r\n");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(read().await, "250 netgrade.test\r\n");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(read().await, "250 2.1.0 Ok\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_client_one_reply_behind_is_charged_once_and_one_further_ahead_twice() {
+        use tokio::io::AsyncReadExt;
+        // One command before the greeting, then each line after reading a
+        // reply: a reply behind, and that is the only deviation.
+        let behind = server(|c| c.greeting_delay = Duration::from_millis(50)).await;
+        let mut client = TcpStream::connect(behind.addr).await.unwrap();
+        let mut buf = [0u8; 1024];
+        for line in [
+            "HELO early.test\r\n",
+            "MAIL FROM:<a@x.test>\r\n",
+            "QUIT\r\n",
+        ] {
+            client.write_all(line.as_bytes()).await.unwrap();
+            timeout(Duration::from_secs(5), client.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        drop(client);
+        behind.end(1).await;
+        // (It never reads the 221: the quit check knows why.)
+        assert_eq!(behind.kinds(), ["early-command", "closed-before-221"]);
+        // Two commands before the greeting: also ahead of the replies.
+        let ahead = server(|c| c.greeting_delay = Duration::from_millis(50)).await;
+        let mut client = Client::connect(ahead.addr).await;
+        client
+            .send(b"HELO early.test\r\nMAIL FROM:<a@x.test>\r\n")
+            .await;
+        client.reply().await;
+        client.reply().await;
+        client.expect("QUIT\r\n", "250 ").await;
+        drop(client);
+        ahead.end(1).await;
+        let kinds = ["early-command", "pipelined", "closed-before-221"];
+        assert_eq!(ahead.kinds(), kinds);
+    }
+
+    #[tokio::test]
     async fn bare_lf_is_tolerated_or_refused_but_never_ends_data_when_strict() {
         for strict in [false, true] {
             let server = server(|c| c.strict_crlf = strict).await;
@@ -2306,13 +2436,21 @@ mod tests {
     async fn talking_out_of_turn_is_seen_through_tls() {
         let server = tls_server(|c| c.greeting_delay = Duration::from_millis(300)).await;
         let client = Client::connect(server.tls().addr).await;
+        let mut early = client
+            .upgrade(&server.tls().ca, "smtp.mail.com")
+            .await
+            .unwrap();
+        early.send(b"EHLO early.test\r\n").await;
+        assert!(early.reply().await.starts_with("220 "));
+        assert!(early.reply().await.starts_with("250-"));
+        early.expect("QUIT\r\n", "221 ").await;
+        let client = Client::connect(server.tls().addr).await;
         let mut client = client
             .upgrade(&server.tls().ca, "smtp.mail.com")
             .await
             .unwrap();
-        client.send(b"EHLO early.test\r\n").await;
         assert!(client.reply().await.starts_with("220 "));
-        assert!(client.reply().await.starts_with("250-"));
+        assert!(client.talk("EHLO ahead.test\r\n").await.starts_with("250-"));
         client
             .send(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n")
             .await;
