@@ -241,7 +241,9 @@ fn silent_like_another(ctx: &Ctx, all: &[End], end: &End) -> bool {
 }
 
 /// Whether `end` is the server dying of a broken pipe after netgrade read
-/// `probe`'s response to its Content-Length while the server sent on.
+/// `probe`'s whole response, framed by its Content-Length, and hung up:
+/// the server wrote past the end it announced (the extra bytes may have
+/// come in time to be seen, or not).
 fn hung_up_on_extra_bytes(ctx: &Ctx, probe: &str, end: &End) -> bool {
     let broken_pipe = end
         .stderr
@@ -249,10 +251,14 @@ fn hung_up_on_extra_bytes(ctx: &Ctx, probe: &str, end: &End) -> bool {
         .any(|l| l.contains("BrokenPipeError") || l.contains("ConnectionResetError"));
     broken_pipe
         && exchange(ctx, probe).is_ok_and(|ex| {
-            ex.parsed
+            let extra = ex
+                .parsed
                 .deviations
                 .iter()
-                .any(|d| matches!(d.kind, DeviationKind::BytesAfterEnd(_)))
+                .any(|d| matches!(d.kind, DeviationKind::BytesAfterEnd(_)));
+            let whole = *ex.end == ExchangeEnd::Complete
+                && matches!(ex.parsed.framing, Framing::ContentLength(_));
+            extra || whole
         })
 }
 
@@ -941,6 +947,15 @@ pub(super) fn headers(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
                 ));
             }
         }
+    }
+    if let Some(end) = charged(ctx, spec).first() {
+        return Verdict::fail(format!(
+            "after the whole response to {} (as long as its Content-Length said), the server kept sending; netgrade had hung up, so the server {}{}: send exactly Content-Length bytes of body, then close the connection",
+            request_of(ctx, end.probe),
+            end.exit.describe(),
+            restart_note(ctx)
+        ))
+        .with_evidence(end.evidence());
     }
     if judged == 0 {
         return nothing_to_judge(ctx, spec.probes.as_deref().unwrap_or_default(), "headers");
