@@ -92,6 +92,11 @@ pub enum ExitKind {
     },
     /// A server program that was still running when netgrade stopped it (normal for servers).
     Stopped,
+    /// Stopped by one of the run's limits (memory, CPU time, file size).
+    LimitExceeded {
+        /// Which, e.g. `used more than 1 GiB of memory (the run's limit)`.
+        limit: String,
+    },
 }
 
 impl ExitKind {
@@ -114,6 +119,7 @@ impl ExitKind {
             ),
             ExitKind::DidNotStart { reason } => format!("did not start: {reason}"),
             ExitKind::Stopped => "was stopped by netgrade after the checks".to_string(),
+            ExitKind::LimitExceeded { limit } => format!("was stopped: it {limit}"),
         }
     }
 }
@@ -125,9 +131,11 @@ pub fn signal_name(signal: i32) -> &'static str {
         .unwrap_or("unknown signal")
 }
 
-/// Formats a byte count as `64 KiB`, `3 MiB` or `512 bytes`.
+/// Formats a byte count as `64 KiB`, `3 MiB`, `1 GiB` or `512 bytes`.
 pub fn human_bytes(n: u64) -> String {
-    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
+        format!("{} GiB", n >> 30)
+    } else if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
     } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
         format!("{} KiB", n >> 10)
@@ -153,6 +161,9 @@ pub struct ProgramSummary {
     /// Diagnoses of the program's error output (Python 2 syntax, missing module …).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diagnoses: Vec<String>,
+    /// The limits in force, and how they were enforced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<String>,
 }
 
 impl ProgramSummary {
@@ -165,6 +176,7 @@ impl ProgramSummary {
             duration_ms: 0,
             leftover_processes: 0,
             diagnoses: Vec::new(),
+            limits: None,
         }
     }
 }

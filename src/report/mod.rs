@@ -232,6 +232,7 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
             duration_ms,
             leftover_processes: 0,
             diagnoses: Vec::new(),
+            limits: None,
         })
     }
 

@@ -36,6 +36,23 @@ fn disturbed(plan: &Plan, late: Duration) -> Option<String> {
     })
 }
 
+/// Whether the program and netgrade's servers or probes exchanged anything.
+fn met_servers(trace: &crate::trace::Trace) -> bool {
+    use crate::trace::EventKind as K;
+    trace.events.iter().any(|e| {
+        matches!(
+            e.kind,
+            K::Datagram { .. }
+                | K::Request { .. }
+                | K::Exchange { .. }
+                | K::Line { .. }
+                | K::NameLookup { .. }
+                | K::Stray { .. }
+                | K::Captured { .. }
+        )
+    })
+}
+
 /// Evaluates the checks and assembles the outcome and the session
 /// transcript. Removes the work directory.
 pub fn finish(
@@ -107,7 +124,9 @@ pub fn finish(
             late_ms: ms(late),
         },
         transcript,
-        disturbed: disturbed(plan, late),
+        // Late servers cannot have changed a run in which nothing reached
+        // them and nothing of theirs reached the program.
+        disturbed: disturbed(plan, late).filter(|_| met_servers(&trace)),
     };
     (outcome, session)
 }

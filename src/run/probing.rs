@@ -218,7 +218,7 @@ impl Instance {
     ) -> Result<Instance, (sandbox::Finished, Option<(Duration, bool)>)> {
         let began = recorder.now();
         let started = Instant::now();
-        let running = sandbox::spawn(cmd, recorder).map_err(|f| (f, None))?;
+        let running = sandbox::spawn(cmd, recorder).map_err(|f| (*f, None))?;
         let found = loop {
             let all = crate::rt::blocking(|| ports::listening(&running.processes())).await;
             // Prefer the handout's port when the program listens on several.
@@ -466,6 +466,8 @@ fn merge(
         merged.exit = f.exit;
         merged.duration += f.duration;
         merged.leftovers += f.leftovers;
+        merged.limit = merged.limit.or(f.limit);
+        merged.enforcement = merged.enforcement.or(f.enforcement);
         for (into, from) in [
             (&mut merged.stdout, f.stdout),
             (&mut merged.stderr, f.stderr),
@@ -630,6 +632,8 @@ while True:
             stdout: b"Ready\n".to_vec(),
             stderr: err.to_vec(),
             leftovers: 1,
+            limit: None,
+            enforcement: None,
         };
         let merged = merge(
             vec![f(ExitKind::Exited { code: 1 }, 100, b"Traceback\n")],
@@ -672,6 +676,7 @@ while True:
             binds: Vec::new(),
             pid_namespace: true,
             record_output: true,
+            limits: sandbox::Limits::default(),
         };
         let recorder = Recorder::new();
         let finished = drive_server(&lab, &cmd, Some(6789), Some(&ns), &recorder).await;

@@ -120,15 +120,35 @@ pub async fn execute(
         exit: finished.exit.clone(),
         duration_ms: finished.duration.as_millis() as u64,
         leftover_processes: finished.leftovers,
-        diagnoses: diagnose_allowing(
-            &String::from_utf8_lossy(&finished.stderr),
-            &plan.lab.program.python_packages(),
-        )
-        .into_iter()
-        .chain(probing::restart_notes(plan.lab, recorder))
-        .collect(),
+        diagnoses: finished
+            .limit
+            .clone()
+            .into_iter()
+            .chain(diagnose_allowing(
+                &String::from_utf8_lossy(&finished.stderr),
+                &plan.lab.program.python_packages(),
+            ))
+            .chain(probing::restart_notes(plan.lab, recorder))
+            .collect(),
+        limits: finished
+            .enforcement
+            .map(|how| limits_in_force(&cmd.limits, how)),
     });
     done
+}
+
+/// The limits in force, and how they were enforced, for the report.
+fn limits_in_force(limits: &sandbox::Limits, how: sandbox::Enforcement) -> String {
+    use crate::outcome::human_bytes as size;
+    format!(
+        "{} processes and {} of memory, by {}; {} s of CPU time, {} files and {} open files per process (resource limits)",
+        limits.processes,
+        size(limits.memory),
+        how.describe(),
+        limits.cpu.as_secs(),
+        size(limits.file_size),
+        limits.open_files
+    )
 }
 
 /// Values for the placeholders of commands and arguments.
@@ -199,6 +219,7 @@ fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
         binds: Vec::new(),
         pid_namespace: false,
         record_output: false,
+        limits: plan.lab.program.limits.resolve(),
     }
 }
 
@@ -246,6 +267,7 @@ async fn build_step(
         duration_ms: 0,
         leftover_processes: 0,
         diagnoses: diagnose(&output),
+        limits: None,
     };
     (done.duration, Some(summary))
 }

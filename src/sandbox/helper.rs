@@ -43,8 +43,10 @@ pub struct Setup {
     pub binds: Vec<(PathBuf, PathBuf)>,
     /// A path that opens netgrade's lifeline (PID namespace wanted).
     pub lifeline: Option<PathBuf>,
-    /// The file size limit, bytes.
-    pub file_size: u64,
+    /// The program's limits.
+    pub limits: super::Limits,
+    /// `cgroup.procs` files to join first.
+    pub cgroups: Vec<PathBuf>,
 }
 
 /// A path through which another process opens this process's descriptor `fd`.
@@ -64,7 +66,10 @@ pub fn args(setup: &Setup, argv: &[String]) -> Vec<OsString> {
     if let Some(lifeline) = &setup.lifeline {
         out.extend(["--pidns".into(), lifeline.into()]);
     }
-    out.extend(["--fsize".into(), setup.file_size.to_string().into()]);
+    for file in &setup.cgroups {
+        out.extend(["--cgroup".into(), file.into()]);
+    }
+    out.extend(["--limits".into(), setup.limits.to_args().into()]);
     out.push("--".into());
     out.extend(argv.iter().map(OsString::from));
     out
@@ -88,11 +93,12 @@ fn parse(args: &[OsString]) -> Result<(Setup, Vec<OsString>), String> {
                 setup.binds.push((source.into(), target.into()));
             }
             Some("--pidns") => setup.lifeline = Some(next("--pidns", &mut it)?.into()),
-            Some("--fsize") => {
-                setup.file_size = next("--fsize", &mut it)?
+            Some("--cgroup") => setup.cgroups.push(next("--cgroup", &mut it)?.into()),
+            Some("--limits") => {
+                setup.limits = next("--limits", &mut it)?
                     .to_str()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or("--fsize needs a number")?;
+                    .and_then(super::Limits::from_args)
+                    .ok_or("--limits needs five numbers")?;
             }
             Some("--") => return Ok((setup, it.cloned().collect())),
             _ => return Err(format!("unexpected argument {arg:?}")),
@@ -120,7 +126,17 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, String> {
         |p: &Path| std::fs::File::open(p).map_err(|e| format!("cannot open {}: {e}", p.display()));
     let netns = setup.netns.as_deref().map(open).transpose()?;
     let lifeline = setup.lifeline.as_deref().map(open).transpose()?;
-    limits(setup.file_size);
+    use std::os::unix::ffi::OsStrExt;
+    let cgroups = setup
+        .cgroups
+        .iter()
+        .map(|p| std::ffi::CString::new(p.as_os_str().as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    // SAFETY: valid paths.
+    unsafe { super::limits::join(&cgroups) }
+        .map_err(|e| format!("cannot join the run's cgroup: {e}"))?;
+    setup.limits.apply(!cgroups.is_empty());
     let child = ChildSetup::with_lifeline(
         netns.as_ref().map(|f| f.as_raw_fd()),
         &setup.binds,
@@ -134,23 +150,6 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, String> {
     let (program, rest) = argv.split_first().ok_or("the command is empty")?;
     let e = std::process::Command::new(program).args(rest).exec();
     Err(format!("cannot run {program:?}: {e}"))
-}
-
-/// No core dumps; files capped at `file_size` bytes.
-pub fn limits(file_size: u64) {
-    let none = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    let files = libc::rlimit {
-        rlim_cur: file_size,
-        rlim_max: file_size,
-    };
-    // SAFETY: setrlimit on our own process.
-    unsafe {
-        libc::setrlimit(libc::RLIMIT_CORE, &none);
-        libc::setrlimit(libc::RLIMIT_FSIZE, &files);
-    }
 }
 
 /// Whether `program` can be started with `path` (the program's PATH) from
@@ -178,7 +177,11 @@ mod tests {
             netns: Some("/proc/1/fd/3".into()),
             binds: vec![("/tmp/a".into(), "/etc/hosts".into())],
             lifeline: Some("/proc/1/fd/4".into()),
-            file_size: 1 << 20,
+            limits: super::super::Limits {
+                file_size: 1 << 20,
+                ..Default::default()
+            },
+            cgroups: vec!["/sys/fs/cgroup/x/cgroup.procs".into()],
         };
         let argv = vec!["python3".to_string(), "--".into(), "x y".into()];
         let args = args(&setup, &argv);
@@ -187,11 +190,12 @@ mod tests {
         assert_eq!(back.netns, setup.netns);
         assert_eq!(back.binds, setup.binds);
         assert_eq!(back.lifeline, setup.lifeline);
-        assert_eq!(back.file_size, 1 << 20);
+        assert_eq!(back.limits, setup.limits);
+        assert_eq!(back.cgroups, setup.cgroups);
         assert_eq!(program, ["python3", "--", "x y"]);
         assert!(parse(&["--netns".into()]).is_err());
         assert!(
-            parse(&["--fsize".into(), "1".into()]).is_err(),
+            parse(&["--limits".into(), "1,2,3,4,5".into()]).is_err(),
             "no program"
         );
     }

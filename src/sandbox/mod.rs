@@ -13,6 +13,7 @@ pub mod diagnose;
 pub mod helper;
 pub mod init;
 pub mod janitor;
+pub mod limits;
 mod netns;
 pub mod ports;
 
@@ -27,6 +28,7 @@ use nix::unistd::Pid;
 use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+pub use limits::{Cgroup, Enforcement, Limits};
 pub use netns::NetNs;
 
 use crate::outcome::ExitKind;
@@ -62,6 +64,8 @@ pub struct Command {
     pub pid_namespace: bool,
     /// Record each output line in the trace (the program under test, not a build step).
     pub record_output: bool,
+    /// Processes, memory, CPU time, file size and open files.
+    pub limits: Limits,
 }
 
 /// How a command ended and what it printed.
@@ -77,6 +81,11 @@ pub struct Finished {
     pub stderr: Vec<u8>,
     /// Processes it left behind, killed afterwards.
     pub leftovers: u32,
+    /// Which limit stopped it, when one did: `stopped: used more than 1 GiB
+    /// of memory (the run's limit)`.
+    pub limit: Option<String>,
+    /// How the process count and memory were limited.
+    pub enforcement: Option<Enforcement>,
 }
 
 /// Shared, capped capture of one stream.
@@ -91,7 +100,7 @@ struct Capture {
 pub async fn run(cmd: &Command, recorder: &Recorder) -> Finished {
     match spawn(cmd, recorder) {
         Ok(running) => running.wait().await,
-        Err(finished) => finished,
+        Err(finished) => *finished,
     }
 }
 
@@ -107,6 +116,9 @@ pub struct Running {
     cmd: Command,
     recorder: Recorder,
     reaper: Reaper,
+    /// The run's cgroup, if this machine gives one (dropped last: it kills
+    /// whatever is still in it).
+    cgroup: Option<Cgroup>,
 }
 
 /// Kills a program's processes if it is dropped before it was waited for
@@ -126,7 +138,7 @@ impl Drop for Reaper {
 }
 
 /// Starts `cmd`; a program that cannot start comes back as its [`Finished`].
-pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
+pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Box<Finished>> {
     let started = Instant::now();
     let fail = |reason: String| {
         let finished = not_started(reason);
@@ -135,7 +147,7 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
                 exit: finished.exit.clone(),
             });
         }
-        Err(finished)
+        Err(Box::new(finished))
     };
     let Some((program, args)) = cmd.argv.split_first() else {
         return fail("the command is empty".into());
@@ -149,7 +161,8 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
         .unwrap_or_else(|| {
             std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
         });
-    let launch = match launcher(cmd, program, args) {
+    let cgroup = crate::rt::now(|| Cgroup::create(&cmd.limits));
+    let launch = match launcher(cmd, program, args, cgroup.as_ref()) {
         Ok(l) => l,
         Err(e) => return fail(format!("cannot prepare the sandbox: {e}")),
     };
@@ -175,12 +188,15 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(setup) = launch.in_child {
-            // SAFETY: only async-signal-safe calls (setrlimit, and the setup's
-            // raw system calls on values prepared before the fork) between
-            // fork and exec.
+            let limits = cmd.limits.for_process(!launch.cgroups.is_empty());
+            let cgroups = launch.cgroups;
+            // SAFETY: only async-signal-safe calls (open/write, setrlimit,
+            // and the setup's raw system calls on values prepared before the
+            // fork) between fork and exec.
             unsafe {
                 c.pre_exec(move || {
-                    helper::limits(MAX_FILE_SIZE);
+                    limits::join(&cgroups)?;
+                    limits.apply(!cgroups.is_empty());
                     setup.enter()
                 });
             }
@@ -263,6 +279,7 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Finished> {
             netns: cmd.netns.clone(),
             armed: true,
         },
+        cgroup,
     })
 }
 
@@ -375,11 +392,36 @@ impl Running {
                 reason: format!("waiting for the program failed: {e}"),
             },
         });
+        let usage = self.cgroup.as_ref().map(Cgroup::usage);
+        let enforcement = Some(
+            self.cgroup
+                .as_ref()
+                .map_or(Enforcement::Rlimits, Cgroup::kind),
+        );
+        if let Some(group) = self.cgroup.take() {
+            crate::rt::blocking(move || drop(group)).await;
+        }
+        let signal = match exit {
+            ExitKind::Signaled { signal } => Some(signal),
+            _ => None,
+        };
+        let exit = match cmd.limits.exceeded(signal, usage.as_ref()) {
+            Some(limit) => ExitKind::LimitExceeded { limit },
+            None => exit,
+        };
         if cmd.record_output {
             self.recorder
                 .record(EventKind::Exited { exit: exit.clone() });
         }
+        // A program stopped for memory is told so once, by its exit.
+        let stopped = matches!(exit, ExitKind::LimitExceeded { .. });
+        let usage = usage.map(|u| limits::Usage {
+            oom_killed: u.oom_killed && !stopped,
+            ..u
+        });
         Finished {
+            limit: usage.and_then(|u| cmd.limits.explain(&u)),
+            enforcement,
             exit,
             duration,
             stdout: out,
@@ -396,11 +438,10 @@ fn not_started(reason: String) -> Finished {
         stdout: Vec::new(),
         stderr: Vec::new(),
         leftovers: 0,
+        limit: None,
+        enforcement: None,
     }
 }
-
-/// Largest file a program may write.
-const MAX_FILE_SIZE: u64 = 256 << 20;
 
 /// How a program is started: through netgrade's helper binary (a cheap
 /// `posix_spawn`), or with the setup run between fork and exec.
@@ -409,9 +450,17 @@ struct Launch {
     args: Vec<std::ffi::OsString>,
     helper: bool,
     in_child: Option<init::ChildSetup>,
+    /// The `cgroup.procs` files the child joins (fork path).
+    cgroups: Vec<std::ffi::CString>,
 }
 
-fn launcher(cmd: &Command, program: &str, args: &[String]) -> std::io::Result<Launch> {
+fn launcher(
+    cmd: &Command,
+    program: &str,
+    args: &[String],
+    cgroup: Option<&Cgroup>,
+) -> std::io::Result<Launch> {
+    let cgroups = cgroup.map(Cgroup::procs_files).unwrap_or_default();
     if let Some(exe) = helper::path() {
         let setup = helper::Setup {
             netns: cmd.netns.as_ref().map(|ns| helper::fd_path(ns.raw_fd())),
@@ -423,19 +472,28 @@ fn launcher(cmd: &Command, program: &str, args: &[String]) -> std::io::Result<La
             } else {
                 None
             },
-            file_size: MAX_FILE_SIZE,
+            limits: cmd.limits.for_process(!cgroups.is_empty()),
+            cgroups,
         };
         return Ok(Launch {
             program: exe.into(),
             args: helper::args(&setup, &cmd.argv),
             helper: true,
             in_child: None,
+            cgroups: Vec::new(),
         });
     }
+    use std::os::unix::ffi::OsStrExt;
+    let cgroups = cgroups
+        .iter()
+        .map(|p| std::ffi::CString::new(p.as_os_str().as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(std::io::Error::other)?;
     Ok(Launch {
         program: program.into(),
         args: args.iter().map(Into::into).collect(),
         helper: false,
+        cgroups,
         in_child: Some(init::ChildSetup::new(
             cmd.netns.as_ref().map(|ns| ns.raw_fd()),
             &cmd.binds,
@@ -607,6 +665,7 @@ mod tests {
             binds: Vec::new(),
             pid_namespace: false,
             record_output: true,
+            limits: Limits::default(),
         }
     }
 

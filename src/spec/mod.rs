@@ -314,6 +314,45 @@ pub struct ProgramSpec {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub python_packages: Vec<Spanned<String>>,
+    /// What the program (and its build step) may use; each one left out
+    /// takes its default (README, "Security").
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+/// The limits of `program.limits`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Processes and threads at once (default 256).
+    #[serde(default)]
+    pub processes: Option<u64>,
+    /// Memory of the whole run, e.g. `512MiB` (default `1GiB`).
+    #[serde(default)]
+    pub memory: Option<Size>,
+    /// CPU time of each process, e.g. `30s` (default `60s`).
+    #[serde(default)]
+    pub cpu_time: Option<Dur>,
+    /// Largest file the program may write (default `256MiB`).
+    #[serde(default)]
+    pub file_size: Option<Size>,
+    /// Open files of each process (default 1024).
+    #[serde(default)]
+    pub open_files: Option<u64>,
+}
+
+impl LimitsSpec {
+    /// The limits, defaults filled in.
+    pub fn resolve(&self) -> crate::sandbox::Limits {
+        let d = crate::sandbox::Limits::default();
+        crate::sandbox::Limits {
+            processes: self.processes.unwrap_or(d.processes).max(1),
+            memory: self.memory.map_or(d.memory, |s| s.0),
+            cpu: self.cpu_time.map_or(d.cpu, |t| t.get()),
+            file_size: self.file_size.map_or(d.file_size, |s| s.0),
+            open_files: self.open_files.unwrap_or(d.open_files).max(16),
+        }
+    }
 }
 
 /// The file names [`ProgramSpec::server_names`] defaults to.

@@ -1,0 +1,103 @@
+//! Hostile submissions are contained: the run's limits stop them with a
+//! clear outcome, nothing of theirs outlives the batch, and the good
+//! submissions graded beside them keep their full marks.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{assert_nothing_left, read_json, root, run_of, status};
+
+fn hostile(name: &str) -> String {
+    format!("fixtures/hostile/{name}")
+}
+
+/// Whether netgrade can make cgroups on this machine (as root, with the
+/// `pids` and `memory` controllers, v2 or v1).
+fn cgroups() -> bool {
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control")
+        .is_ok_and(|c| c.contains("pids") && c.contains("memory"));
+    let v1 = std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists()
+        && std::path::Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists();
+    // SAFETY: geteuid has no preconditions.
+    (v2 || v1) && unsafe { libc::geteuid() } == 0
+}
+
+#[test]
+fn a_fork_bomb_and_a_memory_hog_are_stopped_and_the_good_runs_keep_full_marks() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("r.json");
+    let good = "fixtures/udp-pinger/reference";
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .current_dir(root())
+        .env("TMPDIR", scratch.path())
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .args(["run", "udp-pinger", "-j", "4", "--quiet", "--json"])
+        .arg(&json)
+        .args([
+            hostile("fork-bomb"),
+            hostile("memory-hog"),
+            good.into(),
+            good.into(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let netgrade_pid = child.id();
+    let status_code = child.wait().unwrap();
+    assert_eq!(status_code.code(), Some(1));
+    let report = read_json(&json);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    for run in runs
+        .iter()
+        .filter(|r| r["submission"].as_str().unwrap().ends_with(good))
+    {
+        assert_eq!(run["score"], run["max_score"], "{run}");
+    }
+
+    let bomb = run_of(&report, &hostile("fork-bomb"));
+    assert_eq!(status(bomb, "runs"), "fail");
+    let hog = run_of(&report, &hostile("memory-hog"));
+    assert_eq!(status(hog, "runs"), "fail");
+    let limits = hog["program"]["limits"].as_str().unwrap_or_default();
+    assert!(limits.contains("1 GiB of memory"), "{hog}");
+    if cgroups() {
+        // The whole run shares one memory limit, enforced by the kernel.
+        assert_eq!(
+            hog["program"]["exit"]["kind"], "limit-exceeded",
+            "{}",
+            hog["program"]
+        );
+        let exit = hog["program"]["exit"]["limit"].as_str().unwrap();
+        assert!(exit.contains("more than 1 GiB of memory"), "{exit}");
+        let said = bomb["program"]["diagnoses"].to_string();
+        assert!(
+            said.contains("limit of 256 processes") || said.contains("1 GiB of memory"),
+            "{said}"
+        );
+    } else {
+        // Each process's writable memory is capped: the allocation fails.
+        let stderr = hog["program"]["diagnoses"].to_string();
+        assert!(stderr.contains("MemoryError"), "{hog}");
+    }
+    assert_nothing_left(scratch.path());
+    // Every cgroup of the batch is gone (they are named after netgrade's pid).
+    let prefix = format!("netgrade-{netgrade_pid}-");
+    let cgroups_left: Vec<_> = [
+        "/sys/fs/cgroup",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/memory",
+    ]
+    .iter()
+    .filter_map(|d| std::fs::read_dir(d).ok())
+    .flatten()
+    .flatten()
+    .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+    .map(|e| e.path())
+    .collect();
+    assert!(cgroups_left.is_empty(), "{cgroups_left:?}");
+}
