@@ -101,3 +101,43 @@ fn a_fork_bomb_and_a_memory_hog_are_stopped_and_the_good_runs_keep_full_marks() 
     .collect();
     assert!(cgroups_left.is_empty(), "{cgroups_left:?}");
 }
+
+#[test]
+fn kill_all_a_daemon_and_100_000_open_files_are_contained() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("r.json");
+    let good = "fixtures/udp-pinger/reference";
+    let hostiles = ["kill-all", "daemon", "open-files"].map(hostile);
+    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .current_dir(root())
+        .env("TMPDIR", scratch.path())
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .args(["run", "udp-pinger", "-j", "4", "--quiet", "--json"])
+        .arg(&json)
+        .args(&hostiles)
+        .arg(good)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    // netgrade itself was not killed, and wrote its report.
+    assert_eq!(status_code.code(), Some(1));
+    let report = read_json(&json);
+    let good_run = run_of(&report, good);
+    assert_eq!(good_run["score"], good_run["max_score"], "{good_run}");
+    // The daemon it left was found and killed with the run.
+    let daemon = run_of(&report, &hostile("daemon"));
+    assert_eq!(daemon["program"]["leftover_processes"], 1, "{daemon}");
+    assert_eq!(status(daemon, "runs"), "fail");
+    let files = run_of(&report, &hostile("open-files"));
+    let said = files["program"]["diagnoses"].to_string();
+    assert!(said.contains("Too many open files"), "{said}");
+    assert!(!said.contains("/tmp/"), "work paths are not shown: {said}");
+    assert_eq!(
+        status(run_of(&report, &hostile("kill-all")), "runs"),
+        "fail"
+    );
+    assert_nothing_left(scratch.path());
+}

@@ -70,6 +70,9 @@ pub fn finish(
         for arg in p.command.iter_mut().chain(p.build.iter_mut().flatten()) {
             *arg = arg.replace(&root, ".");
         }
+        for line in &mut p.diagnoses {
+            *line = line.replace(&format!("{root}/"), "");
+        }
     }
     let mut trace = recorder.snapshot();
     if let Some(t) = trust {
