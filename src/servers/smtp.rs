@@ -2982,7 +2982,7 @@ mod tests {
         let plan = fuzz::Plan {
             seed: 0x5eed_0005,
             inputs: fuzz::campaign_inputs(),
-            parallel: 16,
+            parallel: 24,
             every: 1000,
         };
         let correct = || correct_smtp(server.addr);
