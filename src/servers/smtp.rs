@@ -2992,4 +2992,35 @@ mod tests {
         drain.abort();
         assert_eq!(findings.crashes(), 0, "{findings:?}");
     }
+
+    #[tokio::test]
+    async fn smtplib_sends_size_and_body_8bitmime_over_starttls_and_login() {
+        let server = tls_server(|_| {}).await;
+        let stdout = python(
+            &server,
+            "import smtplib, ssl\n\
+             from email.message import EmailMessage\n\
+             m = EmailMessage()\n\
+             m['From'] = 'alice@crepes.fr'; m['To'] = 'bob@hamburger.edu'; m['Subject'] = 'caf\\u00e9'\n\
+             m.set_content('cr\\u00e8me br\\u00fbl\\u00e9e\\n', cte='8bit')\n\
+             ctx = ssl.create_default_context(cafile='CAFILE')\n\
+             s = smtplib.SMTP('127.0.0.1', PORT, timeout=5)\n\
+             s.starttls(context=ctx)\n\
+             print(s.login('alice', 'secret')[0])\n\
+             print(s.send_message(m, mail_options=['BODY=8BITMIME']))\n\
+             s.quit()\n",
+        )
+        .await;
+        assert_eq!(stdout, "235\n{}\n");
+        let mail = server
+            .lines(1)
+            .into_iter()
+            .find(|l| l.starts_with("In: mail FROM:") || l.starts_with("In: MAIL FROM:"))
+            .unwrap();
+        assert!(mail.contains(" size="), "{mail}");
+        assert!(mail.contains(" BODY=8BITMIME"), "{mail}");
+        let delivered = server.delivered();
+        assert_eq!(delivered.len(), 1);
+        assert!(String::from_utf8_lossy(&delivered[0].2).contains("crème brûlée"));
+    }
 }
