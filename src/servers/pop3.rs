@@ -12,7 +12,9 @@
 //! Every line in and out is recorded byte for byte in the run's [`Recorder`],
 //! and so is every liberty a client takes (a bare LF, an over-long command
 //! line). Every wait has a deadline, so a client that sends garbage, never
-//! sends, or never reads ends only its own session.
+//! sends, or never reads ends only its own session; at most
+//! [`MAX_CONNECTIONS`] sessions run at once (one more gets `-ERR` and is
+//! closed), and a connection's buffer holds at most one command line and a read.
 
 use std::io;
 use std::sync::Arc;

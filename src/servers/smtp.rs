@@ -35,6 +35,14 @@
 //! - A line over its limit is recorded as its first octets (as many as the
 //!   limit) and its line ending; its deviation gives its real length.
 //! - Injection counts (`times`) are shared by all of a server's connections.
+//! - MAIL takes the parameters of what the EHLO reply advertised (`SIZE=`,
+//!   `BODY=7BIT` or `BODY=8BITMIME`) and `AUTH=` (RFC 4954 §5); any other
+//!   MAIL or RCPT parameter, and any after HELO, gets 555 (§4.1.1.11).
+//! - At most [`MAX_CONNECTIONS`] sessions at once; one more is answered
+//!   `421 4.7.0` and closed (RFC 5321 §3.8). A server holds at most
+//!   [`MAX_STORED`] octets of messages, being received or delivered into a
+//!   run's trace, over all its connections; a message that does not fit gets
+//!   452 and a `storage-full` deviation.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
