@@ -770,21 +770,9 @@ impl Session {
                         ""
                     }
                 )),
-                ("SIZE", Some(v)) => match v
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-                    .then(|| v.parse::<u64>().ok())
-                    .flatten()
-                {
-                    None => Some("501 5.5.4 Syntax: SIZE=<octets>".into()),
-                    Some(n) if n > MAX_MESSAGE as u64 => Some(format!(
-                        "552 5.3.4 Message size exceeds fixed maximum message size ({MAX_MESSAGE} octets)"
-                    )),
-                    Some(_) => None,
-                },
+                ("SIZE", size) => size_refused(size),
                 ("BODY", Some("7BIT" | "8BITMIME")) | ("AUTH", Some(_)) => None,
                 ("BODY", _) => Some("501 5.5.4 Syntax: BODY=7BIT or BODY=8BITMIME".into()),
-                ("SIZE", None) => Some("501 5.5.4 Syntax: SIZE=<octets>".into()),
                 _ => Some(format!(
                     "555 5.5.4 MAIL parameter {} not supported: this server's EHLO reply advertised SIZE and 8BITMIME (BODY=) only",
                     show(param.as_bytes())
@@ -942,8 +930,9 @@ impl Session {
             to,
             data: Vec::new(),
         };
+        let len = message.len();
         let Some(kind) = message.deliver(delivered) else {
-            self.storage_full(0);
+            self.storage_full(len);
             return self.reply("452 4.3.1 Insufficient system storage").await;
         };
         self.storage_left = left;
@@ -1313,6 +1302,19 @@ fn path<'a>(arg: &'a str, keyword: &str) -> Option<(&'a str, Form)> {
     let path = rest.split(' ').next().unwrap_or_default();
     let valid = !path.is_empty() && !path.contains(['<', '>']);
     valid.then_some((path, Form::Bare))
+}
+
+/// The reply to MAIL's `SIZE=` with `value` (RFC 1870) if it is refused:
+/// 501 unless it is a number, 552 over [`MAX_MESSAGE`].
+fn size_refused(value: Option<&str>) -> Option<String> {
+    let digits = value.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+    match digits.map(str::parse::<u64>) {
+        Some(Ok(n)) if n <= MAX_MESSAGE as u64 => None,
+        Some(_) => Some(format!(
+            "552 5.3.4 Message size exceeds fixed maximum message size ({MAX_MESSAGE} octets)"
+        )),
+        None => Some("501 5.5.4 Syntax: SIZE=<octets>".into()),
+    }
 }
 
 /// The parameters after the path in `arg` (`FROM:<a@b> SIZE=10 BODY=8BITMIME`).
