@@ -108,6 +108,19 @@ pub enum EventKind {
         /// How many were recorded.
         limit: u32,
     },
+    /// The run's trace reached its cap of `limit` bytes of `budget`: events
+    /// of that budget after this one were dropped (their count and bytes are
+    /// kept up to date here as the run goes on).
+    RecordingCut {
+        /// What was cut.
+        budget: Budget,
+        /// The cap, in bytes.
+        limit: u64,
+        /// How many events were dropped.
+        dropped: u64,
+        /// How many bytes they held.
+        dropped_bytes: u64,
+    },
     /// Traffic on the run's network that no reference server was there to
     /// receive: a UDP datagram to another port, or a TCP connection attempt.
     Stray {
@@ -417,25 +430,193 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// Most bytes a run's trace keeps of traffic and output: session lines,
+/// requests, datagrams, exchanges, program output, files (each event counted
+/// with its bookkeeping). Past it such events are dropped, and one
+/// [`EventKind::RecordingCut`] says so.
+pub const MAX_TRAFFIC_BYTES: u64 = 64 * 1024 * 1024;
+/// Most bytes of delivered messages ([`EventKind::Delivered`]) a run's trace keeps.
+pub const MAX_MESSAGE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a run's trace keeps within a cap of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Everything seen on the wire, printed or written, except delivered messages.
+    Traffic,
+    /// Messages a mail server accepted.
+    Messages,
+}
+
+impl Budget {
+    /// `traffic` or `delivered messages`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Budget::Traffic => "traffic",
+            Budget::Messages => "delivered messages",
+        }
+    }
+
+    /// Its index in [`Store`]'s arrays.
+    fn index(self) -> usize {
+        match self {
+            Budget::Traffic => 0,
+            Budget::Messages => 1,
+        }
+    }
+}
+
+/// How many bytes `kind` weighs against which budget of a [`Recorder`]; `None` for the few
+/// events that say how the run went (started, ended, restarted, cut), which
+/// are kept whatever the budgets and are few by nature.
+pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
+    use EventKind as K;
+    let base = std::mem::size_of::<Event>();
+    let (budget, payload) = match kind {
+        K::Started { .. }
+        | K::Exited { .. }
+        | K::BuildFailed { .. }
+        | K::Leftovers { .. }
+        | K::Listening { .. }
+        | K::NotListening { .. }
+        | K::ServerEnded { .. }
+        | K::ServerRestarted { .. }
+        | K::Capturing { .. }
+        | K::RecordingCapped { .. }
+        | K::RecordingCut { .. } => return None,
+        K::Delivered { from, to, data, .. } => (
+            Budget::Messages,
+            data.len() + from.len() + to.iter().map(|t| t.len() + 24).sum::<usize>(),
+        ),
+        K::Datagram { data, .. } => (Budget::Traffic, data.len()),
+        K::Request { raw, .. } => (Budget::Traffic, raw.len()),
+        K::Response { head, .. } => (Budget::Traffic, head.len()),
+        K::Exchange { sent, received, .. } => (Budget::Traffic, sent.len() + received.len()),
+        K::LateResponse { received, .. } => (Budget::Traffic, received.len()),
+        K::Line { bytes, .. } => (Budget::Traffic, bytes.len()),
+        K::Deviation { kind, detail, .. } => (Budget::Traffic, kind.len() + detail.len()),
+        K::FileWritten { path, bytes } => (Budget::Traffic, path.len() + bytes.len()),
+        K::Output { line, .. } => (Budget::Traffic, line.len()),
+        K::TlsFailed { reason, .. } => (Budget::Traffic, reason.len()),
+        K::NameLookup { name, answers, .. } => (
+            Budget::Traffic,
+            name.len() + answers.iter().map(|a| a.len() + 24).sum::<usize>(),
+        ),
+        _ => (Budget::Traffic, 64),
+    };
+    Some((budget, (base + payload) as u64))
+}
+
+/// The events a [`Recorder`] keeps, and what they weigh.
+#[derive(Debug)]
+struct Store {
+    events: Vec<Event>,
+    /// The cap of each [`Budget`], in bytes.
+    limits: [u64; 2],
+    /// Bytes kept per [`Budget`].
+    kept: [u64; 2],
+    /// Where each budget's [`EventKind::RecordingCut`] is in `events`, once cut.
+    cut: [Option<usize>; 2],
+    /// When the last event was recorded.
+    last: Option<Duration>,
+    /// When the program last printed a line.
+    last_output: Option<Duration>,
+}
+
+impl Store {
+    /// Keeps `event` if its budget has room for it; otherwise counts it in
+    /// its budget's [`EventKind::RecordingCut`] (made the first time).
+    fn keep(&mut self, event: Event) {
+        let Some((budget, weight)) = weight(&event.kind) else {
+            self.events.push(event);
+            return;
+        };
+        let i = budget.index();
+        let limit = self.limits[i];
+        if self.cut[i].is_none() && self.kept[i] + weight <= limit {
+            self.kept[i] += weight;
+            self.events.push(event);
+            return;
+        }
+        let at = match self.cut[i] {
+            Some(at) => at,
+            None => {
+                self.events.push(Event {
+                    at: event.at,
+                    kind: EventKind::RecordingCut {
+                        budget,
+                        limit,
+                        dropped: 0,
+                        dropped_bytes: 0,
+                    },
+                });
+                self.cut[i] = Some(self.events.len() - 1);
+                self.events.len() - 1
+            }
+        };
+        if let EventKind::RecordingCut {
+            dropped,
+            dropped_bytes,
+            ..
+        } = &mut self.events[at].kind
+        {
+            *dropped += 1;
+            *dropped_bytes += weight;
+        }
+    }
+}
+
 /// Appends events to a run's trace; cheap to clone and share between tasks.
+///
+/// A run's recorder keeps its events within [`MAX_TRAFFIC_BYTES`] and
+/// [`MAX_MESSAGE_BYTES`]; one made for `netgrade serve` ([`Recorder::with_tap`])
+/// hands each event to its tap and keeps none, so a server that runs for
+/// days does not grow.
 #[derive(Clone, Debug)]
 pub struct Recorder {
     start: Instant,
     /// The wall clock when `start` was taken.
     wall: std::time::SystemTime,
-    events: Arc<Mutex<Vec<Event>>>,
+    store: Arc<Mutex<Store>>,
     tap: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
 }
 
 impl Recorder {
     /// A recorder whose clock starts now.
     pub fn new() -> Self {
+        Recorder::with_limits(MAX_TRAFFIC_BYTES, MAX_MESSAGE_BYTES)
+    }
+
+    /// A recorder whose clock starts now, that keeps at most `traffic` bytes
+    /// of [`Budget::Traffic`] and `messages` of [`Budget::Messages`].
+    pub fn with_limits(traffic: u64, messages: u64) -> Self {
+        let store = Store {
+            events: Vec::new(),
+            limits: [traffic, messages],
+            kept: [0; 2],
+            cut: [None; 2],
+            last: None,
+            last_output: None,
+        };
         Recorder {
             start: Instant::now(),
             wall: std::time::SystemTime::now(),
-            events: Arc::new(Mutex::new(Vec::new())),
+            store: Arc::new(Mutex::new(store)),
             tap: None,
         }
+    }
+
+    /// How many more bytes of `budget` the trace keeps; `None` when it keeps
+    /// nothing (a recorder with a tap), so nothing need be saved for it.
+    pub fn room(&self, budget: Budget) -> Option<u64> {
+        if !self.keeps() {
+            return None;
+        }
+        let store = self.lock();
+        let i = budget.index();
+        Some(match store.cut[i] {
+            Some(_) => 0,
+            None => store.limits[i].saturating_sub(store.kept[i]),
+        })
     }
 
     /// The run time of a wall-clock instant (a kernel timestamp of a
@@ -444,12 +625,18 @@ impl Recorder {
         t.duration_since(self.wall).unwrap_or_default()
     }
 
-    /// A recorder that also sends each event to `tap` as it happens (for `netgrade serve`).
+    /// A recorder that sends each event to `tap` as it happens and keeps
+    /// none (for `netgrade serve`): its [`Recorder::snapshot`] is empty.
     pub fn with_tap(tap: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
         Recorder {
             tap: Some(tap),
             ..Recorder::new()
         }
+    }
+
+    /// Whether the events recorded are kept for a trace (not so with a tap).
+    pub fn keeps(&self) -> bool {
+        self.tap.is_none()
     }
 
     /// Time since the run started.
@@ -470,43 +657,38 @@ impl Recorder {
     /// Records `kind` as having happened at `at`.
     pub fn record_at(&self, at: Duration, kind: EventKind) {
         let event = Event { at, kind };
-        if let Some(tap) = &self.tap {
-            let _ = tap.send(event.clone());
+        let mut store = self.lock();
+        store.last = store.last.max(Some(at));
+        if matches!(event.kind, EventKind::Output { .. }) {
+            store.last_output = store.last_output.max(Some(at));
         }
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event);
+        match &self.tap {
+            Some(tap) => {
+                drop(store);
+                let _ = tap.send(event);
+            }
+            None => store.keep(event),
+        }
+    }
+
+    /// The store, even if a task panicked holding it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// When the last event was recorded, if any.
     pub fn last_event(&self) -> Option<Duration> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|e| e.at)
-            .max()
+        self.lock().last
     }
 
     /// When the program last printed a line, if it has.
     pub fn last_output(&self) -> Option<Duration> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .rev()
-            .find(|e| matches!(e.kind, EventKind::Output { .. }))
-            .map(|e| e.at)
+        self.lock().last_output
     }
 
     /// The trace so far, ordered by time.
     pub fn snapshot(&self) -> Trace {
-        let mut events = self
-            .events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let mut events = self.lock().events.clone();
         events.sort_by_key(|e| e.at);
         Trace { events }
     }
@@ -731,6 +913,36 @@ impl Trace {
             .collect()
     }
 
+    /// Where the run's recording was cut, if it was: for a check's message,
+    /// e.g. `the recording of this run was cut at 64 MiB of traffic at 3.2 s
+    /// (1200 events dropped)`.
+    pub fn cut_note(&self) -> Option<String> {
+        let cuts: Vec<String> = self
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::RecordingCut {
+                    budget,
+                    limit,
+                    dropped,
+                    ..
+                } => Some(format!(
+                    "at {} MiB of {} at {:.1} s ({dropped} events dropped)",
+                    limit / (1024 * 1024),
+                    budget.name(),
+                    e.at.as_secs_f64()
+                )),
+                _ => None,
+            })
+            .collect();
+        (!cuts.is_empty()).then(|| {
+            format!(
+                "the recording of this run was cut {}: evidence after that is missing",
+                cuts.join(" and ")
+            )
+        })
+    }
+
     /// Whether the server hit its recording cap.
     pub fn capped(&self, server: &str) -> Option<u32> {
         self.events.iter().find_map(|e| match &e.kind {
@@ -772,5 +984,108 @@ mod tests {
         assert!(pings[1].dropped);
         assert_eq!(pings[1].reply, None);
         assert!(rec.snapshot().pings("other").is_empty());
+    }
+
+    fn line(n: usize) -> EventKind {
+        EventKind::Line {
+            server: "smtp".into(),
+            conn: 1,
+            dir: Dir::In,
+            bytes: vec![b'x'; n],
+        }
+    }
+
+    #[test]
+    fn a_budget_keeps_what_fits_then_counts_what_it_drops() {
+        let size = weight(&line(1000)).unwrap().1;
+        let rec = Recorder::with_limits(3 * size, 1 << 20);
+        for i in 0..10 {
+            rec.record_at(Duration::from_millis(i), line(1000));
+        }
+        rec.record(EventKind::Exited {
+            exit: ExitKind::Exited { code: 0 },
+        });
+        let trace = rec.snapshot();
+        let lines = trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Line { .. }));
+        assert_eq!(lines.count(), 3);
+        let cut: Vec<_> = trace
+            .events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::RecordingCut {
+                    budget,
+                    dropped,
+                    dropped_bytes,
+                    ..
+                } => Some((e.at, budget, dropped, dropped_bytes)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            cut,
+            [(Duration::from_millis(3), Budget::Traffic, 7, 7 * size)]
+        );
+        assert!(trace.exit().is_some(), "how the run ended is always kept");
+        let note = trace.cut_note().unwrap();
+        assert!(
+            note.contains("of traffic at 0.0 s (7 events dropped)"),
+            "{note}"
+        );
+        assert_eq!(rec.room(Budget::Traffic), Some(0));
+        assert_eq!(rec.room(Budget::Messages), Some(1 << 20));
+    }
+
+    #[test]
+    fn budgets_are_separate_and_an_uncut_trace_has_no_note() {
+        let rec = Recorder::with_limits(1 << 20, 10);
+        rec.record(line(10));
+        rec.record(EventKind::Delivered {
+            server: "smtp".into(),
+            conn: 1,
+            from: "a@b".into(),
+            to: vec!["c@d".into()],
+            data: b"Subject: x\r\n\r\nhi\r\n".to_vec(),
+        });
+        rec.record(line(10));
+        let trace = rec.snapshot();
+        assert_eq!(trace.events.len(), 3, "{:?}", trace.events);
+        assert!(matches!(
+            trace.events[1].kind,
+            EventKind::RecordingCut {
+                budget: Budget::Messages,
+                dropped: 1,
+                ..
+            }
+        ));
+        assert!(Recorder::new().snapshot().cut_note().is_none());
+    }
+
+    #[test]
+    fn a_tapped_recorder_hands_events_on_and_keeps_none() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let rec = Recorder::with_tap(tx);
+        for i in 0..1000 {
+            rec.record_at(Duration::from_millis(i), line(100));
+        }
+        rec.record_at(
+            Duration::from_millis(5),
+            EventKind::Output {
+                stream: Stream::Stdout,
+                line: "hi".into(),
+            },
+        );
+        assert!(rec.snapshot().events.is_empty());
+        assert!(!rec.keeps());
+        assert_eq!(rec.room(Budget::Traffic), None);
+        assert_eq!(rec.last_event(), Some(Duration::from_millis(999)));
+        assert_eq!(rec.last_output(), Some(Duration::from_millis(5)));
+        let mut n = 0;
+        while rx.try_recv().is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, 1001);
     }
 }

@@ -201,7 +201,13 @@ pub fn evaluate(lab: &Lab, trace: &Trace) -> Vec<CheckOutcome> {
     lab.checks
         .iter()
         .map(|spec| {
-            let v = check(spec, &ctx);
+            let mut v = check(spec, &ctx);
+            // A failure over a cut recording says so: its evidence may be missing.
+            if v.status == Status::Fail
+                && let Some(note) = trace.cut_note()
+            {
+                v.message = Some(format!("{} ({note})", v.message.unwrap_or_default()));
+            }
             let passed = v.status == Status::Pass;
             CheckOutcome {
                 id: spec.id.value.clone(),

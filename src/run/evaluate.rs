@@ -89,6 +89,7 @@ pub fn finish(
     let late = timeline.late.max(trace.reply_lateness());
     let mut notes = timeline.notes;
     notes.extend(super::capture::notes(plan, &trace));
+    notes.extend(trace.cut_note());
     let checks = checks::evaluate(lab, &trace);
     let transcript = transcript::render(
         lab,

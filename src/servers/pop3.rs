@@ -12,7 +12,9 @@
 //! Every line in and out is recorded byte for byte in the run's [`Recorder`],
 //! and so is every liberty a client takes (a bare LF, an over-long command
 //! line). Every wait has a deadline, so a client that sends garbage, never
-//! sends, or never reads ends only its own session.
+//! sends, or never reads ends only its own session; at most
+//! [`MAX_CONNECTIONS`] sessions run at once (one more gets `-ERR` and is
+//! closed), and a connection's buffer holds at most one command line and a read.
 
 use std::io;
 use std::sync::Arc;
@@ -33,6 +35,9 @@ const MAX_LINE: usize = 255;
 const MAX_RECORDED_LINE: usize = 1024;
 /// Lines and deviations a server records before it stops (a flooding client).
 pub const MAX_RECORDED_EVENTS: u32 = 200_000;
+/// Sessions served at once; a client that opens more is answered `-ERR`
+/// and closed.
+pub const MAX_CONNECTIONS: usize = 32;
 /// How much room each read makes in the connection's buffer.
 const READ_CHUNK: usize = 4096;
 /// How long a closing connection keeps reading (and discarding) what the
@@ -56,6 +61,7 @@ const CLIENT_QUIT: How = "client-quit";
 const CLIENT_CLOSED: How = "client-closed";
 const TIMEOUT: How = "timeout";
 const ERROR: How = "error";
+const SERVER_CLOSED: How = "server-closed";
 
 /// Settings of one POP3 server.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,11 +131,21 @@ pub async fn run(listener: TcpListener, config: Pop3Config, recorder: Recorder) 
         recorded: AtomicU32::new(0),
     });
     let mut connections = JoinSet::new();
+    let mut refusals = JoinSet::new();
     let mut count: u32 = 0;
     loop {
         let (stream, _) = super::accept(&listener).await;
         while connections.try_join_next().is_some() {}
+        while refusals.try_join_next().is_some() {}
         count = count.saturating_add(1);
+        if connections.len() >= MAX_CONNECTIONS {
+            if refusals.len() < MAX_CONNECTIONS {
+                refusals.spawn(refuse(shared.clone(), stream, count));
+            } else {
+                shared.end(count, SERVER_CLOSED);
+            }
+            continue;
+        }
         let conn = Conn {
             end: Instant::now() + shared.config.max_session,
             shared: shared.clone(),
@@ -141,6 +157,28 @@ pub async fn run(listener: TcpListener, config: Pop3Config, recorder: Recorder) 
         };
         connections.spawn(conn.serve());
     }
+}
+
+/// Answers connection `id`, one too many, with `-ERR` instead of the
+/// greeting (RFC 1939 §4 lets a server refuse that way) and closes it.
+async fn refuse(shared: Arc<Shared>, mut stream: TcpStream, id: u32) {
+    let reply =
+        format!("-ERR too many connections ({MAX_CONNECTIONS} at once), try again later\r\n");
+    let at = shared.recorder.now();
+    if let Ok(Ok(())) = timeout(LINGER, stream.write_all(reply.as_bytes())).await {
+        let line = EventKind::Line {
+            server: shared.config.name.clone(),
+            conn: id,
+            dir: Dir::Out,
+            bytes: reply.into_bytes(),
+        };
+        shared.note_at(at, line);
+    }
+    shared.end(id, SERVER_CLOSED);
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 1024];
+    let drain = async { while matches!(stream.read(&mut sink).await, Ok(1..)) {} };
+    let _ = timeout(LINGER, drain).await;
 }
 
 /// A unique id for message `index` (RFC 1939 §7): the FNV-1a hash of its
@@ -170,6 +208,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// Records that connection `id` ended `how`.
+    fn end(&self, id: u32, how: How) {
+        self.recorder.record(EventKind::SessionEnd {
+            server: self.config.name.clone(),
+            conn: id,
+            how: how.into(),
+        });
+    }
+
     /// Records a line or deviation unless [`MAX_RECORDED_EVENTS`] are recorded already.
     fn note_at(&self, at: Duration, kind: EventKind) {
         let count = self.recorded.fetch_add(1, Ordering::Relaxed);
@@ -432,11 +479,7 @@ impl Conn {
                 remaining: numbers(&open.maildrop),
             });
         }
-        shared.recorder.record(EventKind::SessionEnd {
-            server: shared.config.name.clone(),
-            conn: self.id,
-            how: how.into(),
-        });
+        shared.end(self.id, how);
         if how == CLIENT_QUIT || how == TIMEOUT {
             self.linger().await;
         }
@@ -1216,5 +1259,142 @@ mod tests {
         assert_eq!(Reply::ok("").encode(), b"+OK\r\n");
         assert_ne!(uid(0, M1), uid(1, M1), "equal messages get their own ids");
         assert!(uid(0, M1).bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    /// Sessions the fuzzer starts from: every command, in both states.
+    const FUZZ_CORPUS: &[&[u8]] = &[
+        b"USER alice\r\nPASS open sesame\r\nSTAT\r\nLIST\r\nRETR 1\r\nTOP 2 1\r\nUIDL\r\nQUIT\r\n",
+        b"CAPA\r\nUSER alice\r\nPASS open sesame\r\nLIST 2\r\nUIDL 3\r\nDELE 1\r\nRSET\r\nNOOP\r\nQUIT\r\n",
+        b"USER bob\r\nPASS x\r\nAPOP alice 0123\r\nSTAT\r\nQUIT\r\n",
+        b"user alice\npass open sesame\nretr 2\ndele 2\nquit\n",
+        b"USER alice\r\nPASS open sesame\r\nDELE 3\r\nRETR 3\r\nTOP 1 99999999999999999999\r\nLIST -1\r\n",
+    ];
+
+    /// A correct session (USER, PASS, STAT, LIST, QUIT), retried while the
+    /// server is full or the maildrop locked, for 10 s at most; why it
+    /// failed, if it did.
+    async fn correct_pop3(addr: std::net::SocketAddr) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            match timeout(Duration::from_secs(5), correct_pop3_once(addr)).await {
+                Ok(Err(why))
+                    if (why.contains("too many") || why.contains("locked"))
+                        && start.elapsed() < Duration::from_secs(10) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(result) => return result,
+                Err(_) => return Err("a correct session took over 5 s".into()),
+            }
+        }
+    }
+
+    async fn correct_pop3_once(addr: std::net::SocketAddr) -> Result<(), String> {
+        let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let steps = [
+            ("", false),
+            ("USER alice\r\n", false),
+            ("PASS open sesame\r\n", false),
+            ("STAT\r\n", false),
+            ("LIST\r\n", true),
+            ("QUIT\r\n", false),
+        ];
+        for (send, multi) in steps {
+            write
+                .write_all(send.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut line = String::new();
+            read.read_line(&mut line).await.map_err(|e| e.to_string())?;
+            if !line.starts_with("+OK") {
+                return Err(format!("{line:?} after {send:?}"));
+            }
+            while multi && line != ".\r\n" {
+                line.clear();
+                if read.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
+                    return Err(format!("{send:?}: the listing did not end"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A server for fuzzing, recording into `rec`, with short deadlines.
+    async fn fuzz_server(rec: Recorder) -> Server {
+        let messages = vec![M1.to_vec(), M2.to_vec(), M3.to_vec(), large()];
+        let mut config = Pop3Config::new("pop", USER, PASS, messages);
+        config.idle_timeout = Duration::from_millis(300);
+        config.max_session = Duration::from_secs(2);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(run(listener, config, rec.clone()));
+        Server { addr, rec, task }
+    }
+
+    #[tokio::test]
+    async fn fuzz_pop3_mutated_sessions_leave_it_answering() {
+        let server = fuzz_server(Recorder::new()).await;
+        let plan = super::super::fuzz::Plan {
+            seed: 0x5eed_0003,
+            inputs: 100,
+            parallel: 8,
+            every: 25,
+        };
+        let correct = || correct_pop3(server.addr);
+        let alive = || !server.task.is_finished();
+        let findings =
+            super::super::fuzz::campaign(server.addr, FUZZ_CORPUS, plan, correct, alive).await;
+        assert_eq!(findings.crashes(), 0, "{findings:?}");
+        assert_eq!(findings.inputs, 100);
+    }
+
+    /// A long campaign: `NETGRADE_FUZZ_INPUTS` inputs (1 000 000 by default)
+    /// against a server recording as `netgrade serve` does.
+    #[tokio::test]
+    #[ignore = "long: run by bench/fuzz.sh"]
+    async fn fuzz_campaign_pop3() {
+        use super::super::fuzz;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let server = fuzz_server(Recorder::with_tap(tx)).await;
+        let before = fuzz::rss_kib();
+        let plan = fuzz::Plan {
+            seed: 0x5eed_0003,
+            inputs: fuzz::campaign_inputs(),
+            parallel: 24,
+            every: 1000,
+        };
+        let correct = || correct_pop3(server.addr);
+        let alive = || !server.task.is_finished();
+        let findings = fuzz::campaign(server.addr, FUZZ_CORPUS, plan, correct, alive).await;
+        fuzz::print("pop3", &findings, before, fuzz::rss_kib());
+        drain.abort();
+        assert_eq!(findings.crashes(), 0, "{findings:?}");
+    }
+
+    #[tokio::test]
+    async fn one_connection_too_many_gets_err_and_a_closed_slot_is_free_again() {
+        let server = server(|_| {}).await;
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            held.push(Raw::connect(&server).await);
+        }
+        let mut extra = BufReader::new(TcpStream::connect(server.addr).await.unwrap());
+        let mut line = String::new();
+        extra.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("-ERR too many connections"), "{line:?}");
+        line.clear();
+        assert_eq!(
+            extra.read_line(&mut line).await.unwrap(),
+            0,
+            "then it closes"
+        );
+        server.ended(1).await;
+        assert_eq!(server.ends(), ["server-closed"]);
+        drop(held.remove(0));
+        server.ended(2).await;
+        Raw::connect(&server).await;
     }
 }

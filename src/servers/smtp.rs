@@ -35,12 +35,20 @@
 //! - A line over its limit is recorded as its first octets (as many as the
 //!   limit) and its line ending; its deviation gives its real length.
 //! - Injection counts (`times`) are shared by all of a server's connections.
+//! - MAIL takes the parameters of what the EHLO reply advertised (`SIZE=`,
+//!   `BODY=7BIT` or `BODY=8BITMIME`) and `AUTH=` (RFC 4954 §5); any other
+//!   MAIL or RCPT parameter, and any after HELO, gets 555 (§4.1.1.11).
+//! - At most [`MAX_CONNECTIONS`] sessions at once; one more is answered
+//!   `421 4.7.0` and closed (RFC 5321 §3.8). A server holds at most
+//!   [`MAX_STORED`] octets of messages, being received or delivered into a
+//!   run's trace, over all its connections; a message that does not fit gets
+//!   452 and a `storage-full` deviation.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,7 +58,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::diag::SockDiag;
 use super::tls::{Conn, HandshakeError, RunCa};
-use crate::trace::{Dir, EventKind, Recorder};
+use crate::trace::{Budget, Dir, EventKind, Recorder};
 
 /// Longest command line, CRLF included (RFC 5321 §4.5.3.1.4).
 const MAX_COMMAND_LINE: usize = 512;
@@ -64,6 +72,13 @@ const MAX_RECIPIENTS: usize = 100;
 const MAX_RECORDED_LINES: u32 = 50_000;
 /// Message bytes one connection may deliver; beyond, messages get 452.
 const MAX_DELIVERED: usize = 4 * MAX_MESSAGE;
+/// Sessions served at once; a client that opens more is answered
+/// `421 4.7.0 Too many connections` and closed.
+pub const MAX_CONNECTIONS: usize = 32;
+/// Message bytes a server holds at once, being received or delivered into a
+/// run's trace (however many connections bring them); also bounded by what
+/// the trace has room for. Beyond, messages get 452.
+pub const MAX_STORED: u64 = crate::trace::MAX_MESSAGE_BYTES;
 /// Longest deviation detail, in octets of the offending bytes.
 const MAX_DETAIL: usize = 300;
 /// How much room each read makes in the connection's buffer.
@@ -168,14 +183,19 @@ pub async fn run(listener: TcpListener, tls: Option<Tls>, config: SmtpConfig, re
     let used = config.inject.iter().map(|_| AtomicU32::new(0)).collect();
     let (ca, implicit) = tls.map_or((None, None), |t| (Some(t.ca), t.implicit));
     let diag = SockDiag::beside(&listener).ok().map(Mutex::new);
+    let room = recorder
+        .room(Budget::Messages)
+        .map_or(MAX_STORED, |r| r.min(MAX_STORED));
     let shared = Arc::new(Shared {
         config,
         recorder,
         used,
         ca,
         diag,
+        storage: AtomicU64::new(room),
     });
     let mut sessions = JoinSet::new();
+    let mut refusals = JoinSet::new();
     let mut count: u32 = 0;
     loop {
         let (stream, implicit) = tokio::select! {
@@ -183,9 +203,45 @@ pub async fn run(listener: TcpListener, tls: Option<Tls>, config: SmtpConfig, re
             (stream, _) = accept_if(implicit.as_ref()) => (stream, true),
         };
         while sessions.try_join_next().is_some() {}
+        while refusals.try_join_next().is_some() {}
         count = count.saturating_add(1);
-        sessions.spawn(Session::new(shared.clone(), stream, count, implicit).serve());
+        if sessions.len() < MAX_CONNECTIONS {
+            sessions.spawn(Session::new(shared.clone(), stream, count, implicit).serve());
+        } else if refusals.len() < MAX_CONNECTIONS {
+            refusals.spawn(refuse(shared.clone(), stream, count, implicit));
+        } else {
+            shared.end(count, End::ServerClosed);
+        }
     }
+}
+
+/// Answers connection `id`, one too many, with 421 (RFC 5321 §3.8) and
+/// closes it; one on the implicit-TLS port is closed at once.
+async fn refuse(shared: Arc<Shared>, mut stream: TcpStream, id: u32, implicit: bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !implicit {
+        let reply = format!(
+            "421 4.7.0 {} Too many connections ({MAX_CONNECTIONS} at once), try again later\r\n",
+            shared.config.hostname
+        );
+        let at = shared.recorder.now();
+        if let Ok(Ok(())) = timeout(LINGER, stream.write_all(reply.as_bytes())).await {
+            shared.recorder.record_at(
+                at,
+                EventKind::Line {
+                    server: shared.config.name.clone(),
+                    conn: id,
+                    dir: Dir::Out,
+                    bytes: reply.into_bytes(),
+                },
+            );
+        }
+    }
+    shared.end(id, End::ServerClosed);
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 1024];
+    let drain = async { while matches!(stream.read(&mut sink).await, Ok(1..)) {} };
+    let _ = timeout(LINGER, drain).await;
 }
 
 /// The next connection of `listener`; without one, never.
@@ -207,9 +263,34 @@ struct Shared {
     /// Asks the kernel what a client has not read yet, to pace the replies
     /// to one that talked before the greeting; `None` if it cannot.
     diag: Option<Mutex<SockDiag>>,
+    /// Message bytes the server may still hold (see [`MAX_STORED`]).
+    storage: AtomicU64,
 }
 
 impl Shared {
+    /// Takes `bytes` from the server's storage; `false` if there is not that much left.
+    fn reserve(&self, bytes: u64) -> bool {
+        let take = |left: u64| left.checked_sub(bytes);
+        let taken = self
+            .storage
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, take);
+        taken.is_ok()
+    }
+
+    /// Gives `bytes` back to the server's storage.
+    fn release(&self, bytes: u64) {
+        self.storage.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Records that connection `id` ended `how`.
+    fn end(&self, id: u32, how: End) {
+        self.recorder.record(EventKind::SessionEnd {
+            server: self.config.name.clone(),
+            conn: id,
+            how: how.how().into(),
+        });
+    }
+
     /// The injected reply to `verb`, if one is due; it counts as used.
     fn injected(&self, verb: &str) -> Option<String> {
         let inject = &self.config.inject;
@@ -300,6 +381,75 @@ impl Line {
     fn text(&self) -> &[u8] {
         let text = self.bytes.strip_suffix(b"\n").unwrap_or(&self.bytes);
         text.strip_suffix(b"\r").unwrap_or(text)
+    }
+}
+
+/// A message being received, its octets taken from the server's storage
+/// (given back when it is dropped, unless it went into a kept trace).
+struct Held {
+    shared: Arc<Shared>,
+    data: Vec<u8>,
+    /// Octets taken from the storage.
+    taken: u64,
+}
+
+impl Held {
+    /// An empty message.
+    fn new(shared: Arc<Shared>) -> Self {
+        Held {
+            shared,
+            data: Vec::new(),
+            taken: 0,
+        }
+    }
+
+    /// Its length in octets.
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Appends a text line and its CRLF; `false` if the storage has no room.
+    fn push(&mut self, text: &[u8]) -> bool {
+        let more = text.len() as u64 + 2;
+        if !self.shared.reserve(more) {
+            return false;
+        }
+        self.taken += more;
+        self.data.extend_from_slice(text);
+        self.data.extend_from_slice(b"\r\n");
+        true
+    }
+
+    /// Drops the octets received so far.
+    fn clear(&mut self) {
+        self.shared.release(self.taken);
+        self.taken = 0;
+        self.data = Vec::new();
+    }
+
+    /// `delivered` (an [`EventKind::Delivered`]) with the message as its
+    /// data, once the storage also has room for its bookkeeping; `None` if not.
+    fn deliver(mut self, mut delivered: EventKind) -> Option<EventKind> {
+        let data = std::mem::take(&mut self.data);
+        let weight = crate::trace::weight(&delivered).map_or(0, |w| w.1);
+        if !self.shared.reserve(weight) {
+            return None;
+        }
+        if let EventKind::Delivered { data: d, .. } = &mut delivered {
+            *d = data;
+        }
+        if self.shared.recorder.keeps() {
+            self.taken = 0;
+        } else {
+            self.shared.release(weight);
+        }
+        Some(delivered)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.shared.release(self.taken);
     }
 }
 
@@ -398,11 +548,7 @@ impl Session {
     /// Runs the session, records how it ended, and closes.
     async fn serve(mut self) {
         let Err(end) = self.converse().await;
-        self.shared.recorder.record(EventKind::SessionEnd {
-            server: self.shared.config.name.clone(),
-            conn: self.id,
-            how: end.how().into(),
-        });
+        self.shared.end(self.id, end);
         self.stream.shutdown().await;
         let mut sink = Vec::with_capacity(READ_CHUNK);
         let drain = async {
@@ -574,6 +720,7 @@ impl Session {
             return "503 5.5.1 Nested MAIL command".into();
         }
         match path(arg, "FROM") {
+            Some(_) if let Some(refused) = self.refused_parameter("MAIL", arg) => refused,
             Some((path, form)) => {
                 self.lenient(form, text);
                 self.from = Some(path.into());
@@ -590,6 +737,7 @@ impl Session {
         }
         match path(arg, "TO") {
             None | Some(("", _)) => "501 5.5.4 Syntax: RCPT TO:<address>".into(),
+            Some(_) if let Some(refused) = self.refused_parameter("RCPT", arg) => refused,
             Some(_) if self.to.len() >= MAX_RECIPIENTS => "452 4.5.3 Too many recipients".into(),
             Some((path, form)) => {
                 self.lenient(form, text);
@@ -597,6 +745,44 @@ impl Session {
                 "250 2.1.5 Ok".into()
             }
         }
+    }
+
+    /// The reply to the parameters of MAIL or RCPT (`verb`; `arg` what
+    /// follows the verb) when one is not right: 555 for one this server
+    /// neither advertised nor implements (RFC 5321 §4.1.1.11) — every RCPT
+    /// parameter, and any after HELO — and 501 or 552 for a bad `SIZE=`
+    /// (RFC 1870) or `BODY=` (RFC 6152). `AUTH=` is taken (RFC 4954 §5).
+    fn refused_parameter(&self, verb: &str, arg: &str) -> Option<String> {
+        let ehlo = verb == "MAIL" && self.hello == Some(true);
+        for param in parameters(arg) {
+            let (key, value) = param
+                .split_once('=')
+                .map_or((param, None), |(k, v)| (k, Some(v)));
+            let key = key.to_ascii_uppercase();
+            let value = value.map(str::to_ascii_uppercase);
+            let refused = match (key.as_str(), value.as_deref()) {
+                _ if !ehlo => Some(format!(
+                    "555 5.5.4 {verb} parameter {} not supported: this server advertised no {verb} parameters{}",
+                    show(param.as_bytes()),
+                    if verb == "MAIL" {
+                        " (the session began with HELO: no extension is in force)"
+                    } else {
+                        ""
+                    }
+                )),
+                ("SIZE", size) => size_refused(size),
+                ("BODY", Some("7BIT" | "8BITMIME")) | ("AUTH", Some(_)) => None,
+                ("BODY", _) => Some("501 5.5.4 Syntax: BODY=7BIT or BODY=8BITMIME".into()),
+                _ => Some(format!(
+                    "555 5.5.4 MAIL parameter {} not supported: this server's EHLO reply advertised SIZE and 8BITMIME (BODY=) only",
+                    show(param.as_bytes())
+                )),
+            };
+            if refused.is_some() {
+                return refused;
+            }
+        }
+        None
     }
 
     /// Records how a path in `command` strayed from RFC 5321's form, if it did.
@@ -689,7 +875,7 @@ impl Session {
     async fn data(&mut self, mut after_crlf: bool) -> Result<(), End> {
         self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
         let strict = self.shared.config.strict_crlf;
-        let mut message = Vec::new();
+        let mut message = Held::new(self.shared.clone());
         let mut refusal = None;
         loop {
             let line = self.line(MAX_TEXT_LINE, Reading::Text).await?;
@@ -718,8 +904,11 @@ impl Session {
             } else if refusal.is_none() {
                 // Dot-unstuffing (§4.5.2).
                 let text = text.strip_prefix(b".").filter(|t| !t.is_empty());
-                message.extend_from_slice(text.unwrap_or(line.text()));
-                message.extend_from_slice(b"\r\n");
+                if !message.push(text.unwrap_or(line.text())) {
+                    self.storage_full(message.len());
+                    refusal = Some("452 4.3.1 Insufficient system storage");
+                    message.clear();
+                }
             }
         }
         self.early = self.unanswered();
@@ -734,17 +923,33 @@ impl Session {
         let Some(left) = self.storage_left.checked_sub(message.len()) else {
             return self.reply("452 4.3.1 Insufficient system storage").await;
         };
-        self.storage_left = left;
-        self.delivered += 1;
-        self.shared.recorder.record(EventKind::Delivered {
+        let delivered = EventKind::Delivered {
             server: self.shared.config.name.clone(),
             conn: self.id,
             from,
             to,
-            data: message,
-        });
+            data: Vec::new(),
+        };
+        let len = message.len();
+        let Some(kind) = message.deliver(delivered) else {
+            self.storage_full(len);
+            return self.reply("452 4.3.1 Insufficient system storage").await;
+        };
+        self.storage_left = left;
+        self.delivered += 1;
+        self.shared.recorder.record(kind);
         let reply = format!("250 2.0.0 Ok: queued as {}.{}", self.id, self.delivered);
         self.reply(&reply).await
+    }
+
+    /// Records that a message of at least `len` octets found the server's
+    /// storage full.
+    fn storage_full(&mut self, len: usize) {
+        let detail = format!(
+            "the server holds at most {} MiB of messages (received or delivered) in a run; a message of at least {len} octets did not fit and was refused with 452",
+            MAX_STORED / (1024 * 1024)
+        );
+        self.deviate("storage-full", detail);
     }
 
     /// After an AUTH in the right place (RFC 4954): PLAIN and LOGIN, with or
@@ -1099,6 +1304,29 @@ fn path<'a>(arg: &'a str, keyword: &str) -> Option<(&'a str, Form)> {
     valid.then_some((path, Form::Bare))
 }
 
+/// The reply to MAIL's `SIZE=` with `value` (RFC 1870) if it is refused:
+/// 501 unless it is a number, 552 over [`MAX_MESSAGE`].
+fn size_refused(value: Option<&str>) -> Option<String> {
+    let digits = value.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+    match digits.map(str::parse::<u64>) {
+        Some(Ok(n)) if n <= MAX_MESSAGE as u64 => None,
+        Some(_) => Some(format!(
+            "552 5.3.4 Message size exceeds fixed maximum message size ({MAX_MESSAGE} octets)"
+        )),
+        None => Some("501 5.5.4 Syntax: SIZE=<octets>".into()),
+    }
+}
+
+/// The parameters after the path in `arg` (`FROM:<a@b> SIZE=10 BODY=8BITMIME`).
+fn parameters(arg: &str) -> Vec<&str> {
+    let rest = arg.split_once(':').map_or("", |(_, r)| r.trim_start());
+    let after = match rest.strip_prefix('<') {
+        Some(inner) => inner.split_once('>').map_or("", |(_, p)| p),
+        None => rest.split_once(' ').map_or("", |(_, p)| p),
+    };
+    after.split_ascii_whitespace().collect()
+}
+
 /// A line's text and its ending (`\r\n`, `\n`, or none for a partial line).
 fn split_ending(bytes: &[u8]) -> (&[u8], &[u8]) {
     let cut = if bytes.ends_with(b"\r\n") {
@@ -1400,6 +1628,11 @@ mod tests {
 
     /// A server with a certificate authority: STARTTLS, and implicit TLS on a second port.
     async fn tls_server(tune: impl FnOnce(&mut SmtpConfig)) -> Server {
+        tls_server_with(Recorder::new(), tune).await
+    }
+
+    /// A [`tls_server`] recording into `rec`.
+    async fn tls_server_with(rec: Recorder, tune: impl FnOnce(&mut SmtpConfig)) -> Server {
         let mut config = SmtpConfig::new("mail");
         tune(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1416,7 +1649,6 @@ mod tests {
             .join(super::super::tls::CA_PEM)
             .display()
             .to_string();
-        let rec = Recorder::new();
         let tls = Tls {
             ca: ca.clone(),
             implicit: Some(implicit),
@@ -2018,6 +2250,13 @@ mod tests {
         {
             assert_eq!(path(bad, "FROM"), None, "{bad}");
         }
+        assert_eq!(
+            parameters("FROM:<a@b> SIZE=10  BODY=8BITMIME"),
+            ["SIZE=10", "BODY=8BITMIME"]
+        );
+        assert_eq!(parameters("from:  a@b SIZE=10"), ["SIZE=10"]);
+        assert!(parameters("TO:<a@b>").is_empty());
+        assert!(parameters("FROM:a@b").is_empty());
         for good in ["", "=", "YQ==", "YWI=", "YWJj", "AGFsaWNlAHNlY3JldA=="] {
             assert!(is_base64(good), "{good}");
         }
@@ -2537,6 +2776,11 @@ mod tests {
         client.expect("RCPT TO: carol@x.test\r\n", "250 ").await;
         client.expect("DATA\r\n", "354 ").await;
         client.expect("hi\r\n.\r\n", "250 ").await;
+        // Parameters need EHLO (RFC 5321 §4.1.1.11).
+        client
+            .expect("MAIL FROM:<a@x.test> SIZE=10\r\n", "555 ")
+            .await;
+        client.expect("EHLO client.test\r\n", "250").await;
         client
             .expect("MAIL FROM:alice@crepes.fr SIZE=10\r\n", "250 ")
             .await;
@@ -2556,5 +2800,237 @@ mod tests {
         ];
         let expected = expected.map(|(k, d)| (k.to_string(), d.to_string()));
         assert_eq!(server.deviations(), expected);
+    }
+
+    #[tokio::test]
+    async fn parameters_not_advertised_get_555_and_advertised_ones_are_checked() {
+        let server = server(|_| {}).await;
+        let mut client = Client::connect(server.addr).await;
+        client.reply().await;
+        client.expect("EHLO client.test\r\n", "250").await;
+        let refused = [
+            ("MAIL FROM:<a@x.test> SMTPUTF8\r\n", "555 5.5.4"),
+            ("MAIL FROM:<a@x.test> RET=HDRS\r\n", "555 5.5.4"),
+            ("MAIL FROM:<a@x.test> SIZE=99999999999\r\n", "552 5.3.4"),
+            ("MAIL FROM:<a@x.test> SIZE=ten\r\n", "501 5.5.4"),
+            ("MAIL FROM:<a@x.test> BODY=BINARYMIME\r\n", "501 5.5.4"),
+        ];
+        for (line, reply) in refused {
+            client.expect(line, reply).await;
+        }
+        let taken = "MAIL FROM:<a@x.test> size=12 BODY=8bitmime AUTH=<>\r\n";
+        client.expect(taken, "250 ").await;
+        client
+            .expect("RCPT TO:<b@y.test> NOTIFY=NEVER\r\n", "555 5.5.4")
+            .await;
+        client.expect("RCPT TO:<b@y.test>\r\n", "250 ").await;
+        client.expect("DATA\r\n", "354 ").await;
+        client.expect("hi\r\n.\r\n", "250 ").await;
+        client.expect("QUIT\r\n", "221 ").await;
+        assert_eq!(server.delivered().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_connection_too_many_gets_421_and_a_closed_slot_is_free_again() {
+        let server = server(|_| {}).await;
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut client = Client::connect(server.addr).await;
+            assert!(client.reply().await.starts_with("220 "));
+            held.push(client);
+        }
+        let mut extra = Client::connect(server.addr).await;
+        let reply = extra.reply().await;
+        assert!(reply.starts_with("421 4.7.0 "), "{reply:?}");
+        assert_eq!(extra.reply().await, "", "then the connection closes");
+        let conn = u32::try_from(MAX_CONNECTIONS).unwrap() + 1;
+        assert_eq!(server.end(conn).await, "server-closed");
+        held[0].expect("QUIT\r\n", "221 ").await;
+        drop(held.remove(0));
+        server.end(1).await;
+        let mut again = Client::connect(server.addr).await;
+        assert!(again.reply().await.starts_with("220 "));
+    }
+
+    #[tokio::test]
+    async fn a_full_storage_refuses_messages_with_452_and_says_so() {
+        let config = SmtpConfig::new("mail");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rec = Recorder::with_limits(1 << 24, 10_000);
+        let task = tokio::spawn(run(listener, None, config, rec.clone()));
+        let server = Server {
+            addr,
+            rec,
+            task,
+            tls: None,
+        };
+        let mut client = Client::hello(server.addr).await;
+        let body = format!("{}\r\n", "x".repeat(998)).repeat(6);
+        for expect in ["250 ", "452 4.3.1", "250 "] {
+            let body = if expect == "250 " && !server.delivered().is_empty() {
+                "small\r\n".to_string()
+            } else {
+                body.clone()
+            };
+            client.envelope().await;
+            client.expect(&format!("{body}.\r\n"), expect).await;
+        }
+        let sizes: Vec<usize> = server.delivered().iter().map(|d| d.2.len()).collect();
+        assert_eq!(sizes, [6000, 7]);
+        assert!(server.kinds().contains(&"storage-full".to_string()));
+        assert!(
+            server.rec.snapshot().cut_note().is_none(),
+            "nothing was cut"
+        );
+    }
+
+    /// Sessions the fuzzer starts from: plain, pipelined, with parameters,
+    /// logins, STARTTLS, and every other command.
+    const FUZZ_CORPUS: &[&[u8]] = &[
+        b"EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nSubject: hi\r\n\r\n.dot\r\nbody\r\n.\r\nQUIT\r\n",
+        b"HELO c.test\r\nMAIL FROM: <a@x.test>\r\nRCPT TO:b@y.test\r\nRSET\r\nNOOP\r\nVRFY bob\r\nHELP\r\nEXPN x\r\nQUIT\r\n",
+        b"EHLO c.test\r\nMAIL FROM:<a@x.test> SIZE=20 BODY=8BITMIME AUTH=<>\r\nRCPT TO:<b@y.test> NOTIFY=NEVER\r\nRCPT TO:<c@y.test>\r\nDATA\r\nx\r\n.\r\n",
+        b"EHLO c.test\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n\r\n.\r\nQUIT\r\n",
+        b"EHLO c.test\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nAUTH PLAIN\r\n*\r\nQUIT\r\n",
+        b"EHLO c.test\r\nSTARTTLS\r\n\x16\x03\x01\x00\x05hello",
+        b"ehlo c.test\nmail from:<a@x.test>\nrcpt to:<b@y.test>\ndata\nline\n.\nquit\n",
+    ];
+
+    /// A correct session (EHLO, one message, QUIT), retried while the
+    /// server is full (421), for 10 s at most; why it failed, if it did.
+    async fn correct_smtp(addr: SocketAddr) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            match timeout(Duration::from_secs(5), correct_smtp_once(addr)).await {
+                Ok(Err(why))
+                    if why.starts_with("421") && start.elapsed() < Duration::from_secs(10) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(result) => return result,
+                Err(_) => return Err("a correct session took over 5 s".into()),
+            }
+        }
+    }
+
+    async fn correct_smtp_once(addr: SocketAddr) -> Result<(), String> {
+        use tokio::io::AsyncBufReadExt;
+        let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let (read, mut write) = stream.into_split();
+        let mut read = tokio::io::BufReader::new(read);
+        let steps: [(&str, &str); 8] = [
+            ("", "220 "),
+            ("EHLO c.test\r\n", "250 "),
+            ("MAIL FROM:<a@x.test> SIZE=30\r\n", "250 "),
+            ("RCPT TO:<b@y.test>\r\n", "250 "),
+            ("DATA\r\n", "354 "),
+            ("Subject: ok\r\n\r\nhello\r\n", ""),
+            (".\r\n", "250 "),
+            ("QUIT\r\n", "221 "),
+        ];
+        for (send, expect) in steps {
+            write
+                .write_all(send.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            if expect.is_empty() {
+                continue;
+            }
+            loop {
+                let mut line = String::new();
+                read.read_line(&mut line).await.map_err(|e| e.to_string())?;
+                if line.starts_with(expect) {
+                    break;
+                }
+                if !(line.len() > 4 && line.as_bytes()[3] == b'-') {
+                    return Err(format!("{line:?} after {send:?}, expected {expect:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A server for fuzzing: short deadlines, TLS, recording into `rec`.
+    async fn fuzz_server(rec: Recorder) -> Server {
+        tls_server_with(rec, |c| {
+            c.idle_timeout = Duration::from_millis(300);
+            c.max_session = Duration::from_secs(2);
+            c.quit_watch = Duration::ZERO;
+            c.pipelining = true;
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn fuzz_smtp_mutated_sessions_leave_it_answering() {
+        let server = fuzz_server(Recorder::new()).await;
+        let plan = super::super::fuzz::Plan {
+            seed: 0x5eed_0005,
+            inputs: 100,
+            parallel: 8,
+            every: 25,
+        };
+        let correct = || correct_smtp(server.addr);
+        let alive = || !server.task.is_finished();
+        let findings =
+            super::super::fuzz::campaign(server.addr, FUZZ_CORPUS, plan, correct, alive).await;
+        assert_eq!(findings.crashes(), 0, "{findings:?}");
+        assert_eq!(findings.inputs, 100);
+    }
+
+    /// A long campaign: `NETGRADE_FUZZ_INPUTS` inputs (1 000 000 by default)
+    /// against a server recording as `netgrade serve` does.
+    #[tokio::test]
+    #[ignore = "long: run by bench/fuzz.sh"]
+    async fn fuzz_campaign_smtp() {
+        use super::super::fuzz;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let server = fuzz_server(Recorder::with_tap(tx)).await;
+        let before = fuzz::rss_kib();
+        let plan = fuzz::Plan {
+            seed: 0x5eed_0005,
+            inputs: fuzz::campaign_inputs(),
+            parallel: 24,
+            every: 1000,
+        };
+        let correct = || correct_smtp(server.addr);
+        let alive = || !server.task.is_finished();
+        let findings = fuzz::campaign(server.addr, FUZZ_CORPUS, plan, correct, alive).await;
+        fuzz::print("smtp", &findings, before, fuzz::rss_kib());
+        drain.abort();
+        assert_eq!(findings.crashes(), 0, "{findings:?}");
+    }
+
+    #[tokio::test]
+    async fn smtplib_sends_size_and_body_8bitmime_over_starttls_and_login() {
+        let server = tls_server(|_| {}).await;
+        let stdout = python(
+            &server,
+            "import smtplib, ssl\n\
+             from email.message import EmailMessage\n\
+             m = EmailMessage()\n\
+             m['From'] = 'alice@crepes.fr'; m['To'] = 'bob@hamburger.edu'; m['Subject'] = 'caf\\u00e9'\n\
+             m.set_content('cr\\u00e8me br\\u00fbl\\u00e9e\\n', cte='8bit')\n\
+             ctx = ssl.create_default_context(cafile='CAFILE')\n\
+             s = smtplib.SMTP('127.0.0.1', PORT, timeout=5)\n\
+             s.starttls(context=ctx)\n\
+             print(s.login('alice', 'secret')[0])\n\
+             print(s.send_message(m, mail_options=['BODY=8BITMIME']))\n\
+             s.quit()\n",
+        )
+        .await;
+        assert_eq!(stdout, "235\n{}\n");
+        let mail = server
+            .lines(1)
+            .into_iter()
+            .find(|l| l.starts_with("In: mail FROM:") || l.starts_with("In: MAIL FROM:"))
+            .unwrap();
+        assert!(mail.contains(" size="), "{mail}");
+        assert!(mail.contains(" BODY=8BITMIME"), "{mail}");
+        let delivered = server.delivered();
+        assert_eq!(delivered.len(), 1);
+        assert!(String::from_utf8_lossy(&delivered[0].2).contains("crème brûlée"));
     }
 }
