@@ -7,6 +7,8 @@
 
 pub mod clock;
 pub mod diag;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod http;
 pub mod pinger;
 pub mod pop3;
