@@ -6,8 +6,7 @@
 //! them into separate writes. Everything comes from the seed, so a failing
 //! input can be replayed.
 
-use std::sync::Once;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Once};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -139,26 +138,41 @@ pub fn campaign_inputs() -> u64 {
         .unwrap_or(1_000_000)
 }
 
-/// Panics raised in the servers' code since the process started.
-static SERVER_PANICS: AtomicU64 = AtomicU64::new(0);
+/// Panics raised on tokio worker threads since the first call to
+/// [`server_panics`], by the source file they were raised in.
+static PANICS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
 
-/// How many panics have been raised in `src/servers/` code (counting
-/// starts at the first call; a task's panic is otherwise silent).
-pub fn server_panics() -> u64 {
+/// How many panics have been raised in the source files whose paths end
+/// with one of `files` on a tokio worker thread, where a multi-threaded test
+/// runtime runs the servers' tasks (a task's panic is otherwise silent; a
+/// test's own failed assertions run on the test's thread and are not
+/// counted). Counting starts at the first call.
+pub fn server_panics(files: &[&str]) -> u64 {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if info
-                .location()
-                .is_some_and(|l| l.file().contains("src/servers/"))
-            {
-                SERVER_PANICS.fetch_add(1, Ordering::Relaxed);
+            // The workers' name differs between tokio versions.
+            let worker = matches!(
+                std::thread::current().name(),
+                Some("tokio-rt-worker" | "tokio-runtime-worker")
+            );
+            if let Some(location) = info.location().filter(|_| worker) {
+                let mut panics = PANICS.lock().unwrap_or_else(|p| p.into_inner());
+                match panics.iter_mut().find(|(f, _)| f == location.file()) {
+                    Some((_, n)) => *n += 1,
+                    None => panics.push((location.file().to_owned(), 1)),
+                }
             }
             previous(info);
         }));
     });
-    SERVER_PANICS.load(Ordering::Relaxed)
+    let panics = PANICS.lock().unwrap_or_else(|p| p.into_inner());
+    panics
+        .iter()
+        .filter(|(f, _)| files.iter().any(|end| f.ends_with(end)))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 #[cfg(test)]
@@ -189,6 +203,16 @@ mod tests {
         assert!(unchanged < 20, "{unchanged} of 200 left intact");
         assert!(a.iter().any(|(i, _)| i.len() > 64 * 1024));
         assert!(a.iter().any(|(_, c)| !c.is_empty()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_servers_task_panic_is_counted() {
+        let here = ["servers/fuzz.rs"];
+        let before = server_panics(&here);
+        let task = tokio::spawn(async { panic!("a server task fails") });
+        assert!(task.await.unwrap_err().is_panic());
+        assert_eq!(server_panics(&here), before + 1);
+        assert_eq!(server_panics(&["servers/nothing.rs"]), 0);
     }
 
     #[test]
