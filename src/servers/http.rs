@@ -54,6 +54,11 @@ const FILE_CHUNK: usize = 16 * 1024;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest request kept in the trace; longer requests are cut.
 const MAX_RECORDED_REQUEST: usize = 64 * 1024;
+/// Requests (with their responses) recorded per server; then one
+/// [`EventKind::RecordingCapped`] and no more.
+pub const MAX_RECORDED_REQUESTS: u32 = 1000;
+/// Bytes of requests recorded per server; past them, the same.
+pub const MAX_RECORDED_BYTES: usize = 8 * 1024 * 1024;
 /// How much room each read makes in the connection's buffer.
 const READ_CHUNK: usize = 8 * 1024;
 /// How long a closing connection keeps reading (and discarding) what the
@@ -131,6 +136,7 @@ pub async fn run(listener: TcpListener, config: HttpConfig, recorder: Recorder) 
         root,
         recorder,
         responses: AtomicU32::new(0),
+        recorded: std::sync::Mutex::new((0, 0)),
     });
     let mut connections = JoinSet::new();
     // Connections answered 503, each for at most [`BUSY_TIMEOUT`] and [`LINGER`].
@@ -154,6 +160,7 @@ pub async fn run(listener: TcpListener, config: HttpConfig, recorder: Recorder) 
             peer,
             id: count,
             buf: Vec::new(),
+            recording: false,
         };
         connections.spawn(conn.serve());
     }
@@ -167,7 +174,9 @@ async fn busy(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u32)
         peer,
         id,
         buf: Vec::new(),
+        recording: false,
     };
+    conn.recording = conn.shared.claim(0);
     let mut response = Response::error(503, false);
     response.headers.push(("Retry-After", "1".into()));
     let _ = timeout(BUSY_TIMEOUT, conn.send(response, Some("close"))).await;
@@ -182,6 +191,31 @@ struct Shared {
     recorder: Recorder,
     /// Responses started so far, over all connections: the latency index.
     responses: AtomicU32,
+    /// Requests and request bytes recorded so far, over all connections.
+    recorded: std::sync::Mutex<(u32, usize)>,
+}
+
+impl Shared {
+    /// Whether a request of `len` bytes (and its response) is recorded:
+    /// while within [`MAX_RECORDED_REQUESTS`] and [`MAX_RECORDED_BYTES`].
+    /// The first time not, records [`EventKind::RecordingCapped`].
+    fn claim(&self, len: usize) -> bool {
+        let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, bytes) = *recorded;
+        if count < MAX_RECORDED_REQUESTS && bytes + len <= MAX_RECORDED_BYTES {
+            *recorded = (count + 1, bytes + len);
+            return true;
+        }
+        if bytes != usize::MAX {
+            // Marks the cap as noted.
+            recorded.1 = usize::MAX;
+            self.recorder.record(EventKind::RecordingCapped {
+                server: self.config.name.clone(),
+                limit: count,
+            });
+        }
+        false
+    }
 }
 
 /// One client connection.
@@ -192,6 +226,8 @@ struct Conn {
     id: u32,
     /// Received bytes not yet answered (pipelined requests wait here).
     buf: Vec<u8>,
+    /// Whether the request being answered was recorded (its response is then too).
+    recording: bool,
 }
 
 /// What reading the next request gave.
@@ -339,12 +375,18 @@ impl Conn {
     }
 
     /// Records the first `len` bytes of the buffer as a request.
-    fn record_request(&self, len: usize) {
+    /// Nothing once the server's recording is capped.
+    fn record_request(&mut self, len: usize) {
+        let len = len.min(MAX_RECORDED_REQUEST);
+        self.recording = self.shared.claim(len);
+        if !self.recording {
+            return;
+        }
         self.shared.recorder.record(EventKind::Request {
             server: self.shared.config.name.clone(),
             conn: self.id,
             peer: self.peer,
-            raw: self.buf[..len.min(MAX_RECORDED_REQUEST)].to_vec(),
+            raw: self.buf[..len].to_vec(),
         });
     }
 
@@ -385,6 +427,9 @@ impl Conn {
         let Ok(Ok(head)) = timeout_at(deadline, write).await else {
             return false;
         };
+        if !self.recording {
+            return true;
+        }
         let shared = &self.shared;
         shared.recorder.record_at(
             at,
@@ -1573,6 +1618,41 @@ mod tests {
         let requests = site.requests();
         assert_eq!(requests[0].1.len(), head_len + KEPT_BODY);
         assert!(text(&requests[1].1).starts_with("GET /sub/page.txt "));
+    }
+
+    #[tokio::test]
+    async fn recording_stops_after_its_limit_and_says_so() {
+        let site = site(|_| {}).await;
+        let total = MAX_RECORDED_REQUESTS as usize + 5;
+        let mut requests = "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n".repeat(total - 1);
+        requests.push_str("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let stream = TcpStream::connect(site.addr).await.unwrap();
+        let (mut rx, mut tx) = stream.into_split();
+        let writer = tokio::spawn(async move { tx.write_all(requests.as_bytes()).await });
+        let mut response = Vec::new();
+        timeout(Duration::from_secs(30), rx.read_to_end(&mut response))
+            .await
+            .unwrap()
+            .unwrap();
+        writer.await.unwrap().unwrap();
+        let response = text(&response);
+        assert_eq!(response.matches("HTTP/1.1 404 ").count(), total - 1);
+        assert!(
+            response.ends_with(&text(INDEX)),
+            "every request is answered"
+        );
+        assert_eq!(site.requests().len(), MAX_RECORDED_REQUESTS as usize);
+        assert_eq!(site.responses().len(), MAX_RECORDED_REQUESTS as usize);
+        let capped: Vec<u32> = site
+            .trace()
+            .events
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::RecordingCapped { limit, .. } => Some(limit),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(capped, [MAX_RECORDED_REQUESTS], "noted once");
     }
 
     #[tokio::test]
