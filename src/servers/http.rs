@@ -54,10 +54,10 @@ const FILE_CHUNK: usize = 16 * 1024;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest request kept in the trace; longer requests are cut.
 const MAX_RECORDED_REQUEST: usize = 64 * 1024;
-/// Requests (with their responses) recorded per server; then one
-/// [`EventKind::RecordingCapped`] and no more.
+/// Requests (with their responses) recorded per server by default; then
+/// one [`EventKind::RecordingCapped`] and no more.
 pub const MAX_RECORDED_REQUESTS: u32 = 1000;
-/// Bytes of requests recorded per server; past them, the same.
+/// Bytes of requests recorded per server by default; past them, the same.
 pub const MAX_RECORDED_BYTES: usize = 8 * 1024 * 1024;
 /// How much room each read makes in the connection's buffer.
 const READ_CHUNK: usize = 8 * 1024;
@@ -85,11 +85,17 @@ pub struct HttpConfig {
     /// How long a request may take from its first byte to its last, and how
     /// long writing one response may take.
     pub request_timeout: Duration,
+    /// Requests (with their responses) recorded before the server stops
+    /// recording, [`MAX_RECORDED_REQUESTS`] by default; a `serve` session
+    /// whose recorder keeps nothing can lift it.
+    pub max_recorded_requests: u32,
+    /// Bytes of requests recorded before the same, [`MAX_RECORDED_BYTES`] by default.
+    pub max_recorded_bytes: usize,
 }
 
 impl HttpConfig {
     /// A server named `name` serving `root` with no delay, seed 0, a 5 s idle
-    /// timeout and a 10 s request timeout.
+    /// timeout, a 10 s request timeout and the default recording limits.
     pub fn new(name: impl Into<String>, root: impl Into<PathBuf>) -> Self {
         HttpConfig {
             name: name.into(),
@@ -99,6 +105,8 @@ impl HttpConfig {
             seed: 0,
             idle_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            max_recorded_requests: MAX_RECORDED_REQUESTS,
+            max_recorded_bytes: MAX_RECORDED_BYTES,
         }
     }
 }
@@ -197,12 +205,15 @@ struct Shared {
 
 impl Shared {
     /// Whether a request of `len` bytes (and its response) is recorded:
-    /// while within [`MAX_RECORDED_REQUESTS`] and [`MAX_RECORDED_BYTES`].
+    /// while within the configured limits.
     /// The first time not, records [`EventKind::RecordingCapped`].
     fn claim(&self, len: usize) -> bool {
         let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
         let (count, bytes) = *recorded;
-        if count < MAX_RECORDED_REQUESTS && bytes + len <= MAX_RECORDED_BYTES {
+        let config = &self.config;
+        if count < config.max_recorded_requests
+            && bytes.saturating_add(len) <= config.max_recorded_bytes
+        {
             *recorded = (count + 1, bytes + len);
             return true;
         }
