@@ -144,7 +144,7 @@ pub async fn run(listener: TcpListener, config: HttpConfig, recorder: Recorder) 
         root,
         recorder,
         responses: AtomicU32::new(0),
-        recorded: std::sync::Mutex::new((0, 0)),
+        recorded: std::sync::Mutex::new(Recorded::default()),
     });
     let mut connections = JoinSet::new();
     // Connections answered 503, each for at most [`BUSY_TIMEOUT`] and [`LINGER`].
@@ -199,8 +199,19 @@ struct Shared {
     recorder: Recorder,
     /// Responses started so far, over all connections: the latency index.
     responses: AtomicU32,
-    /// Requests and request bytes recorded so far, over all connections.
-    recorded: std::sync::Mutex<(u32, usize)>,
+    /// What has been recorded so far, over all connections.
+    recorded: std::sync::Mutex<Recorded>,
+}
+
+/// What a server has recorded so far.
+#[derive(Default)]
+struct Recorded {
+    /// Requests recorded.
+    count: u32,
+    /// Bytes of requests recorded.
+    bytes: usize,
+    /// Whether recording has stopped (and the trace says so).
+    capped: bool,
 }
 
 impl Shared {
@@ -209,23 +220,24 @@ impl Shared {
     /// The first time not, records [`EventKind::RecordingCapped`].
     fn claim(&self, len: usize) -> bool {
         let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
-        let (count, bytes) = *recorded;
+        let bytes = recorded.bytes.saturating_add(len);
         let config = &self.config;
-        if count < config.max_recorded_requests
-            && bytes.saturating_add(len) <= config.max_recorded_bytes
+        if recorded.capped
+            || recorded.count >= config.max_recorded_requests
+            || bytes > config.max_recorded_bytes
         {
-            *recorded = (count + 1, bytes + len);
-            return true;
+            if !recorded.capped {
+                recorded.capped = true;
+                self.recorder.record(EventKind::RecordingCapped {
+                    server: config.name.clone(),
+                    limit: recorded.count,
+                });
+            }
+            return false;
         }
-        if bytes != usize::MAX {
-            // Marks the cap as noted.
-            recorded.1 = usize::MAX;
-            self.recorder.record(EventKind::RecordingCapped {
-                server: self.config.name.clone(),
-                limit: count,
-            });
-        }
-        false
+        recorded.count += 1;
+        recorded.bytes = bytes;
+        true
     }
 }
 
