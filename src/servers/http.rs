@@ -10,6 +10,13 @@
 //! recorded byte for byte in the run's [`Recorder`]; every wait has a
 //! deadline, so a client that sends garbage, never sends, or never closes
 //! ends only its own connection.
+//!
+//! What an attacking client can make it hold is bounded: at most
+//! [`MAX_CONNECTIONS`] connections at a time (more are answered 503 and
+//! closed), a request head of [`MAX_HEAD`] bytes, the first [`KEPT_BODY`]
+//! bytes of a body (the rest is read and discarded), and files are sent in
+//! chunks. Only regular files are ever opened: a FIFO, device or socket in
+//! the web root is answered 403 at once.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -36,8 +43,22 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Longest request body read (and discarded); longer gets 413.
 const MAX_BODY: u64 = 1024 * 1024;
+/// Bytes of a request body kept in memory (and in the trace); the rest of
+/// the body is read and discarded as it comes.
+pub const KEPT_BODY: usize = 16 * 1024;
+/// Connections served at once; the next ones are answered 503 and closed.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Bytes of a file read and sent at a time.
+const FILE_CHUNK: usize = 16 * 1024;
+/// How long the 503 to a connection over [`MAX_CONNECTIONS`] may take.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest request kept in the trace; longer requests are cut.
 const MAX_RECORDED_REQUEST: usize = 64 * 1024;
+/// Requests (with their responses) recorded per server by default; then
+/// one [`EventKind::RecordingCapped`] and no more.
+pub const MAX_RECORDED_REQUESTS: u32 = 1000;
+/// Bytes of requests recorded per server by default; past them, the same.
+pub const MAX_RECORDED_BYTES: usize = 8 * 1024 * 1024;
 /// How much room each read makes in the connection's buffer.
 const READ_CHUNK: usize = 8 * 1024;
 /// How long a closing connection keeps reading (and discarding) what the
@@ -64,11 +85,17 @@ pub struct HttpConfig {
     /// How long a request may take from its first byte to its last, and how
     /// long writing one response may take.
     pub request_timeout: Duration,
+    /// Requests (with their responses) recorded before the server stops
+    /// recording, [`MAX_RECORDED_REQUESTS`] by default; a `serve` session
+    /// whose recorder keeps nothing can lift it.
+    pub max_recorded_requests: u32,
+    /// Bytes of requests recorded before the same, [`MAX_RECORDED_BYTES`] by default.
+    pub max_recorded_bytes: usize,
 }
 
 impl HttpConfig {
     /// A server named `name` serving `root` with no delay, seed 0, a 5 s idle
-    /// timeout and a 10 s request timeout.
+    /// timeout, a 10 s request timeout and the default recording limits.
     pub fn new(name: impl Into<String>, root: impl Into<PathBuf>) -> Self {
         HttpConfig {
             name: name.into(),
@@ -78,6 +105,8 @@ impl HttpConfig {
             seed: 0,
             idle_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            max_recorded_requests: MAX_RECORDED_REQUESTS,
+            max_recorded_bytes: MAX_RECORDED_BYTES,
         }
     }
 }
@@ -99,9 +128,13 @@ pub fn latency(config: &HttpConfig, index: u32) -> Duration {
 ///
 /// Connections are numbered from 1 in the order they are accepted. Every
 /// response is preceded in the trace by the [`EventKind::Request`] of the
-/// bytes it answers: a whole request, or for a refused one (status 400, 408,
-/// 411, 413, 431 or 505, after which the connection closes) whatever had
-/// arrived of it.
+/// bytes it answers: a whole request (its body cut after [`KEPT_BODY`]
+/// bytes), or for a refused one (status 400, 408, 411, 413, 431 or 505,
+/// after which the connection closes) whatever had arrived of it. A
+/// connection accepted while [`MAX_CONNECTIONS`] are being served gets a
+/// recorded 503 without a request, then is closed. The interim
+/// `100 Continue` sent to a request with `Expect: 100-continue` is not
+/// recorded.
 pub async fn run(listener: TcpListener, config: HttpConfig, recorder: Recorder) {
     let root = tokio::fs::canonicalize(&config.root)
         .await
@@ -111,22 +144,51 @@ pub async fn run(listener: TcpListener, config: HttpConfig, recorder: Recorder) 
         root,
         recorder,
         responses: AtomicU32::new(0),
+        recorded: std::sync::Mutex::new(Recorded::default()),
     });
     let mut connections = JoinSet::new();
+    // Connections answered 503, each for at most [`BUSY_TIMEOUT`] and [`LINGER`].
+    let mut refused = JoinSet::new();
     let mut count: u32 = 0;
     loop {
         let (stream, peer) = super::accept(&listener).await;
         while connections.try_join_next().is_some() {}
         count = count.saturating_add(1);
+        if connections.len() >= MAX_CONNECTIONS {
+            while refused.try_join_next().is_some() {}
+            // Past both limits the connection is closed without a word.
+            if refused.len() < MAX_CONNECTIONS {
+                refused.spawn(busy(shared.clone(), stream, peer, count));
+            }
+            continue;
+        }
         let conn = Conn {
             shared: shared.clone(),
             stream,
             peer,
             id: count,
             buf: Vec::new(),
+            recording: false,
         };
         connections.spawn(conn.serve());
     }
+}
+
+/// Answers a connection over [`MAX_CONNECTIONS`] 503 and closes it.
+async fn busy(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u32) {
+    let mut conn = Conn {
+        shared,
+        stream,
+        peer,
+        id,
+        buf: Vec::new(),
+        recording: false,
+    };
+    conn.recording = conn.shared.claim(0);
+    let mut response = Response::error(503, false);
+    response.headers.push(("Retry-After", "1".into()));
+    let _ = timeout(BUSY_TIMEOUT, conn.send(response, Some("close"))).await;
+    conn.linger().await;
 }
 
 /// What every connection of one server shares.
@@ -137,6 +199,46 @@ struct Shared {
     recorder: Recorder,
     /// Responses started so far, over all connections: the latency index.
     responses: AtomicU32,
+    /// What has been recorded so far, over all connections.
+    recorded: std::sync::Mutex<Recorded>,
+}
+
+/// What a server has recorded so far.
+#[derive(Default)]
+struct Recorded {
+    /// Requests recorded.
+    count: u32,
+    /// Bytes of requests recorded.
+    bytes: usize,
+    /// Whether recording has stopped (and the trace says so).
+    capped: bool,
+}
+
+impl Shared {
+    /// Whether a request of `len` bytes (and its response) is recorded:
+    /// while within the configured limits.
+    /// The first time not, records [`EventKind::RecordingCapped`].
+    fn claim(&self, len: usize) -> bool {
+        let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = recorded.bytes.saturating_add(len);
+        let config = &self.config;
+        if recorded.capped
+            || recorded.count >= config.max_recorded_requests
+            || bytes > config.max_recorded_bytes
+        {
+            if !recorded.capped {
+                recorded.capped = true;
+                self.recorder.record(EventKind::RecordingCapped {
+                    server: config.name.clone(),
+                    limit: recorded.count,
+                });
+            }
+            return false;
+        }
+        recorded.count += 1;
+        recorded.bytes = bytes;
+        true
+    }
 }
 
 /// One client connection.
@@ -147,6 +249,8 @@ struct Conn {
     id: u32,
     /// Received bytes not yet answered (pipelined requests wait here).
     buf: Vec<u8>,
+    /// Whether the request being answered was recorded (its response is then too).
+    recording: bool,
 }
 
 /// What reading the next request gave.
@@ -226,13 +330,49 @@ impl Conn {
             Ok(body) => body,
             Err(status) => return Next::Refuse { status, is_head },
         };
-        let len = head_len + body as usize;
-        while self.buf.len() < len {
+        let arrived = (self.buf.len() - head_len) as u64;
+        if body > arrived && head.expects_continue() && !self.send_continue(deadline).await {
+            return Next::Quiet;
+        }
+        match self.read_body(head_len, body, deadline, is_head).await {
+            Ok(len) => Next::Request(head, len),
+            Err(end) => end,
+        }
+    }
+
+    /// Sends the interim `100 Continue` (RFC 9110 §15.2.1) before `deadline`;
+    /// whether it was sent.
+    async fn send_continue(&mut self, deadline: Instant) -> bool {
+        let write = self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        matches!(timeout_at(deadline, write).await, Ok(Ok(())))
+    }
+
+    /// Reads the `body` bytes after the head (`head_len` bytes) before
+    /// `deadline`, keeping the first [`KEPT_BODY`] of them in the buffer and
+    /// discarding the rest; how many bytes the request spans in the buffer,
+    /// or how it ends.
+    async fn read_body(
+        &mut self,
+        head_len: usize,
+        body: u64,
+        deadline: Instant,
+        is_head: bool,
+    ) -> Result<usize, Next> {
+        let keep = head_len + body.min(KEPT_BODY as u64) as usize;
+        let mut skip = body - (keep - head_len) as u64;
+        loop {
+            if skip > 0 && self.buf.len() > keep {
+                let n = ((self.buf.len() - keep) as u64).min(skip) as usize;
+                self.buf.drain(keep..keep + n);
+                skip -= n as u64;
+            }
+            if skip == 0 && self.buf.len() >= keep {
+                return Ok(keep);
+            }
             if let Some(end) = self.read_by(deadline, is_head).await {
-                return end;
+                return Err(end);
             }
         }
-        Next::Request(head, len)
     }
 
     /// Reads more before `deadline`; `None` if that worked, else how the request ends.
@@ -246,19 +386,30 @@ impl Conn {
         Some(Next::Refuse { status, is_head })
     }
 
-    /// Appends what the socket has to the buffer; 0 at end of stream.
+    /// Appends what the socket has (at most [`READ_CHUNK`] bytes) to the
+    /// buffer; 0 at end of stream.
+    /// The buffer changes only once a read has completed, so a read cut
+    /// short by a deadline loses nothing.
     async fn read(&mut self) -> io::Result<usize> {
-        self.buf.reserve(READ_CHUNK);
-        self.stream.read_buf(&mut self.buf).await
+        let mut chunk = [0u8; READ_CHUNK];
+        let n = self.stream.read(&mut chunk).await?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
     }
 
     /// Records the first `len` bytes of the buffer as a request.
-    fn record_request(&self, len: usize) {
+    /// Nothing once the server's recording is capped.
+    fn record_request(&mut self, len: usize) {
+        let len = len.min(MAX_RECORDED_REQUEST);
+        self.recording = self.shared.claim(len);
+        if !self.recording {
+            return;
+        }
         self.shared.recorder.record(EventKind::Request {
             server: self.shared.config.name.clone(),
             conn: self.id,
             peer: self.peer,
-            raw: self.buf[..len.min(MAX_RECORDED_REQUEST)].to_vec(),
+            raw: self.buf[..len].to_vec(),
         });
     }
 
@@ -284,38 +435,46 @@ impl Conn {
             let _ = write!(head, "Connection: {connection}\r\n");
         }
         head.push_str("\r\n");
-        let head_len = head.len();
-        let mut out = head.into_bytes();
-        out.extend_from_slice(&response.body);
+        let head = head.into_bytes();
         // Stamped before sending, like the pinger's replies: the recorded hold
         // time is then a lower bound of what the client saw.
         let at = shared.recorder.now();
-        let write = self.stream.write_all(&out);
-        let sent = matches!(
-            timeout(shared.config.request_timeout, write).await,
-            Ok(Ok(()))
-        );
-        if sent {
-            shared.recorder.record_at(
-                at,
-                EventKind::Response {
-                    server: shared.config.name.clone(),
-                    conn: self.id,
-                    status,
-                    head: out[..head_len].to_vec(),
-                    body_len: response.body.len() as u64,
-                },
-            );
+        let deadline = Instant::now() + shared.config.request_timeout;
+        let (stream, body) = (&mut self.stream, response.body);
+        let body_len = body.len();
+        let write = async move {
+            stream.write_all(&head).await?;
+            body.write_to(stream).await?;
+            io::Result::Ok(head)
+        };
+        let Ok(Ok(head)) = timeout_at(deadline, write).await else {
+            return false;
+        };
+        if !self.recording {
+            return true;
         }
-        sent
+        let shared = &self.shared;
+        shared.recorder.record_at(
+            at,
+            EventKind::Response {
+                server: shared.config.name.clone(),
+                conn: self.id,
+                status,
+                head,
+                body_len,
+            },
+        );
+        true
     }
 
     /// Closes the sending side, then discards what the client still sends
     /// until it closes too or [`LINGER`] passes.
     async fn linger(&mut self) {
-        let _ = self.stream.shutdown().await;
         let mut sink = [0u8; READ_CHUNK];
-        let drain = async { while matches!(self.stream.read(&mut sink).await, Ok(1..)) {} };
+        let drain = async {
+            let _ = self.stream.shutdown().await;
+            while matches!(self.stream.read(&mut sink).await, Ok(1..)) {}
+        };
         let _ = timeout(LINGER, drain).await;
     }
 }
@@ -355,6 +514,12 @@ impl RequestHead {
             (Some(value), None) => std::str::from_utf8(value).ok(),
             _ => None,
         }
+    }
+
+    /// Whether the client waits for `100 Continue` before sending the body
+    /// (RFC 9110 §10.1.1; an HTTP/1.0 client is never sent one).
+    fn expects_continue(&self) -> bool {
+        self.minor == 1 && self.tokens("expect").any(|t| t == "100-continue")
     }
 
     /// Whether the connection stays open after this request (RFC 9112 §9.3).
@@ -473,7 +638,45 @@ struct Response {
     /// Fields in order, `Content-Length` among them when it applies.
     headers: Vec<(&'static str, String)>,
     /// What follows the head: empty for `HEAD` and 304.
-    body: Vec<u8>,
+    body: Body,
+}
+
+/// The body of a response.
+#[derive(Debug)]
+enum Body {
+    /// Bytes in memory (an error page, or nothing).
+    Bytes(Vec<u8>),
+    /// The first `len` bytes of a regular file, read a chunk at a time.
+    File(tokio::fs::File, u64),
+}
+
+impl Body {
+    /// How many bytes the body has.
+    fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::File(_, len) => *len,
+        }
+    }
+
+    /// Writes the body to `stream`; an error if the file ends early.
+    async fn write_to(self, stream: &mut TcpStream) -> io::Result<()> {
+        let (mut file, mut left) = match self {
+            Body::Bytes(bytes) => return stream.write_all(&bytes).await,
+            Body::File(file, len) => (file, len),
+        };
+        let mut chunk = vec![0u8; FILE_CHUNK];
+        while left > 0 {
+            let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = file.read(&mut chunk[..want]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            stream.write_all(&chunk[..n]).await?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
 }
 
 impl Response {
@@ -490,7 +693,7 @@ impl Response {
                 ("Content-Type", "text/html; charset=utf-8".into()),
                 ("Content-Length", page.len().to_string()),
             ],
-            body: if is_head { Vec::new() } else { page.into() },
+            body: Body::Bytes(if is_head { Vec::new() } else { page.into() }),
         }
     }
 }
@@ -510,7 +713,7 @@ async fn respond(root: &Path, head: &RequestHead) -> Response {
 
 /// The file `head` asks for, 304 if the client's copy is current, or the error status.
 async fn file_response(root: &Path, head: &RequestHead, is_head: bool) -> Result<Response, u16> {
-    let (path, mut file, meta) = open(root, &target_path(&head.target)?).await?;
+    let (path, file, meta) = open(root, &target_path(&head.target)?).await?;
     // A modification time in the future is not to be sent (RFC 9110 §8.8.2.1).
     let now = unix_secs(SystemTime::now());
     let modified = meta.modified().ok().map(|t| unix_secs(t).min(now));
@@ -518,17 +721,14 @@ async fn file_response(root: &Path, head: &RequestHead, is_head: bool) -> Result
         return Ok(Response {
             status: 304,
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::Bytes(Vec::new()),
         });
     }
-    let mut body = Vec::new();
-    if !is_head {
-        file.read_to_end(&mut body).await.map_err(io_status)?;
-    }
-    let length = if is_head {
-        meta.len()
+    let length = meta.len();
+    let body = if is_head {
+        Body::Bytes(Vec::new())
     } else {
-        body.len() as u64
+        Body::File(file, length)
     };
     let mut headers = vec![
         ("Content-Type", content_type(&path).to_owned()),
@@ -605,7 +805,13 @@ fn percent_decode(s: &str) -> Result<Vec<u8>, u16> {
 
 /// Opens the file `relative` names under the canonical `root`, or the
 /// `index.html` of a directory: the path as named (for its type), the file
-/// and its metadata. 403 for what resolves outside `root` (a symbolic link).
+/// and its metadata. 403 for what resolves outside `root` (a symbolic link)
+/// and for what is neither a regular file nor a directory (a FIFO, device
+/// or socket), 404 for a directory without `index.html`.
+///
+/// Nothing but a regular file is opened: the type is checked before the
+/// open, the open does not wait (`O_NONBLOCK`, so a FIFO swapped in
+/// meanwhile cannot hang it) and the type is checked again on the open file.
 async fn open(
     root: &Path,
     relative: &Path,
@@ -618,12 +824,28 @@ async fn open(
     if !real.starts_with(root) {
         return Err(403);
     }
-    let file = tokio::fs::File::open(&real).await.map_err(io_status)?;
+    let kind = tokio::fs::symlink_metadata(&real)
+        .await
+        .map_err(io_status)?;
+    regular(&kind)?;
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(&real)
+        .await
+        .map_err(io_status)?;
     let meta = file.metadata().await.map_err(io_status)?;
-    if !meta.is_file() {
-        return Err(404);
-    }
+    regular(&meta)?;
     Ok((path, file, meta))
+}
+
+/// `Ok` for a regular file, 404 for a directory, 403 for anything else.
+fn regular(meta: &std::fs::Metadata) -> Result<(), u16> {
+    match meta.file_type() {
+        t if t.is_file() => Ok(()),
+        t if t.is_dir() => Err(404),
+        _ => Err(403),
+    }
 }
 
 /// The status for a file that cannot be read: 403 if not allowed, else 404.
@@ -669,6 +891,7 @@ fn reason(status: u16) -> &'static str {
         413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "Unknown",
     }
@@ -1270,6 +1493,372 @@ mod tests {
         let events = site.trace().events;
         assert_eq!(events.len(), 2);
         assert!(events[1].at - events[0].at >= delay);
+    }
+
+    /// Reads from `stream` until `pattern` has arrived (5 s at most); all read.
+    async fn read_until(stream: &mut TcpStream, pattern: &[u8]) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while super::super::fuzz::bytes::find(&got, pattern).is_none() {
+            let n = timeout(Duration::from_secs(5), stream.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| panic!("no {:?} in {:?}", text(pattern), text(&got)))
+                .unwrap();
+            assert!(n > 0, "closed before {:?}: {:?}", text(pattern), text(&got));
+            got.extend_from_slice(&chunk[..n]);
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn fifos_sockets_and_folders_in_the_root_are_refused_at_once() {
+        let site = site(|_| {}).await;
+        let dir = site.root.path();
+        nix::unistd::mkfifo(&dir.join("pipe.html"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::fs::create_dir(dir.join("piped")).unwrap();
+        nix::unistd::mkfifo(&dir.join("piped/index.html"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(dir.join("sock.txt")).unwrap();
+        std::os::unix::fs::symlink(dir.join("pipe.html"), dir.join("link.html")).unwrap();
+        for (path, status) in [
+            ("/pipe.html", "403 Forbidden"),
+            ("/piped/", "403 Forbidden"),
+            ("/sock.txt", "403 Forbidden"),
+            ("/link.html", "403 Forbidden"),
+            ("/empty/", "404 Not Found"),
+            ("/index.html", "200 OK"),
+        ] {
+            for method in ["GET", "HEAD"] {
+                let request = format!("{method} {path} HTTP/1.0\r\n\r\n");
+                let response = text(&exchange(site.addr, request.as_bytes()).await);
+                assert!(
+                    response.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+                    "{request:?} got {response:?}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn expect_100_continue_is_answered_before_the_body() {
+        let site = site(|_| {}).await;
+        let head = "POST /form HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+                    Content-Length: 5\r\n\r\n";
+        let mut stream = TcpStream::connect(site.addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The server must speak first: the client sends nothing more until it does.
+        let interim = read_until(&mut stream, b"\r\n\r\n").await;
+        assert_eq!(text(&interim), "HTTP/1.1 100 Continue\r\n\r\n");
+        stream
+            .write_all(b"helloGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+            .await
+            .unwrap()
+            .unwrap();
+        let rest = text(&rest);
+        assert!(rest.starts_with("HTTP/1.1 501 "), "{rest}");
+        assert!(rest.contains("</html>\nHTTP/1.1 200 OK\r\n"), "{rest}");
+        assert_eq!(site.requests()[0].1, format!("{head}hello").as_bytes());
+        assert_eq!(
+            site.responses().len(),
+            2,
+            "the interim response is not recorded"
+        );
+        // Refused at once, and no 100 for HTTP/1.0 or a body already sent.
+        for request in [
+            "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 9999999\r\n\r\n",
+            "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+            "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\
+             Connection: close\r\n\r\nhi",
+        ] {
+            let response = text(&exchange(site.addr, request.as_bytes()).await);
+            assert!(!response.contains(" 100 "), "{request:?} got {response:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn curl_waits_for_100_continue_and_a_long_body_is_kept_short() {
+        let site = site(|_| {}).await;
+        let upload = site.root.path().join("upload.bin");
+        std::fs::write(&upload, vec![b'u'; 200_000]).unwrap();
+        let data = format!("@{}", upload.display());
+        let output = timeout(
+            Duration::from_secs(20),
+            Command::new("curl")
+                .args([
+                    "-sv",
+                    "--expect100-timeout",
+                    "15",
+                    "-H",
+                    "Expect: 100-continue",
+                ])
+                .args([
+                    "--data-binary",
+                    &data,
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                ])
+                .arg(site.url("/form"))
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("curl ends")
+        .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(text(&output.stdout), "501", "{stderr}");
+        assert!(stderr.contains("< HTTP/1.1 100 Continue"), "{stderr}");
+        let raw = &site.requests()[0].1;
+        let head_len = super::super::fuzz::bytes::find(raw, b"\r\n\r\n").unwrap() + 4;
+        assert_eq!(raw.len(), head_len + KEPT_BODY, "the body is cut");
+    }
+
+    #[tokio::test]
+    async fn a_long_body_is_discarded_and_the_next_request_answered() {
+        let site = site(|_| {}).await;
+        let mut request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n".to_vec();
+        let head_len = request.len();
+        request.resize(head_len + 900_000, b'b');
+        request.extend_from_slice(
+            b"GET /sub/page.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let stream = TcpStream::connect(site.addr).await.unwrap();
+        let (mut rx, mut tx) = stream.into_split();
+        let writer = tokio::spawn(async move { tx.write_all(&request).await });
+        let mut response = Vec::new();
+        timeout(Duration::from_secs(10), rx.read_to_end(&mut response))
+            .await
+            .unwrap()
+            .unwrap();
+        writer.await.unwrap().unwrap();
+        let response = text(&response);
+        assert!(response.starts_with("HTTP/1.1 501 "), "{response}");
+        assert!(response.ends_with(&text(PAGE)), "{response}");
+        let requests = site.requests();
+        assert_eq!(requests[0].1.len(), head_len + KEPT_BODY);
+        assert!(text(&requests[1].1).starts_with("GET /sub/page.txt "));
+    }
+
+    #[tokio::test]
+    async fn recording_stops_after_its_limit_and_says_so() {
+        let site = site(|_| {}).await;
+        let total = MAX_RECORDED_REQUESTS as usize + 5;
+        let mut requests = "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n".repeat(total - 1);
+        requests.push_str("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let stream = TcpStream::connect(site.addr).await.unwrap();
+        let (mut rx, mut tx) = stream.into_split();
+        let writer = tokio::spawn(async move { tx.write_all(requests.as_bytes()).await });
+        let mut response = Vec::new();
+        timeout(Duration::from_secs(30), rx.read_to_end(&mut response))
+            .await
+            .unwrap()
+            .unwrap();
+        writer.await.unwrap().unwrap();
+        let response = text(&response);
+        assert_eq!(response.matches("HTTP/1.1 404 ").count(), total - 1);
+        assert!(
+            response.ends_with(&text(INDEX)),
+            "every request is answered"
+        );
+        assert_eq!(site.requests().len(), MAX_RECORDED_REQUESTS as usize);
+        assert_eq!(site.responses().len(), MAX_RECORDED_REQUESTS as usize);
+        let capped: Vec<u32> = site
+            .trace()
+            .events
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::RecordingCapped { limit, .. } => Some(limit),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(capped, [MAX_RECORDED_REQUESTS], "noted once");
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_limit_get_503_until_one_ends() {
+        let site = site(|c| c.idle_timeout = Duration::from_secs(60)).await;
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut stream = TcpStream::connect(site.addr).await.unwrap();
+            // A request answered proves the server has taken the connection.
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            read_until(&mut stream, INDEX).await;
+            held.push(stream);
+        }
+        let busy = text(&exchange(site.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await);
+        assert!(
+            busy.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{busy}"
+        );
+        assert!(busy.contains("\r\nConnection: close\r\n"), "{busy}");
+        assert!(busy.contains("\r\nRetry-After: 1\r\n"), "{busy}");
+        let statuses: Vec<u16> = site.responses().iter().map(|r| r.1).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 1);
+        assert_eq!(
+            site.responses().last().unwrap().0,
+            MAX_CONNECTIONS as u32 + 1
+        );
+        held.truncate(MAX_CONNECTIONS - 1);
+        // Once the server has seen one close, a new client is served again.
+        let mut tries = 0;
+        loop {
+            let response = text(&exchange(site.addr, b"GET / HTTP/1.0\r\n\r\n").await);
+            if response.starts_with("HTTP/1.1 200 OK\r\n") {
+                break;
+            }
+            assert!(response.starts_with("HTTP/1.1 503 "), "{response}");
+            tries += 1;
+            assert!(tries < 500, "still busy after a connection closed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The files whose panics a fuzz test counts.
+    const PANIC_FILES: &[&str] = &["servers/http.rs"];
+
+    /// The inputs the HTTP fuzz tests damage.
+    const FUZZ_SEEDS: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /sub/page.txt?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        b"HEAD /data.bin HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n",
+        b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
+        b"GET http://x/index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"GET /%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    ];
+
+    /// Sends one damaged input on its own connection, closes the sending
+    /// side and reads whatever comes back; false if the server neither
+    /// answered nor closed within 10 s.
+    async fn fuzz_one(addr: SocketAddr, input: &[u8], cuts: &[usize]) -> bool {
+        let Ok(mut stream) = TcpStream::connect(addr).await else {
+            return false;
+        };
+        let mut from = 0;
+        for &cut in cuts.iter().chain([&input.len()]) {
+            if stream.write_all(&input[from..cut]).await.is_err() {
+                break;
+            }
+            from = cut;
+            tokio::task::yield_now().await;
+        }
+        let _ = stream.shutdown().await;
+        let mut sink = vec![0u8; 64 * 1024];
+        let drained = async { while matches!(stream.read(&mut sink).await, Ok(1..)) {} };
+        let ended = timeout(Duration::from_secs(10), drained).await.is_ok();
+        // No TIME_WAIT left behind: a campaign opens a million connections.
+        let reset = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        let _ = nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::Linger, &reset);
+        ended
+    }
+
+    /// Whether a correct client still gets data.bin byte for byte, twice on
+    /// one connection.
+    async fn correct_client_served(addr: SocketAddr) -> bool {
+        let request = b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n\
+                        GET /data.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let Ok(mut stream) = TcpStream::connect(addr).await else {
+            return false;
+        };
+        let mut response = Vec::new();
+        let exchanged = async {
+            stream.write_all(request).await?;
+            stream.read_to_end(&mut response).await
+        };
+        if !matches!(timeout(Duration::from_secs(10), exchanged).await, Ok(Ok(_))) {
+            return false;
+        }
+        let body = binary();
+        let mut rest = &response[..];
+        for _ in 0..2 {
+            let Some(end) = super::super::fuzz::bytes::find(rest, b"\r\n\r\n") else {
+                return false;
+            };
+            let (head, tail) = rest.split_at(end + 4);
+            let length = format!("\r\nContent-Length: {}\r\n", body.len());
+            if !head.starts_with(b"HTTP/1.1 200 OK\r\n")
+                || super::super::fuzz::bytes::find(head, length.as_bytes()).is_none()
+                || !tail.starts_with(&body)
+            {
+                return false;
+            }
+            rest = &tail[body.len()..];
+        }
+        rest.is_empty()
+    }
+
+    /// Sends `inputs` damaged inputs from `seed`, eight connections at a
+    /// time, checking a correct client every 256; the panics and failed
+    /// checks (a hang or a wrong answer) seen.
+    async fn fuzz_http(seed: u64, inputs: u64) -> (u64, u64) {
+        let panics = super::super::fuzz::bytes::server_panics(PANIC_FILES);
+        let site = site(|c| {
+            c.idle_timeout = Duration::from_secs(2);
+            c.request_timeout = Duration::from_secs(2);
+        })
+        .await;
+        let (workers, batch) = (8u64, 256u64);
+        let mut failed = 0;
+        let mut done = 0;
+        while done < inputs {
+            let n = batch.min(inputs - done);
+            let mut set = JoinSet::new();
+            for w in 0..workers {
+                let addr = site.addr;
+                let first = done;
+                set.spawn(async move {
+                    let mut m = super::super::fuzz::bytes::Mutator::new(seed ^ (first << 8) ^ w);
+                    let mut failed = 0;
+                    for _ in (w..n).step_by(workers as usize) {
+                        let input = m.input(FUZZ_SEEDS);
+                        let cuts = m.splits(input.len());
+                        failed += u64::from(!fuzz_one(addr, &input, &cuts).await);
+                    }
+                    failed
+                });
+            }
+            failed += set.join_all().await.into_iter().sum::<u64>();
+            failed += u64::from(!correct_client_served(site.addr).await);
+            done += n;
+        }
+        assert!(!site.task.is_finished(), "the server ended");
+        (
+            super::super::fuzz::bytes::server_panics(PANIC_FILES) - panics,
+            failed,
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fuzzed_requests_leave_the_server_answering_correctly() {
+        assert_eq!(fuzz_http(0x6e67_7264, 600).await, (0, 0));
+    }
+
+    /// A long campaign: `NETGRADE_FUZZ_INPUTS` inputs (a million by default).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a long fuzz campaign; bench/fuzz.sh runs it"]
+    async fn fuzz_campaign_http() {
+        let inputs = super::super::fuzz::bytes::campaign_inputs();
+        let before = super::super::fuzz::bytes::rss_kib();
+        let (panics, failed) = fuzz_http(0x6874_7470, inputs).await;
+        let after = super::super::fuzz::bytes::rss_kib();
+        println!(
+            "fuzz_campaign_http: {inputs} inputs, {} crashes ({panics} panics, {failed} failed \
+             correct-client checks or hangs), RSS {} MiB before, {} MiB after",
+            panics + failed,
+            before / 1024,
+            after / 1024
+        );
+        assert_eq!((panics, failed), (0, 0));
     }
 
     #[test]

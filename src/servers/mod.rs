@@ -8,7 +8,7 @@
 pub mod clock;
 pub mod diag;
 #[cfg(test)]
-mod fuzz;
+pub(crate) mod fuzz;
 pub mod http;
 pub mod pinger;
 pub mod pop3;

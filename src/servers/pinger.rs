@@ -21,6 +21,14 @@ const MAX_RECORDED_PAYLOAD: usize = 2048;
 const LATE_NOTICE: Duration = Duration::from_millis(5);
 /// Datagrams recorded before the server stops recording (a flooding client).
 pub const MAX_RECORDED_DATAGRAMS: u32 = 1000;
+/// Replies waiting for their delay at once; a datagram that arrives while
+/// this many wait gets no reply. More than [`MAX_RECORDED_DATAGRAMS`], so
+/// every recorded decision is carried out.
+pub const MAX_PENDING_REPLIES: usize = 1024;
+/// Bytes of replies waiting for their delay at once; a datagram whose reply
+/// would pass this gets none. Only a client sending a thousand datagrams of
+/// several kilobytes within one delay reaches it.
+pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 
 /// Settings of one pinger.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,22 +77,22 @@ pub async fn run(
     let socket = std::sync::Arc::new(socket);
     let mut buf = vec![0u8; 65536];
     let mut index: u32 = 0;
-    let mut replies = tokio::task::JoinSet::new();
+    let mut replies = Pending::default();
     loop {
         tokio::select! {
             received = socket.recv_timed(&mut buf) => {
                 // ICMP errors (e.g. port unreachable after the client left)
                 // surface here on Linux; they say nothing about the next datagram.
                 let Ok(got) = received else { continue };
-                while replies.try_join_next().is_some() {}
+                replies.reap();
                 index = index.saturating_add(1);
                 // The kernel's arrival time: exact however late this task ran.
                 let arrived = got.arrived.map_or_else(|| recorder.now(), |t| recorder.at_wall(t));
                 let decided = handle(&config, &recorder, index, &buf[..got.len], got.peer, arrived);
-                if let Some((delay, reply)) = decided {
+                if let Some((delay, reply)) = decided.filter(|(_, r)| replies.admits(r.len())) {
                     let (socket, recorder, name) = (socket.clone(), recorder.clone(), config.name.clone());
                     let due = arrived + delay;
-                    replies.spawn(async move {
+                    replies.spawn(reply.len(), async move {
                         // Sleep until the reply is due, counted from the arrival.
                         let wait = due.saturating_sub(recorder.now());
                         tokio::time::sleep(wait).await;
@@ -113,7 +121,7 @@ pub async fn run(
             _ = stop.changed() => break,
         }
     }
-    replies.abort_all();
+    replies.set.abort_all();
     // What the kernel already holds, read without waiting.
     while let Ok(got) = socket.try_recv_timed(&mut buf) {
         index = index.saturating_add(1);
@@ -128,6 +136,43 @@ pub async fn run(
             got.peer,
             arrived,
         );
+    }
+}
+
+/// Replies waiting for their delay, each a task, and how many bytes they hold.
+#[derive(Default)]
+struct Pending {
+    /// The tasks; each returns the length of its reply.
+    set: tokio::task::JoinSet<usize>,
+    /// Bytes of replies spawned and not yet reaped.
+    bytes: usize,
+}
+
+impl Pending {
+    /// Reaps the tasks that have finished, without waiting.
+    fn reap(&mut self) {
+        while let Some(done) = self.set.try_join_next() {
+            // A task that panicked or was aborted held at most its reply.
+            self.bytes = self.bytes.saturating_sub(done.unwrap_or(0));
+        }
+        if self.set.is_empty() {
+            self.bytes = 0;
+        }
+    }
+
+    /// Whether a reply of `len` bytes stays within [`MAX_PENDING_REPLIES`]
+    /// and [`MAX_PENDING_BYTES`].
+    fn admits(&self, len: usize) -> bool {
+        self.set.len() < MAX_PENDING_REPLIES && self.bytes + len <= MAX_PENDING_BYTES
+    }
+
+    /// Spawns `task`, which holds a reply of `len` bytes.
+    fn spawn(&mut self, len: usize, task: impl Future<Output = ()> + Send + 'static) {
+        self.bytes += len;
+        self.set.spawn(async move {
+            task.await;
+            len
+        });
     }
 }
 
@@ -319,5 +364,122 @@ mod tests {
         let expected = decide(&config(&[2], 0.0, 1), 1).unwrap();
         assert!(pings[0].hold().unwrap() >= expected, "{:?}", pings[0]);
         assert!(pings[1].dropped);
+    }
+
+    #[tokio::test]
+    async fn pending_replies_are_reaped_and_bounded() {
+        let mut pending = Pending::default();
+        let (release, wait) = tokio::sync::watch::channel(false);
+        for _ in 0..MAX_PENDING_REPLIES {
+            assert!(pending.admits(100));
+            let mut wait = wait.clone();
+            pending.spawn(100, async move {
+                let _ = wait.wait_for(|go| *go).await;
+            });
+        }
+        assert!(
+            !pending.admits(1),
+            "no more than {MAX_PENDING_REPLIES} at once"
+        );
+        assert_eq!(pending.bytes, 100 * MAX_PENDING_REPLIES);
+        release.send(true).unwrap();
+        while !pending.set.is_empty() {
+            tokio::task::yield_now().await;
+            pending.reap();
+        }
+        assert_eq!(pending.bytes, 0, "reaped tasks give their bytes back");
+        assert!(pending.admits(MAX_PENDING_BYTES));
+        assert!(!pending.admits(MAX_PENDING_BYTES + 1));
+        pending.spawn(MAX_PENDING_BYTES - 10, std::future::pending());
+        assert!(pending.admits(10) && !pending.admits(11));
+    }
+
+    /// The files whose panics a fuzz test counts.
+    const PANIC_FILES: &[&str] = &["servers/pinger.rs", "servers/udp.rs"];
+
+    /// The datagrams the pinger fuzz tests damage.
+    const FUZZ_SEEDS: &[&[u8]] = &[
+        b"Ping 1 1700000000.123456",
+        b"ping 10 Mon Dec  2 07:16:03 2026",
+        b"",
+        b"\xff\xfe\x00\x01",
+        b"Ping 3 \xc3\xa9t\xc3\xa9 \xe2\x82\xac",
+    ];
+
+    /// Whether a correct client gets its ping back upper-cased (three tries:
+    /// a datagram may be lost in a flood even on loopback).
+    async fn correct_client_served(addr: std::net::SocketAddr, n: u64) -> bool {
+        let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let ping = format!("Ping {n} correct client");
+        let mut buf = [0u8; 128];
+        for _ in 0..3 {
+            client.send_to(ping.as_bytes(), addr).await.unwrap();
+            let reply = tokio::time::timeout(Duration::from_secs(3), client.recv(&mut buf)).await;
+            if let Ok(Ok(len)) = reply {
+                return buf[..len] == *ping.to_ascii_uppercase().as_bytes();
+            }
+        }
+        false
+    }
+
+    /// Sends `inputs` damaged datagrams from `seed` in bursts of 512, then
+    /// checks a correct client; the panics and failed checks seen, and the
+    /// replies still pending at the end.
+    async fn fuzz_pinger(seed: u64, inputs: u64) -> (u64, u64) {
+        let panics = super::super::fuzz::bytes::server_panics(PANIC_FILES);
+        let server = bind();
+        let addr = server.local_addr();
+        let rec = Recorder::new();
+        let mut config = config(&[], 0.0, seed);
+        config.delay_min = Duration::ZERO;
+        config.delay_max = Duration::from_millis(2);
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(run(server, config, rec.clone(), stopped));
+        let fuzzer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut m = super::super::fuzz::bytes::Mutator::new(seed);
+        let (mut failed, mut done, mut sink) = (0, 0, vec![0u8; 65536]);
+        while done < inputs {
+            let n = 512.min(inputs - done);
+            for _ in 0..n {
+                let mut input = m.input(FUZZ_SEEDS);
+                input.truncate(65_507);
+                // A full queue or an ICMP error is the fuzzer's own business.
+                let _ = fuzzer.send_to(&input, addr).await;
+                while fuzzer.try_recv(&mut sink).is_ok() {}
+            }
+            failed += u64::from(!correct_client_served(addr, done).await);
+            done += n;
+        }
+        assert!(!task.is_finished(), "the server ended");
+        let trace = rec.snapshot();
+        let recorded = trace.pings("pinger").len();
+        assert!(recorded <= MAX_RECORDED_DATAGRAMS as usize, "{recorded}");
+        (
+            super::super::fuzz::bytes::server_panics(PANIC_FILES) - panics,
+            failed,
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fuzzed_datagrams_leave_the_pinger_answering_correctly() {
+        assert_eq!(fuzz_pinger(0x7069_6e67, 3000).await, (0, 0));
+    }
+
+    /// A long campaign: `NETGRADE_FUZZ_INPUTS` datagrams (a million by default).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a long fuzz campaign; bench/fuzz.sh runs it"]
+    async fn fuzz_campaign_pinger() {
+        let inputs = super::super::fuzz::bytes::campaign_inputs();
+        let before = super::super::fuzz::bytes::rss_kib();
+        let (panics, failed) = fuzz_pinger(0x5544_5000, inputs).await;
+        let after = super::super::fuzz::bytes::rss_kib();
+        println!(
+            "fuzz_campaign_pinger: {inputs} inputs, {} crashes ({panics} panics, {failed} failed \
+             correct-client checks), RSS {} MiB before, {} MiB after",
+            panics + failed,
+            before / 1024,
+            after / 1024
+        );
+        assert_eq!((panics, failed), (0, 0));
     }
 }

@@ -4,6 +4,8 @@
 //! split writes, and a campaign that checks now and then that the server
 //! still answers a correct session. Everything follows from the seed.
 
+pub mod bytes;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Once;
