@@ -207,7 +207,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_servers_task_panic_is_counted() {
-        let here = ["servers/fuzz.rs"];
+        let here = ["servers/fuzz/bytes.rs"];
         let before = server_panics(&here);
         let task = tokio::spawn(async { panic!("a server task fails") });
         assert!(task.await.unwrap_err().is_panic());
