@@ -763,6 +763,9 @@ async fn serve_http(
         latency_min: latency.0.get(),
         latency_max: latency.1.get(),
         seed,
+        // serve prints each event and keeps none: nothing to bound.
+        max_recorded_requests: u32::MAX,
+        max_recorded_bytes: usize::MAX,
         ..servers::http::HttpConfig::new("http", &root)
     };
     println!("serving {} over HTTP/1.1", root.display());
