@@ -664,7 +664,7 @@ async fn serve(server: Serve) -> ExitCode {
         format!("replies after {}–{} (seed {seed})", delay.0, delay.1)
     };
     println!("udp-pinger listening on UDP {bound}: {losses}, {delays}. Ctrl-C to stop.");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(TAP_EVENTS);
     let recorder = Recorder::with_tap(tx);
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let socket = match servers::udp::UdpServerSocket::from_tokio(socket, None) {
@@ -674,12 +674,14 @@ async fn serve(server: Serve) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
+    let tap = recorder.clone();
     let task = tokio::spawn(servers::pinger::run(socket, config, recorder, stopped));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             event = rx.recv() => {
                 let Some(e) = event else { break };
+                not_shown(&tap);
                 let t = format!("[{:>8.3}s]", e.at.as_secs_f64());
                 let line = match e.kind {
                     EventKind::Datagram { dir: Dir::In, peer, index, data, .. } => {
@@ -773,6 +775,17 @@ async fn serve_http(
         tokio::spawn(servers::http::run(listener, config, recorder))
     })
     .await
+}
+
+/// Events a `serve` printer may fall behind by before events are dropped.
+const TAP_EVENTS: usize = 10_000;
+
+/// Says how many events were not shown because printing fell behind.
+fn not_shown(tap: &Recorder) {
+    let dropped = tap.take_dropped();
+    if dropped > 0 {
+        println!("({dropped} events not shown: printing could not keep up)");
+    }
 }
 
 async fn golden(
@@ -875,13 +888,15 @@ async fn serve_session(
     };
     let bound = listener.local_addr().unwrap_or(addr);
     println!("{kind} listening on TCP {bound}. Ctrl-C to stop.");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let task = start(listener, Recorder::with_tap(tx));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(TAP_EVENTS);
+    let tap = Recorder::with_tap(tx);
+    let task = start(listener, tap.clone());
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             event = rx.recv() => {
                 let Some(e) = event else { break };
+                not_shown(&tap);
                 let t = format!("[{:>8.3}s]", e.at.as_secs_f64());
                 let line = match e.kind {
                     EventKind::Line { conn, dir, bytes, .. } => {

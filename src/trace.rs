@@ -577,7 +577,15 @@ pub struct Recorder {
     /// The wall clock when `start` was taken.
     wall: std::time::SystemTime,
     store: Arc<Mutex<Store>>,
-    tap: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+    tap: Option<Tap>,
+}
+
+/// Where a `serve` recorder sends its events: a bounded channel, and the
+/// count of events it could not take because the printer fell behind.
+#[derive(Clone, Debug)]
+struct Tap {
+    tx: tokio::sync::mpsc::Sender<Event>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Recorder {
@@ -627,11 +635,25 @@ impl Recorder {
 
     /// A recorder that sends each event to `tap` as it happens and keeps
     /// none (for `netgrade serve`): its [`Recorder::snapshot`] is empty.
-    pub fn with_tap(tap: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
+    /// When the channel is full (its reader fell behind: a stalled
+    /// terminal or pipe), the event is dropped and counted
+    /// ([`Recorder::take_dropped`]): the server never waits for its printer
+    /// and never piles events up.
+    pub fn with_tap(tap: tokio::sync::mpsc::Sender<Event>) -> Self {
         Recorder {
-            tap: Some(tap),
+            tap: Some(Tap {
+                tx: tap,
+                dropped: Arc::default(),
+            }),
             ..Recorder::new()
         }
+    }
+
+    /// How many events the tap dropped since the last call.
+    pub fn take_dropped(&self) -> u64 {
+        self.tap.as_ref().map_or(0, |t| {
+            t.dropped.swap(0, std::sync::atomic::Ordering::Relaxed)
+        })
     }
 
     /// Whether the events recorded are kept for a trace (not so with a tap).
@@ -665,7 +687,11 @@ impl Recorder {
         match &self.tap {
             Some(tap) => {
                 drop(store);
-                let _ = tap.send(event);
+                if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = tap.tx.try_send(event)
+                {
+                    tap.dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             None => store.keep(event),
         }
@@ -1065,7 +1091,7 @@ mod tests {
 
     #[test]
     fn a_tapped_recorder_hands_events_on_and_keeps_none() {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1001);
         let rec = Recorder::with_tap(tx);
         for i in 0..1000 {
             rec.record_at(Duration::from_millis(i), line(100));
@@ -1087,5 +1113,12 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 1001);
+        assert_eq!(rec.take_dropped(), 0);
+        // A printer that does not keep up loses events, counted, never memory.
+        for i in 0..1500 {
+            rec.record_at(Duration::from_millis(i), line(100));
+        }
+        assert_eq!(rec.take_dropped(), 499);
+        assert_eq!(rec.take_dropped(), 0);
     }
 }

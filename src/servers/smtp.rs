@@ -2985,7 +2985,7 @@ mod tests {
     #[ignore = "long: run by bench/fuzz.sh"]
     async fn fuzz_campaign_smtp() {
         use super::super::fuzz;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(10_000);
         let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
         let server = fuzz_server(Recorder::with_tap(tx)).await;
         let before = fuzz::rss_kib();
