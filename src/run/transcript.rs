@@ -124,6 +124,19 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
             EventKind::ServerRestarted { attempt, .. } => {
                 let _ = writeln!(out, "program started again ({attempt})");
             }
+            EventKind::RecordingCut {
+                budget,
+                limit,
+                dropped,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "recording cut at {} of {} ({dropped} events not recorded)",
+                    crate::outcome::human_bytes(*limit),
+                    budget.name()
+                );
+            }
             _ => {}
         }
     }
@@ -828,6 +841,31 @@ mod tests {
              S: 235 2.7.0 Authentication successful
              {rest}"
         )
+    }
+
+    #[test]
+    fn a_cut_recording_says_so_in_the_transcript() {
+        let lab = crate::spec::load_builtin("smtp-client").unwrap().unwrap();
+        let mut trace = smtp_trace("S: 220 netgrade.test ESMTP netgrade");
+        trace.events.push(crate::trace::Event {
+            at: std::time::Duration::from_secs(3),
+            kind: EventKind::RecordingCut {
+                budget: crate::trace::Budget::Traffic,
+                limit: 64 << 20,
+                dropped: 12,
+                dropped_bytes: 5000,
+            },
+        });
+        let header = Header {
+            submission: "s",
+            seed: 1,
+            command: None,
+        };
+        let text = render(&lab, &header, &trace, &[]);
+        assert!(
+            text.contains("recording cut at 64 MiB of traffic (12 events not recorded)"),
+            "{text}"
+        );
     }
 
     #[test]
