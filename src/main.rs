@@ -325,6 +325,10 @@ fn scratch() -> Option<tempfile::TempDir> {
         .prefix("netgrade-")
         .tempdir()
         .ok()?;
+    // Each run's program, under a user of its own, reaches its own folder
+    // here by name; none can list the others.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o711)).ok()?;
     // SAFETY: no other thread exists yet: the runtime starts after this.
     match unsafe { netgrade::sandbox::janitor::start(base.path()) } {
         Ok(()) => Some(base),

@@ -141,3 +141,49 @@ fn kill_all_a_daemon_and_100_000_open_files_are_contained() {
     );
     assert_nothing_left(scratch.path());
 }
+
+#[test]
+fn a_program_runs_as_a_user_of_its_own_that_reaches_nothing_of_the_others() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // identities are made by root only
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("r.json");
+    let snapshots = out.path().join("snap");
+    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .current_dir(root())
+        .env("TMPDIR", scratch.path())
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .args(["run", "udp-pinger", "-j", "2", "--quiet", "--json"])
+        .arg(&json)
+        .arg("--snapshots")
+        .arg(&snapshots)
+        .arg(hostile("reads-secrets"))
+        .arg("fixtures/udp-pinger/reference")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status_code.code(), Some(1));
+    let report = read_json(&json);
+    // It exits 0 only when every attempt was refused.
+    let run = run_of(&report, &hostile("reads-secrets"));
+    assert_eq!(status(run, "runs"), "pass", "{run}");
+    let transcript: String = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    let uid = transcript
+        .lines()
+        .find_map(|l| l.strip_prefix("running as uid "))
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .expect("the program says which user it ran as");
+    assert_ne!(uid, 0);
+    let good = run_of(&report, "fixtures/udp-pinger/reference");
+    assert_eq!(good["score"], good["max_score"], "{good}");
+    assert_nothing_left(scratch.path());
+}

@@ -677,6 +677,7 @@ while True:
             pid_namespace: true,
             record_output: true,
             limits: sandbox::Limits::default(),
+            user: None,
         };
         let recorder = Recorder::new();
         let finished = drive_server(&lab, &cmd, Some(6789), Some(&ns), &recorder).await;

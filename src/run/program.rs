@@ -79,7 +79,13 @@ pub async fn execute(
             return done;
         }
     }
+    // As root, the program runs as a user of its own, owning its work folder.
+    let identity = match net.namespace() {
+        Some(_) => blocking(|| claim_identity(work)).await,
+        None => None,
+    };
     let cmd = sandbox::Command {
+        user: identity.as_ref().map(|i| i.id),
         // The program (not its build) trusts the run's certificate authority.
         env: [&base.env[..], trust_env].concat(),
         argv: commands.run.clone(),
@@ -135,6 +141,15 @@ pub async fn execute(
             .map(|how| limits_in_force(&cmd.limits, how)),
     });
     done
+}
+
+/// An identity for the program, owning the work folder; `None` when
+/// netgrade is not root (or every identity is taken, or the folder cannot
+/// be given to it: the program then runs as netgrade does).
+fn claim_identity(work: &Workspace) -> Option<sandbox::identity::Identity> {
+    let identity = sandbox::identity::Identity::claim()?;
+    identity.own(work.root()).ok()?;
+    Some(identity)
 }
 
 /// The limits in force, and how they were enforced, for the report.
@@ -220,6 +235,7 @@ fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
         pid_namespace: false,
         record_output: false,
         limits: plan.lab.program.limits.resolve(),
+        user: None,
     }
 }
 

@@ -88,11 +88,43 @@ pub async fn prepare(packages: &[String]) -> Result<Option<PythonEnv>> {
     Ok(Some(PythonEnv { dir, packages }))
 }
 
+/// The `python3` programs run: as root, where each program runs as a user
+/// of its own, the first on PATH that every user may run (tools such as
+/// pyenv keep theirs in root's home, which others cannot enter, and a
+/// program's search of PATH passes over it); otherwise `python3`.
+pub fn program_python() -> String {
+    if !nix::unistd::geteuid().is_root() {
+        return "python3".into();
+    }
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join("python3"))
+        .find(|p| open_to_all(p))
+        .map_or_else(|| "python3".into(), |p| p.display().to_string())
+}
+
+/// Whether every user may run `path`: the file (through its links) is
+/// executable by others, and so is every folder above it searchable.
+fn open_to_all(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let others =
+        |p: &Path, bit: u32| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & bit != 0);
+    let Ok(real) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let folders_open = [path, real.as_path()]
+        .iter()
+        .all(|p| p.ancestors().skip(1).all(|a| others(a, 0o001)));
+    real.is_file() && others(&real, 0o001) && folders_open
+}
+
 /// `python3`'s version and real executable: what an environment is made from.
 async fn python_identity() -> Result<String> {
     let script =
         "import os, sys; print(sys.version.split()[0]); print(os.path.realpath(sys.executable))";
-    let out = run_tool("python3", &["-c", script], Duration::from_secs(60))
+    let out = run_tool(&program_python(), &["-c", script], Duration::from_secs(60))
         .await
         .map_err(|e| {
             anyhow!("{e}; netgrade runs Python programs with `python3`, so it must be on PATH")
@@ -173,7 +205,7 @@ async fn lock(path: &Path) -> Result<Flock<std::fs::File>> {
 /// Makes a virtual environment in `dir` and installs `packages` into it.
 async fn build(dir: &Path, packages: &[String]) -> Result<()> {
     let shown = dir.display().to_string();
-    run_tool("python3", &["-m", "venv", &shown], VENV_LIMIT)
+    run_tool(&program_python(), &["-m", "venv", &shown], VENV_LIMIT)
         .await
         .map_err(|e| {
             anyhow!(

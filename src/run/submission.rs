@@ -75,12 +75,18 @@ pub struct Entry {
     pub note: Option<String>,
 }
 
-/// netgrade's cache: `$XDG_CACHE_HOME/netgrade`, else `~/.cache/netgrade`
-/// (Go's build cache, the labs' Python environments).
+/// netgrade's cache: `$XDG_CACHE_HOME/netgrade`, else as root
+/// `/var/cache/netgrade`, else `~/.cache/netgrade` (Go's build cache, the
+/// labs' Python environments).
 pub fn cache_dir() -> PathBuf {
     let absolute = |v: Option<std::ffi::OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
     if let Some(xdg) = absolute(std::env::var_os("XDG_CACHE_HOME")) {
         return xdg.join("netgrade");
+    }
+    // As root, programs run as users of their own: the cache (a lab's
+    // Python packages) must be readable by them, which root's home is not.
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/cache/netgrade");
     }
     if let Some(home) = absolute(std::env::var_os("HOME")) {
         return home.join(".cache").join("netgrade");

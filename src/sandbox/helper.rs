@@ -47,6 +47,8 @@ pub struct Setup {
     pub limits: super::Limits,
     /// `cgroup.procs` files to join first.
     pub cgroups: Vec<PathBuf>,
+    /// The user and group to run the program as.
+    pub user: Option<u32>,
 }
 
 /// A path through which another process opens this process's descriptor `fd`.
@@ -70,6 +72,9 @@ pub fn args(setup: &Setup, argv: &[String]) -> Vec<OsString> {
         out.extend(["--cgroup".into(), file.into()]);
     }
     out.extend(["--limits".into(), setup.limits.to_args().into()]);
+    if let Some(id) = setup.user {
+        out.extend(["--user".into(), id.to_string().into()]);
+    }
     out.push("--".into());
     out.extend(argv.iter().map(OsString::from));
     out
@@ -94,6 +99,14 @@ fn parse(args: &[OsString]) -> Result<(Setup, Vec<OsString>), String> {
             }
             Some("--pidns") => setup.lifeline = Some(next("--pidns", &mut it)?.into()),
             Some("--cgroup") => setup.cgroups.push(next("--cgroup", &mut it)?.into()),
+            Some("--user") => {
+                let id = next("--user", &mut it)?;
+                setup.user = Some(
+                    id.to_str()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or("--user needs a number")?,
+                );
+            }
             Some("--limits") => {
                 setup.limits = next("--limits", &mut it)?
                     .to_str()
@@ -142,7 +155,8 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, String> {
         &setup.binds,
         lifeline.as_ref().map(|f| f.as_raw_fd()),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .as_user(setup.user);
     // SAFETY: this process has one thread; `enter` forks the relay and init
     // (which never return) and returns in the process that becomes the program.
     unsafe { child.enter() }.map_err(|e| format!("cannot enter the sandbox: {e}"))?;
@@ -182,6 +196,7 @@ mod tests {
                 ..Default::default()
             },
             cgroups: vec!["/sys/fs/cgroup/x/cgroup.procs".into()],
+            user: Some(64001),
         };
         let argv = vec!["python3".to_string(), "--".into(), "x y".into()];
         let args = args(&setup, &argv);
@@ -192,6 +207,7 @@ mod tests {
         assert_eq!(back.lifeline, setup.lifeline);
         assert_eq!(back.limits, setup.limits);
         assert_eq!(back.cgroups, setup.cgroups);
+        assert_eq!(back.user, Some(64001));
         assert_eq!(program, ["python3", "--", "x y"]);
         assert!(parse(&["--netns".into()]).is_err());
         assert!(

@@ -60,6 +60,8 @@ pub struct ChildSetup {
     netns: Option<RawFd>,
     binds: Vec<(CString, CString)>,
     pid_namespace: Option<RawFd>,
+    /// The user and group the program runs as (see [`super::identity`]).
+    user: Option<u32>,
 }
 
 impl ChildSetup {
@@ -88,7 +90,14 @@ impl ChildSetup {
             netns,
             binds,
             pid_namespace,
+            user: None,
         })
+    }
+
+    /// The program becomes user and group `id` last, after the namespaces.
+    pub fn as_user(mut self, id: Option<u32>) -> Self {
+        self.user = id;
+        self
     }
 
     /// Like [`ChildSetup::new`], with the lifeline's read end given (a PID
@@ -137,6 +146,9 @@ impl ChildSetup {
             if let Some(lifeline) = self.pid_namespace {
                 pid_namespace(lifeline)?;
             }
+        }
+        if let Some(id) = self.user {
+            super::identity::become_user(id)?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod diagnose;
 pub mod helper;
+pub mod identity;
 pub mod init;
 pub mod janitor;
 pub mod limits;
@@ -66,6 +67,8 @@ pub struct Command {
     pub record_output: bool,
     /// Processes, memory, CPU time, file size and open files.
     pub limits: Limits,
+    /// Run as this user and group (root only; see [`identity`]).
+    pub user: Option<u32>,
 }
 
 /// How a command ended and what it printed.
@@ -474,6 +477,7 @@ fn launcher(
             },
             limits: cmd.limits.for_process(!cgroups.is_empty()),
             cgroups,
+            user: cmd.user,
         };
         return Ok(Launch {
             program: exe.into(),
@@ -494,11 +498,14 @@ fn launcher(
         args: args.iter().map(Into::into).collect(),
         helper: false,
         cgroups,
-        in_child: Some(init::ChildSetup::new(
-            cmd.netns.as_ref().map(|ns| ns.raw_fd()),
-            &cmd.binds,
-            cmd.pid_namespace,
-        )?),
+        in_child: Some(
+            init::ChildSetup::new(
+                cmd.netns.as_ref().map(|ns| ns.raw_fd()),
+                &cmd.binds,
+                cmd.pid_namespace,
+            )?
+            .as_user(cmd.user),
+        ),
     })
 }
 
@@ -666,6 +673,7 @@ mod tests {
             pid_namespace: false,
             record_output: true,
             limits: Limits::default(),
+            user: None,
         }
     }
 
