@@ -56,6 +56,40 @@ impl Identity {
     }
 }
 
+impl Drop for Identity {
+    /// Removes what the run's user left in the shared temporary folders,
+    /// so the next run under the same identity finds none of it.
+    fn drop(&mut self) {
+        for dir in SHARED_TMP {
+            remove_owned(Path::new(dir), self.id);
+        }
+    }
+}
+
+/// Folders every user may write to.
+const SHARED_TMP: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+
+/// Removes the entries of `dir` owned by `id`.
+fn remove_owned(dir: &Path, id: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if meta.uid() != id {
+            continue;
+        }
+        let _ = if meta.is_dir() {
+            std::fs::remove_dir_all(entry.path())
+        } else {
+            std::fs::remove_file(entry.path())
+        };
+    }
+}
+
 /// The folder of the lock files, made if needed.
 fn locks_dir() -> Option<PathBuf> {
     let dir = PathBuf::from("/run/netgrade-ids");
@@ -109,6 +143,21 @@ mod tests {
             again.iter().any(|i| i.id == taken),
             "a released id is free again"
         );
+    }
+
+    #[test]
+    fn what_the_user_left_in_tmp_goes_with_the_identity() {
+        let Some(me) = Identity::claim() else {
+            return;
+        };
+        let mine = Path::new("/tmp").join(format!("netgrade-left-{}", me.id));
+        std::fs::create_dir_all(mine.join("deep")).unwrap();
+        std::fs::write(mine.join("deep/f"), "x").unwrap();
+        chown_tree(&mine, me.id).unwrap();
+        let theirs = tempfile::NamedTempFile::new_in("/tmp").unwrap();
+        drop(me);
+        assert!(!mine.exists());
+        assert!(theirs.path().exists(), "files of other users stay");
     }
 
     #[test]
