@@ -80,9 +80,15 @@ pub async fn execute(
         }
     }
     // As root, the program runs as a user of its own, owning its work folder.
+    // A command that compiles as it runs (`go run`, `cargo run`) is a build
+    // step too, and runs as the build steps do, with the shared build caches.
+    let compiles = matches!(
+        commands.run.first().map(String::as_str),
+        Some("go" | "cargo")
+    );
     let identity = match net.namespace() {
-        Some(_) => blocking(|| claim_identity(work)).await,
-        None => None,
+        Some(_) if !compiles => blocking(|| claim_identity(work)).await,
+        _ => None,
     };
     let cmd = sandbox::Command {
         user: identity.as_ref().map(|i| i.id),
