@@ -329,6 +329,8 @@ fn scratch() -> Option<tempfile::TempDir> {
     // here by name; none can list the others.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o711)).ok()?;
+    // What netgrade processes that are gone left behind.
+    netgrade::sandbox::limits::sweep(None);
     // SAFETY: no other thread exists yet: the runtime starts after this.
     match unsafe { netgrade::sandbox::janitor::start(base.path()) } {
         Ok(()) => Some(base),

@@ -58,6 +58,7 @@ fn stop_with(signal: i32) {
         libc::kill(child.id() as i32, signal);
     }
     let started = Instant::now();
+    let pid = child.id();
     let output = child.wait_with_output().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -77,6 +78,32 @@ fn stop_with(signal: i32) {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["runs"].as_array().unwrap().len(), 1);
     assert_nothing_left(scratch.path());
+    assert_no_cgroup_of(pid);
+}
+
+/// Waits (up to 20 s) until no run cgroup of netgrade process `pid` is left.
+fn assert_no_cgroup_of(pid: u32) {
+    let prefix = format!("netgrade-{pid}-");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: Vec<_> = [
+            "/sys/fs/cgroup",
+            "/sys/fs/cgroup/pids",
+            "/sys/fs/cgroup/memory",
+        ]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "cgroups left: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -97,7 +124,9 @@ fn sigkill_leaves_no_process_and_no_folder() {
     let mut child = start_batch(scratch.path(), &json);
     wait_for_first_result(&json);
     assert!(!common::processes_working_in(scratch.path()).is_empty());
+    let pid = child.id();
     child.kill().unwrap();
     child.wait().unwrap();
     assert_nothing_left(scratch.path());
+    assert_no_cgroup_of(pid);
 }

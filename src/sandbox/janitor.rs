@@ -46,6 +46,8 @@ pub unsafe fn start(base: &Path) -> io::Result<()> {
 }
 
 fn janitor(lifeline: RawFd, base: &Path) {
+    // SAFETY: getppid has no preconditions; netgrade is alive now.
+    let netgrade = unsafe { libc::getppid() } as u32;
     // SAFETY: plain system calls on our own process.
     unsafe {
         libc::setsid();
@@ -69,6 +71,7 @@ fn janitor(lifeline: RawFd, base: &Path) {
         kill_working_in(base);
         let _ = std::fs::remove_dir_all(base);
     }
+    super::limits::sweep(Some(netgrade));
 }
 
 /// Kills every process whose working directory is inside `base`.

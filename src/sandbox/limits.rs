@@ -369,6 +369,35 @@ fn user_processes(uid: u32) -> u64 {
         .sum()
 }
 
+/// Removes the run cgroups (`netgrade-<pid>-<n>`) of netgrade process
+/// `owner`, and of every netgrade process that is gone, killing what is
+/// still in them: what a netgrade that was killed, or that exited while a
+/// run's processes were still ending, left behind.
+pub fn sweep(owner: Option<u32>) {
+    for root in [ROOT, "/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory"] {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix("netgrade-")
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let gone = !Path::new(&format!("/proc/{pid}")).exists();
+            if Some(pid) == owner || gone {
+                drop(Cgroup {
+                    kind: Enforcement::CgroupV1,
+                    dirs: vec![entry.path()],
+                });
+            }
+        }
+    }
+}
+
 /// Joins the cgroups whose `cgroup.procs` files are `files` (prepared before
 /// the fork): writes `0`, "this process". Only raw system calls.
 ///
@@ -431,6 +460,25 @@ mod tests {
         };
         assert!(limits.explain(&forks).unwrap().contains("256 processes"));
         assert_eq!(limits.explain(&Usage::default()), None);
+    }
+
+    #[test]
+    fn a_gone_netgrades_cgroups_are_swept() {
+        let Some(group) = Cgroup::create(&Limits::default()) else {
+            return;
+        };
+        // Named as if a netgrade that has ended had made it.
+        let stale: Vec<PathBuf> = group
+            .dirs
+            .iter()
+            .map(|d| d.with_file_name(format!("netgrade-{}-0", u32::MAX - 7)))
+            .collect();
+        drop(group);
+        for dir in &stale {
+            std::fs::create_dir(dir).unwrap();
+        }
+        sweep(None);
+        assert!(stale.iter().all(|d| !d.exists()), "{stale:?}");
     }
 
     #[test]
