@@ -1847,10 +1847,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "a long fuzz campaign; bench/fuzz.sh runs it"]
     async fn fuzz_campaign_http() {
-        let inputs = super::super::fuzz::bytes::campaign_inputs();
-        let before = super::super::fuzz::bytes::rss_kib();
+        let inputs = super::super::fuzz::campaign_inputs();
+        let before = super::super::fuzz::rss_kib().0;
         let (panics, failed) = fuzz_http(0x6874_7470, inputs).await;
-        let after = super::super::fuzz::bytes::rss_kib();
+        let after = super::super::fuzz::rss_kib().0;
         println!(
             "fuzz_campaign_http: {inputs} inputs, {} crashes ({panics} panics, {failed} failed \
              correct-client checks or hangs), RSS {} MiB before, {} MiB after",

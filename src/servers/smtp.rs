@@ -1158,11 +1158,13 @@ impl Session {
     /// Whether the client has read all that was sent to it (`true` when
     /// the kernel cannot say).
     fn read_everything(&self) -> bool {
-        let (Some(diag), Some((local, peer))) = (&self.shared.diag, self.addrs) else {
-            return true;
-        };
-        let unread = diag.lock().ok().and_then(|d| d.unread(local, peer).ok());
-        !matches!(unread, Some(Some(1..)))
+        !matches!(self.unread(), Some(1..))
+    }
+
+    /// Bytes sent to the client that it has not read, when the kernel says.
+    fn unread(&self) -> Option<u32> {
+        let (diag, (local, peer)) = (self.shared.diag.as_ref()?, self.addrs?);
+        diag.lock().ok()?.unread(local, peer).ok()?
     }
 
     /// Sends `text`, whose lines are separated by `\n`, each ending in CRLF,
@@ -1210,15 +1212,8 @@ impl Session {
     /// this, where on loopback two replies could meet in one read or not by
     /// the scheduler's whim, and the client's course with them.
     async fn pace(&mut self) {
-        let (Some(diag), Some((local, peer))) = (&self.shared.diag, self.addrs) else {
-            return;
-        };
         let start = Instant::now();
-        while start.elapsed() < self.pace_left {
-            let unread = diag.lock().ok().and_then(|d| d.unread(local, peer).ok());
-            if !matches!(unread, Some(Some(1..))) {
-                break;
-            }
+        while start.elapsed() < self.pace_left && !self.read_everything() {
             tokio::time::sleep(PACE_POLL).await;
         }
         self.pace_left = self.pace_left.saturating_sub(start.elapsed());
