@@ -398,6 +398,11 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
             "cannot split --cmd `{cmd}` into words: check its quotes"
         ));
     }
+    // No run may see the lab's folder, the class's submissions or the reports.
+    if let Some(dir) = &g.snapshots {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    netgrade::sandbox::view::hide(out_of_sight(lab_arg, &submissions, &g));
     let batch = match run::prepare_batch(&lab).await {
         Ok(b) => b,
         Err(e) => return batch_error(&e),
@@ -524,6 +529,37 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
     } else {
         ExitCode::from(EXIT_FAILED)
     }
+}
+
+/// What no run may see: the folders of the lab file, of the submissions and
+/// of the reports (a report written straight into `/` or a top-level folder
+/// such as `/var`: the file only).
+fn out_of_sight(lab_arg: &str, submissions: &[PathBuf], g: &Grading) -> Vec<PathBuf> {
+    let folder_of = |p: &Path| {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        match p.parent() {
+            Some(parent) if parent.parent().is_some_and(|pp| pp.parent().is_some()) => {
+                parent.to_path_buf()
+            }
+            _ => p,
+        }
+    };
+    let lab = Path::new(lab_arg);
+    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY").map(PathBuf::from);
+    lab.is_file()
+        .then_some(lab)
+        .into_iter()
+        .chain(submissions.iter().map(PathBuf::as_path))
+        .chain(
+            [&g.json, &g.junit, &g.summary]
+                .into_iter()
+                .flatten()
+                .map(PathBuf::as_path),
+        )
+        .chain(step_summary.as_deref())
+        .map(folder_of)
+        .chain(g.snapshots.iter().cloned())
+        .collect()
 }
 
 fn write_reports(g: &Grading, done: &[RunOutcome]) -> Result<(), String> {

@@ -187,3 +187,116 @@ fn a_program_runs_as_a_user_of_its_own_that_reaches_nothing_of_the_others() {
     assert_eq!(good["score"], good["max_score"], "{good}");
     assert_nothing_left(scratch.path());
 }
+
+/// A class laid out where the system's folders are visible (`/var/lib`):
+/// the lab file beside its answers, the submissions, the reports.
+struct Class {
+    dir: tempfile::TempDir,
+}
+
+impl Class {
+    fn new() -> Class {
+        let dir = tempfile::Builder::new()
+            .prefix("netgrade-class-")
+            .tempdir_in("/var/lib")
+            .unwrap();
+        for sub in ["lab", "subs", "out"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        std::fs::copy(
+            root().join("labs/udp-pinger.yaml"),
+            dir.path().join("lab/udp-pinger.yaml"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("lab/golden.txt"), "the answers").unwrap();
+        Class { dir }
+    }
+
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Copies fixture `from` into the class as `name`, with `targets`.
+    fn submit(&self, from: &str, name: &str, targets: &[std::path::PathBuf]) -> std::path::PathBuf {
+        let to = self.path(&format!("subs/{name}"));
+        std::fs::create_dir(&to).unwrap();
+        for entry in std::fs::read_dir(root().join(from)).unwrap().flatten() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+        let list: String = targets
+            .iter()
+            .map(|t| format!("{}\n", t.display()))
+            .collect();
+        std::fs::write(to.join("targets.txt"), list).unwrap();
+        to
+    }
+}
+
+#[test]
+fn no_program_reads_or_writes_the_answers_the_reports_or_another_submission() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // the class is laid out in /var/lib
+    }
+    let class = Class::new();
+    let json = class.path("out/r.json");
+    std::fs::write(&json, "{}").unwrap();
+    let good = class.submit("fixtures/udp-pinger/reference", "good", &[]);
+    let targets = [
+        class.path("lab/golden.txt"),
+        class.path("lab"),
+        json.clone(),
+        class.path("out"),
+        good.clone(),
+        good.join("UDPPingerClient.py"),
+        class.path("subs"),
+    ];
+    let reader = class.submit("fixtures/hostile/reads-secrets", "reader", &targets);
+    let writer = class.submit("fixtures/hostile/writes-report", "writer", &targets);
+    let scratch = tempfile::tempdir().unwrap();
+    let lab = class.path("lab/udp-pinger.yaml");
+    let before = std::fs::read(&lab).unwrap();
+    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .current_dir(root())
+        .env("TMPDIR", scratch.path())
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .arg("run")
+        .arg(&lab)
+        .args(["-j", "3", "--quiet", "--json"])
+        .arg(&json)
+        .args([&reader, &writer, &good])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status_code.code(), Some(1));
+    let report = read_json(&json);
+    for hostile in [&reader, &writer] {
+        let run = run_of(&report, &hostile.display().to_string());
+        // Each exits 0 only when every attempt was refused.
+        assert_eq!(status(run, "runs"), "pass", "{run}");
+    }
+    let good_run = run_of(&report, &good.display().to_string());
+    assert_eq!(good_run["score"], good_run["max_score"], "{good_run}");
+    // Nothing was planted anywhere, and the lab is as it was.
+    assert_eq!(std::fs::read(&lab).unwrap(), before);
+    let planted: Vec<_> = walk(class.dir.path())
+        .into_iter()
+        .chain(["/etc", "/var", "/usr/local"].map(std::path::PathBuf::from))
+        .filter(|p| p.join("planted.json").exists() || p.join("netgrade-planted").exists())
+        .collect();
+    assert!(planted.is_empty(), "{planted:?}");
+    assert_nothing_left(scratch.path());
+}
+
+/// Every folder under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            out.extend(walk(&entry.path()));
+        }
+    }
+    out
+}

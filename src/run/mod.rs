@@ -20,6 +20,7 @@
 
 pub mod batch;
 mod capture;
+mod confine;
 mod evaluate;
 mod network;
 mod prepare;

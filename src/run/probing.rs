@@ -678,6 +678,7 @@ while True:
             record_output: true,
             limits: sandbox::Limits::default(),
             user: None,
+            view: None,
         };
         let recorder = Recorder::new();
         let finished = drive_server(&lab, &cmd, Some(6789), Some(&ns), &recorder).await;

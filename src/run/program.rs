@@ -9,7 +9,7 @@ use super::capture::Capture;
 use super::network::Network;
 use super::submission::{self, Entry, Placeholders, commands, language_env};
 use super::workspace::Workspace;
-use super::{Plan, probing};
+use super::{Plan, confine, probing};
 use crate::outcome::{ExitKind, ProgramSummary};
 use crate::rt::blocking;
 use crate::sandbox::{
@@ -69,7 +69,20 @@ pub async fn execute(
             return ProgramRun::default();
         }
     };
-    let base = base_command(plan, work);
+    let mut base = base_command(plan, work);
+    // As root, the build and the program run as a user of their own, owning
+    // the work folder; as root or in a user namespace, in a view of the
+    // file system of their own.
+    let confinement = confine::confine(
+        work,
+        language(work),
+        &base.env,
+        base.limits.disk,
+        net.namespace().is_some(),
+    )
+    .await;
+    confine::apply(&mut base, &confinement);
+    base.netns = net.shared();
     let mut done = ProgramRun::default();
     if let Some(build) = &commands.build {
         let (time, failed) = build_step(build, &commands.run, &base, recorder).await;
@@ -79,19 +92,7 @@ pub async fn execute(
             return done;
         }
     }
-    // As root, the program runs as a user of its own, owning its work folder.
-    // A command that compiles as it runs (`go run`, `cargo run`) is a build
-    // step too, and runs as the build steps do, with the shared build caches.
-    let compiles = matches!(
-        commands.run.first().map(String::as_str),
-        Some("go" | "cargo")
-    );
-    let identity = match net.namespace() {
-        Some(_) if !compiles => blocking(|| claim_identity(work)).await,
-        _ => None,
-    };
     let cmd = sandbox::Command {
-        user: identity.as_ref().map(|i| i.id),
         // The program (not its build) trusts the run's certificate authority.
         env: [&base.env[..], trust_env].concat(),
         argv: commands.run.clone(),
@@ -103,9 +104,8 @@ pub async fn execute(
             .map(|s| s.as_bytes().to_vec()),
         time_limit: plan.time_limit.get(),
         output_limit: plan.lab.program.output_limit.0,
-        netns: net.shared(),
         binds: capture.binds.clone(),
-        pid_namespace: net.namespace().is_some(),
+        pid_namespace: base.pid_namespace || net.namespace().is_some(),
         record_output: true,
         ..base
     };
@@ -147,15 +147,6 @@ pub async fn execute(
             .map(|how| limits_in_force(&cmd.limits, how)),
     });
     done
-}
-
-/// An identity for the program, owning the work folder; `None` when
-/// netgrade is not root (or every identity is taken, or the folder cannot
-/// be given to it: the program then runs as netgrade does).
-fn claim_identity(work: &Workspace) -> Option<sandbox::identity::Identity> {
-    let identity = sandbox::identity::Identity::claim()?;
-    identity.own(work.root()).ok()?;
-    Some(identity)
 }
 
 /// The limits in force, and how they were enforced, for the report.
@@ -210,14 +201,17 @@ fn plan_commands(
     Ok(Some(Commands { build, run }))
 }
 
-/// The sandbox settings shared by the build step and the program.
-fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
-    let language = work
-        .entry
+/// The language of the submission's entry (Python without one).
+fn language(work: &Workspace) -> submission::Language {
+    work.entry
         .as_ref()
         .map(|e| e.language)
-        .unwrap_or(submission::Language::Python);
-    let env = language_env(language)
+        .unwrap_or(submission::Language::Python)
+}
+
+/// The sandbox settings shared by the build step and the program.
+fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
+    let env = language_env(language(work))
         .into_iter()
         .chain(plan.opts.batch.program_env())
         .chain(
@@ -242,6 +236,7 @@ fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
         record_output: false,
         limits: plan.lab.program.limits.resolve(),
         user: None,
+        view: None,
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Setup {
     pub cgroups: Vec<PathBuf>,
     /// The user and group to run the program as.
     pub user: Option<u32>,
+    /// The program's view of the file system.
+    pub view: Option<super::view::View>,
 }
 
 /// A path through which another process opens this process's descriptor `fd`.
@@ -74,6 +76,9 @@ pub fn args(setup: &Setup, argv: &[String]) -> Vec<OsString> {
     out.extend(["--limits".into(), setup.limits.to_args().into()]);
     if let Some(id) = setup.user {
         out.extend(["--user".into(), id.to_string().into()]);
+    }
+    if let Some(view) = &setup.view {
+        out.extend(view.to_args());
     }
     out.push("--".into());
     out.extend(argv.iter().map(OsString::from));
@@ -114,7 +119,14 @@ fn parse(args: &[OsString]) -> Result<(Setup, Vec<OsString>), String> {
                     .ok_or("--limits needs five numbers")?;
             }
             Some("--") => return Ok((setup, it.cloned().collect())),
-            _ => return Err(format!("unexpected argument {arg:?}")),
+            Some(flag) => {
+                let mut value = || next(flag, &mut it);
+                let view = setup.view.get_or_insert_with(Default::default);
+                if !view.parse_arg(flag, &mut value)? {
+                    return Err(format!("unexpected argument {arg:?}"));
+                }
+            }
+            None => return Err(format!("unexpected argument {arg:?}")),
         }
     }
     Err("no program after `--`".into())
@@ -150,13 +162,23 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, String> {
     unsafe { super::limits::join(&cgroups) }
         .map_err(|e| format!("cannot join the run's cgroup: {e}"))?;
     setup.limits.apply(!cgroups.is_empty());
+    let view = match &setup.view {
+        Some(view) => {
+            let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+            let plan = super::view::Plan::new(view, &setup.binds, &cwd, setup.lifeline.is_some())
+                .map_err(|e| format!("cannot plan the run's view of the files: {e}"))?;
+            Some(plan)
+        }
+        None => None,
+    };
     let child = ChildSetup::with_lifeline(
         netns.as_ref().map(|f| f.as_raw_fd()),
         &setup.binds,
         lifeline.as_ref().map(|f| f.as_raw_fd()),
     )
     .map_err(|e| e.to_string())?
-    .as_user(setup.user);
+    .as_user(setup.user)
+    .with_view(view);
     // SAFETY: this process has one thread; `enter` forks the relay and init
     // (which never return) and returns in the process that becomes the program.
     unsafe { child.enter() }.map_err(|e| format!("cannot enter the sandbox: {e}"))?;
@@ -197,6 +219,11 @@ mod tests {
             },
             cgroups: vec!["/sys/fs/cgroup/x/cgroup.procs".into()],
             user: Some(64001),
+            view: Some(super::super::view::View {
+                work: "/tmp/w".into(),
+                tmp_size: 4096,
+                ..Default::default()
+            }),
         };
         let argv = vec!["python3".to_string(), "--".into(), "x y".into()];
         let args = args(&setup, &argv);
@@ -208,6 +235,7 @@ mod tests {
         assert_eq!(back.limits, setup.limits);
         assert_eq!(back.cgroups, setup.cgroups);
         assert_eq!(back.user, Some(64001));
+        assert_eq!(back.view, setup.view);
         assert_eq!(program, ["python3", "--", "x y"]);
         assert!(parse(&["--netns".into()]).is_err());
         assert!(

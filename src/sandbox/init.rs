@@ -62,6 +62,17 @@ pub struct ChildSetup {
     pid_namespace: Option<RawFd>,
     /// The user and group the program runs as (see [`super::identity`]).
     user: Option<u32>,
+    /// The run's own view of the file system (see [`super::view`]).
+    view: Option<super::view::Plan>,
+    /// Without root: a user namespace mapping netgrade's user to itself.
+    userns: Option<UserNs>,
+}
+
+/// The maps of a user namespace in which the program is netgrade's user.
+#[derive(Debug)]
+struct UserNs {
+    uid_map: CString,
+    gid_map: CString,
 }
 
 impl ChildSetup {
@@ -91,7 +102,26 @@ impl ChildSetup {
             binds,
             pid_namespace,
             user: None,
+            view: None,
+            userns: None,
         })
+    }
+
+    /// The program sees `view` of the file system. Without root, this needs
+    /// a user namespace of its own, in which the program keeps netgrade's
+    /// user (and so no capability once it runs).
+    pub fn with_view(mut self, view: Option<super::view::Plan>) -> Self {
+        // SAFETY: geteuid/getegid have no preconditions.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        if view.is_some() && uid != 0 {
+            let map = |id: u32| CString::new(format!("{id} {id} 1\n")).expect("no NUL");
+            self.userns = Some(UserNs {
+                uid_map: map(uid),
+                gid_map: map(gid),
+            });
+        }
+        self.view = view;
+        self
     }
 
     /// The program becomes user and group `id` last, after the namespaces.
@@ -120,10 +150,13 @@ impl ChildSetup {
     pub unsafe fn enter(&self) -> io::Result<()> {
         // SAFETY: raw system calls on values prepared before the fork.
         unsafe {
+            if let Some(maps) = &self.userns {
+                user_namespace(maps)?;
+            }
             if let Some(fd) = self.netns {
                 check(libc::setns(fd, libc::CLONE_NEWNET))?;
             }
-            if !self.binds.is_empty() {
+            if !self.binds.is_empty() || self.view.is_some() {
                 check(libc::unshare(libc::CLONE_NEWNS))?;
                 // Our mounts stay ours, and the host's changes stay out.
                 check(libc::mount(
@@ -133,7 +166,8 @@ impl ChildSetup {
                     libc::MS_REC | libc::MS_PRIVATE,
                     std::ptr::null(),
                 ))?;
-                for (source, target) in &self.binds {
+                // With a view, the binds are part of it.
+                for (source, target) in self.binds.iter().filter(|_| self.view.is_none()) {
                     check(libc::mount(
                         source.as_ptr(),
                         target.as_ptr(),
@@ -146,12 +180,42 @@ impl ChildSetup {
             if let Some(lifeline) = self.pid_namespace {
                 pid_namespace(lifeline)?;
             }
+            // In the program, inside its PID namespace: its `/proc` is its own.
+            if let Some(view) = &self.view {
+                view.enter()?;
+            }
         }
         if let Some(id) = self.user {
             super::identity::become_user(id)?;
         }
         Ok(())
     }
+}
+
+/// Enters a new user namespace in which the process keeps its user and group.
+unsafe fn user_namespace(maps: &UserNs) -> io::Result<()> {
+    // SAFETY: raw system calls on strings prepared before the fork.
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWUSER))?;
+        write_file(c"/proc/self/setgroups", c"deny")?;
+        write_file(c"/proc/self/uid_map", &maps.uid_map)?;
+        write_file(c"/proc/self/gid_map", &maps.gid_map)
+    }
+}
+
+unsafe fn write_file(path: &std::ffi::CStr, text: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: open/write/close with valid strings.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        check(fd)?;
+        let bytes = text.to_bytes();
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        libc::close(fd);
+        if written != bytes.len() as isize {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn check(r: libc::c_int) -> io::Result<()> {

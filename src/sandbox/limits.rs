@@ -31,10 +31,15 @@ pub struct Limits {
     pub file_size: u64,
     /// Open files of each process.
     pub open_files: u64,
+    /// Bytes the work folder, and each private temporary folder, may hold.
+    pub disk: u64,
+    /// CPUs the whole run may keep busy at once, in thousandths (1000: one CPU).
+    pub cpu_share: u64,
 }
 
 impl Default for Limits {
-    /// 256 processes, 1 GiB of memory, 60 s of CPU, 256 MiB files, 1024 open files.
+    /// 256 processes, 1 GiB of memory, 60 s of CPU, 256 MiB files, 1024
+    /// open files, 512 MiB of disk, one CPU.
     fn default() -> Self {
         Limits {
             processes: 256,
@@ -42,6 +47,8 @@ impl Default for Limits {
             cpu: Duration::from_secs(60),
             file_size: 256 << 20,
             open_files: 1024,
+            disk: 512 << 20,
+            cpu_share: 1000,
         }
     }
 }
@@ -92,7 +99,12 @@ impl Limits {
         }
     }
 
-    /// The limits as arguments of the sandbox helper.
+    /// The run's CPU time per [`CPU_PERIOD_US`], microseconds.
+    fn cpu_quota_us(&self) -> u64 {
+        (CPU_PERIOD_US * self.cpu_share / 1000).max(1000)
+    }
+
+    /// The limits as arguments of the sandbox helper (those a process sets).
     pub fn to_args(&self) -> String {
         format!(
             "{},{},{},{},{}",
@@ -119,6 +131,7 @@ impl Limits {
             cpu: Duration::from_millis(cpu_ms),
             file_size,
             open_files,
+            ..Limits::default()
         })
     }
 
@@ -203,6 +216,8 @@ pub struct Cgroup {
 }
 
 const ROOT: &str = "/sys/fs/cgroup";
+/// The period of the CPU share, microseconds.
+const CPU_PERIOD_US: u64 = 100_000;
 
 impl Cgroup {
     /// Makes the run's cgroup with `limits`, if this machine lets netgrade.
@@ -234,6 +249,11 @@ impl Cgroup {
         std::fs::write(dir.join("pids.max"), limits.processes.to_string())?;
         std::fs::write(dir.join("memory.max"), limits.memory.to_string())?;
         let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+        // Where the `cpu` controller is delegated too.
+        let _ = std::fs::write(
+            dir.join("cpu.max"),
+            format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us()),
+        );
         Ok(group)
     }
 
@@ -256,6 +276,16 @@ impl Cgroup {
             memory.join("memory.memsw.limit_in_bytes"),
             limits.memory.to_string(),
         );
+        // The CPU share, where the `cpu` hierarchy is mounted.
+        let cpu = Path::new(ROOT).join("cpu").join(name);
+        if std::fs::create_dir(&cpu).is_ok() {
+            group.dirs.push(cpu.clone());
+            std::fs::write(cpu.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string())?;
+            std::fs::write(
+                cpu.join("cpu.cfs_quota_us"),
+                limits.cpu_quota_us().to_string(),
+            )?;
+        }
         Ok(group)
     }
 
@@ -374,7 +404,12 @@ fn user_processes(uid: u32) -> u64 {
 /// still in them: what a netgrade that was killed, or that exited while a
 /// run's processes were still ending, left behind.
 pub fn sweep(owner: Option<u32>) {
-    for root in [ROOT, "/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory"] {
+    for root in [
+        ROOT,
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/cpu",
+    ] {
         let Ok(entries) = std::fs::read_dir(root) else {
             continue;
         };
@@ -433,6 +468,7 @@ mod tests {
             cpu: Duration::from_millis(2500),
             file_size: 9,
             open_files: 64,
+            ..Limits::default()
         };
         assert_eq!(Limits::from_args(&limits.to_args()), Some(limits));
         assert_eq!(Limits::from_args("1,2,3"), None);

@@ -17,6 +17,7 @@ pub mod janitor;
 pub mod limits;
 mod netns;
 pub mod ports;
+pub mod view;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -69,6 +70,8 @@ pub struct Command {
     pub limits: Limits,
     /// Run as this user and group (root only; see [`identity`]).
     pub user: Option<u32>,
+    /// The program's own view of the file system (see [`view`]).
+    pub view: Option<view::View>,
 }
 
 /// How a command ended and what it printed.
@@ -478,6 +481,7 @@ fn launcher(
             limits: cmd.limits.for_process(!cgroups.is_empty()),
             cgroups,
             user: cmd.user,
+            view: cmd.view.clone(),
         };
         return Ok(Launch {
             program: exe.into(),
@@ -504,7 +508,13 @@ fn launcher(
                 &cmd.binds,
                 cmd.pid_namespace,
             )?
-            .as_user(cmd.user),
+            .as_user(cmd.user)
+            .with_view(
+                cmd.view
+                    .as_ref()
+                    .map(|v| view::Plan::new(v, &cmd.binds, &cmd.cwd, cmd.pid_namespace))
+                    .transpose()?,
+            ),
         ),
     })
 }
@@ -674,6 +684,7 @@ mod tests {
             record_output: true,
             limits: Limits::default(),
             user: None,
+            view: None,
         }
     }
 

@@ -339,6 +339,14 @@ pub struct LimitsSpec {
     /// Open files of each process (default 1024).
     #[serde(default)]
     pub open_files: Option<u64>,
+    /// What the work folder, and each private temporary folder, may hold
+    /// (default `512MiB`; needs root).
+    #[serde(default)]
+    pub disk: Option<Size>,
+    /// CPUs the whole run may keep busy at once, e.g. `0.5` (default 1;
+    /// needs a cgroup with the `cpu` controller).
+    #[serde(default)]
+    pub cpus: Option<f64>,
 }
 
 impl LimitsSpec {
@@ -351,6 +359,10 @@ impl LimitsSpec {
             cpu: self.cpu_time.map_or(d.cpu, |t| t.get()),
             file_size: self.file_size.map_or(d.file_size, |s| s.0),
             open_files: self.open_files.unwrap_or(d.open_files).max(16),
+            disk: self.disk.map_or(d.disk, |s| s.0).max(1 << 20),
+            cpu_share: self.cpus.map_or(d.cpu_share, |c| {
+                (c * 1000.0).round().clamp(10.0, 1e6) as u64
+            }),
         }
     }
 }
