@@ -300,3 +300,61 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_disk_filler_fills_only_its_own_small_disks() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // work folders are size-limited file systems only as root
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let lab = out.path().join("small-disk.yaml");
+    let yaml = std::fs::read_to_string(root().join("labs/udp-pinger.yaml")).unwrap();
+    let yaml = yaml.replacen(
+        "  output_limit: 64KiB\n",
+        "  output_limit: 64KiB\n  limits:\n    disk: 32MiB\n",
+        1,
+    );
+    std::fs::write(&lab, yaml).unwrap();
+    let json = out.path().join("r.json");
+    let free = |p: &std::path::Path| nix::sys::statvfs::statvfs(p).unwrap().blocks_available();
+    let before = free(scratch.path());
+    let good = "fixtures/udp-pinger/reference";
+    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .current_dir(root())
+        .env("TMPDIR", scratch.path())
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .arg("run")
+        .arg(&lab)
+        .args(["-j", "2", "--quiet", "--json"])
+        .arg(&json)
+        .args([&hostile("disk-filler"), good])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status_code.code(), Some(1));
+    let report = read_json(&json);
+    let good_run = run_of(&report, good);
+    assert_eq!(good_run["score"], good_run["max_score"], "{good_run}");
+    let filler = run_of(&report, &hostile("disk-filler"));
+    let said = filler.to_string();
+    for folder in [".", "/tmp", "/dev/shm"] {
+        assert!(
+            said.contains(&format!(
+                "{folder}: stopped after 32 MiB: No space left on device"
+            )) || said.contains(&format!(
+                "{folder}: stopped after 31 MiB: No space left on device"
+            )),
+            "{folder}: {said}"
+        );
+    }
+    let diagnoses = filler["program"]["diagnoses"].to_string();
+    assert!(diagnoses.contains("ran out of disk"), "{diagnoses}");
+    // The disk is as it was (within 8 MiB of 4 KiB blocks).
+    let after = free(scratch.path());
+    assert!(before.abs_diff(after) < 2048, "{before} → {after} blocks");
+    assert_nothing_left(scratch.path());
+}

@@ -33,6 +33,33 @@ pub struct Confinement {
 }
 
 impl Confinement {
+    /// For the report: the protections this run's program did not get, and
+    /// why (`None` when it got them all).
+    pub fn missing(&self) -> Option<String> {
+        let lacking: &[&str] = match (&self.identity, &self.view) {
+            (Some(_), Some(_)) => return None,
+            (None, Some(_)) => &[
+                "a user of its own (it ran as netgrade's user)",
+                "a size limit on its work folder",
+            ],
+            _ => &[
+                "a user of its own (it ran as netgrade's user)",
+                "a private view of the files (it could read what netgrade's user can)",
+                "a PID namespace (processes it leaves are found by process group only)",
+                "a size limit on its work folder",
+            ],
+        };
+        let how = if self.view.is_some() {
+            "run netgrade as root for them"
+        } else {
+            "run netgrade as root, or where users may make user namespaces, for them"
+        };
+        Some(format!(
+            "sandbox: this run's program had no {}; {how}",
+            lacking.join(", no ")
+        ))
+    }
+
     /// Whether the program gets a PID namespace of its own (root, or a user
     /// namespace).
     pub fn pid_namespace(&self) -> bool {
@@ -69,16 +96,15 @@ fn user_namespaces() -> bool {
 
 /// The run's confinement: an identity owning the work folder (root), and
 /// its view, with the toolchains that `env` (the program's environment)
-/// points at. `isolated`: the run has a network namespace (as root).
+/// points at.
 pub async fn confine(
     work: &Workspace,
     language: Language,
     env: &[(String, String)],
     disk: u64,
-    isolated: bool,
 ) -> Confinement {
     let root = nix::unistd::geteuid().is_root();
-    if (root && !isolated) || !views_available() {
+    if !views_available() {
         return Confinement::default();
     }
     let identity = if root {
@@ -243,12 +269,11 @@ async fn build_warm_up(private: &Path, cache: &Path) -> bool {
     let made = blocking({
         let (private, cache) = (private.clone(), cache.clone());
         move || -> std::io::Result<tempfile::TempDir> {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&private)?;
+            use std::os::unix::fs::PermissionsExt;
+            // The cache itself is open to all (the Python environments);
+            // `private` is root's alone.
             std::fs::create_dir_all(&cache)?;
+            std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))?;
             let src = tempfile::tempdir()?;
             std::fs::write(src.path().join("warm.go"), GO_WARM_UP)?;
             Ok(src)

@@ -175,6 +175,7 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String)> {
     let program =
         program::execute(plan, &work, &net, &capture, trust_env, &servers, &recorder).await;
     servers.stop(&recorder).await;
+    notes.extend(program.notes.iter().cloned());
     let late = program
         .started
         .map(crate::servers::clock::lateness_since)

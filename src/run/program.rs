@@ -37,6 +37,8 @@ pub struct ProgramRun {
     pub time: Duration,
     /// When the program (not its build) started, if it did.
     pub started: Option<std::time::Instant>,
+    /// Notes for the report (the protections the program did not get).
+    pub notes: Vec<String>,
 }
 
 /// The command lines a run uses: an optional build step, then the program.
@@ -73,17 +75,23 @@ pub async fn execute(
     // As root, the build and the program run as a user of their own, owning
     // the work folder; as root or in a user namespace, in a view of the
     // file system of their own.
-    let confinement = confine::confine(
-        work,
-        language(work),
-        &base.env,
-        base.limits.disk,
-        net.namespace().is_some(),
-    )
-    .await;
+    let confinement = confine::confine(work, language(work), &base.env, base.limits.disk).await;
     confine::apply(&mut base, &confinement);
+    // Files the command names by their full path (`--cmd "nginx -c /course/nginx.conf"`).
+    if let Some(view) = &mut base.view {
+        let words = commands.run.iter().chain(commands.build.iter().flatten());
+        view.read_only.extend(
+            words
+                .map(Path::new)
+                .filter(|p| p.is_absolute() && p.exists())
+                .map(Path::to_path_buf),
+        );
+    }
     base.netns = net.shared();
-    let mut done = ProgramRun::default();
+    let mut done = ProgramRun {
+        notes: confinement.missing().into_iter().collect(),
+        ..Default::default()
+    };
     if let Some(build) = &commands.build {
         let (time, failed) = build_step(build, &commands.run, &base, recorder).await;
         done.time += time;
@@ -92,7 +100,7 @@ pub async fn execute(
             return done;
         }
     }
-    let cmd = sandbox::Command {
+    let mut cmd = sandbox::Command {
         // The program (not its build) trusts the run's certificate authority.
         env: [&base.env[..], trust_env].concat(),
         argv: commands.run.clone(),
@@ -109,6 +117,15 @@ pub async fn execute(
         record_output: true,
         ..base
     };
+    // It sees the files that name that authority.
+    if let Some(view) = &mut cmd.view {
+        view.read_only.extend(
+            trust_env
+                .iter()
+                .filter(|(k, _)| k == "SSL_CERT_FILE")
+                .filter_map(|(_, v)| Path::new(v).parent().map(Path::to_path_buf)),
+        );
+    }
     let before = blocking(|| file_stamps(&cmd.cwd)).await;
     done.started = Some(std::time::Instant::now());
     let finished = if plan.is_server() {
@@ -136,6 +153,10 @@ pub async fn execute(
             .limit
             .clone()
             .into_iter()
+            .chain(disk_full(
+                &[&finished.stderr[..], &finished.stdout[..]].concat(),
+                &cmd,
+            ))
             .chain(diagnose_allowing(
                 &String::from_utf8_lossy(&finished.stderr),
                 &plan.lab.program.python_packages(),
@@ -147,6 +168,18 @@ pub async fn execute(
             .map(|how| limits_in_force(&cmd.limits, how)),
     });
     done
+}
+
+/// A diagnosis for a program that filled its disk (and said so).
+fn disk_full(output: &[u8], cmd: &sandbox::Command) -> Option<String> {
+    let text = String::from_utf8_lossy(output);
+    let full = text.contains("No space left on device") || text.contains("Errno 28");
+    (full && cmd.view.is_some()).then(|| {
+        format!(
+            "the run ran out of disk: its work folder, /tmp and /dev/shm may each hold {} (the run's limit; a loop that writes without end?)",
+            crate::outcome::human_bytes(cmd.limits.disk)
+        )
+    })
 }
 
 /// The limits in force, and how they were enforced, for the report.

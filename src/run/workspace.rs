@@ -15,6 +15,9 @@ use crate::trace::{EventKind, Recorder};
 /// The run's private copy of the submission.
 #[derive(Debug)]
 pub struct Workspace {
+    /// The size-limited memory file system the folder is, as root (unmounted
+    /// first when the workspace is dropped).
+    _disk: Option<Disk>,
     /// The temporary directory; removed when the workspace is dropped.
     pub dir: TempDir,
     /// The entry file, when one was found.
@@ -50,20 +53,26 @@ pub fn prepare(plan: &Plan, recorder: &Recorder, notes: &mut Vec<String>) -> Res
             exit: ExitKind::DidNotStart { reason },
         });
     };
+    let limit = plan.lab.program.limits.resolve().disk;
+    let disk = Disk::mount(dir.path(), limit);
     let entry = match copy_submission(plan.submission, dir.path()) {
         Ok(()) => entry(plan, dir.path()).unwrap_or_else(|reason| {
             did_not_start(reason);
             None
         }),
         Err(reason) => {
-            did_not_start(reason);
+            did_not_start(too_big(reason, limit, disk.is_some()));
             None
         }
     };
     if let Some(note) = entry.as_ref().and_then(|e| e.note.clone()) {
         notes.push(note);
     }
-    let work = Workspace { dir, entry };
+    let work = Workspace {
+        _disk: disk,
+        dir,
+        entry,
+    };
     // A student's server serves the lab's files (its web root) from its own folder.
     if plan.is_server() {
         plan.lab
@@ -72,6 +81,57 @@ pub fn prepare(plan: &Plan, recorder: &Recorder, notes: &mut Vec<String>) -> Res
             .context("cannot copy the lab's data next to the program")?;
     }
     Ok(work)
+}
+
+/// A work folder that is a memory file system of a fixed size: what the
+/// run's program writes there is bounded, and freed when the run ends.
+#[derive(Debug)]
+struct Disk {
+    path: std::ffi::CString,
+}
+
+impl Disk {
+    /// Mounts a file system of `size` bytes on `dir` (as root; `None` otherwise).
+    fn mount(dir: &Path, size: u64) -> Option<Disk> {
+        use std::os::unix::ffi::OsStrExt;
+        if !nix::unistd::geteuid().is_root() {
+            return None;
+        }
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        let options = std::ffi::CString::new(format!("size={size},mode=0700")).ok()?;
+        // SAFETY: mount(2) with valid strings.
+        let r = unsafe {
+            libc::mount(
+                c"netgrade-work".as_ptr(),
+                path.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                options.as_ptr().cast(),
+            )
+        };
+        (r == 0).then_some(Disk { path })
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        // SAFETY: umount2(2) with a valid string.
+        unsafe {
+            libc::umount2(self.path.as_ptr(), libc::MNT_DETACH);
+        }
+    }
+}
+
+/// Why a submission could not be copied, said plainly when it is bigger
+/// than the run's disk.
+fn too_big(reason: String, limit: u64, limited: bool) -> String {
+    if limited && reason.contains("No space left on device") {
+        return format!(
+            "the submission is larger than the run's disk ({}): remove large files (videos, data sets, build output) from it, or raise the lab's `program.limits.disk`",
+            crate::outcome::human_bytes(limit)
+        );
+    }
+    reason
 }
 
 /// The submission's entry in `root`. `Ok(None)`: none, and `--cmd` does not

@@ -69,9 +69,34 @@ fn janitor(lifeline: RawFd, base: &Path) {
     }
     if base.exists() {
         kill_working_in(base);
+        unmount_under(base);
         let _ = std::fs::remove_dir_all(base);
     }
     super::limits::sweep(Some(netgrade));
+}
+
+/// Unmounts every file system mounted inside `base` (the runs' work folders).
+pub fn unmount_under(base: &Path) {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(base) && p != base)
+        .collect();
+    // The deepest first.
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(path) = std::ffi::CString::new(point.as_os_str().as_bytes()) {
+            // SAFETY: umount2(2) with a valid string.
+            unsafe {
+                libc::umount2(path.as_ptr(), libc::MNT_DETACH);
+            }
+        }
+    }
 }
 
 /// Kills every process whose working directory is inside `base`.

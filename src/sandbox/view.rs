@@ -240,7 +240,7 @@ impl Planner {
         let Ok(real) = std::fs::canonicalize(path) else {
             return Ok(());
         };
-        if self.visible(&real) || PRIVATE_TMP.iter().any(|t| real.starts_with(t)) {
+        if self.visible(&real) {
             return Ok(());
         }
         if let Some(parent) = real.parent() {
@@ -335,10 +335,17 @@ impl Planner {
         let Ok(real) = std::fs::canonicalize(path) else {
             return Ok(None);
         };
-        if !self.visible(&real) {
+        // In a private temporary folder, a folder is covered all the same:
+        // the scratch folder shows the run's own work folder, and nothing
+        // else, not even room to write.
+        let in_tmp = PRIVATE_TMP.iter().any(|t| real.starts_with(t)) && real.is_dir();
+        if !self.visible(&real) && !in_tmp {
             return Ok(None);
         }
         if real.is_dir() {
+            if let Some(parent) = real.parent() {
+                self.dirs(parent)?;
+            }
             self.tmpfs(&real, "mode=0755,size=4k")?;
             Ok(Some(real))
         } else {
