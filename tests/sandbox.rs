@@ -358,3 +358,185 @@ fn a_disk_filler_fills_only_its_own_small_disks() {
     assert!(before.abs_diff(after) < 2048, "{before} → {after} blocks");
     assert_nothing_left(scratch.path());
 }
+
+/// Whether `uid` may make user namespaces here (as that user, when root).
+fn user_namespaces_for(uid: Option<u32>) -> bool {
+    let mut cmd = std::process::Command::new("unshare");
+    if let Some(uid) = uid {
+        cmd = std::process::Command::new("setpriv");
+        cmd.args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+            "unshare",
+        ]);
+    }
+    cmd.args(["--user", "--mount", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn without_root_the_same_programs_are_contained() {
+    // As root, the batch runs as `nobody`; otherwise as the user running the tests.
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let user = root.then_some(65534u32);
+    if root
+        && std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        return; // no way to drop root here
+    }
+    // Everything the run needs, where that user may read it.
+    let place = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(place.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = place.path().join("netgrade");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("netgrade"), &exe).unwrap();
+    let names = [
+        "reads-secrets",
+        "kill-all",
+        "daemon",
+        "fork-bomb",
+        "memory-hog",
+    ];
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    };
+    for name in names {
+        copy(&root_dir().join(hostile(name)), &place.path().join(name));
+    }
+    copy(
+        &root_dir().join("fixtures/udp-pinger/reference"),
+        &place.path().join("good"),
+    );
+    let scratch = place.path().join("scratch");
+    let home = place.path().join("home");
+    let out = place.path().join("out");
+    for dir in [&scratch, &home, &out] {
+        std::fs::create_dir(dir).unwrap();
+        if let Some(uid) = user {
+            std::os::unix::fs::chown(dir, Some(uid), Some(uid)).unwrap();
+        }
+    }
+    let mut cmd = match user {
+        Some(uid) => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+            ])
+            .arg(&exe);
+            c
+        }
+        None => std::process::Command::new(&exe),
+    };
+    let status_code = cmd
+        .current_dir(place.path())
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", &home)
+        .env("TMPDIR", &scratch)
+        .env("NO_COLOR", "1")
+        .args([
+            "run",
+            "udp-pinger",
+            "-j",
+            "3",
+            "--quiet",
+            "--json",
+            "out/r.json",
+        ])
+        .args(names)
+        .arg("good")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status_code.code(), Some(1));
+    let report = read_json(&out.join("r.json"));
+    let good = run_of(&report, "good");
+    assert_eq!(good["score"], good["max_score"], "{good}");
+    let notes = |name: &str| run_of(&report, name)["notes"].to_string();
+    for name in ["fork-bomb", "memory-hog", "kill-all", "daemon"] {
+        assert_eq!(status(run_of(&report, name), "runs"), "fail", "{name}");
+    }
+    if user_namespaces_for(user) {
+        // A user namespace gives the run its own view of the files and its
+        // own PID namespace: the secrets are out of sight, the daemon dies
+        // with the run.
+        let reader = run_of(&report, "reads-secrets");
+        assert_eq!(status(reader, "runs"), "pass", "{reader}");
+        let daemon = run_of(&report, "daemon");
+        assert_eq!(daemon["program"]["leftover_processes"], 1, "{daemon}");
+        assert!(
+            notes("good").contains("did not get a user of its own"),
+            "{}",
+            notes("good")
+        );
+        assert!(!notes("good").contains("private view"), "{}", notes("good"));
+    } else {
+        assert!(notes("good").contains("a private view of the files"));
+    }
+    assert_nothing_left(&scratch);
+}
+
+fn root_dir() -> std::path::PathBuf {
+    root()
+}
+
+#[test]
+fn a_program_that_reaches_for_the_world_finds_only_loopback() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // without root there is no private network: it must not run
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("r.json");
+    let good = "fixtures/udp-pinger/reference";
+    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .current_dir(root())
+        .env("TMPDIR", scratch.path())
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .args(["run", "udp-pinger", "-j", "2", "--quiet", "--json"])
+        .arg(&json)
+        .arg("--snapshots")
+        .arg(out.path().join("snap"))
+        .args([&hostile("reaches-out"), good])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status_code.code(), Some(1));
+    let report = read_json(&json);
+    let reacher = run_of(&report, &hostile("reaches-out"));
+    // It exits 0 only with loopback alone, every attempt ending on this machine.
+    assert_eq!(status(reacher, "runs"), "pass", "{reacher}");
+    let said: String = std::fs::read_dir(out.path().join("snap"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(said.contains("interfaces: lo\n"), "{said}");
+    // Refused on this machine, and seen by netgrade's watcher there.
+    let refused = "tcp <num>.<num>:80: refused on this machine";
+    assert_eq!(said.matches(refused).count(), 2, "{said}");
+    for host in ["10.0.0.1", "93.184.216.34"] {
+        let seen = format!("stray: 1 TCP packet(s) to {host}:80, where no server listens");
+        assert!(said.contains(&seen), "{said}");
+    }
+    let good_run = run_of(&report, good);
+    assert_eq!(good_run["score"], good_run["max_score"], "{good_run}");
+    assert_nothing_left(scratch.path());
+}

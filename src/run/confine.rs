@@ -45,18 +45,18 @@ impl Confinement {
             _ => &[
                 "a user of its own (it ran as netgrade's user)",
                 "a private view of the files (it could read what netgrade's user can)",
-                "a PID namespace (processes it leaves are found by process group only)",
+                "a PID namespace (what it left running was found by process group only)",
                 "a size limit on its work folder",
             ],
         };
         let how = if self.view.is_some() {
-            "run netgrade as root for them"
+            "run netgrade as root to have them"
         } else {
-            "run netgrade as root, or where users may make user namespaces, for them"
+            "run netgrade as root, or where users may make user namespaces, to have them"
         };
         Some(format!(
-            "sandbox: this run's program had no {}; {how}",
-            lacking.join(", no ")
+            "sandbox: this run's program did not get {}; {how}",
+            lacking.join(", nor ")
         ))
     }
 

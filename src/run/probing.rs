@@ -631,6 +631,7 @@ while True:
             duration: Duration::from_millis(ms),
             stdout: b"Ready\n".to_vec(),
             stderr: err.to_vec(),
+            cpu_limited: false,
             leftovers: 1,
             limit: None,
             enforcement: None,

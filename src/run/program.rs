@@ -163,9 +163,7 @@ pub async fn execute(
             ))
             .chain(probing::restart_notes(plan.lab, recorder))
             .collect(),
-        limits: finished
-            .enforcement
-            .map(|how| limits_in_force(&cmd.limits, how)),
+        limits: limits_in_force(&cmd.limits, &finished, work.disk_limited()),
     });
     done
 }
@@ -183,9 +181,14 @@ fn disk_full(output: &[u8], cmd: &sandbox::Command) -> Option<String> {
 }
 
 /// The limits in force, and how they were enforced, for the report.
-fn limits_in_force(limits: &sandbox::Limits, how: sandbox::Enforcement) -> String {
+fn limits_in_force(
+    limits: &sandbox::Limits,
+    finished: &sandbox::Finished,
+    disk: bool,
+) -> Option<String> {
     use crate::outcome::human_bytes as size;
-    format!(
+    let how = finished.enforcement?;
+    let mut text = format!(
         "{} processes and {} of memory, by {}; {} s of CPU time, {} files and {} open files per process (resource limits)",
         limits.processes,
         size(limits.memory),
@@ -193,7 +196,20 @@ fn limits_in_force(limits: &sandbox::Limits, how: sandbox::Enforcement) -> Strin
         limits.cpu.as_secs(),
         size(limits.file_size),
         limits.open_files
-    )
+    );
+    if finished.cpu_limited {
+        text.push_str(&format!(
+            "; {} CPU for the whole run (the cgroup's CPU share)",
+            limits.cpu_share as f64 / 1000.0
+        ));
+    }
+    if disk {
+        text.push_str(&format!(
+            "; {} of disk in the work folder, and in each of /tmp and /dev/shm",
+            size(limits.disk)
+        ));
+    }
+    Some(text)
 }
 
 /// Values for the placeholders of commands and arguments.

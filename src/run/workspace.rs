@@ -17,7 +17,7 @@ use crate::trace::{EventKind, Recorder};
 pub struct Workspace {
     /// The size-limited memory file system the folder is, as root (unmounted
     /// first when the workspace is dropped).
-    _disk: Option<Disk>,
+    disk: Option<Disk>,
     /// The temporary directory; removed when the workspace is dropped.
     pub dir: TempDir,
     /// The entry file, when one was found.
@@ -31,6 +31,11 @@ impl Workspace {
             .as_ref()
             .map(|e| e.dir.clone())
             .unwrap_or_else(|| self.root().to_path_buf())
+    }
+
+    /// Whether the folder is a file system of the run's disk limit.
+    pub fn disk_limited(&self) -> bool {
+        self.disk.is_some()
     }
 
     /// The root of the copy.
@@ -68,11 +73,7 @@ pub fn prepare(plan: &Plan, recorder: &Recorder, notes: &mut Vec<String>) -> Res
     if let Some(note) = entry.as_ref().and_then(|e| e.note.clone()) {
         notes.push(note);
     }
-    let work = Workspace {
-        _disk: disk,
-        dir,
-        entry,
-    };
+    let work = Workspace { disk, dir, entry };
     // A student's server serves the lab's files (its web root) from its own folder.
     if plan.is_server() {
         plan.lab

@@ -238,6 +238,7 @@ unsafe fn pid_namespace(lifeline: RawFd) -> io::Result<()> {
         check(libc::pipe2(status.as_mut_ptr(), libc::O_CLOEXEC))?;
         // Init is made netgrade's own child (CLONE_PARENT), so netgrade reaps
         // it after killing it, whatever the relay did meanwhile.
+        let relay_pid = libc::getpid();
         let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
         match libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) {
             -1 => return Err(io::Error::last_os_error()),
@@ -252,7 +253,7 @@ unsafe fn pid_namespace(lifeline: RawFd) -> io::Result<()> {
                 libc::close(status[1]);
                 Ok(())
             }
-            program => init(program, status[1], lifeline),
+            program => init(program, status[1], lifeline, relay_pid),
         }
     }
 }
@@ -300,12 +301,60 @@ unsafe fn relay(status: RawFd) -> ! {
     }
 }
 
+/// The name of the init whose relay is `relay`: `ng-init-<relay's pid>`,
+/// how netgrade finds the namespace of a run (see [`namespace_members`]).
+fn init_name(relay: libc::pid_t) -> [u8; 16] {
+    let mut name = *b"ng-init-\0\0\0\0\0\0\0\0";
+    let mut digits = [0u8; 7];
+    let mut n = relay.max(0) as u32;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+        if n == 0 || len == digits.len() {
+            break;
+        }
+    }
+    for i in 0..len {
+        name[8 + i] = digits[len - 1 - i];
+    }
+    name
+}
+
+/// Every process in the PID namespace of the run whose relay (the
+/// program's process group) is `relay`, its init included.
+pub fn namespace_members(relay: i32) -> Vec<i32> {
+    let name = init_name(relay);
+    let wanted = std::ffi::CStr::from_bytes_until_nul(&name)
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pids: Vec<i32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(init) = pids.iter().copied().find(|p| comm(*p).trim_end() == wanted) else {
+        return Vec::new();
+    };
+    let Some(theirs) = ns(init) else {
+        return Vec::new();
+    };
+    pids.into_iter()
+        .filter(|p| ns(*p).as_ref() == Some(&theirs))
+        .collect()
+}
+
 /// Init: reaps every process of the namespace, reports the program's wait
 /// status, and exits when netgrade's lifeline closes.
-unsafe fn init(program: libc::pid_t, status: RawFd, lifeline: RawFd) -> ! {
+unsafe fn init(program: libc::pid_t, status: RawFd, lifeline: RawFd, relay: libc::pid_t) -> ! {
     // SAFETY: raw system calls in a process that never returns to Rust code.
     unsafe {
-        libc::prctl(libc::PR_SET_NAME, c"netgrade-init".as_ptr());
+        let name = init_name(relay);
+        libc::prctl(libc::PR_SET_NAME, name.as_ptr());
         // Out of the program's process group (the program, forked before,
         // stays in it): netgrade waits for that group, and init outlives it.
         libc::setpgid(0, 0);

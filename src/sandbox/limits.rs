@@ -211,8 +211,10 @@ pub struct Usage {
 #[derive(Debug)]
 pub struct Cgroup {
     kind: Enforcement,
-    /// The run's directories: one (v2) or `pids` and `memory` (v1).
+    /// The run's directories: one (v2) or `pids`, `memory` and `cpu` (v1).
     dirs: Vec<PathBuf>,
+    /// Whether the run's CPU share is enforced (the `cpu` controller).
+    cpu: bool,
 }
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -242,18 +244,20 @@ impl Cgroup {
         }
         let dir = root.join(name);
         std::fs::create_dir(&dir)?;
-        let group = Cgroup {
+        let mut group = Cgroup {
             kind: Enforcement::CgroupV2,
             dirs: vec![dir.clone()],
+            cpu: false,
         };
         std::fs::write(dir.join("pids.max"), limits.processes.to_string())?;
         std::fs::write(dir.join("memory.max"), limits.memory.to_string())?;
         let _ = std::fs::write(dir.join("memory.swap.max"), "0");
         // Where the `cpu` controller is delegated too.
-        let _ = std::fs::write(
+        group.cpu = std::fs::write(
             dir.join("cpu.max"),
             format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us()),
-        );
+        )
+        .is_ok();
         Ok(group)
     }
 
@@ -264,6 +268,7 @@ impl Cgroup {
         let mut group = Cgroup {
             kind: Enforcement::CgroupV1,
             dirs: vec![pids.clone()],
+            cpu: false,
         };
         std::fs::create_dir(&memory)?;
         group.dirs.push(memory.clone());
@@ -285,6 +290,7 @@ impl Cgroup {
                 cpu.join("cpu.cfs_quota_us"),
                 limits.cpu_quota_us().to_string(),
             )?;
+            group.cpu = true;
         }
         Ok(group)
     }
@@ -292,6 +298,11 @@ impl Cgroup {
     /// How it enforces the limits.
     pub fn kind(&self) -> Enforcement {
         self.kind
+    }
+
+    /// Whether it holds the run to its CPU share.
+    pub fn limits_cpu(&self) -> bool {
+        self.cpu
     }
 
     /// The files a process writes `0` into to join the run's cgroup(s).
@@ -427,6 +438,7 @@ pub fn sweep(owner: Option<u32>) {
                 drop(Cgroup {
                     kind: Enforcement::CgroupV1,
                     dirs: vec![entry.path()],
+                    cpu: false,
                 });
             }
         }

@@ -92,6 +92,8 @@ pub struct Finished {
     pub limit: Option<String>,
     /// How the process count and memory were limited.
     pub enforcement: Option<Enforcement>,
+    /// Whether the run was held to its CPU share.
+    pub cpu_limited: bool,
 }
 
 /// Shared, capped capture of one stream.
@@ -306,11 +308,18 @@ impl Running {
         }
     }
 
-    /// Every live process of the program: its group, and its namespace.
+    /// Every live process of the program: its group, and its namespaces.
     pub fn processes(&self) -> Vec<i32> {
         let mut pids: Vec<i32> = self.pgid.map(group_members).unwrap_or_default();
         if let Some(ns) = &self.cmd.netns {
             pids.extend(ns.processes());
+        }
+        if let Some(pgid) = self.pgid.filter(|_| self.cmd.pid_namespace) {
+            pids.extend(
+                init::namespace_members(pgid)
+                    .into_iter()
+                    .filter(|p| !init::is_namespace_init(*p)),
+            );
         }
         pids.sort_unstable();
         pids.dedup();
@@ -399,6 +408,7 @@ impl Running {
             },
         });
         let usage = self.cgroup.as_ref().map(Cgroup::usage);
+        let cpu_limited = self.cgroup.as_ref().is_some_and(Cgroup::limits_cpu);
         let enforcement = Some(
             self.cgroup
                 .as_ref()
@@ -428,6 +438,7 @@ impl Running {
         Finished {
             limit: usage.and_then(|u| cmd.limits.explain(&u)),
             enforcement,
+            cpu_limited,
             exit,
             duration,
             stdout: out,
@@ -446,6 +457,7 @@ fn not_started(reason: String) -> Finished {
         leftovers: 0,
         limit: None,
         enforcement: None,
+        cpu_limited: false,
     }
 }
 
@@ -546,6 +558,10 @@ fn clean_up(pgid: Option<i32>, netns: Option<&NetNs>) -> u32 {
     let mut victims: Vec<i32> = pgid.map(group_members).unwrap_or_default();
     if let Some(ns) = netns {
         victims.extend(ns.processes());
+    }
+    // The run's PID namespace, where no network namespace finds it.
+    if let Some(pgid) = pgid.filter(|_| netns.is_none()) {
+        victims.extend(init::namespace_members(pgid));
     }
     victims.sort_unstable();
     victims.dedup();

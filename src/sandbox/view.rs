@@ -235,12 +235,13 @@ impl Planner {
         self.shown.iter().any(|s| path.starts_with(s))
     }
 
-    /// Shows host folder or file `path` read-only at the same place.
-    fn show(&mut self, path: &Path) -> io::Result<()> {
+    /// Shows host folder or file `path` read-only at the same place; when
+    /// `again`, also where a cover hides it.
+    fn show(&mut self, path: &Path, again: bool) -> io::Result<()> {
         let Ok(real) = std::fs::canonicalize(path) else {
             return Ok(());
         };
-        if self.visible(&real) {
+        if self.visible(&real) && !again {
             return Ok(());
         }
         if let Some(parent) = real.parent() {
@@ -459,11 +460,28 @@ impl Plan {
         p.system()?;
         p.kernel(view.tmp_size, new_proc)?;
         for path in &view.read_only {
-            p.show(path)?;
+            p.show(path, false)?;
         }
-        let mut covers = Vec::new();
-        for path in &view.hidden {
-            covers.extend(p.cover(path)?);
+        // Outer folders first; what lies inside one already covered is hidden.
+        let mut hidden: Vec<PathBuf> = view
+            .hidden
+            .iter()
+            .map(|h| std::fs::canonicalize(h).unwrap_or_else(|_| h.clone()))
+            .collect();
+        hidden.sort_by_key(|h| h.components().count());
+        let mut covers: Vec<PathBuf> = Vec::new();
+        for path in &hidden {
+            if !covers.iter().any(|c| path.starts_with(c)) {
+                covers.extend(p.cover(path)?);
+            }
+        }
+        // What the run is given by name shows through the covers (the
+        // run's trust files in the scratch folder, a file `--cmd` names).
+        for path in &view.read_only {
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            if covers.iter().any(|c| real.starts_with(c)) {
+                p.show(&real, true)?;
+            }
         }
         p.caches(&view.caches, view.tmp_size, view.owner)?;
         p.binds(binds)?;
