@@ -301,9 +301,7 @@ async fn build_step(
         argv: build.to_vec(),
         ..base.clone()
     };
-    let first_go = first_go_build(build).await;
     let done = sandbox::run(&cmd, recorder).await;
-    drop(first_go);
     if done.exit == (ExitKind::Exited { code: 0 }) {
         return (done.duration, None);
     }
@@ -336,27 +334,6 @@ async fn build_step(
         limits: None,
     };
     (done.duration, Some(summary))
-}
-
-/// Whether a Go build has run in this process: Go's build cache is shared
-/// (see `submission::language_env`), and the first build fills it with the
-/// standard library.
-static GO_CACHE_WARM: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
-
-/// For the first `go` build of the process, a guard that makes the other Go
-/// builds wait until it ends, so that the standard library is compiled once,
-/// not by every run at the same time. The wait is bounded by that build's
-/// time limit.
-async fn first_go_build(build: &[String]) -> Option<tokio::sync::MutexGuard<'static, bool>> {
-    if build.first().map(String::as_str) != Some("go") {
-        return None;
-    }
-    let mut warm = GO_CACHE_WARM.lock().await;
-    if *warm {
-        return None;
-    }
-    *warm = true;
-    Some(warm)
 }
 
 type Stamps = HashMap<std::path::PathBuf, (u64, std::time::SystemTime)>;
@@ -420,19 +397,6 @@ mod tests {
         std::fs::write(dir.path().join("out/msg1.txt"), "new").unwrap();
         let changed = changed_files(dir.path(), &before);
         assert_eq!(changed, vec![("out/msg1.txt".to_string(), b"new".to_vec())]);
-    }
-
-    #[tokio::test]
-    async fn the_first_go_build_runs_alone() {
-        let cargo = ["cargo".to_string(), "build".to_string()];
-        assert!(first_go_build(&cargo).await.is_none());
-        let go = ["go".to_string(), "build".to_string()];
-        let first = first_go_build(&go).await;
-        let second = tokio::spawn(async move { first_go_build(&go).await.is_none() });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!second.is_finished(), "waits for the first build");
-        drop(first);
-        assert!(second.await.unwrap(), "later builds run together");
     }
 
     #[test]
