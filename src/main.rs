@@ -533,7 +533,7 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
 
 /// What no run may see: the folders of the lab file, of the submissions and
 /// of the reports (a report written straight into `/` or a top-level folder
-/// such as `/var`: the file only).
+/// such as `/var`: the file only), and netgrade's own executable.
 fn out_of_sight(lab_arg: &str, submissions: &[PathBuf], g: &Grading) -> Vec<PathBuf> {
     let folder_of = |p: &Path| {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -559,6 +559,8 @@ fn out_of_sight(lab_arg: &str, submissions: &[PathBuf], g: &Grading) -> Vec<Path
         .chain(step_summary.as_deref())
         .map(folder_of)
         .chain(g.snapshots.iter().cloned())
+        // netgrade itself: the built-in labs' golden transcripts are in it.
+        .chain(std::env::current_exe().ok())
         .collect()
 }
 

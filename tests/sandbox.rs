@@ -25,6 +25,7 @@ fn cgroups() -> bool {
 
 #[test]
 fn a_fork_bomb_and_a_memory_hog_are_stopped_and_the_good_runs_keep_full_marks() {
+    let available_before = mem_available();
     let scratch = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("r.json");
@@ -48,6 +49,7 @@ fn a_fork_bomb_and_a_memory_hog_are_stopped_and_the_good_runs_keep_full_marks() 
         .unwrap();
     let netgrade_pid = child.id();
     let status_code = child.wait().unwrap();
+    let available_after = mem_available();
     assert_eq!(status_code.code(), Some(1));
     let report = read_json(&json);
     let runs = report["runs"].as_array().unwrap();
@@ -100,6 +102,22 @@ fn a_fork_bomb_and_a_memory_hog_are_stopped_and_the_good_runs_keep_full_marks() 
     .map(|e| e.path())
     .collect();
     assert!(cgroups_left.is_empty(), "{cgroups_left:?}");
+    // The hog's gigabyte went with it (other tests may be using some).
+    let lost = available_before.saturating_sub(available_after);
+    assert!(
+        lost < 512 << 20,
+        "{lost} bytes less available after the batch"
+    );
+}
+
+/// `MemAvailable` of /proc/meminfo, bytes.
+fn mem_available() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib << 10)
 }
 
 #[test]
