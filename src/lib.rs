@@ -21,13 +21,14 @@
 //! - [`run`]: one run as a pipeline of phases over a [`run::Plan`] — workspace
 //!   (work directory, entry file, language preset), network (namespace or port
 //!   queue), servers, capture (hard-coded hosts and ports steered to the
-//!   servers), program (build, run or probe), stop, evaluate — its normalized
+//!   servers), program (confined, then built, run or probed), stop, evaluate — its normalized
 //!   transcript, and batches ([`run::batch`]: concurrency that adapts to the
 //!   machine, regrades, Ctrl-C).
 //! - [`sandbox`]: the student's process: process group, deadline, output cap,
-//!   network, mount and PID namespaces (a small init of netgrade's), the helper
-//!   that starts it, clean-up of leftovers, the janitor, the capture's routes and
-//!   BPF steering, diagnoses of common errors.
+//!   network, mount, PID and (without root) user namespaces (a small init of
+//!   netgrade's), its own view of the files, its own user, its limits and
+//!   cgroup, the helper that starts it, clean-up of leftovers, the janitor,
+//!   the capture's routes and BPF steering, diagnoses of common errors.
 //! - [`servers`]: one module per reference server (the lossy UDP pinger,
 //!   HTTP/1.1, SMTP, POP3, the capture's DNS resolver), their TLS, their
 //!   runtime and its lateness, and a watcher of where a program's traffic went.
