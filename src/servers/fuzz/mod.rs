@@ -62,6 +62,14 @@ fn some_line<'a>(rng: &mut Rng, bytes: &'a [u8]) -> &'a [u8] {
         .unwrap_or(b"\r\n")
 }
 
+/// Inserts `bytes` into `out` at `at` (as `splice` would, by whole copies).
+fn insert(out: &mut Vec<u8>, at: usize, bytes: &[u8]) {
+    let tail = out.split_off(at);
+    out.reserve(bytes.len() + tail.len());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(&tail);
+}
+
 /// A mutation of `base`, one of the sessions of `corpus`.
 pub fn mutate(rng: &mut Rng, base: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
     let mut out = base.to_vec();
@@ -78,21 +86,21 @@ pub fn mutate(rng: &mut Rng, base: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
                 if rng.chance(50) {
                     huge.extend_from_slice(b"\r\n");
                 }
-                out.splice(at..at, huge);
+                insert(&mut out, at, &huge);
             }
             3 => {
                 let garbage: Vec<u8> = (0..1 + rng.below(512)).map(|_| rng.next() as u8).collect();
-                out.splice(at..at, garbage);
+                insert(&mut out, at, &garbage);
             }
             4 => {
-                let line = some_line(rng, base).to_vec();
+                let line = some_line(rng, base);
                 let burst = line.repeat(10 + rng.below(500));
-                out.splice(at..at, burst);
+                insert(&mut out, at, &burst);
             }
             5 => {
                 let other = corpus[rng.below(corpus.len())];
-                let line = some_line(rng, other).to_vec();
-                out.splice(at..at, line);
+                let line = some_line(rng, other);
+                insert(&mut out, at, line);
             }
             6 => {
                 let end = (at + rng.below(64)).min(out.len());
@@ -100,8 +108,8 @@ pub fn mutate(rng: &mut Rng, base: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
             }
             7 => out.retain(|&b| b != b'\r'),
             _ => {
-                let line = some_line(rng, base).to_vec();
-                out.splice(at..at, line[..rng.below(line.len() + 1)].to_vec());
+                let line = some_line(rng, base);
+                insert(&mut out, at, &line[..rng.below(line.len() + 1)]);
             }
         }
     }
