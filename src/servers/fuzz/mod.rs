@@ -117,10 +117,10 @@ pub fn mutate(rng: &mut Rng, base: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Sends `input` to `addr` as a client would (whole, or in small writes
-/// with pauses between), reading whatever the server answers, then either
-/// closes its side and waits for the server to close (within
-/// [`INPUT_DEADLINE`]) or drops the connection at once.
+/// Sends `input` to `addr` as a client would (whole, or in up to 64 small
+/// writes with pauses between, then the rest at once), reading whatever the
+/// server answers, then either closes its side and waits for the server to
+/// close (within [`INPUT_DEADLINE`]) or drops the connection at once.
 pub async fn deliver(addr: SocketAddr, input: &[u8], rng: &mut Rng) {
     let split = rng.chance(30);
     let half_close = rng.chance(80);
@@ -135,9 +135,9 @@ pub async fn deliver(addr: SocketAddr, input: &[u8], rng: &mut Rng) {
             while matches!(read.read(&mut sink).await, Ok(1..)) {}
         };
         let writer = async {
+            let mut rest = input;
             if split {
-                let mut rest = input;
-                for size in chunks.iter().cycle() {
+                for size in &chunks {
                     if rest.is_empty() {
                         break;
                     }
@@ -148,7 +148,8 @@ pub async fn deliver(addr: SocketAddr, input: &[u8], rng: &mut Rng) {
                     rest = later;
                     tokio::task::yield_now().await;
                 }
-            } else if write.write_all(input).await.is_err() {
+            }
+            if write.write_all(rest).await.is_err() {
                 return;
             }
             if half_close {
