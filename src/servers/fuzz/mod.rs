@@ -1,8 +1,9 @@
 //! Seeded fuzzing of the line-based servers (SMTP, POP3) on loopback: a
 //! small mutator of whole sessions (bit flips, truncation, huge lines,
-//! garbage, pipelined bursts, lines of other sessions), sent whole or in
-//! split writes, and a campaign that checks now and then that the server
-//! still answers a correct session. Everything follows from the seed.
+//! garbage, pipelined bursts, lines of other sessions), sent after the
+//! greeting (a few before it), whole or in split writes, and a campaign
+//! that checks now and then that the server still answers a correct
+//! session. Everything follows from the seed.
 
 pub mod bytes;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::timeout;
 
 /// Largest mutated input, in bytes.
@@ -117,11 +119,27 @@ pub fn mutate(rng: &mut Rng, base: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Sends `input` to `addr` as a client would (whole, or in up to 64 small
-/// writes with pauses between, then the rest at once), reading whatever the
-/// server answers, then either closes its side and waits for the server to
-/// close (within [`INPUT_DEADLINE`]) or drops the connection at once.
-pub async fn deliver(addr: SocketAddr, input: &[u8], rng: &mut Rng) {
+/// Reads from `read` up to the end of the server's first line (and what
+/// came with it); `false` if the connection ended first.
+async fn greeted(read: &mut OwnedReadHalf) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match read.read(&mut buf).await {
+            Ok(n @ 1..) if buf[..n].contains(&b'\n') => return true,
+            Ok(1..) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Sends `input` to `addr` as a client would: once the server's greeting
+/// (its first line) has arrived or, `early` times in 100, at once, before
+/// it; whole, or in up to 64 small writes with pauses between, then the
+/// rest at once. Reads whatever the server answers, then either closes its
+/// side and waits for the server to close (within [`INPUT_DEADLINE`]) or
+/// drops the connection at once.
+pub async fn deliver(addr: SocketAddr, input: &[u8], early: usize, rng: &mut Rng) {
+    let early = rng.chance(early);
     let split = rng.chance(30);
     let half_close = rng.chance(80);
     let chunks: Vec<usize> = (0..64).map(|_| 1 + rng.below(700)).collect();
@@ -130,6 +148,9 @@ pub async fn deliver(addr: SocketAddr, input: &[u8], rng: &mut Rng) {
             return;
         };
         let (mut read, mut write) = stream.into_split();
+        if !early && !greeted(&mut read).await {
+            return;
+        }
         let reader = async {
             let mut sink = [0u8; 8192];
             while matches!(read.read(&mut sink).await, Ok(1..)) {}
@@ -230,6 +251,11 @@ pub struct Plan {
     pub parallel: usize,
     /// How many between two correct sessions.
     pub every: u64,
+    /// How many in 100 are sent before the greeting (the others wait for
+    /// it). A server may slow down a client that talks first (the SMTP
+    /// server paces its replies to one), so each such input costs as much
+    /// as many others.
+    pub early: usize,
 }
 
 /// Sends mutations of `corpus` to the server at `addr` as `plan` says, and
@@ -253,6 +279,7 @@ where
         inputs,
         parallel,
         every,
+        early,
     } = plan;
     let mut rng = Rng::new(seed);
     let mut findings = Findings::default();
@@ -271,7 +298,7 @@ where
             if running.len() >= parallel.max(1) {
                 running.join_next().await;
             }
-            running.spawn(async move { deliver(addr, &input, &mut own).await });
+            running.spawn(async move { deliver(addr, &input, early, &mut own).await });
         }
         running.join_all().await;
         sent += batch as u64;
