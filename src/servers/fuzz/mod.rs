@@ -2,8 +2,9 @@
 //! small mutator of whole sessions (bit flips, truncation, huge lines,
 //! garbage, pipelined bursts, lines of other sessions), sent after the
 //! greeting (a few before it), whole or in split writes, and a campaign
-//! that checks now and then that the server still answers a correct
-//! session. Everything follows from the seed.
+//! that checks now and then, while inputs are being served, that the
+//! server still answers a correct session. Everything follows from the
+//! seed.
 
 pub mod bytes;
 
@@ -260,7 +261,10 @@ pub struct Plan {
 
 /// Sends mutations of `corpus` to the server at `addr` as `plan` says, and
 /// every `plan.every` inputs runs `correct`, a correct client session,
-/// which must succeed. `alive` says whether the server is still running.
+/// which must succeed: while the inputs before it are still being served
+/// (the campaign never waits for the slowest of a batch), and once more at
+/// the end, when all are done. `alive` says whether the server is still
+/// running.
 pub async fn campaign<C, F>(
     addr: SocketAddr,
     corpus: &[&[u8]],
@@ -283,36 +287,43 @@ where
     } = plan;
     let mut rng = Rng::new(seed);
     let mut findings = Findings::default();
+    let mut running = tokio::task::JoinSet::new();
     let mut sent = 0;
-    while sent < inputs {
-        let batch = (every.min(inputs - sent) as usize).max(1);
-        let mut running = tokio::task::JoinSet::new();
-        for _ in 0..batch {
-            let base = corpus[rng.below(corpus.len())];
-            let input = if rng.chance(90) {
-                mutate(&mut rng, base, corpus)
-            } else {
-                base.to_vec()
-            };
-            let mut own = Rng::new(rng.next());
-            if running.len() >= parallel.max(1) {
-                running.join_next().await;
-            }
-            running.spawn(async move { deliver(addr, &input, early, &mut own).await });
-        }
-        running.join_all().await;
-        sent += batch as u64;
+    let mut stopped = false;
+    let check = async |sent: u64, findings: &mut Findings| {
         if !alive() {
             findings
                 .failures
                 .push(format!("the server stopped after {sent} inputs"));
-            break;
+            return false;
         }
         if let Err(why) = correct().await {
             findings
                 .failures
                 .push(format!("after {sent} inputs: {why}"));
         }
+        true
+    };
+    while sent < inputs && !stopped {
+        let base = corpus[rng.below(corpus.len())];
+        let input = if rng.chance(90) {
+            mutate(&mut rng, base, corpus)
+        } else {
+            base.to_vec()
+        };
+        let mut own = Rng::new(rng.next());
+        while running.len() >= parallel.max(1) {
+            running.join_next().await;
+        }
+        running.spawn(async move { deliver(addr, &input, early, &mut own).await });
+        sent += 1;
+        if sent % every.max(1) == 0 && sent < inputs {
+            stopped = !check(sent, &mut findings).await;
+        }
+    }
+    running.join_all().await;
+    if !stopped {
+        check(sent, &mut findings).await;
     }
     findings.inputs = sent;
     findings.panics = PANICS.load(Ordering::Relaxed) - panics_before;
