@@ -1341,6 +1341,7 @@ mod tests {
             inputs: 100,
             parallel: 8,
             every: 25,
+            early: 5,
         };
         let correct = || correct_pop3(server.addr);
         let alive = || !server.task.is_finished();
@@ -1348,6 +1349,17 @@ mod tests {
             super::super::fuzz::campaign(server.addr, FUZZ_CORPUS, plan, correct, alive).await;
         assert_eq!(findings.crashes(), 0, "{findings:?}");
         assert_eq!(findings.inputs, 100);
+        // The inputs reach the command parser: nearly every session sent
+        // lines (all but a few after the greeting).
+        let mut talked = server.pick(|e| match e {
+            EventKind::Line {
+                conn, dir: Dir::In, ..
+            } => Some(conn),
+            _ => None,
+        });
+        talked.sort_unstable();
+        talked.dedup();
+        assert!(talked.len() >= 90, "{} sessions sent lines", talked.len());
     }
 
     /// A long campaign: `NETGRADE_FUZZ_INPUTS` inputs (1 000 000 by default)
@@ -1365,6 +1377,7 @@ mod tests {
             inputs: fuzz::campaign_inputs(),
             parallel: 24,
             every: 1000,
+            early: 5,
         };
         let correct = || correct_pop3(server.addr);
         let alive = || !server.task.is_finished();

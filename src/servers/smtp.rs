@@ -2965,6 +2965,7 @@ mod tests {
             inputs: 100,
             parallel: 8,
             every: 25,
+            early: 5,
         };
         let correct = || correct_smtp(server.addr);
         let alive = || !server.task.is_finished();
@@ -2972,6 +2973,23 @@ mod tests {
             super::super::fuzz::campaign(server.addr, FUZZ_CORPUS, plan, correct, alive).await;
         assert_eq!(findings.crashes(), 0, "{findings:?}");
         assert_eq!(findings.inputs, 100);
+        // The inputs reach the command parser: nearly every session sent
+        // lines (all but a few after the greeting).
+        let mut talked = server.pick(|e| match e {
+            EventKind::Line {
+                conn, dir: Dir::In, ..
+            } => Some(conn),
+            _ => None,
+        });
+        talked.sort_unstable();
+        talked.dedup();
+        assert!(talked.len() >= 90, "{} sessions sent lines", talked.len());
+        let early = server
+            .kinds()
+            .iter()
+            .filter(|k| *k == "early-command")
+            .count();
+        assert!(early > 0, "no input came before the greeting");
     }
 
     /// A long campaign: `NETGRADE_FUZZ_INPUTS` inputs (1 000 000 by default)
@@ -2989,6 +3007,7 @@ mod tests {
             inputs: fuzz::campaign_inputs(),
             parallel: 24,
             every: 1000,
+            early: 2,
         };
         let correct = || correct_smtp(server.addr);
         let alive = || !server.task.is_finished();

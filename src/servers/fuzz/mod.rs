@@ -1,8 +1,10 @@
 //! Seeded fuzzing of the line-based servers (SMTP, POP3) on loopback: a
 //! small mutator of whole sessions (bit flips, truncation, huge lines,
-//! garbage, pipelined bursts, lines of other sessions), sent whole or in
-//! split writes, and a campaign that checks now and then that the server
-//! still answers a correct session. Everything follows from the seed.
+//! garbage, pipelined bursts, lines of other sessions), sent after the
+//! greeting (a few before it), whole or in split writes, and a campaign
+//! that checks now and then, while inputs are being served, that the
+//! server still answers a correct session. Everything follows from the
+//! seed.
 
 pub mod bytes;
 
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::timeout;
 
 /// Largest mutated input, in bytes.
@@ -62,6 +65,14 @@ fn some_line<'a>(rng: &mut Rng, bytes: &'a [u8]) -> &'a [u8] {
         .unwrap_or(b"\r\n")
 }
 
+/// Inserts `bytes` into `out` at `at` (as `splice` would, by whole copies).
+fn insert(out: &mut Vec<u8>, at: usize, bytes: &[u8]) {
+    let tail = out.split_off(at);
+    out.reserve(bytes.len() + tail.len());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(&tail);
+}
+
 /// A mutation of `base`, one of the sessions of `corpus`.
 pub fn mutate(rng: &mut Rng, base: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
     let mut out = base.to_vec();
@@ -78,21 +89,21 @@ pub fn mutate(rng: &mut Rng, base: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
                 if rng.chance(50) {
                     huge.extend_from_slice(b"\r\n");
                 }
-                out.splice(at..at, huge);
+                insert(&mut out, at, &huge);
             }
             3 => {
                 let garbage: Vec<u8> = (0..1 + rng.below(512)).map(|_| rng.next() as u8).collect();
-                out.splice(at..at, garbage);
+                insert(&mut out, at, &garbage);
             }
             4 => {
-                let line = some_line(rng, base).to_vec();
+                let line = some_line(rng, base);
                 let burst = line.repeat(10 + rng.below(500));
-                out.splice(at..at, burst);
+                insert(&mut out, at, &burst);
             }
             5 => {
                 let other = corpus[rng.below(corpus.len())];
-                let line = some_line(rng, other).to_vec();
-                out.splice(at..at, line);
+                let line = some_line(rng, other);
+                insert(&mut out, at, line);
             }
             6 => {
                 let end = (at + rng.below(64)).min(out.len());
@@ -100,8 +111,8 @@ pub fn mutate(rng: &mut Rng, base: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
             }
             7 => out.retain(|&b| b != b'\r'),
             _ => {
-                let line = some_line(rng, base).to_vec();
-                out.splice(at..at, line[..rng.below(line.len() + 1)].to_vec());
+                let line = some_line(rng, base);
+                insert(&mut out, at, &line[..rng.below(line.len() + 1)]);
             }
         }
     }
@@ -109,11 +120,27 @@ pub fn mutate(rng: &mut Rng, base: &[u8], corpus: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Sends `input` to `addr` as a client would (whole, or in small writes
-/// with pauses between), reading whatever the server answers, then either
-/// closes its side and waits for the server to close (within
-/// [`INPUT_DEADLINE`]) or drops the connection at once.
-pub async fn deliver(addr: SocketAddr, input: &[u8], rng: &mut Rng) {
+/// Reads from `read` up to the end of the server's first line (and what
+/// came with it); `false` if the connection ended first.
+async fn greeted(read: &mut OwnedReadHalf) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match read.read(&mut buf).await {
+            Ok(n @ 1..) if buf[..n].contains(&b'\n') => return true,
+            Ok(1..) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Sends `input` to `addr` as a client would: once the server's greeting
+/// (its first line) has arrived or, `early` times in 100, at once, before
+/// it; whole, or in up to 64 small writes with pauses between, then the
+/// rest at once. Reads whatever the server answers, then either closes its
+/// side and waits for the server to close (within [`INPUT_DEADLINE`]) or
+/// drops the connection at once.
+pub async fn deliver(addr: SocketAddr, input: &[u8], early: usize, rng: &mut Rng) {
+    let early = rng.chance(early);
     let split = rng.chance(30);
     let half_close = rng.chance(80);
     let chunks: Vec<usize> = (0..64).map(|_| 1 + rng.below(700)).collect();
@@ -122,14 +149,17 @@ pub async fn deliver(addr: SocketAddr, input: &[u8], rng: &mut Rng) {
             return;
         };
         let (mut read, mut write) = stream.into_split();
+        if !early && !greeted(&mut read).await {
+            return;
+        }
         let reader = async {
             let mut sink = [0u8; 8192];
             while matches!(read.read(&mut sink).await, Ok(1..)) {}
         };
         let writer = async {
+            let mut rest = input;
             if split {
-                let mut rest = input;
-                for size in chunks.iter().cycle() {
+                for size in &chunks {
                     if rest.is_empty() {
                         break;
                     }
@@ -140,7 +170,8 @@ pub async fn deliver(addr: SocketAddr, input: &[u8], rng: &mut Rng) {
                     rest = later;
                     tokio::task::yield_now().await;
                 }
-            } else if write.write_all(input).await.is_err() {
+            }
+            if write.write_all(rest).await.is_err() {
                 return;
             }
             if half_close {
@@ -221,11 +252,19 @@ pub struct Plan {
     pub parallel: usize,
     /// How many between two correct sessions.
     pub every: u64,
+    /// How many in 100 are sent before the greeting (the others wait for
+    /// it). A server may slow down a client that talks first (the SMTP
+    /// server paces its replies to one), so each such input costs as much
+    /// as many others.
+    pub early: usize,
 }
 
 /// Sends mutations of `corpus` to the server at `addr` as `plan` says, and
 /// every `plan.every` inputs runs `correct`, a correct client session,
-/// which must succeed. `alive` says whether the server is still running.
+/// which must succeed: while the inputs before it are still being served
+/// (the campaign never waits for the slowest of a batch), and once more at
+/// the end, when all are done. `alive` says whether the server is still
+/// running.
 pub async fn campaign<C, F>(
     addr: SocketAddr,
     corpus: &[&[u8]],
@@ -244,39 +283,47 @@ where
         inputs,
         parallel,
         every,
+        early,
     } = plan;
     let mut rng = Rng::new(seed);
     let mut findings = Findings::default();
+    let mut running = tokio::task::JoinSet::new();
     let mut sent = 0;
-    while sent < inputs {
-        let batch = (every.min(inputs - sent) as usize).max(1);
-        let mut running = tokio::task::JoinSet::new();
-        for _ in 0..batch {
-            let base = corpus[rng.below(corpus.len())];
-            let input = if rng.chance(90) {
-                mutate(&mut rng, base, corpus)
-            } else {
-                base.to_vec()
-            };
-            let mut own = Rng::new(rng.next());
-            if running.len() >= parallel.max(1) {
-                running.join_next().await;
-            }
-            running.spawn(async move { deliver(addr, &input, &mut own).await });
-        }
-        running.join_all().await;
-        sent += batch as u64;
+    let mut stopped = false;
+    let check = async |sent: u64, findings: &mut Findings| {
         if !alive() {
             findings
                 .failures
                 .push(format!("the server stopped after {sent} inputs"));
-            break;
+            return false;
         }
         if let Err(why) = correct().await {
             findings
                 .failures
                 .push(format!("after {sent} inputs: {why}"));
         }
+        true
+    };
+    while sent < inputs && !stopped {
+        let base = corpus[rng.below(corpus.len())];
+        let input = if rng.chance(90) {
+            mutate(&mut rng, base, corpus)
+        } else {
+            base.to_vec()
+        };
+        let mut own = Rng::new(rng.next());
+        while running.len() >= parallel.max(1) {
+            running.join_next().await;
+        }
+        running.spawn(async move { deliver(addr, &input, early, &mut own).await });
+        sent += 1;
+        if sent % every.max(1) == 0 && sent < inputs {
+            stopped = !check(sent, &mut findings).await;
+        }
+    }
+    running.join_all().await;
+    if !stopped {
+        check(sent, &mut findings).await;
     }
     findings.inputs = sent;
     findings.panics = PANICS.load(Ordering::Relaxed) - panics_before;
