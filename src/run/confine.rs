@@ -117,10 +117,15 @@ pub async fn confine(
     } else {
         None
     };
+    let scratch = crate::sandbox::janitor::scratch();
+    let Ok(stage) = sandbox::view::stage_in(&scratch) else {
+        return Confinement::default();
+    };
     let mut view = View {
+        stage,
         work: work.root().to_path_buf(),
         read_only: toolchains(env, root),
-        hidden: [crate::sandbox::janitor::scratch()]
+        hidden: [scratch]
             .into_iter()
             .chain(sandbox::view::hidden())
             .collect(),

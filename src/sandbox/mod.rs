@@ -314,7 +314,11 @@ impl Running {
         if let Some(ns) = &self.cmd.netns {
             pids.extend(ns.processes());
         }
-        if let Some(pgid) = self.pgid.filter(|_| self.cmd.pid_namespace) {
+        // The run's PID namespace, where no network namespace finds it.
+        if let Some(pgid) = self
+            .pgid
+            .filter(|_| self.cmd.pid_namespace && self.cmd.netns.is_none())
+        {
             pids.extend(
                 init::namespace_members(pgid)
                     .into_iter()

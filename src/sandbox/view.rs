@@ -61,6 +61,9 @@ pub fn hidden() -> Vec<PathBuf> {
 /// What a run sees of the file system.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct View {
+    /// An empty folder the view's root is built on (in the run's own mount
+    /// namespace: any number of runs share it).
+    pub stage: PathBuf,
     /// The run's work folder: writable, at its own path.
     pub work: PathBuf,
     /// More folders or files to show read-only (toolchains).
@@ -79,7 +82,12 @@ pub struct View {
 impl View {
     /// The helper's arguments for this view.
     pub fn to_args(&self) -> Vec<std::ffi::OsString> {
-        let mut out: Vec<std::ffi::OsString> = vec!["--work".into(), self.work.clone().into()];
+        let mut out: Vec<std::ffi::OsString> = vec![
+            "--stage".into(),
+            self.stage.clone().into(),
+            "--work".into(),
+            self.work.clone().into(),
+        ];
         for p in &self.read_only {
             out.extend(["--ro".into(), p.into()]);
         }
@@ -109,6 +117,7 @@ impl View {
                 .ok_or(format!("{what} needs a number"))
         };
         match flag {
+            "--stage" => self.stage = next()?.into(),
             "--work" => self.work = next()?.into(),
             "--ro" => self.read_only.push(next()?.into()),
             "--hide" => self.hidden.push(next()?.into()),
@@ -164,16 +173,15 @@ fn cstring(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|e| io::Error::other(e.to_string()))
 }
 
-/// The (empty) folder each run's root is built on, in its own mount
-/// namespace; made once.
-fn stage() -> io::Result<PathBuf> {
-    let dir = super::janitor::scratch().join(".netgrade-root");
-    match std::fs::create_dir(&dir) {
+/// An empty folder to build views on, under `dir` (made if needed).
+pub fn stage_in(dir: &Path) -> io::Result<PathBuf> {
+    let stage = dir.join(".netgrade-root");
+    match std::fs::create_dir(&stage) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
-    Ok(dir)
+    Ok(stage)
 }
 
 /// Builds the steps of a [`Plan`], paths relative to the new root.
@@ -451,7 +459,7 @@ impl Plan {
         cwd: &Path,
         new_proc: bool,
     ) -> io::Result<Plan> {
-        let stage = stage()?;
+        let stage = view.stage.clone();
         let mut p = Planner {
             stage: stage.clone(),
             ops: Vec::new(),
@@ -662,6 +670,7 @@ mod tests {
     #[test]
     fn arguments_round_trip() {
         let view = View {
+            stage: "/tmp/s".into(),
             work: "/tmp/w".into(),
             read_only: vec!["/opt/go".into()],
             hidden: vec!["/srv/lab".into()],
