@@ -14,6 +14,9 @@ mod session;
 mod smtp;
 mod web;
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use crate::outcome::{CheckOutcome, ExitKind, Status};
 use crate::spec::{CheckKind, CheckSpec, Lab, ServerKind};
 use crate::trace::Trace;
@@ -282,6 +285,25 @@ pub fn secs(d: std::time::Duration) -> String {
 /// Milliseconds: `87 ms`.
 pub fn millis(d: std::time::Duration) -> String {
     format!("{} ms", d.as_millis())
+}
+
+/// Regexes compiled once per process: the labs' patterns are few, and
+/// compiling one (`(?i)`, Unicode classes) costs more than a whole check.
+static COMPILED: LazyLock<Mutex<HashMap<String, regex::Regex>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// `pattern`, compiled (once per process); `None` when it is not a regex.
+pub fn compiled(pattern: &str) -> Option<regex::Regex> {
+    let mut cache = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(re) = cache.get(pattern) {
+        return Some(re.clone());
+    }
+    let re = regex::Regex::new(pattern).ok()?;
+    // Labs are few; a bound keeps a long-running process honest all the same.
+    if cache.len() < 1024 {
+        cache.insert(pattern.to_string(), re.clone());
+    }
+    Some(re)
 }
 
 #[cfg(test)]

@@ -288,8 +288,9 @@ pub(super) fn waits_for_timeout(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 
 /// Output lines classified against the pinger's traffic.
 fn classified<'a>(ctx: &'a Ctx, pings: &[Ping], pattern: Option<&str>) -> (Vec<Line<'a>>, Regex) {
-    let timeout = Regex::new(pattern.unwrap_or(DEFAULT_TIMEOUT_PATTERN))
-        .unwrap_or_else(|_| Regex::new(DEFAULT_TIMEOUT_PATTERN).unwrap());
+    let timeout = super::compiled(pattern.unwrap_or(DEFAULT_TIMEOUT_PATTERN))
+        .or_else(|| super::compiled(DEFAULT_TIMEOUT_PATTERN))
+        .expect("the default pattern is a regex");
     let lines = ctx.trace.lines(Stream::Stdout);
     (output::classify(&lines, pings, &timeout), timeout)
 }

@@ -473,7 +473,9 @@ pub(super) fn waits_for_replies(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 /// example, so the built-in labs ask for none).
 pub(super) fn delivered(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let pattern = spec.pattern.as_deref().unwrap_or(ANY_BODY);
-    let re = Regex::new(pattern).unwrap_or_else(|_| Regex::new(ANY_BODY).unwrap());
+    let re = super::compiled(pattern)
+        .or_else(|| super::compiled(ANY_BODY))
+        .expect("ANY_BODY is a regex");
     let messages: Vec<&[u8]> = ctx
         .trace
         .events

@@ -49,7 +49,7 @@ impl Redactor {
             lab.transcript
                 .redact
                 .iter()
-                .filter_map(|r| Some((Regex::new(&r.pattern).ok()?, r.replace.clone())))
+                .filter_map(|r| Some((crate::checks::compiled(&r.pattern)?, r.replace.clone())))
                 .collect(),
         )
     }
