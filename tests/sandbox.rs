@@ -8,6 +8,19 @@ use std::process::Stdio;
 
 use common::{assert_nothing_left, read_json, root, run_of, status};
 
+/// netgrade, from the repository root, making its scratch folder in
+/// `scratch`, quiet.
+fn batch(scratch: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"));
+    cmd.current_dir(root())
+        .env("TMPDIR", scratch)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
 fn hostile(name: &str) -> String {
     format!("fixtures/hostile/{name}")
 }
@@ -30,11 +43,7 @@ fn a_fork_bomb_and_a_memory_hog_are_stopped_and_the_good_runs_keep_full_marks() 
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("r.json");
     let good = "fixtures/udp-pinger/reference";
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
-        .current_dir(root())
-        .env("TMPDIR", scratch.path())
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_STEP_SUMMARY")
+    let mut child = batch(scratch.path())
         .args(["run", "udp-pinger", "-j", "4", "--quiet", "--json"])
         .arg(&json)
         .args([
@@ -43,8 +52,6 @@ fn a_fork_bomb_and_a_memory_hog_are_stopped_and_the_good_runs_keep_full_marks() 
             good.into(),
             good.into(),
         ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let netgrade_pid = child.id();
@@ -136,17 +143,11 @@ fn kill_all_a_daemon_and_100_000_open_files_are_contained() {
     let json = out.path().join("r.json");
     let good = "fixtures/udp-pinger/reference";
     let hostiles = ["kill-all", "daemon", "open-files"].map(hostile);
-    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
-        .current_dir(root())
-        .env("TMPDIR", scratch.path())
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_STEP_SUMMARY")
+    let status_code = batch(scratch.path())
         .args(["run", "udp-pinger", "-j", "4", "--quiet", "--json"])
         .arg(&json)
         .args(&hostiles)
         .arg(good)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .unwrap();
     // netgrade itself was not killed, and wrote its report.
@@ -179,19 +180,13 @@ fn a_program_runs_as_a_user_of_its_own_that_reaches_nothing_of_the_others() {
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("r.json");
     let snapshots = out.path().join("snap");
-    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
-        .current_dir(root())
-        .env("TMPDIR", scratch.path())
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_STEP_SUMMARY")
+    let status_code = batch(scratch.path())
         .args(["run", "udp-pinger", "-j", "2", "--quiet", "--json"])
         .arg(&json)
         .arg("--snapshots")
         .arg(&snapshots)
         .arg(hostile("reads-secrets"))
         .arg("fixtures/udp-pinger/reference")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert_eq!(status_code.code(), Some(1));
@@ -283,18 +278,12 @@ fn no_program_reads_or_writes_the_answers_the_reports_or_another_submission() {
     let scratch = tempfile::tempdir().unwrap();
     let lab = class.path("lab/udp-pinger.yaml");
     let before = std::fs::read(&lab).unwrap();
-    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
-        .current_dir(root())
-        .env("TMPDIR", scratch.path())
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_STEP_SUMMARY")
+    let status_code = batch(scratch.path())
         .arg("run")
         .arg(&lab)
         .args(["-j", "3", "--quiet", "--json"])
         .arg(&json)
         .args([&reader, &writer, &good])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert_eq!(status_code.code(), Some(1));
@@ -346,18 +335,12 @@ fn a_disk_filler_fills_only_its_own_small_disks() {
     std::fs::write(&lab, yaml).unwrap();
     let json = out.path().join("r.json");
     let good = "fixtures/udp-pinger/reference";
-    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
-        .current_dir(root())
-        .env("TMPDIR", scratch.path())
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_STEP_SUMMARY")
+    let status_code = batch(scratch.path())
         .arg("run")
         .arg(&lab)
         .args(["-j", "2", "--quiet", "--json"])
         .arg(&json)
         .args([&hostile("disk-filler"), good])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert_eq!(status_code.code(), Some(1));
@@ -531,18 +514,12 @@ fn a_program_that_reaches_for_the_world_finds_only_loopback() {
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("r.json");
     let good = "fixtures/udp-pinger/reference";
-    let status_code = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
-        .current_dir(root())
-        .env("TMPDIR", scratch.path())
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_STEP_SUMMARY")
+    let status_code = batch(scratch.path())
         .args(["run", "udp-pinger", "-j", "2", "--quiet", "--json"])
         .arg(&json)
         .arg("--snapshots")
         .arg(out.path().join("snap"))
         .args([&hostile("reaches-out"), good])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert_eq!(status_code.code(), Some(1));

@@ -1368,17 +1368,10 @@ mod tests {
     #[ignore = "long: run by bench/fuzz.sh"]
     async fn fuzz_campaign_pop3() {
         use super::super::fuzz;
-        let (tx, mut rx) = tokio::sync::mpsc::channel(10_000);
-        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        let server = fuzz_server(Recorder::with_tap(tx)).await;
+        let (recorder, drain) = fuzz::serve_recorder();
+        let server = fuzz_server(recorder).await;
         let before = fuzz::rss_kib();
-        let plan = fuzz::Plan {
-            seed: 0x5eed_0003,
-            inputs: fuzz::campaign_inputs(),
-            parallel: 24,
-            every: 1000,
-            early: 5,
-        };
+        let plan = fuzz::long_plan(0x5eed_0003, 5);
         let correct = || correct_pop3(server.addr);
         let alive = || !server.task.is_finished();
         let findings = fuzz::campaign(server.addr, FUZZ_CORPUS, plan, correct, alive).await;

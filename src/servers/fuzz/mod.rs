@@ -330,6 +330,27 @@ where
     findings
 }
 
+/// A recorder as `netgrade serve` keeps one (a tap whose events are read
+/// and dropped), and the task that drains it (abort it at the end).
+pub fn serve_recorder() -> (crate::trace::Recorder, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(10_000);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    (crate::trace::Recorder::with_tap(tx), drain)
+}
+
+/// The plan of a long campaign: [`campaign_inputs`] inputs from `seed`,
+/// 24 at a time, a correct session every 1000, `early` in 100 before the
+/// greeting.
+pub fn long_plan(seed: u64, early: usize) -> Plan {
+    Plan {
+        seed,
+        inputs: campaign_inputs(),
+        parallel: 24,
+        every: 1000,
+        early,
+    }
+}
+
 /// The number of inputs of a long campaign: `NETGRADE_FUZZ_INPUTS`, else 1 000 000.
 pub fn campaign_inputs() -> u64 {
     std::env::var("NETGRADE_FUZZ_INPUTS")
