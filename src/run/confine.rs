@@ -74,15 +74,52 @@ pub fn views_available() -> bool {
     *AVAILABLE.get_or_init(|| nix::unistd::geteuid().is_root() || user_namespaces())
 }
 
-/// Tries a user namespace (in a child that exits at once).
+/// Tries a user namespace as the sandbox uses one (in a child that exits at
+/// once): made, its maps written, and a file system mounted in it. Some
+/// systems let the first step succeed and refuse the rest (Ubuntu's
+/// AppArmor restriction of unprivileged user namespaces).
 fn user_namespaces() -> bool {
     use std::os::unix::process::CommandExt;
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let (Ok(uid_map), Ok(gid_map)) = (
+        std::ffi::CString::new(format!("{uid} {uid} 1\n")),
+        std::ffi::CString::new(format!("{gid} {gid} 1\n")),
+    ) else {
+        return false;
+    };
     let mut probe = std::process::Command::new("/bin/true");
-    // SAFETY: unshare(2) only, between fork and exec.
+    // SAFETY: raw system calls on strings made before the fork.
     unsafe {
-        probe.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
-                return Err(std::io::Error::last_os_error());
+        probe.pre_exec(move || {
+            let fail = || Err(std::io::Error::last_os_error());
+            let write = |path: &std::ffi::CStr, text: &std::ffi::CStr| {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return false;
+                }
+                let bytes = text.to_bytes();
+                let ok =
+                    libc::write(fd, bytes.as_ptr().cast(), bytes.len()) == bytes.len() as isize;
+                libc::close(fd);
+                ok
+            };
+            if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0
+                || !write(c"/proc/self/setgroups", c"deny")
+                || !write(c"/proc/self/uid_map", &uid_map)
+                || !write(c"/proc/self/gid_map", &gid_map)
+            {
+                return fail();
+            }
+            let mounted = libc::mount(
+                c"none".as_ptr(),
+                c"/tmp".as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            );
+            if mounted != 0 {
+                return fail();
             }
             Ok(())
         });
