@@ -30,6 +30,9 @@ pub struct Confinement {
     pub view: Option<View>,
     /// Environment for the view (where the caches are).
     pub env: Vec<(String, String)>,
+    /// Why the program must not run at all: as root, netgrade runs no
+    /// student code as root, and found no user to run it as.
+    pub refused: Option<String>,
 }
 
 impl Confinement {
@@ -148,15 +151,35 @@ pub async fn confine(
         let dir = work.root().to_path_buf();
         match blocking(move || claim(&dir)).await {
             Some(identity) => Some(identity),
-            // No identity (all taken): the run has no view either.
-            None => return Confinement::default(),
+            None => {
+                return Confinement {
+                    refused: Some(format!(
+                        "netgrade found no user to run this program as (all {} of its users, {}–{}, are in use by other runs, or its work folder could not be given to one), and it never runs student code as root: grade fewer submissions at once",
+                        sandbox::identity::COUNT,
+                        sandbox::identity::FIRST,
+                        sandbox::identity::FIRST + sandbox::identity::COUNT - 1
+                    )),
+                    ..Confinement::default()
+                };
+            }
         }
     } else {
         None
     };
     let scratch = crate::sandbox::janitor::scratch();
-    let Ok(stage) = sandbox::view::stage_in(&scratch) else {
-        return Confinement::default();
+    let stage = match sandbox::view::stage_in(&scratch) {
+        Ok(stage) => stage,
+        // As root, no view means no run: the program would see everything.
+        Err(e) if root => {
+            return Confinement {
+                refused: Some(format!(
+                    "netgrade cannot make this run's view of the files ({e} in {}): check that its temporary folder is writable",
+                    scratch.display()
+                )),
+                ..Confinement::default()
+            };
+        }
+        Err(_) => return Confinement::default(),
     };
     let mut view = View {
         stage,
@@ -182,6 +205,7 @@ pub async fn confine(
         identity,
         view: Some(view),
         env,
+        refused: None,
     }
 }
 

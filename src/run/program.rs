@@ -76,6 +76,12 @@ pub async fn execute(
     // the work folder; as root or in a user namespace, in a view of the
     // file system of their own.
     let confinement = confine::confine(work, language(work), &base.env, base.limits.disk).await;
+    if let Some(reason) = confinement.refused.clone() {
+        recorder.record(EventKind::Exited {
+            exit: ExitKind::DidNotStart { reason },
+        });
+        return ProgramRun::default();
+    }
     confine::apply(&mut base, &confinement);
     // Files the command names by their full path (`--cmd "nginx -c /course/nginx.conf"`).
     if let Some(view) = &mut base.view {

@@ -13,6 +13,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The first uid (and gid) of the range.
 pub const FIRST: u32 = 64000;
@@ -36,11 +37,24 @@ impl Identity {
             return None;
         }
         let dir = locks_dir()?;
-        (0..COUNT).find_map(|n| Identity::try_take(&dir, FIRST + n))
+        // Each claim starts where the last one of this process ended, so a
+        // batch does not try every id its other runs hold.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let start = NEXT.load(Ordering::Relaxed);
+        let identity = (0..COUNT)
+            .map(|n| (start + n) % COUNT)
+            .find_map(|n| Identity::try_take(&dir, FIRST + n))?;
+        NEXT.store((identity.id - FIRST + 1) % COUNT, Ordering::Relaxed);
+        Some(identity)
     }
 
     fn try_take(dir: &Path, id: u32) -> Option<Identity> {
-        let file = File::create(dir.join(id.to_string())).ok()?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(id.to_string()))
+            .ok()?;
         // SAFETY: flock on a descriptor we own.
         let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
         locked.then_some(Identity { id, _lock: file })
@@ -138,10 +152,14 @@ mod tests {
         assert!((FIRST..FIRST + COUNT).contains(&a.id));
         let taken = a.id;
         drop(a);
-        let again: Vec<Identity> = (0..3).filter_map(|_| Identity::claim()).collect();
+        let dir = locks_dir().unwrap();
         assert!(
-            again.iter().any(|i| i.id == taken),
+            Identity::try_take(&dir, taken).is_some(),
             "a released id is free again"
+        );
+        assert!(
+            Identity::try_take(&dir, b.id).is_none(),
+            "a held one is not"
         );
     }
 
