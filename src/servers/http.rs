@@ -13,7 +13,7 @@
 //!
 //! What an attacking client can make it hold is bounded: at most
 //! [`MAX_CONNECTIONS`] connections at a time (more are answered 503 and
-//! closed), a request head of [`MAX_HEAD`] bytes, the first [`KEPT_BODY`]
+//! closed), a request head of 16 KiB, the first [`KEPT_BODY`]
 //! bytes of a body (the rest is read and discarded), and files are sent in
 //! chunks. Only regular files are ever opened: a FIFO, device or socket in
 //! the web root is answered 403 at once.
