@@ -101,7 +101,7 @@ impl Limits {
 
     /// The run's CPU time per [`CPU_PERIOD_US`], microseconds.
     fn cpu_quota_us(&self) -> u64 {
-        (CPU_PERIOD_US * self.cpu_share / 1000).max(1000)
+        (CPU_PERIOD_US * self.cpu_share / 1000).max(1_000)
     }
 
     /// The limits as arguments of the sandbox helper (those a process sets).
@@ -218,8 +218,10 @@ pub struct Cgroup {
 }
 
 const ROOT: &str = "/sys/fs/cgroup";
-/// The period of the CPU share, microseconds.
-const CPU_PERIOD_US: u64 = 100_000;
+/// The period of the CPU share, microseconds: short, so that a program
+/// held to its share (a JVM starting its threads) waits at most a few
+/// milliseconds at a time, never long enough to change a timing verdict.
+const CPU_PERIOD_US: u64 = 10_000;
 
 impl Cgroup {
     /// Makes the run's cgroup with `limits`, if this machine lets netgrade.
