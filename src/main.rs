@@ -150,24 +150,29 @@ struct Grading {
 enum Serve {
     /// The lossy UDP pinger: upper-cases and echoes datagrams, drops and delays some.
     UdpPinger {
+        /// The lab whose pinger to serve, as that lab grades with it: its
+        /// port, drop schedule or loss, delays and seed (the flags below
+        /// change them). A built-in lab's name or a lab YAML file.
+        #[arg(long, default_value = "udp-pinger")]
+        lab: String,
         /// Address to bind.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
-        /// Port to bind.
-        #[arg(long, default_value_t = 12000)]
-        port: u16,
-        /// Drop each datagram with this probability (seeded).
-        #[arg(long, default_value_t = 0.3)]
-        loss: f64,
+        /// Port to bind (default: the lab's; 0 picks a free one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Drop each datagram with this probability (seeded), instead of the lab's losses.
+        #[arg(long)]
+        loss: Option<f64>,
         /// Drop exactly these datagrams instead, e.g. 3,6,7 (1-based, in arrival order).
         #[arg(long, value_delimiter = ',', conflicts_with = "loss")]
         drop: Vec<u32>,
-        /// Seed for the loss and delay draws.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Reply delay: a fixed `50ms` or a seeded range `20ms..200ms`.
-        #[arg(long, default_value = "0ms", value_parser = parse_delay)]
-        delay: (Dur, Dur),
+        /// Seed for the loss and delay draws (default: the lab's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Reply delay: a fixed `50ms` or a seeded range `20ms..200ms` (default: the lab's).
+        #[arg(long, value_parser = parse_delay)]
+        delay: Option<(Dur, Dur)>,
     },
     /// An SMTP server (RFC 5321) that prints each session and delivered message.
     Smtp {
@@ -578,16 +583,82 @@ fn write_reports(g: &Grading, done: &[RunOutcome]) -> Result<(), String> {
     Ok(())
 }
 
+/// The port and pinger settings of lab `arg`'s first pinger server, as the
+/// lab grades with them (its seed included).
+fn lab_pinger(arg: &str) -> Result<(u16, PingerConfig), ExitCode> {
+    let lab = spec::resolve(arg).map_err(|e| spec_error(&e))?;
+    let server = lab
+        .servers
+        .iter()
+        .find(|s| s.kind.value == spec::ServerKind::UdpPinger)
+        .ok_or_else(|| {
+            usage_error(&format!(
+                "the lab `{arg}` has no udp-pinger server; give a lab that has one (--lab udp-pinger)"
+            ))
+        })?;
+    Ok((server.port, servers::pinger_config(server, lab.seed)))
+}
+
+/// What a pinger does, for people: `drops datagrams 3, 6, 7, replies after
+/// 40 ms–200 ms (seed 1)`.
+fn describe_pinger(config: &PingerConfig) -> String {
+    let seed = config.seed;
+    let losses = if !config.drop.is_empty() {
+        let mut drop: Vec<u32> = config.drop.iter().copied().collect();
+        drop.sort_unstable();
+        let listed: Vec<String> = drop.iter().map(u32::to_string).collect();
+        format!("drops datagrams {}", listed.join(", "))
+    } else if config.loss > 0.0 {
+        format!(
+            "loses {:.0}% of datagrams (seed {seed})",
+            config.loss * 100.0
+        )
+    } else {
+        "loses no datagram".to_string()
+    };
+    let (min, max) = (Dur(config.delay_min), Dur(config.delay_max));
+    let delays = if min == max {
+        format!("replies after {min}")
+    } else {
+        format!("replies after {min}–{max} (seed {seed})")
+    };
+    format!("{losses}, {delays}")
+}
+
 async fn serve(server: Serve) -> ExitCode {
-    let (host, port, loss, drop, seed, delay) = match server {
+    let (host, port, config) = match server {
         Serve::UdpPinger {
+            lab,
             host,
             port,
             loss,
             drop,
             seed,
             delay,
-        } => (host, port, loss, drop, seed, delay),
+        } => {
+            let (lab_port, mut config) = match lab_pinger(&lab) {
+                Ok(found) => found,
+                Err(code) => return code,
+            };
+            if let Some(seed) = seed {
+                config.seed = seed;
+            }
+            if let Some(loss) = loss {
+                if !(0.0..=1.0).contains(&loss) {
+                    return usage_error(&format!(
+                        "--loss {loss} is not a probability; give a number from 0 to 1, e.g. 0.3"
+                    ));
+                }
+                (config.loss, config.drop) = (loss, Default::default());
+            }
+            if !drop.is_empty() {
+                (config.loss, config.drop) = (0.0, drop.iter().copied().collect());
+            }
+            if let Some((min, max)) = delay {
+                (config.delay_min, config.delay_max) = (min.get(), max.get());
+            }
+            (host, port.unwrap_or(lab_port), config)
+        }
         Serve::Http {
             root,
             host,
@@ -665,11 +736,6 @@ async fn serve(server: Serve) -> ExitCode {
             .await;
         }
     };
-    if !(0.0..=1.0).contains(&loss) {
-        return usage_error(&format!(
-            "--loss {loss} is not a probability; give a number from 0 to 1, e.g. 0.3"
-        ));
-    }
     let addr = match listen_addr(&host, port) {
         Ok(a) => a,
         Err(code) => return code,
@@ -683,31 +749,10 @@ async fn serve(server: Serve) -> ExitCode {
         }
     };
     let bound = socket.local_addr().unwrap_or(addr);
-    let config = PingerConfig {
-        name: "pinger".into(),
-        drop: drop.iter().copied().collect(),
-        loss: if drop.is_empty() { loss } else { 0.0 },
-        delay_min: delay.0.get(),
-        delay_max: delay.1.get(),
-        seed,
-    };
-    let losses = if drop.is_empty() {
-        format!("loses {:.0}% of datagrams (seed {seed})", loss * 100.0)
-    } else {
-        format!(
-            "drops datagrams {}",
-            drop.iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let delays = if delay.0 == delay.1 {
-        format!("replies after {}", delay.0)
-    } else {
-        format!("replies after {}–{} (seed {seed})", delay.0, delay.1)
-    };
-    println!("udp-pinger listening on UDP {bound}: {losses}, {delays}. Ctrl-C to stop.");
+    println!(
+        "udp-pinger listening on UDP {bound}: {}. Ctrl-C to stop.",
+        describe_pinger(&config)
+    );
     let (tx, mut rx) = tokio::sync::mpsc::channel(TAP_EVENTS);
     let recorder = Recorder::with_tap(tx);
     let (_stop, stopped) = tokio::sync::watch::channel(false);

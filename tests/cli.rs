@@ -180,6 +180,75 @@ for seq in (1, 2, 3):
     assert!(log.contains("reply to 127.0.0.1:"), "{log}");
 }
 
+/// With no flags, `serve udp-pinger` is the pinger the lab grades with: its
+/// drop schedule (3, 6, 7), its delays (40–200 ms) and its seed.
+#[test]
+fn serve_runs_the_pinger_as_the_lab_grades() {
+    let bin = assert_cmd::cargo::cargo_bin("netgrade");
+    let mut server = std::process::Command::new(bin)
+        .args(["serve", "udp-pinger", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    assert!(
+        banner.contains("drops datagrams 3, 6, 7, replies after 40 ms–200 ms (seed 1)"),
+        "{banner}"
+    );
+    let port: u16 = banner
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {banner}"));
+    let client = format!(
+        r#"
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+for seq in range(1, 9):
+    start = time.time()
+    s.sendto(f"Ping {{seq}} {{start}}".encode(), ("127.0.0.1", {port}))
+    try:
+        s.recvfrom(1024)
+        print(seq, "reply", time.time() - start >= 0.04)
+    except socket.timeout:
+        print(seq, "timeout")
+"#
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &client])
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let expected: String = (1..=8)
+        .map(|seq| match seq {
+            3 | 6 | 7 => format!("{seq} timeout\n"),
+            _ => format!("{seq} reply True\n"),
+        })
+        .collect();
+    assert_eq!(
+        printed,
+        expected,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn serve_takes_the_pinger_of_a_lab_and_says_when_it_has_none() {
+    netgrade()
+        .args(["serve", "udp-pinger", "--lab", "webserver"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "the lab `webserver` has no udp-pinger server",
+        ));
+}
+
 trait WaitTimeout {
     fn wait_timeout_or_kill(&mut self, d: Duration) -> std::io::Result<()>;
 }
