@@ -191,3 +191,47 @@ fn mail_clients_get_the_same_transcript_run_after_run() {
         assert_eq!(a, b, "{f}: transcripts differ between two runs");
     }
 }
+
+/// A lab that hands no other port to its server: a client that hard-codes
+/// SMTP's port 25 is refused, and told where it went and where the server is.
+#[test]
+fn a_refused_connection_is_told_where_it_went_and_where_the_server_is() {
+    let lab_dir = tempfile::tempdir().unwrap();
+    let labs = common::root().join("labs");
+    let yaml = std::fs::read_to_string(labs.join("smtp-client.yaml")).unwrap()
+        + "\ncapture:\n  redirect_ports: false\n";
+    std::fs::write(lab_dir.path().join("smtp-client.yaml"), yaml).unwrap();
+    let golden = lab_dir.path().join("mail/golden");
+    std::fs::create_dir_all(&golden).unwrap();
+    for entry in std::fs::read_dir(labs.join("mail/golden"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(entry.path(), golden.join(entry.file_name())).unwrap();
+    }
+    let lab = lab_dir.path().join("smtp-client.yaml");
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("r.json");
+    netgrade()
+        .arg("run")
+        .arg(&lab)
+        .args(["--quiet", "--json"])
+        .arg(&json)
+        .arg("fixtures/smtp-client/port-25")
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let run = run_of(&report, "fixtures/smtp-client/port-25");
+    let said = run["program"]["diagnoses"].to_string();
+    let went = if isolated(&report) {
+        "connected over TCP to 127.0.0.1:25, where nothing listens"
+    } else {
+        "connected over TCP to a port where nothing listens"
+    };
+    assert!(said.contains(went), "{said}");
+    assert!(
+        said.contains("the lab's SMTP server is at 127.0.0.1:2525 (given as arguments)"),
+        "{said}"
+    );
+    assert!(!said.contains("datagram"), "{said}");
+}

@@ -163,6 +163,7 @@ pub async fn execute(
                 &[&finished.stderr[..], &finished.stdout[..]].concat(),
                 &cmd,
             ))
+            .chain(refused(&finished.stderr, plan.lab, recorder))
             .chain(diagnose_allowing(
                 &String::from_utf8_lossy(&finished.stderr),
                 &plan.lab.program.python_packages(),
@@ -172,6 +173,48 @@ pub async fn execute(
         limits: limits_in_force(&cmd.limits, &finished, work.disk_limited()),
     });
     done
+}
+
+/// A diagnosis for a program whose connection was refused: where it went
+/// (what the run's network saw, else the lab's transport) and where the
+/// lab's server is.
+fn refused(stderr: &[u8], lab: &crate::spec::Lab, recorder: &Recorder) -> Option<String> {
+    use crate::spec::ServerKind;
+    use crate::trace::Transport;
+    let text = String::from_utf8_lossy(stderr);
+    let said = ["Connection refused", "ConnectException", "PortUnreachable"];
+    if !said.iter().any(|s| text.contains(s)) {
+        return None;
+    }
+    let server = lab.servers.first()?;
+    let (name, transport) = match server.kind.value {
+        ServerKind::UdpPinger => ("pinger".to_string(), Transport::Udp),
+        kind => (
+            format!("{} server", kind.name().to_uppercase()),
+            Transport::Tcp,
+        ),
+    };
+    let at = format!("{}:{}", server.host, server.port);
+    let went = match (recorder.snapshot().strays().first(), transport) {
+        (Some((Transport::Tcp, to, _)), _) => {
+            format!("connected over TCP to {to}, where nothing listens")
+        }
+        (Some((Transport::Udp, to, _)), _) => {
+            format!("sent a datagram to {to}, where nothing listens (ICMP port unreachable)")
+        }
+        (None, Transport::Tcp) => "connected over TCP to a port where nothing listens".into(),
+        (None, Transport::Udp) => {
+            "sent a datagram to a port where nothing listens (ICMP port unreachable)".into()
+        }
+    };
+    let catch = if transport == Transport::Udp {
+        "; with a timeout set, catch ConnectionRefusedError (an OSError) too"
+    } else {
+        ""
+    };
+    Some(format!(
+        "the connection was refused: the program {went}; the lab's {name} is at {at} (given as arguments): use them{catch}"
+    ))
 }
 
 /// A diagnosis for a program that filled its disk (and said so).

@@ -81,12 +81,6 @@ pub fn diagnose_allowing(stderr: &str, packages: &[String]) -> Vec<String> {
     if stderr.contains("Address already in use") {
         out.push("the program binds a port that is already in use: a client does not need to bind at all".to_string());
     }
-    if stderr.contains("Connection refused") {
-        out.push(
-            "a datagram reached a port where nothing listens (ICMP port unreachable): check the port number; with a timeout set, catch OSError/ConnectionRefusedError too"
-                .to_string(),
-        );
-    }
     if stderr.contains("should be declared in a file named") {
         out.push(format!(
             "Java: {}; rename the file or the class so they match",
