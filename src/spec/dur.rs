@@ -35,14 +35,16 @@ impl Dur {
         let value: f64 = num.parse().map_err(|_| {
             format!("`{text}` is not a duration; write it like `250ms`, `1s` or `1.5s`")
         })?;
+        // Exactly the units the README documents: ms, s and m.
         let scale = match unit.trim() {
-            "" | "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
-            "ms" | "msec" | "millisecond" | "milliseconds" => 1e-3,
-            "us" | "µs" | "microsecond" | "microseconds" => 1e-6,
-            "m" | "min" | "minute" | "minutes" => 60.0,
+            "" | "s" => 1.0,
+            "ms" => 1e-3,
+            "m" => 60.0,
             other => {
                 return Err(format!(
-                    "`{other}` in `{text}` is not a time unit; use ms, s or m"
+                    "`{other}` in `{text}` is not a time unit; use ms, s or m, e.g. `{}{}`",
+                    num,
+                    suggest_unit(other)
                 ));
             }
         };
@@ -51,6 +53,18 @@ impl Dur {
             return Err(format!("`{text}` is out of range (0 to 24 hours)"));
         }
         Ok(Dur(Duration::from_secs_f64(secs)))
+    }
+}
+
+/// The documented unit a written-out one means (`sec` → `s`).
+fn suggest_unit(unit: &str) -> &'static str {
+    let u = unit.to_ascii_lowercase();
+    if u.starts_with("ms") || u.starts_with("milli") || u == "msec" {
+        "ms"
+    } else if u.starts_with("min") {
+        "m"
+    } else {
+        "s"
     }
 }
 
@@ -123,7 +137,7 @@ impl schemars::JsonSchema for Dur {
         schemars::json_schema!({
             "description": "A duration: `250ms`, `1s`, `1.5s`, `2m`, or a number of seconds.",
             "anyOf": [
-                {"type": "string", "pattern": "^\\s*[0-9.]+\\s*(s|sec|secs|seconds?|ms|msec|milliseconds?|us|µs|microseconds?|m|min|minutes?)?\\s*$"},
+                {"type": "string", "pattern": "^\\s*[0-9.]+\\s*(ms|s|m)?\\s*$"},
                 {"type": "number", "minimum": 0}
             ]
         })
@@ -214,6 +228,19 @@ mod tests {
         assert_eq!(Dur::parse("2").unwrap(), Dur::from_secs(2));
         assert_eq!(Dur::parse("2m").unwrap(), Dur::from_secs(120));
         assert!(Dur::parse("fast").unwrap_err().contains("not a duration"));
+        // Only the documented units, and the error names the one meant.
+        for (written, meant) in [
+            ("20 sec", "`20s`"),
+            ("20 seconds", "`20s`"),
+            ("20min", "`20m`"),
+            ("3 msec", "`3ms`"),
+        ] {
+            let e = Dur::parse(written).unwrap_err();
+            assert!(
+                e.contains("use ms, s or m") && e.contains(meant),
+                "{written}: {e}"
+            );
+        }
         assert!(
             Dur::parse("3 hours")
                 .unwrap_err()
