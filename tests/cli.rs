@@ -112,36 +112,38 @@ fn schema_describes_the_lab_format() {
     );
 }
 
-/// `netgrade serve udp-pinger` against Python's socket module as the client.
-#[test]
-fn serve_runs_the_pinger_for_students() {
+type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+/// Starts `netgrade serve udp-pinger ARGS`: the process, the rest of its
+/// output, its banner and the port it bound.
+fn serve_pinger(args: &[&str]) -> (std::process::Child, Lines, String, u16) {
     let bin = assert_cmd::cargo::cargo_bin("netgrade");
     let mut server = std::process::Command::new(bin)
-        .args([
-            "serve",
-            "udp-pinger",
-            "--port",
-            "0",
-            "--drop",
-            "2",
-            "--delay",
-            "30ms",
-        ])
+        .args(["serve", "udp-pinger"])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
     let banner = lines.next().unwrap().unwrap();
-    assert!(
-        banner.contains("drops datagrams 2, replies after 30 ms"),
-        "{banner}"
-    );
     let port: u16 = banner
         .split("127.0.0.1:")
         .nth(1)
         .and_then(|s| s.split(':').next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {banner}"));
+    (server, lines, banner, port)
+}
+
+/// `netgrade serve udp-pinger` against Python's socket module as the client.
+#[test]
+fn serve_runs_the_pinger_for_students() {
+    let (mut server, mut lines, banner, port) =
+        serve_pinger(&["--port", "0", "--drop", "2", "--delay", "30ms"]);
+    assert!(
+        banner.contains("drops datagrams 2, replies after 30 ms"),
+        "{banner}"
+    );
     let client = format!(
         r#"
 import socket, time
@@ -184,24 +186,11 @@ for seq in (1, 2, 3):
 /// drop schedule (3, 6, 7), its delays (40–200 ms) and its seed.
 #[test]
 fn serve_runs_the_pinger_as_the_lab_grades() {
-    let bin = assert_cmd::cargo::cargo_bin("netgrade");
-    let mut server = std::process::Command::new(bin)
-        .args(["serve", "udp-pinger", "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let banner = lines.next().unwrap().unwrap();
+    let (mut server, _lines, banner, port) = serve_pinger(&["--port", "0"]);
     assert!(
         banner.contains("drops datagrams 3, 6, 7, replies after 40 ms–200 ms (seed 1)"),
         "{banner}"
     );
-    let port: u16 = banner
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|s| s.split(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {banner}"));
     let client = format!(
         r#"
 import socket, time

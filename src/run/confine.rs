@@ -96,22 +96,8 @@ fn user_namespaces() -> bool {
     unsafe {
         probe.pre_exec(move || {
             let fail = || Err(std::io::Error::last_os_error());
-            let write = |path: &std::ffi::CStr, text: &std::ffi::CStr| {
-                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return false;
-                }
-                let bytes = text.to_bytes();
-                let ok =
-                    libc::write(fd, bytes.as_ptr().cast(), bytes.len()) == bytes.len() as isize;
-                libc::close(fd);
-                ok
-            };
-            if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0
-                || !write(c"/proc/self/setgroups", c"deny")
-                || !write(c"/proc/self/uid_map", &uid_map)
-                || !write(c"/proc/self/gid_map", &gid_map)
-            {
+            crate::sandbox::init::user_namespace(&uid_map, &gid_map)?;
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
                 return fail();
             }
             let mounted = libc::mount(

@@ -151,7 +151,7 @@ impl ChildSetup {
         // SAFETY: raw system calls on values prepared before the fork.
         unsafe {
             if let Some(maps) = &self.userns {
-                user_namespace(maps)?;
+                user_namespace(&maps.uid_map, &maps.gid_map)?;
             }
             if let Some(fd) = self.netns {
                 check(libc::setns(fd, libc::CLONE_NEWNET))?;
@@ -192,14 +192,18 @@ impl ChildSetup {
     }
 }
 
-/// Enters a new user namespace in which the process keeps its user and group.
-unsafe fn user_namespace(maps: &UserNs) -> io::Result<()> {
+/// Enters a new user namespace with these maps (`"ID ID 1\n"`: the process
+/// keeps its user and group). Raw system calls only.
+///
+/// # Safety
+/// In a single-threaded process (a fresh fork, or the helper).
+pub unsafe fn user_namespace(uid_map: &std::ffi::CStr, gid_map: &std::ffi::CStr) -> io::Result<()> {
     // SAFETY: raw system calls on strings prepared before the fork.
     unsafe {
         check(libc::unshare(libc::CLONE_NEWUSER))?;
         write_file(c"/proc/self/setgroups", c"deny")?;
-        write_file(c"/proc/self/uid_map", &maps.uid_map)?;
-        write_file(c"/proc/self/gid_map", &maps.gid_map)
+        write_file(c"/proc/self/uid_map", uid_map)?;
+        write_file(c"/proc/self/gid_map", gid_map)
     }
 }
 
