@@ -35,7 +35,8 @@
 //! - [`probes`]: netgrade as a client of a student's server (raw HTTP exchanges
 //!   and the response parser the checks use).
 //! - [`trace`]: the event record every run produces; checks read only this.
-//! - [`checks`]: check kinds, each a function from trace to verdict.
+//! - [`checks`]: check kinds, each a function from trace to verdict, and the
+//!   lab's numbers their messages, titles and hints name ([`checks::params`]).
 //! - [`outcome`]: the result model reporters read.
 //! - [`report`]: console, JSON, JUnit and Markdown reporters.
 //! - [`rt`]: blocking work kept off the runtime's threads.

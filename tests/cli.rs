@@ -409,3 +409,41 @@ fn serve_pop3_serves_a_mailbox_to_curl() {
     let log = log.join("\n");
     assert!(log.contains("C: \"RETR 2\\r\\n\""), "{log}");
 }
+
+/// A 5-ping lab's messages and hints name its numbers: `range(1, 6)`, not
+/// the ten-ping lab's `range(1, 11)`.
+#[test]
+fn a_five_ping_lab_says_range_1_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    netgrade()
+        .args([
+            "run",
+            "fixtures/specs/udp-pinger-five.yaml",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&json)
+        .arg(pinger_fixture("reference"))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let check = report["runs"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "ping-count")
+        .unwrap()
+        .clone();
+    assert_eq!(check["status"], "fail", "the reference sends ten: {check}");
+    assert_eq!(check["title"], "Exactly 5 pings reach the server");
+    assert_eq!(
+        check["message"],
+        "10 pings reached the server; expected exactly 5: check the bounds of your loop, e.g. `for seq in range(1, 6)`"
+    );
+    assert_eq!(
+        check["hint"],
+        "Loop exactly 5 times, e.g. `for seq in range(1, 6):`."
+    );
+    assert!(!report.to_string().contains("range(1, 11)"), "{report}");
+}

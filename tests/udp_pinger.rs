@@ -24,6 +24,7 @@ const CHECKS: [&str; 7] = [
 const EXPECTED: &[Expectation] = &[
     ("reference", &[], None),
     ("argv-host-port", &[], None),
+    ("count-argument", &[], None),
     ("bytes-print", &[], None),
     ("executable", &[], None),
     ("c-client", &[], None),
@@ -110,7 +111,7 @@ fn every_fixture_gets_the_grade_it_deserves() {
     // Some fixtures fail checks, so the exit status is 1.
     cmd.assert()
         .code(1)
-        .stdout(predicate::str::contains("25 runs"));
+        .stdout(predicate::str::contains("26 runs"));
 
     let report = read_json(&json);
     check_expectations(&report, EXPECTED, &CHECKS, pinger_fixture);

@@ -108,7 +108,11 @@ pub(super) fn host_header(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     });
     match host {
         Some(v) if !v.is_empty() => Verdict::pass(),
-        Some(_) => Verdict::fail("the Host header is empty; name the server, e.g. `Host: 127.0.0.1:6789`"),
+        Some(_) => {
+            let addr = super::params::server(ctx.lab, ServerKind::Http)
+                .map_or("<host>:<port>".to_string(), |s| format!("{}:{}", s.host, s.port));
+            Verdict::fail(format!("the Host header is empty; name the server, e.g. `Host: {addr}`"))
+        }
         None => Verdict::fail("the request has no Host header, which HTTP/1.1 requires (the server answers 400 Bad Request): add `Host: <host>:<port>`")
             .with_evidence(all.iter().take(6).map(|l| format!("request: {l}")).collect()),
     }

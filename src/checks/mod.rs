@@ -7,6 +7,7 @@
 mod capture;
 mod http_client;
 pub mod output;
+pub mod params;
 mod pinger;
 mod pop3;
 mod process;
@@ -214,7 +215,7 @@ pub fn evaluate(lab: &Lab, trace: &Trace) -> Vec<CheckOutcome> {
             let passed = v.status == Status::Pass;
             CheckOutcome {
                 id: spec.id.value.clone(),
-                title: spec.title.clone(),
+                title: params::expand(&spec.title, spec, lab),
                 status: v.status,
                 points: if passed { spec.points } else { 0.0 },
                 max_points: spec.points,
@@ -223,7 +224,9 @@ pub fn evaluate(lab: &Lab, trace: &Trace) -> Vec<CheckOutcome> {
                 hint: if passed {
                     None
                 } else {
-                    spec.hint.as_ref().map(|h| h.trim().to_string())
+                    spec.hint
+                        .as_ref()
+                        .map(|h| params::expand(h.trim(), spec, lab))
                 },
             }
         })

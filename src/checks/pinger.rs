@@ -8,13 +8,13 @@ use regex::Regex;
 mod timeline;
 
 use super::output::{self, DEFAULT_TIMEOUT_PATTERN, Line, Obs, Value};
+use super::params::{self, DEFAULT_COUNT};
 use super::{Ctx, Verdict, millis, quote, secs, tail};
 use crate::outcome::ExitKind;
 use crate::spec::{CheckSpec, Dur};
 use crate::trace::{Ping, Stream, Transport};
 use timeline::{Bound, Expect, Fit, Span, Timeline};
 
-const DEFAULT_COUNT: u32 = 10;
 /// Most offending items listed as evidence.
 const MAX_EVIDENCE: usize = 10;
 
@@ -116,7 +116,11 @@ pub(super) fn ping_count(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             _ => message.push_str(": check the bounds of your loop"),
         }
     } else {
-        message.push_str(": check the bounds of your loop, e.g. `for seq in range(1, 11)`");
+        let first = u64::from(params::first_seq(ctx.lab));
+        message.push_str(&format!(
+            ": check the bounds of your loop, e.g. `for seq in range({first}, {})`",
+            first + want as u64
+        ));
     }
     let skip = pings.len().saturating_sub(3);
     Verdict::fail(message).with_evidence(pings[skip..].iter().map(ping_line).collect())
@@ -166,6 +170,7 @@ fn format_problem(data: &[u8], k: u32, first_seq: u32) -> Option<String> {
 
 pub(super) fn ping_format(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let first_seq = spec.first_seq.unwrap_or(1);
+    let count = spec.count.unwrap_or_else(|| params::ping_count(ctx.lab));
     let pings = match pings_or_skip(ctx, "the ping format") {
         Ok(p) => p,
         Err(v) => return v,
@@ -199,7 +204,7 @@ pub(super) fn ping_format(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         let message = format!(
             "the pings are numbered {} to {last}; the handout numbers them {first_seq} to {}: start the sequence at {first_seq}",
             i64::from(first_seq) + off,
-            u64::from(first_seq) + pings.len() as u64 - 1
+            (u64::from(first_seq) + u64::from(count)).saturating_sub(1)
         );
         return Verdict::fail(message).with_evidence(problems.into_iter().take(3).collect());
     }
@@ -217,8 +222,10 @@ pub(super) fn ping_format(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 }
 
 pub(super) fn waits_for_timeout(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let min = spec.min_wait.unwrap_or(Dur::from_millis(750)).get();
-    let max = spec.max_wait.unwrap_or(Dur::from_secs(3)).get();
+    let min = spec.min_wait.unwrap_or(params::DEFAULT_MIN_WAIT);
+    let max = spec.max_wait.unwrap_or(params::DEFAULT_MAX_WAIT);
+    let wanted = params::wait_wanted(min, max);
+    let (min, max) = (min.get(), max.get());
     let pings = match pings_or_skip(ctx, "the waits after lost pings") {
         Ok(p) => p,
         Err(v) => return v,
@@ -237,7 +244,7 @@ pub(super) fn waits_for_timeout(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
                 Some((_, ExitKind::TimedOut { limit_ms })) => {
                     evidence.push(ping_line(p));
                     failure.get_or_insert(format!(
-                        "after ping {} was lost the program sent nothing more and was still waiting at the time limit ({}): it never gave up on the reply; set a timeout of one second on the socket",
+                        "after ping {} was lost the program sent nothing more and was still waiting at the time limit ({}): it never gave up on the reply; set a timeout on the socket ({wanted})",
                         p.index,
                         Dur::from_millis(*limit_ms)
                     ));
@@ -259,7 +266,7 @@ pub(super) fn waits_for_timeout(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         );
         if gap < min {
             failure.get_or_insert(format!(
-                "after ping {} was lost, {after} only {} later; expected about 1 s (at least {}): the socket timeout is too short",
+                "after ping {} was lost, {after} only {} later; expected {wanted} (at least {}): the socket timeout is too short",
                 p.index,
                 secs(gap),
                 Dur(min)
@@ -267,7 +274,7 @@ pub(super) fn waits_for_timeout(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             evidence.push(format!("{line}  ← too soon"));
         } else if gap > max {
             failure.get_or_insert(format!(
-                "after ping {} was lost, {after} {} later; expected about 1 s (at most {}): the socket timeout is too long",
+                "after ping {} was lost, {after} {} later; expected {wanted} (at most {}): the socket timeout is too long",
                 p.index,
                 secs(gap),
                 Dur(max)
@@ -279,6 +286,10 @@ pub(super) fn waits_for_timeout(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
     match failure {
         Some(message) => Verdict::fail(message).with_evidence(evidence),
+        None if observed == 0 && !pings.iter().any(|p| p.dropped) => Verdict::skip(format!(
+            "the server lost none of the {} pings in this run, so there was no timeout to measure",
+            pings.len()
+        )),
         None if observed == 0 => Verdict::skip(
             "no lost ping could be observed in this run (the program sent too few pings), so there was no timeout to measure",
         ),
@@ -680,7 +691,7 @@ fn loss_problem(
 }
 
 pub(super) fn reports_stats(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
-    let count = spec.count.unwrap_or(DEFAULT_COUNT);
+    let count = spec.count.unwrap_or_else(|| params::ping_count(ctx.lab));
     let pings = match pings_or_skip(ctx, "the statistics") {
         Ok(p) => p,
         Err(v) => return v,

@@ -40,7 +40,14 @@ pub(super) fn login(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let user = cmds.iter().position(|c| c.line.verb() == "USER");
     let pass = cmds.iter().position(|c| c.line.verb() == "PASS");
     match (user, pass) {
-        (None, _) => Verdict::fail("the client never sent USER: log in with `USER alice\\r\\n`, then `PASS …\\r\\n`"),
+        (None, _) => {
+            let user = super::params::server(ctx.lab, ServerKind::Pop3)
+                .and_then(|s| s.user.as_deref())
+                .unwrap_or("<user>");
+            Verdict::fail(format!(
+                "the client never sent USER: log in with `USER {user}\\r\\n`, then `PASS …\\r\\n`"
+            ))
+        }
         (Some(u), _) if !cmds[u].ok() => Verdict::fail(format!(
             "{} was answered {}",
             quote(cmds[u].line.bytes),
