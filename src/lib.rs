@@ -17,7 +17,8 @@
 //!                                        outcome::RunOutcome ─▶ report (console, JSON, JUnit, Markdown)
 //! ```
 //!
-//! - [`spec`]: lab YAML types, validation with line/column snippets, the built-in labs.
+//! - [`spec`]: lab YAML types, validation with line/column snippets, the built-in
+//!   labs, and the warnings about labs that cannot grade fairly ([`spec::lint`]).
 //! - [`run`]: one run as a pipeline of phases over a [`run::Plan`] — workspace
 //!   (work directory, entry file, language preset), network (namespace or port
 //!   queue), servers, capture (hard-coded hosts and ports steered to the

@@ -84,11 +84,22 @@ enum Command {
     },
     /// List the built-in labs.
     Labs,
-    /// Check lab spec files and report errors with their line and column.
+    /// Check lab spec files and report errors with their line and column;
+    /// warn about what would cost a correct program points; with
+    /// --reference, grade the lab's reference solution and fail unless it
+    /// gets full marks.
     Validate {
         /// Lab YAML files (or built-in lab names).
         #[arg(required = true)]
         files: Vec<String>,
+        /// The lab's reference solution (a folder or a file): it is graded as
+        /// `run` grades, and validation fails unless it gets full marks. With
+        /// several labs, give one --reference per lab, in the order of the labs.
+        #[arg(long, value_name = "DIR|FILE")]
+        reference: Vec<PathBuf>,
+        /// Fail (exit status 1) when a lab has warnings.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Print the JSON Schema of lab spec files (for editor completion).
     Schema,
@@ -280,6 +291,7 @@ fn main() -> ExitCode {
         | Command::Check { .. }
         | Command::Golden { .. }
         | Command::Serve { .. } => scratch(),
+        Command::Validate { reference, .. } if !reference.is_empty() => scratch(),
         _ => None,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -303,7 +315,11 @@ fn main() -> ExitCode {
             Command::Check { lab, dir, grading } => grade(&lab, vec![dir], 1, grading).await,
             Command::Serve { server } => serve(server).await,
             Command::Labs => labs(),
-            Command::Validate { files } => validate(&files),
+            Command::Validate {
+                files,
+                reference,
+                deny_warnings,
+            } => validate(&files, &reference, deny_warnings).await,
             Command::Golden {
                 lab,
                 reference,
@@ -813,28 +829,156 @@ fn labs() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn validate(files: &[String]) -> ExitCode {
-    let mut status = ExitCode::SUCCESS;
-    for f in files {
+/// `netgrade validate`: each lab's spec, its warnings, and (with
+/// `references`, one per lab in order) the grade of its reference solution,
+/// which must be full marks. The exit status is the worst of the labs'.
+async fn validate(files: &[String], references: &[PathBuf], deny_warnings: bool) -> ExitCode {
+    if !references.is_empty() && references.len() != files.len() {
+        return usage_error(&format!(
+            "{} --reference for {} lab(s): give one reference solution per lab, in the order of the labs",
+            references.len(),
+            files.len()
+        ));
+    }
+    for r in references {
+        if !r.exists() {
+            return usage_error(&format!(
+                "the reference solution `{}` does not exist; give a folder or a file",
+                r.display()
+            ));
+        }
+    }
+    let mut worst = 0u8;
+    for (i, f) in files.iter().enumerate() {
         let loaded = if Path::new(f).exists() {
             spec::load(Path::new(f))
         } else {
             spec::resolve(f)
         };
-        match loaded {
-            Ok(lab) => {
-                let points: f64 = lab.checks.iter().map(|c| c.points).sum();
-                println!(
-                    "ok: {f}: lab `{}`, {} checks, {} points",
-                    lab.name,
-                    lab.checks.len(),
-                    netgrade::outcome::fmt_points(points)
-                );
+        let lab = match loaded {
+            Ok(lab) => lab,
+            Err(e) => {
+                spec_error(&e);
+                worst = worst.max(EXIT_USAGE);
+                continue;
             }
-            Err(e) => status = spec_error(&e),
+        };
+        let warnings = spec::lint::warnings(&lab);
+        for w in &warnings {
+            let _ = writeln!(anstream::stderr(), "{}", w.render(f));
+        }
+        let points: f64 = lab.checks.iter().map(|c| c.points).sum();
+        let points = netgrade::outcome::fmt_points(points);
+        let summary = format!(
+            "{f}: lab `{}`, {} checks, {points} points",
+            lab.name,
+            lab.checks.len()
+        );
+        if deny_warnings && !warnings.is_empty() {
+            let _ = writeln!(
+                anstream::stderr(),
+                "error: {summary}: {} warning(s), and --deny-warnings makes them errors",
+                warnings.len()
+            );
+            worst = worst.max(EXIT_FAILED);
+            continue;
+        }
+        let Some(reference) = references.get(i) else {
+            println!("ok: {summary}");
+            continue;
+        };
+        match grade_reference(lab, reference).await {
+            Ok(outcome) if outcome.full_marks() => println!(
+                "ok: {summary}; the reference solution gets {}/{points}",
+                netgrade::outcome::fmt_points(outcome.score)
+            ),
+            Ok(outcome) if outcome.status == RunStatus::Error => {
+                let _ = writeln!(
+                    anstream::stderr(),
+                    "error: {f}: the reference solution {} could not be graded: {}",
+                    reference.display(),
+                    outcome.notes.join("; ")
+                );
+                worst = worst.max(EXIT_INTERNAL);
+            }
+            Ok(outcome) => {
+                // The whole report first: the evidence of each lost point.
+                let _ = write!(
+                    anstream::stdout(),
+                    "{}",
+                    report::console::render_run(&outcome, false)
+                );
+                let _ = writeln!(
+                    anstream::stderr(),
+                    "{}",
+                    reference_failed(f, reference, &outcome, !warnings.is_empty())
+                );
+                worst = worst.max(EXIT_FAILED);
+            }
+            Err(code) => return code,
         }
     }
-    status
+    ExitCode::from(worst)
+}
+
+/// Grades `reference` on `lab` as `run` grades a submission (a run whose
+/// timing netgrade could not keep is graded again).
+async fn grade_reference(lab: Lab, reference: &Path) -> Result<RunOutcome, ExitCode> {
+    let lab = Arc::new(lab);
+    let batch = run::prepare_batch(&lab)
+        .await
+        .map_err(|e| batch_error(&e))?;
+    let opts = Arc::new(Options {
+        batch,
+        ..Options::default()
+    });
+    let mut graded = None;
+    let end = run::batch::grade(
+        lab,
+        &[reference.to_path_buf()],
+        1,
+        opts,
+        |_, outcome| graded = Some(outcome),
+        stop_requested(),
+    )
+    .await;
+    match (end, graded) {
+        (run::batch::End::Completed, Some(outcome)) => Ok(outcome),
+        _ => Err(ExitCode::from(EXIT_INTERRUPTED)),
+    }
+}
+
+/// Why a lab fails its reference solution: each check that lost points and
+/// what it said, and what to do.
+fn reference_failed(file: &str, reference: &Path, outcome: &RunOutcome, warned: bool) -> String {
+    let mut text = format!(
+        "error: {file}: the reference solution {} got {}/{} on lab `{}`",
+        reference.display(),
+        netgrade::outcome::fmt_points(outcome.score),
+        netgrade::outcome::fmt_points(outcome.max_score),
+        outcome.lab
+    );
+    for c in outcome.checks.iter().filter(|c| !c.passed()) {
+        let lost = c.max_points - c.points;
+        let lost = format!(
+            "{} point{}",
+            netgrade::outcome::fmt_points(lost),
+            if lost == 1.0 { "" } else { "s" }
+        );
+        text.push_str(&format!(
+            "\n  `{}` lost {lost} ({}): {}",
+            c.id,
+            c.status.as_str(),
+            c.message.as_deref().unwrap_or("no message")
+        ));
+    }
+    text.push_str(
+        "\n   = help: a lab must award full marks to its reference solution: fix the lab or the reference",
+    );
+    if warned {
+        text.push_str(" (the warnings above may say why)");
+    }
+    text
 }
 
 async fn serve_http(

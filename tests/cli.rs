@@ -410,6 +410,165 @@ fn serve_pop3_serves_a_mailbox_to_curl() {
     assert!(log.contains("C: \"RETR 2\\r\\n\""), "{log}");
 }
 
+/// The built-in labs validate without a warning.
+#[test]
+fn validate_finds_nothing_to_warn_about_in_the_built_in_labs() {
+    let labs: Vec<String> = std::fs::read_dir(root().join("labs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| format!("labs/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    assert!(labs.len() >= 9, "{labs:?}");
+    netgrade()
+        .arg("validate")
+        .args(&labs)
+        .arg("--deny-warnings")
+        .assert()
+        .success()
+        .stderr("");
+}
+
+/// A five-ping variant whose 20 % loss, with seed 1, loses none of the five
+/// pings: `validate` warns, says what to change, and `--deny-warnings` fails.
+#[test]
+fn validate_warns_about_a_loss_rate_that_loses_no_ping() {
+    let lab = "fixtures/specs/udp-pinger-five.yaml";
+    let out = netgrade()
+        .args(["validate", lab])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "ok: fixtures/specs/udp-pinger-five.yaml: lab `udp-pinger-five`, 7 checks, 10 points",
+        ))
+        .get_output()
+        .stderr
+        .clone();
+    let warning = String::from_utf8(out).unwrap();
+    assert!(
+        warning.contains(
+            "with the lab's seed 1, `loss: 0.2` drops none of the 5 pings the lab expects, so a correct client gets no points for `waits-for-timeout` and `reports-timeouts` (3 points)"
+        ),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("--> fixtures/specs/udp-pinger-five.yaml:16:11"),
+        "{warning}"
+    );
+    assert!(warning.contains("`drop: [3]`"), "{warning}");
+    netgrade()
+        .args(["validate", lab, "--deny-warnings"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "1 warning(s), and --deny-warnings makes them errors",
+        ));
+}
+
+/// The seed a warning suggests, from its `seed: N`.
+fn suggested_seed(warning: &str) -> u64 {
+    warning
+        .split("`seed: ")
+        .nth(1)
+        .and_then(|s| s.split('`').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no seed suggested in {warning}"))
+}
+
+/// `validate --reference` grades the reference solution: full marks pass;
+/// a lab that cannot give them fails and says which checks lost what; the
+/// seed its warning suggests makes the same lab give full marks.
+#[test]
+fn validate_grades_the_reference_solution() {
+    netgrade()
+        .args([
+            "validate",
+            "labs/udp-pinger.yaml",
+            "--reference",
+            "fixtures/udp-pinger/reference",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "ok: labs/udp-pinger.yaml: lab `udp-pinger`, 7 checks, 10 points; the reference solution gets 10/10",
+        ));
+    let five = "fixtures/specs/udp-pinger-five.yaml";
+    let failed = netgrade()
+        .args([
+            "validate",
+            five,
+            "--reference",
+            "fixtures/udp-pinger/count-argument",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(failed.stderr).unwrap();
+    for said in [
+        "error: fixtures/specs/udp-pinger-five.yaml: the reference solution fixtures/udp-pinger/count-argument got 7/10 on lab `udp-pinger-five`",
+        "`waits-for-timeout` lost 2 points (skip): the server lost none of the 5 pings in this run, so there was no timeout to measure",
+        "`reports-timeouts` lost 1 point (skip): no ping was lost in this run",
+        "a lab must award full marks to its reference solution: fix the lab or the reference",
+    ] {
+        assert!(stderr.contains(said), "{said}\nnot in\n{stderr}");
+    }
+    assert!(
+        !stderr.contains("`ping-count` lost"),
+        "the reference sends the five pings: {stderr}"
+    );
+    // The report shows the evidence.
+    let stdout = String::from_utf8(failed.stdout).unwrap();
+    assert!(stdout.contains("score 7/10"), "{stdout}");
+    // The seed the warning suggests, with everything else the same.
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = dir.path().join("udp-pinger-five.yaml");
+    let seed = suggested_seed(&stderr);
+    let text = std::fs::read_to_string(root().join(five)).unwrap();
+    assert!(text.contains("\nseed: 1\n"));
+    std::fs::write(
+        &fixed,
+        text.replace("\nseed: 1\n", &format!("\nseed: {seed}\n")),
+    )
+    .unwrap();
+    netgrade()
+        .arg("validate")
+        .arg(&fixed)
+        .args(["--reference", "fixtures/udp-pinger/count-argument"])
+        .assert()
+        .success()
+        .stderr("")
+        .stdout(predicate::str::contains(
+            "the reference solution gets 10/10",
+        ));
+}
+
+#[test]
+fn validate_needs_one_reference_per_lab() {
+    netgrade()
+        .args([
+            "validate",
+            "udp-pinger",
+            "udp-pinger-stats",
+            "--reference",
+            "fixtures/udp-pinger/reference",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "1 --reference for 2 lab(s): give one reference solution per lab, in the order of the labs",
+        ));
+    netgrade()
+        .args(["validate", "udp-pinger", "--reference", "fixtures/none"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the reference solution `fixtures/none` does not exist",
+        ));
+}
+
 /// A 5-ping lab's messages and hints name its numbers: `range(1, 6)`, not
 /// the ten-ping lab's `range(1, 11)`.
 #[test]

@@ -7,6 +7,7 @@
 
 mod dur;
 mod error;
+pub mod lint;
 mod load;
 
 use std::collections::BTreeMap;
