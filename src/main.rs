@@ -4,15 +4,16 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use netgrade::outcome::{RunOutcome, RunStatus};
 use netgrade::report::{self, write_atomic};
 use netgrade::run::{self, Isolation, Options};
-use netgrade::servers::{self, pinger::PingerConfig};
-use netgrade::spec::{self, Dur, Lab, SpecError};
-use netgrade::trace::{Dir, EventKind, Recorder};
+use netgrade::servers::{
+    self,
+    standalone::{self, Config, Standalone},
+};
+use netgrade::spec::{self, Dur, Lab, ServerKind, SpecError};
 
 /// Exit status: some check failed.
 const EXIT_FAILED: u8 = 1;
@@ -77,10 +78,17 @@ enum Command {
         #[command(flatten)]
         grading: Grading,
     },
-    /// Run a reference server on its own, printing what it receives and decides.
+    /// Run a reference server on its own, printing what it receives and
+    /// decides: one server (`serve smtp`), or every server of a lab
+    /// (`serve --lab FILE`), each as the lab grades with it.
+    #[command(args_conflicts_with_subcommands = true)]
     Serve {
         #[command(subcommand)]
-        server: Serve,
+        server: Option<Serve>,
+        /// Start every server of this lab (a built-in lab's name or a lab
+        /// YAML file), each as the lab grades with it.
+        #[arg(long, value_name = "NAME|FILE")]
+        lab: Option<String>,
     },
     /// List the built-in labs.
     Labs,
@@ -157,6 +165,8 @@ struct Grading {
     quiet: bool,
 }
 
+/// The servers `netgrade serve` runs. Each serves as the lab named by `--lab`
+/// grades with it; every flag given replaces the lab's value.
 #[derive(Subcommand)]
 enum Serve {
     /// The lossy UDP pinger: upper-cases and echoes datagrams, drops and delays some.
@@ -166,9 +176,9 @@ enum Serve {
         /// change them). A built-in lab's name or a lab YAML file.
         #[arg(long, default_value = "udp-pinger")]
         lab: String,
-        /// Address to bind.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
+        /// Address to bind (default: the lab's).
+        #[arg(long)]
+        host: Option<String>,
         /// Port to bind (default: the lab's; 0 picks a free one).
         #[arg(long)]
         port: Option<u16>,
@@ -187,22 +197,32 @@ enum Serve {
     },
     /// An SMTP server (RFC 5321) that prints each session and delivered message.
     Smtp {
-        /// Address to bind.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Port to bind (0 picks a free one).
-        #[arg(long, default_value_t = 2525)]
-        port: u16,
-        /// Wait this long before the 220 greeting.
-        #[arg(long, default_value = "0ms", value_parser = parse_dur)]
-        greeting_delay: Dur,
-        /// Answer bare-LF lines with 500 and never end DATA on a bare-LF dot.
+        /// The lab whose SMTP server to serve, as that lab grades with it: its
+        /// port, greeting delay, CRLF strictness, STARTTLS, implicit-TLS port
+        /// and injected replies (the flags below change them). A built-in
+        /// lab's name or a lab YAML file.
+        #[arg(long, default_value = "smtp-client")]
+        lab: String,
+        /// Address to bind (default: the lab's).
         #[arg(long)]
-        strict_crlf: bool,
-        /// Reject every recipient with 550 (to test a client's error handling).
+        host: Option<String>,
+        /// Port to bind (default: the lab's; 0 picks a free one).
         #[arg(long)]
-        reject_rcpt: bool,
-        /// Also serve implicit TLS (SMTPS) on this port, e.g. 465 (0 picks a free one).
+        port: Option<u16>,
+        /// Wait this long before the 220 greeting (default: the lab's).
+        #[arg(long, value_parser = parse_dur)]
+        greeting_delay: Option<Dur>,
+        /// Answer bare-LF lines with 500 and never end DATA on a bare-LF dot
+        /// (`--strict-crlf=false`: tolerate them; default: the lab's).
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        strict_crlf: Option<bool>,
+        /// Reject every recipient with 550, to test a client's error handling
+        /// (`--reject-rcpt=false`: drop the lab's replies to RCPT; default: the lab's).
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+        reject_rcpt: Option<bool>,
+        /// Also serve implicit TLS (SMTPS) on this port, e.g. 465 (0 picks a
+        /// free one; default: the lab's, left out with a note when it cannot
+        /// be bound, as 465 without root).
         #[arg(long)]
         tls_port: Option<u16>,
         /// Do not offer STARTTLS.
@@ -211,39 +231,51 @@ enum Serve {
     },
     /// A POP3 server (RFC 1939) for a folder of messages, one per file.
     Pop3 {
-        /// Address to bind.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Port to bind (0 picks a free one).
-        #[arg(long, default_value_t = 1110)]
-        port: u16,
-        /// Folder of messages (RFC 5322, CRLF line endings), in name order.
+        /// The lab whose POP3 server to serve, as that lab grades with it: its
+        /// port, user, password and maildrop (the flags below change them). A
+        /// built-in lab's name or a lab YAML file.
+        #[arg(long, default_value = "pop3-download-delete")]
+        lab: String,
+        /// Address to bind (default: the lab's).
         #[arg(long)]
-        mailbox: PathBuf,
-        /// User name.
-        #[arg(long, default_value = "alice")]
-        user: String,
-        /// Password.
-        #[arg(long, default_value = "wonderland")]
-        password: String,
+        host: Option<String>,
+        /// Port to bind (default: the lab's; 0 picks a free one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Folder of messages (RFC 5322, CRLF line endings), in name order,
+        /// instead of the lab's maildrop.
+        #[arg(long)]
+        mailbox: Option<PathBuf>,
+        /// User name (default: the lab's).
+        #[arg(long)]
+        user: Option<String>,
+        /// Password (default: the lab's).
+        #[arg(long)]
+        password: Option<String>,
     },
     /// An HTTP/1.1 server for a folder: persistent connections, conditional GET.
     Http {
-        /// The folder to serve.
-        #[arg(long, default_value = ".")]
-        root: PathBuf,
-        /// Address to bind.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Port to bind (0 picks a free one).
-        #[arg(long, default_value_t = 6789)]
-        port: u16,
-        /// Delay before each response: a fixed `50ms` or a seeded range `20ms..200ms`.
-        #[arg(long, default_value = "0ms", value_parser = parse_delay)]
-        latency: (Dur, Dur),
-        /// Seed for the latency draws.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// The lab whose HTTP server to serve, as that lab grades with it: its
+        /// port, its data as the root, its latency and seed (the flags below
+        /// change them). Without it: the current folder on port 6789, no latency.
+        #[arg(long)]
+        lab: Option<String>,
+        /// The folder to serve (default: the lab's data, or the current folder).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Address to bind (default: the lab's, or 127.0.0.1).
+        #[arg(long)]
+        host: Option<String>,
+        /// Port to bind (default: the lab's, or 6789; 0 picks a free one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Delay before each response: a fixed `50ms` or a seeded range
+        /// `20ms..200ms` (default: the lab's, or none).
+        #[arg(long, value_parser = parse_delay)]
+        latency: Option<(Dur, Dur)>,
+        /// Seed for the latency draws (default: the lab's, or 1).
+        #[arg(long)]
+        seed: Option<u64>,
     },
 }
 
@@ -313,7 +345,7 @@ fn main() -> ExitCode {
                 grading,
             } => grade(&lab, submissions, jobs, grading).await,
             Command::Check { lab, dir, grading } => grade(&lab, vec![dir], 1, grading).await,
-            Command::Serve { server } => serve(server).await,
+            Command::Serve { server, lab } => serve(server, lab).await,
             Command::Labs => labs(),
             Command::Validate {
                 files,
@@ -599,50 +631,115 @@ fn write_reports(g: &Grading, done: &[RunOutcome]) -> Result<(), String> {
     Ok(())
 }
 
-/// The port and pinger settings of lab `arg`'s first pinger server, as the
-/// lab grades with them (its seed included).
-fn lab_pinger(arg: &str) -> Result<(u16, PingerConfig), ExitCode> {
+/// Lab `arg` (a built-in lab's name or a file), which must have a server of
+/// `kind`; `example` names a lab that has one.
+fn lab_with(arg: &str, kind: ServerKind, example: &str) -> Result<Lab, ExitCode> {
     let lab = spec::resolve(arg).map_err(|e| spec_error(&e))?;
-    let server = lab
-        .servers
-        .iter()
-        .find(|s| s.kind.value == spec::ServerKind::UdpPinger)
-        .ok_or_else(|| {
-            usage_error(&format!(
-                "the lab `{arg}` has no udp-pinger server; give a lab that has one (--lab udp-pinger)"
-            ))
+    if !lab.servers.iter().any(|s| s.kind.value == kind) {
+        return Err(usage_error(&format!(
+            "the lab `{arg}` has no {} server; give a lab that has one (--lab {example})",
+            kind.name()
+        )));
+    }
+    Ok(lab)
+}
+
+/// Where `lab`'s data is written out for its HTTP server: `staged`, made on
+/// first use.
+fn staged_root(lab: &Lab, staged: &mut Option<tempfile::TempDir>) -> Result<PathBuf, ExitCode> {
+    if staged.is_none() {
+        let dir = standalone::stage_data(lab).map_err(|e| {
+            eprintln!("netgrade: cannot write the lab's data for its HTTP server: {e}");
+            ExitCode::from(EXIT_INTERNAL)
         })?;
-    Ok((server.port, servers::pinger_config(server, lab.seed)))
+        *staged = Some(dir);
+    }
+    Ok(staged
+        .as_ref()
+        .map(|d| d.path().to_path_buf())
+        .unwrap_or_default())
 }
 
-/// What a pinger does, for people: `drops datagrams 3, 6, 7, replies after
-/// 40 ms–200 ms (seed 1)`.
-fn describe_pinger(config: &PingerConfig) -> String {
-    let seed = config.seed;
-    let losses = if !config.drop.is_empty() {
-        let mut drop: Vec<u32> = config.drop.iter().copied().collect();
-        drop.sort_unstable();
-        let listed: Vec<String> = drop.iter().map(u32::to_string).collect();
-        format!("drops datagrams {}", listed.join(", "))
-    } else if config.loss > 0.0 {
-        format!(
-            "loses {:.0}% of datagrams (seed {seed})",
-            config.loss * 100.0
-        )
-    } else {
-        "loses no datagram".to_string()
+/// The first server of `kind` in `lab`, as the lab grades with it. An HTTP
+/// server's root is the lab's data, written out to `staged` (kept alive by
+/// the caller), unless `root` replaces it.
+fn lab_server(
+    lab: &Lab,
+    kind: ServerKind,
+    root: Option<&Path>,
+    staged: &mut Option<tempfile::TempDir>,
+) -> Result<Standalone, ExitCode> {
+    let Some(spec) = lab.servers.iter().find(|s| s.kind.value == kind) else {
+        return Err(usage_error(&format!(
+            "the lab `{}` has no {} server",
+            lab.name,
+            kind.name()
+        )));
     };
-    let (min, max) = (Dur(config.delay_min), Dur(config.delay_max));
-    let delays = if min == max {
-        format!("replies after {min}")
-    } else {
-        format!("replies after {min}–{max} (seed {seed})")
+    let root = match root {
+        Some(root) => root.to_path_buf(),
+        None if kind == ServerKind::Http => staged_root(lab, staged)?,
+        None => PathBuf::new(),
     };
-    format!("{losses}, {delays}")
+    Ok(Standalone::from_spec(lab, spec, &root))
 }
 
-async fn serve(server: Serve) -> ExitCode {
-    let (host, port, config) = match server {
+/// The messages of a `--mailbox` folder, one per file, in name order.
+fn read_mailbox(mailbox: &Path) -> Result<Vec<Vec<u8>>, ExitCode> {
+    let mut names: Vec<PathBuf> = match std::fs::read_dir(mailbox) {
+        Ok(d) => d
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(e) => {
+            return Err(usage_error(&format!(
+                "cannot read --mailbox {}: {e}; give a folder holding one message per file",
+                mailbox.display()
+            )));
+        }
+    };
+    names.sort();
+    let messages: Vec<Vec<u8>> = names.iter().filter_map(|p| std::fs::read(p).ok()).collect();
+    if messages.is_empty() {
+        return Err(usage_error(&format!(
+            "--mailbox {} holds no messages",
+            mailbox.display()
+        )));
+    }
+    Ok(messages)
+}
+
+/// The servers `netgrade serve` runs: every server of `--lab` as it grades,
+/// or one server (of its lab, or configured by flags) with the flags applied.
+fn serve_plan(
+    server: Option<Serve>,
+    lab: Option<String>,
+    staged: &mut Option<tempfile::TempDir>,
+) -> Result<Vec<Standalone>, ExitCode> {
+    let Some(server) = server else {
+        let Some(arg) = lab else {
+            return Err(usage_error(
+                "name a server (udp-pinger, smtp, pop3, http) or a lab whose servers to start (--lab NAME|FILE)",
+            ));
+        };
+        let lab = spec::resolve(&arg).map_err(|e| spec_error(&e))?;
+        if lab.servers.is_empty() {
+            return Err(usage_error(&format!(
+                "the lab `{arg}` has no servers: its students write the server, and netgrade is its client; `netgrade serve http --root DIR` serves a folder to compare with"
+            )));
+        }
+        let mut servers = Vec::new();
+        for spec in &lab.servers {
+            let root = match spec.kind.value {
+                ServerKind::Http => staged_root(&lab, staged)?,
+                _ => PathBuf::new(),
+            };
+            servers.push(Standalone::from_spec(&lab, spec, &root));
+        }
+        return Ok(servers);
+    };
+    let served = match server {
         Serve::UdpPinger {
             lab,
             host,
@@ -652,18 +749,19 @@ async fn serve(server: Serve) -> ExitCode {
             seed,
             delay,
         } => {
-            let (lab_port, mut config) = match lab_pinger(&lab) {
-                Ok(found) => found,
-                Err(code) => return code,
+            let lab = lab_with(&lab, ServerKind::UdpPinger, "udp-pinger")?;
+            let mut served = lab_server(&lab, ServerKind::UdpPinger, None, staged)?;
+            let Config::Pinger(config) = &mut served.config else {
+                unreachable!("a pinger's config")
             };
             if let Some(seed) = seed {
                 config.seed = seed;
             }
             if let Some(loss) = loss {
                 if !(0.0..=1.0).contains(&loss) {
-                    return usage_error(&format!(
+                    return Err(usage_error(&format!(
                         "--loss {loss} is not a probability; give a number from 0 to 1, e.g. 0.3"
-                    ));
+                    )));
                 }
                 (config.loss, config.drop) = (loss, Default::default());
             }
@@ -673,16 +771,10 @@ async fn serve(server: Serve) -> ExitCode {
             if let Some((min, max)) = delay {
                 (config.delay_min, config.delay_max) = (min.get(), max.get());
             }
-            (host, port.unwrap_or(lab_port), config)
+            (served, host, port)
         }
-        Serve::Http {
-            root,
-            host,
-            port,
-            latency,
-            seed,
-        } => return serve_http(root, host, port, latency, seed).await,
         Serve::Smtp {
+            lab,
             host,
             port,
             greeting_delay,
@@ -691,122 +783,153 @@ async fn serve(server: Serve) -> ExitCode {
             tls_port,
             no_starttls,
         } => {
-            let mut config = servers::smtp::SmtpConfig::new("smtp");
-            config.greeting_delay = greeting_delay.get();
-            config.strict_crlf = strict_crlf;
-            config.starttls = !no_starttls;
-            if reject_rcpt {
-                config.inject.push(servers::smtp::Injection {
-                    command: "RCPT".into(),
-                    reply: "550 5.1.1 Recipient address rejected: User unknown".into(),
-                    times: None,
-                });
-            }
-            let (tls, _trust) = match smtp_tls(&host, tls_port) {
-                Ok(tls) => tls,
-                Err(code) => return code,
+            let lab = lab_with(&lab, ServerKind::Smtp, "smtp-client")?;
+            let mut served = lab_server(&lab, ServerKind::Smtp, None, staged)?;
+            let Config::Smtp {
+                config,
+                tls_port: lab_tls_port,
+                tls_port_given,
+            } = &mut served.config
+            else {
+                unreachable!("an SMTP server's config")
             };
-            return serve_session(&host, port, "smtp", |listener, recorder| {
-                tokio::spawn(servers::smtp::run(listener, tls, config, recorder))
-            })
-            .await;
+            if let Some(delay) = greeting_delay {
+                config.greeting_delay = delay.get();
+            }
+            if let Some(strict) = strict_crlf {
+                config.strict_crlf = strict;
+            }
+            if no_starttls {
+                config.starttls = false;
+            }
+            if let Some(reject) = reject_rcpt {
+                config
+                    .inject
+                    .retain(|i| !i.command.eq_ignore_ascii_case("RCPT"));
+                if reject {
+                    config.inject.push(servers::smtp::Injection {
+                        command: "RCPT".into(),
+                        reply: "550 5.1.1 Recipient address rejected: User unknown".into(),
+                        times: None,
+                    });
+                }
+            }
+            if let Some(p) = tls_port {
+                (*lab_tls_port, *tls_port_given) = (Some(p), true);
+            }
+            (served, host, port)
         }
         Serve::Pop3 {
+            lab,
             host,
             port,
             mailbox,
             user,
             password,
         } => {
-            let mut names: Vec<PathBuf> = match std::fs::read_dir(&mailbox) {
-                Ok(d) => d
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.is_file())
-                    .collect(),
-                Err(e) => {
-                    return usage_error(&format!(
-                        "cannot read --mailbox {}: {e}; give a folder holding one message per file",
-                        mailbox.display()
-                    ));
-                }
+            let lab = lab_with(&lab, ServerKind::Pop3, "pop3-download-delete")?;
+            let mut served = lab_server(&lab, ServerKind::Pop3, None, staged)?;
+            let Config::Pop3 { config, source } = &mut served.config else {
+                unreachable!("a POP3 server's config")
             };
-            names.sort();
-            let messages: Vec<Vec<u8>> =
-                names.iter().filter_map(|p| std::fs::read(p).ok()).collect();
-            if messages.is_empty() {
-                return usage_error(&format!(
-                    "--mailbox {} holds no messages",
+            if let Some(mailbox) = mailbox {
+                config.messages = read_mailbox(&mailbox)?;
+                *source = format!(
+                    "{} message(s) from {}",
+                    config.messages.len(),
                     mailbox.display()
-                ));
+                );
             }
-            println!(
-                "maildrop: {} message(s) from {}, user {user}",
-                messages.len(),
-                mailbox.display()
-            );
-            let config = servers::pop3::Pop3Config::new("pop3", user, password, messages);
-            return serve_session(&host, port, "pop3", |listener, recorder| {
-                tokio::spawn(servers::pop3::run(listener, config, recorder))
-            })
-            .await;
+            if let Some(user) = user {
+                config.user = user;
+            }
+            if let Some(password) = password {
+                config.password = password;
+            }
+            (served, host, port)
+        }
+        Serve::Http {
+            lab,
+            root,
+            host,
+            port,
+            latency,
+            seed,
+        } => {
+            if let Some(root) = &root
+                && !root.is_dir()
+            {
+                return Err(usage_error(&format!(
+                    "--root {} is not a folder; give the folder to serve",
+                    root.display()
+                )));
+            }
+            let mut served = match lab {
+                Some(lab) => {
+                    let lab = lab_with(&lab, ServerKind::Http, "http-client")?;
+                    lab_server(&lab, ServerKind::Http, root.as_deref(), staged)?
+                }
+                // No lab: a folder on the handout's port, at once.
+                None => Standalone {
+                    name: "http".into(),
+                    host: "127.0.0.1".into(),
+                    port: 6789,
+                    config: Config::Http {
+                        config: servers::http::HttpConfig {
+                            seed: 1,
+                            ..servers::http::HttpConfig::new(
+                                "http",
+                                root.clone().unwrap_or_else(|| PathBuf::from(".")),
+                            )
+                        },
+                        source: String::new(),
+                    },
+                },
+            };
+            let Config::Http { config, source } = &mut served.config else {
+                unreachable!("an HTTP server's config")
+            };
+            if let Some(root) = root {
+                *source = root.display().to_string();
+                config.root = root;
+            } else if source.is_empty() {
+                *source = config.root.display().to_string();
+            }
+            if let Some((min, max)) = latency {
+                (config.latency_min, config.latency_max) = (min.get(), max.get());
+            }
+            if let Some(seed) = seed {
+                config.seed = seed;
+            }
+            (served, host, port)
         }
     };
-    let addr = match listen_addr(&host, port) {
-        Ok(a) => a,
+    let (mut served, host, port) = served;
+    if let Some(host) = host {
+        served.host = host;
+    }
+    if let Some(port) = port {
+        served.port = port;
+    }
+    Ok(vec![served])
+}
+
+async fn serve(server: Option<Serve>, lab: Option<String>) -> ExitCode {
+    let named = server.is_none();
+    // The lab's data for an HTTP server, kept while it serves.
+    let mut staged = None;
+    let servers = match serve_plan(server, lab, &mut staged) {
+        Ok(s) => s,
         Err(code) => return code,
     };
-    let socket = match servers::bind_udp(addr, None) {
-        Ok(s) => s,
-        Err(e) => {
-            return usage_error(&format!(
-                "cannot bind UDP {addr}: {e}; is another server already using the port? pick another with --port"
-            ));
-        }
-    };
-    let bound = socket.local_addr().unwrap_or(addr);
-    println!(
-        "udp-pinger listening on UDP {bound}: {}. Ctrl-C to stop.",
-        describe_pinger(&config)
-    );
-    let (tx, mut rx) = tokio::sync::mpsc::channel(TAP_EVENTS);
-    let recorder = Recorder::with_tap(tx);
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let socket = match servers::udp::UdpServerSocket::from_tokio(socket, None) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("netgrade: cannot set up the pinger's socket: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
-    };
-    let tap = recorder.clone();
-    let task = tokio::spawn(servers::pinger::run(socket, config, recorder, stopped));
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            event = rx.recv() => {
-                let Some(e) = event else { break };
-                not_shown(&tap);
-                let t = format!("[{:>8.3}s]", e.at.as_secs_f64());
-                let line = match e.kind {
-                    EventKind::Datagram { dir: Dir::In, peer, index, data, .. } => {
-                        format!("{t} #{index:<3} from {peer}  {}", netgrade::checks::quote(&data))
-                    }
-                    EventKind::Datagram { dir: Dir::Out, peer, index, data, .. } => {
-                        format!("{t} #{index:<3} reply to {peer}  {}", netgrade::checks::quote(&data))
-                    }
-                    EventKind::Dropped { index, .. } => format!("{t} #{index:<3} dropped (no reply)"),
-                    EventKind::Delayed { index, delay, .. } => format!("{t} #{index:<3} will reply in {}", Dur(delay)),
-                    EventKind::RecordingCapped { limit, .. } => format!("{t} more than {limit} datagrams; no longer printing each"),
-                    _ => continue,
-                };
-                println!("{line}");
-            }
+    match standalone::serve(servers, named).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(standalone::Failure::Usage(message)) => usage_error(&message),
+        Err(standalone::Failure::Internal(message)) => {
+            eprintln!("netgrade: {message}");
+            ExitCode::from(EXIT_INTERNAL)
         }
     }
-    task.abort();
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    ExitCode::SUCCESS
 }
 
 fn labs() -> ExitCode {
@@ -981,46 +1104,6 @@ fn reference_failed(file: &str, reference: &Path, outcome: &RunOutcome, warned: 
     text
 }
 
-async fn serve_http(
-    root: PathBuf,
-    host: String,
-    port: u16,
-    latency: (Dur, Dur),
-    seed: u64,
-) -> ExitCode {
-    if !root.is_dir() {
-        return usage_error(&format!(
-            "--root {} is not a folder; give the folder to serve",
-            root.display()
-        ));
-    }
-    let config = servers::http::HttpConfig {
-        latency_min: latency.0.get(),
-        latency_max: latency.1.get(),
-        seed,
-        // serve prints each event and keeps none: nothing to bound.
-        max_recorded_requests: u32::MAX,
-        max_recorded_bytes: usize::MAX,
-        ..servers::http::HttpConfig::new("http", &root)
-    };
-    println!("serving {} over HTTP/1.1", root.display());
-    serve_session(&host, port, "http", |listener, recorder| {
-        tokio::spawn(servers::http::run(listener, config, recorder))
-    })
-    .await
-}
-
-/// Events a `serve` printer may fall behind by before events are dropped.
-const TAP_EVENTS: usize = 10_000;
-
-/// Says how many events were not shown because printing fell behind.
-fn not_shown(tap: &Recorder) {
-    let dropped = tap.take_dropped();
-    if dropped > 0 {
-        println!("({dropped} events not shown: printing could not keep up)");
-    }
-}
-
 async fn golden(
     lab_arg: &str,
     reference: &Path,
@@ -1098,123 +1181,4 @@ async fn golden(
             ExitCode::SUCCESS
         }
     }
-}
-
-/// Binds `host:port`, starts a TCP reference server, and prints what it records.
-async fn serve_session(
-    host: &str,
-    port: u16,
-    kind: &str,
-    start: impl FnOnce(tokio::net::TcpListener, Recorder) -> tokio::task::JoinHandle<()>,
-) -> ExitCode {
-    let addr = match listen_addr(host, port) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let listener = match servers::bind_tcp(addr, None) {
-        Ok(l) => l,
-        Err(e) => {
-            return usage_error(&format!(
-                "cannot bind TCP {addr}: {e}; is another server already using the port? pick another with --port"
-            ));
-        }
-    };
-    let bound = listener.local_addr().unwrap_or(addr);
-    println!("{kind} listening on TCP {bound}. Ctrl-C to stop.");
-    let (tx, mut rx) = tokio::sync::mpsc::channel(TAP_EVENTS);
-    let tap = Recorder::with_tap(tx);
-    let task = start(listener, tap.clone());
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            event = rx.recv() => {
-                let Some(e) = event else { break };
-                not_shown(&tap);
-                let t = format!("[{:>8.3}s]", e.at.as_secs_f64());
-                let line = match e.kind {
-                    EventKind::Line { conn, dir, bytes, .. } => {
-                        let who = if dir == Dir::In { "C" } else { "S" };
-                        format!("{t} conn {conn} {who}: {}", netgrade::checks::quote(&bytes))
-                    }
-                    EventKind::Deviation { conn, kind, detail, .. } => format!("{t} conn {conn} !  {kind}: {detail}"),
-                    EventKind::Delivered { conn, from, to, data, .. } => format!(
-                        "{t} conn {conn} delivered from <{from}> to <{}>, {} bytes",
-                        to.join(">, <"),
-                        data.len()
-                    ),
-                    EventKind::Maildrop { conn, updated, deleted, remaining, .. } => format!(
-                        "{t} conn {conn} maildrop {}: deleted {deleted:?}, remaining {remaining:?}",
-                        if updated { "updated" } else { "unchanged (no QUIT)" }
-                    ),
-                    EventKind::SessionEnd { conn, how, .. } => format!("{t} conn {conn} end: {how}"),
-                    EventKind::TlsStarted { conn, version, sni, implicit, .. } => format!(
-                        "{t} conn {conn} TLS started ({version}, {}, SNI {})",
-                        if implicit { "implicit" } else { "STARTTLS" },
-                        sni.as_deref().unwrap_or("none")
-                    ),
-                    EventKind::TlsFailed { conn, reason, .. } => format!("{t} conn {conn} TLS failed: {reason}"),
-                    EventKind::Authenticated { conn, mechanism, user, encrypted, .. } => format!(
-                        "{t} conn {conn} logged in: {mechanism} as {user:?}{}",
-                        if encrypted { "" } else { " (without TLS)" }
-                    ),
-                    EventKind::Request { conn, peer, raw, .. } => {
-                        let first = raw.split(|b| *b == b'\n').next().unwrap_or_default();
-                        format!("{t} conn {conn} from {peer}: {}", netgrade::checks::quote(first))
-                    }
-                    EventKind::Response { conn, status, body_len, .. } => {
-                        format!("{t} conn {conn} <- {status} ({body_len} bytes)")
-                    }
-                    _ => continue,
-                };
-                println!("{line}");
-            }
-        }
-    }
-    task.abort();
-    ExitCode::SUCCESS
-}
-
-/// TLS for `serve smtp`: a certificate authority whose certificate file is
-/// printed (for a client to trust), and the implicit-TLS listener on
-/// `tls_port` if given. The authority's files stay while the returned
-/// [`servers::tls::RunTrust`] lives.
-fn smtp_tls(
-    host: &str,
-    tls_port: Option<u16>,
-) -> Result<(Option<servers::smtp::Tls>, servers::tls::RunTrust), ExitCode> {
-    let trust = servers::tls::RunTrust::new()
-        .map_err(|e| usage_error(&format!("cannot make a certificate authority: {e:#}")))?;
-    let implicit = match tls_port {
-        Some(port) => {
-            let addr = listen_addr(host, port)?;
-            let listener = servers::bind_tcp(addr, None).map_err(|e| {
-                usage_error(&format!(
-                    "cannot bind TCP {addr} for implicit TLS: {e}; ports below 1024 need root: pick another with --tls-port"
-                ))
-            })?;
-            let bound = listener.local_addr().unwrap_or(addr);
-            println!("smtp listening for implicit TLS (SMTPS) on TCP {bound}.");
-            Some(listener)
-        }
-        None => None,
-    };
-    let pem = trust.pem_path();
-    println!(
-        "TLS certificates come from a certificate authority made for this server: trust {} (e.g. SSL_CERT_FILE={} python3 client.py).",
-        pem.display(),
-        pem.display()
-    );
-    let ca = trust.ca.clone();
-    Ok((Some(servers::smtp::Tls { ca, implicit }), trust))
-}
-
-/// The address `--host` and `--port` name, or the usage error that says why not.
-fn listen_addr(host: &str, port: u16) -> Result<std::net::SocketAddr, ExitCode> {
-    host.parse::<std::net::IpAddr>()
-        .map(|ip| std::net::SocketAddr::new(ip, port))
-        .map_err(|_| {
-            usage_error(&format!(
-                "--host `{host}` is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0"
-            ))
-        })
 }

@@ -330,19 +330,21 @@ fn serve(
             break line;
         }
     };
-    let port = banner
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.split('.').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {banner}"));
+    let port = port_in(&banner).unwrap_or_else(|| panic!("no port in {banner}"));
     (server, lines, port)
+}
+
+/// The port of the first `127.0.0.1:PORT` in a banner line.
+fn port_in(banner: &str) -> Option<u16> {
+    let after = banner.split("127.0.0.1:").nth(1)?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// `netgrade serve smtp` takes a message from Python's smtplib and prints the session.
 #[test]
 fn serve_smtp_prints_each_session() {
-    let (mut server, mut lines, port) = serve(&["smtp"]);
+    let (mut server, mut lines, port) = serve(&["smtp", "--tls-port", "0"]);
     let client = format!(
         "import smtplib; s = smtplib.SMTP('127.0.0.1', {port}, timeout=5); s.sendmail('alice@crepes.fr', ['bob@hamburger.edu'], 'Subject: hi\\r\\n\\r\\n.leading dot\\r\\n'); s.quit()"
     );
@@ -545,30 +547,6 @@ fn validate_grades_the_reference_solution() {
         ));
 }
 
-#[test]
-fn validate_needs_one_reference_per_lab() {
-    netgrade()
-        .args([
-            "validate",
-            "udp-pinger",
-            "udp-pinger-stats",
-            "--reference",
-            "fixtures/udp-pinger/reference",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "1 --reference for 2 lab(s): give one reference solution per lab, in the order of the labs",
-        ));
-    netgrade()
-        .args(["validate", "udp-pinger", "--reference", "fixtures/none"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "the reference solution `fixtures/none` does not exist",
-        ));
-}
-
 /// A 5-ping lab's messages and hints name its numbers: `range(1, 6)`, not
 /// the ten-ping lab's `range(1, 11)`.
 #[test]
@@ -605,4 +583,403 @@ fn a_five_ping_lab_says_range_1_6() {
         "Loop exactly 5 times, e.g. `for seq in range(1, 6):`."
     );
     assert!(!report.to_string().contains("range(1, 11)"), "{report}");
+}
+
+#[test]
+fn validate_needs_one_reference_per_lab() {
+    netgrade()
+        .args([
+            "validate",
+            "udp-pinger",
+            "udp-pinger-stats",
+            "--reference",
+            "fixtures/udp-pinger/reference",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "1 --reference for 2 lab(s): give one reference solution per lab, in the order of the labs",
+        ));
+    netgrade()
+        .args(["validate", "udp-pinger", "--reference", "fixtures/none"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the reference solution `fixtures/none` does not exist",
+        ));
+}
+
+/// A `netgrade serve` process: its banner, then its output read with a
+/// deadline; stopped when dropped.
+struct Served {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    banner: Vec<String>,
+}
+
+impl Served {
+    /// Starts `netgrade serve ARGS` and reads its banner (up to "Ctrl-C to stop.").
+    fn start(args: &[&str]) -> Served {
+        let bin = assert_cmd::cargo::cargo_bin("netgrade");
+        let mut child = std::process::Command::new(bin)
+            .arg("serve")
+            .args(args)
+            .current_dir(root())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Served {
+            child,
+            lines,
+            banner: Vec::new(),
+        };
+        served.banner = served.until("Ctrl-C to stop.", Duration::from_secs(30));
+        served
+    }
+
+    /// The lines up to the first that contains `text`, within `limit`.
+    fn until(&self, text: &str, limit: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + limit;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line.contains(text);
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {text:?} within {limit:?}; printed:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The banner line of the server `label` names (`smtp`, `mail (smtp)`).
+    fn line(&self, label: &str) -> &str {
+        self.banner
+            .iter()
+            .find(|l| l.starts_with(&format!("{label} listening on ")))
+            .unwrap_or_else(|| panic!("no {label} in {:?}", self.banner))
+    }
+
+    /// The port the server `label` names listens on.
+    fn port(&self, label: &str) -> u16 {
+        let line = self.line(label);
+        port_in(line).unwrap_or_else(|| panic!("no port in {line}"))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait_timeout_or_kill(Duration::from_secs(5));
+    }
+}
+
+/// Runs a Python script (each of its socket operations has a timeout) and
+/// returns what it printed.
+fn python(script: &str) -> String {
+    let out = assert_cmd::Command::new("python3")
+        .args(["-c", script])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// smtplib against `serve smtp` at `port`: whether the greeting took 250
+/// ms or more, and what became of a message to bob.
+fn smtplib_send(port: u16) -> String {
+    python(&format!(
+        r#"
+import smtplib, time
+t = time.time()
+s = smtplib.SMTP("127.0.0.1", {port}, timeout=5)
+print("greeting after 250 ms:", time.time() - t >= 0.25)
+try:
+    s.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], "Subject: hi\r\n\r\nI love computer networks!\r\n")
+    print("accepted")
+except smtplib.SMTPRecipientsRefused as e:
+    code, text = e.recipients["bob@hamburger.edu"]
+    print("refused", code, text.decode())
+s.quit()
+"#
+    ))
+}
+
+/// `serve smtp --lab smtp-client-reject` is that lab's server: its greeting
+/// delay, its 550 to RCPT, its implicit TLS; flags replace what they name.
+#[test]
+fn serve_smtp_serves_as_the_lab_grades() {
+    let served = Served::start(&[
+        "smtp",
+        "--lab",
+        "smtp-client-reject",
+        "--port",
+        "0",
+        "--tls-port",
+        "0",
+    ]);
+    let banner = served.line("smtp");
+    assert!(
+        banner.contains("greets after 300 ms, offers STARTTLS"),
+        "{banner}"
+    );
+    assert_eq!(
+        smtplib_send(served.port("smtp")),
+        "greeting after 250 ms: True\nrefused 550 5.1.1 <bob@hamburger.edu>: Recipient address rejected: User unknown\n"
+    );
+    // Implicit TLS on the port given, with a certificate the printed authority signed.
+    let tls_port = banner
+        .split("implicit TLS (SMTPS) on TCP ")
+        .nth(1)
+        .and_then(port_in)
+        .unwrap_or_else(|| panic!("{banner}"));
+    let pem = served
+        .banner
+        .iter()
+        .find_map(|l| l.split("trust ").nth(1)?.split(' ').next())
+        .unwrap_or_else(|| panic!("{:?}", served.banner))
+        .to_string();
+    let tls = python(&format!(
+        r#"
+import smtplib, ssl
+s = smtplib.SMTP_SSL("127.0.0.1", {tls_port}, timeout=5, context=ssl.create_default_context(cafile="{pem}"))
+print(s.noop()[0], s.sock.version())
+s.quit()
+"#
+    ));
+    assert!(tls.starts_with("250 TLS"), "{tls}");
+    let log = served
+        .until("TLS started", Duration::from_secs(10))
+        .join("\n");
+    assert!(
+        log.contains("conn 2 TLS started (TLS 1.3, implicit"),
+        "{log}"
+    );
+    drop(served);
+
+    // The flags replace the lab's delay and rejection.
+    let served = Served::start(&[
+        "smtp",
+        "--lab",
+        "smtp-client-reject",
+        "--port",
+        "0",
+        "--tls-port",
+        "0",
+        "--greeting-delay",
+        "0ms",
+        "--reject-rcpt=false",
+    ]);
+    assert!(
+        served.line("smtp").contains("greets at once"),
+        "{}",
+        served.line("smtp")
+    );
+    assert_eq!(
+        smtplib_send(served.port("smtp")),
+        "greeting after 250 ms: False\naccepted\n"
+    );
+}
+
+/// `serve pop3` is the built-in POP3 lab's server: its user, password and
+/// maildrop; `--user` replaces the user and keeps the lab's password.
+#[test]
+fn serve_pop3_serves_the_labs_maildrop_to_poplib() {
+    let served = Served::start(&["pop3", "--lab", "pop3-download-keep", "--port", "0"]);
+    assert!(
+        served.line("pop3").contains(
+            "user \"alice\", password \"wonderland\", 3 messages of lab `pop3-download-keep`"
+        ),
+        "{}",
+        served.line("pop3")
+    );
+    let original = root().join("labs/mail/maildrop/2.eml");
+    let got = python(&format!(
+        r#"
+import poplib
+p = poplib.POP3("127.0.0.1", {port}, timeout=5)
+p.user("alice"); p.pass_("wonderland")
+print(p.stat()[0])
+resp, lines, octets = p.retr(2)
+print(b"\r\n".join(lines) + b"\r\n" == open("{original}", "rb").read())
+p.quit()
+"#,
+        port = served.port("pop3"),
+        original = original.display()
+    ));
+    assert_eq!(got, "3\nTrue\n");
+    drop(served);
+
+    let served = Served::start(&["pop3", "--user", "bob", "--port", "0"]);
+    let got = python(&format!(
+        r#"
+import poplib
+for user in ("alice", "bob"):
+    p = poplib.POP3("127.0.0.1", {port}, timeout=5)
+    try:
+        p.user(user); p.pass_("wonderland")
+        print(user, p.stat()[0])
+    except poplib.error_proto as e:
+        print(user, "refused")
+    p.quit()
+"#,
+        port = served.port("pop3")
+    ));
+    assert_eq!(got, "alice refused\nbob 3\n");
+}
+
+/// `serve http --lab http-client` serves that lab's web root.
+#[test]
+fn serve_http_serves_the_labs_data() {
+    let served = Served::start(&["http", "--lab", "http-client", "--port", "0"]);
+    let banner = served.line("http");
+    assert!(
+        banner.contains("serves the data of lab `http-client` (webserver/www"),
+        "{banner}"
+    );
+    let got = python(&format!(
+        r#"
+import http.client
+h = http.client.HTTPConnection("127.0.0.1", {port}, timeout=5)
+h.request("GET", "/image.png")
+r = h.getresponse()
+print(r.status, r.read() == open("{png}", "rb").read())
+"#,
+        port = served.port("http"),
+        png = root().join("labs/webserver/www/image.png").display()
+    ));
+    assert_eq!(got, "200 True\n");
+}
+
+/// `serve --lab FILE` starts every server of the lab, as it grades, and
+/// each does what the lab says: a real client for each.
+#[test]
+fn serve_a_lab_starts_all_its_servers() {
+    let served = Served::start(&["--lab", "fixtures/specs/every-server.yaml"]);
+    let pinger = served.line("pinger (udp-pinger)");
+    assert!(
+        pinger.contains("drops datagrams 2, replies after 30 ms"),
+        "{pinger}"
+    );
+    let mail = served.line("mail (smtp)");
+    assert!(
+        mail.contains("greets after 100 ms")
+            && mail.contains("answers bare-LF lines with 500 (strict CRLF)")
+            && mail.contains("answers MAIL with \"451 4.3.0 Try again later\" (once)")
+            && mail.contains("implicit TLS (SMTPS) on TCP 127.0.0.1:"),
+        "{mail}"
+    );
+    let script = format!(
+        r#"
+import socket, poplib, http.client, time
+# The pinger drops datagram 2 and answers the others after 30 ms.
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+for seq in (1, 2, 3):
+    t = time.time()
+    s.sendto(f"Ping {{seq}} {{t}}".encode(), ("127.0.0.1", {pinger}))
+    try:
+        data, _ = s.recvfrom(1024)
+        print("pinger", seq, data.decode().split()[0], time.time() - t >= 0.029)
+    except socket.timeout:
+        print("pinger", seq, "timeout")
+# SMTP greets after 100 ms, refuses bare LF, answers the first MAIL with 451.
+c = socket.create_connection(("127.0.0.1", {smtp}), timeout=5)
+f = c.makefile("rb")
+t = time.time()
+print("smtp greeting", f.readline()[:3].decode(), time.time() - t >= 0.09)
+for line in (b"HELO bare\n", b"HELO crlf\r\n", b"MAIL FROM:<a@b.c>\r\n", b"MAIL FROM:<a@b.c>\r\n", b"QUIT\r\n"):
+    c.sendall(line)
+    print("smtp", line.split()[0].decode(), f.readline()[:3].decode())
+# POP3: bob's maildrop of one message.
+p = poplib.POP3("127.0.0.1", {pop3}, timeout=5)
+p.user("bob"); p.pass_("builder")
+print("pop3", p.stat()[0], b"The only message of this maildrop." in b"\n".join(p.retr(1)[1]))
+p.quit()
+# HTTP: the lab's data, after 50 ms.
+h = http.client.HTTPConnection("127.0.0.1", {web}, timeout=5)
+t = time.time()
+h.request("GET", "/index.html")
+r = h.getresponse()
+body = r.read()
+print("http", r.status, time.time() - t >= 0.049, body == open("{index}", "rb").read())
+"#,
+        pinger = served.port("pinger (udp-pinger)"),
+        smtp = served.port("mail (smtp)"),
+        pop3 = served.port("mailbox (pop3)"),
+        web = served.port("web (http)"),
+        index = root()
+            .join("fixtures/specs/every-server/index.html")
+            .display()
+    );
+    assert_eq!(
+        python(&script),
+        "pinger 1 PING True\npinger 2 timeout\npinger 3 PING True\n\
+         smtp greeting 220 True\nsmtp HELO 500\nsmtp HELO 250\nsmtp MAIL 451\nsmtp MAIL 250\nsmtp QUIT 221\n\
+         pop3 1 True\n\
+         http 200 True True\n"
+    );
+    // Each printed line names its server.
+    let log = served
+        .until("web conn 1 <- 200", Duration::from_secs(10))
+        .join("\n");
+    for said in [
+        "pinger #2   dropped (no reply)",
+        "mail conn 1 C: \"HELO bare\\n\"",
+        "mailbox conn 1 C: \"USER bob\\r\\n\"",
+    ] {
+        assert!(log.contains(said), "{said} not in\n{log}");
+    }
+}
+
+#[test]
+fn serve_says_what_it_needs() {
+    netgrade()
+        .arg("serve")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "name a server (udp-pinger, smtp, pop3, http) or a lab whose servers to start (--lab NAME|FILE)",
+        ));
+    netgrade()
+        .args(["serve", "--lab", "webserver"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the lab `webserver` has no servers",
+        ));
+    for (server, example) in [
+        ("smtp", "smtp-client"),
+        ("pop3", "pop3-download-delete"),
+        ("http", "http-client"),
+    ] {
+        netgrade()
+            .args(["serve", server, "--lab", "udp-pinger"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!(
+                "the lab `udp-pinger` has no {server} server; give a lab that has one (--lab {example})"
+            )));
+    }
 }

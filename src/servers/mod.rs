@@ -15,6 +15,7 @@ pub mod pop3;
 pub mod resolver;
 pub mod smtp;
 pub mod sniffer;
+pub mod standalone;
 pub mod tls;
 pub mod udp;
 
@@ -167,7 +168,7 @@ pub fn bind_udp(addr: SocketAddr, netns: Option<&NetNs>) -> std::io::Result<toki
 }
 
 /// The SMTP settings a spec entry describes.
-fn smtp_config(spec: &ServerSpec) -> smtp::SmtpConfig {
+pub fn smtp_config(spec: &ServerSpec) -> smtp::SmtpConfig {
     let mut config = smtp::SmtpConfig::new(&spec.name);
     if let Some(d) = spec.greeting_delay {
         config.greeting_delay = d.get();
@@ -185,6 +186,29 @@ fn smtp_config(spec: &ServerSpec) -> smtp::SmtpConfig {
         })
         .collect();
     config
+}
+
+/// The POP3 settings a spec entry of `lab` describes: its user, password
+/// and maildrop (from the lab's data).
+pub fn pop3_config(spec: &ServerSpec, lab: &Lab) -> pop3::Pop3Config {
+    pop3::Pop3Config::new(
+        &spec.name,
+        spec.user.clone().unwrap_or_default(),
+        spec.password.clone().unwrap_or_default(),
+        spec.maildrop_messages(&lab.files),
+    )
+}
+
+/// The HTTP settings a spec entry describes, serving `root` (the lab's data
+/// written out), with the run's seed for the latency draws.
+pub fn http_config(spec: &ServerSpec, seed: u64, root: &std::path::Path) -> http::HttpConfig {
+    let delay = spec.delay.unwrap_or_default();
+    http::HttpConfig {
+        latency_min: delay.min.get(),
+        latency_max: delay.max.get(),
+        seed,
+        ..http::HttpConfig::new(&spec.name, root)
+    }
 }
 
 /// Waits for the next connection. Accept errors (out of descriptors and the
@@ -324,26 +348,11 @@ pub fn start(
                         rt.spawn(smtp::run(listener, tls, smtp_config(spec), recorder))
                     }
                     ServerKind::Pop3 => {
-                        let config = pop3::Pop3Config::new(
-                            &spec.name,
-                            spec.user.clone().unwrap_or_default(),
-                            spec.password.clone().unwrap_or_default(),
-                            spec.maildrop_messages(&lab.files),
-                        );
-                        rt.spawn(pop3::run(listener, config, recorder))
+                        rt.spawn(pop3::run(listener, pop3_config(spec, lab), recorder))
                     }
                     _ => {
-                        let delay = spec.delay.unwrap_or_default();
-                        let config = http::HttpConfig {
-                            latency_min: delay.min.get(),
-                            latency_max: delay.max.get(),
-                            seed,
-                            ..http::HttpConfig::new(
-                                &spec.name,
-                                data_root.context("an http server needs the lab's data")?,
-                            )
-                        };
-                        rt.spawn(http::run(listener, config, recorder))
+                        let root = data_root.context("an http server needs the lab's data")?;
+                        rt.spawn(http::run(listener, http_config(spec, seed, root), recorder))
                     }
                 };
                 running.tasks.push(task);
