@@ -11,7 +11,7 @@ use netgrade::outcome::{RunOutcome, RunStatus};
 use netgrade::report::{self, write_atomic};
 use netgrade::run::{self, Isolation, Options};
 use netgrade::servers::{self, pinger::PingerConfig};
-use netgrade::spec::{self, Dur, Lab, SpecError};
+use netgrade::spec::{self, Dur, SpecErrors};
 use netgrade::trace::{Dir, EventKind, Recorder};
 
 /// Exit status: some check failed.
@@ -311,7 +311,7 @@ fn main() -> ExitCode {
                 seed,
             } => golden(&lab, &reference, out, seed).await,
             Command::Schema => {
-                let schema = schemars::schema_for!(Lab);
+                let schema = spec::schema::lab_schema();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&schema).unwrap_or_default()
@@ -347,7 +347,7 @@ fn color_stderr() -> bool {
     anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
 }
 
-fn spec_error(e: &SpecError) -> ExitCode {
+fn spec_error(e: &SpecErrors) -> ExitCode {
     let _ = writeln!(anstream::stderr(), "{}", e.render(color_stderr()));
     ExitCode::from(EXIT_USAGE)
 }
