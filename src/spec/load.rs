@@ -432,7 +432,7 @@ fn validate(lab: &Lab, tree: &Node, path: &str, text: &str) -> Result<(), SpecEr
     }
 }
 
-/// `program`: its time limit, `server_names`, `python_packages`; a client lab's servers.
+/// `program`: its time limit, `server_names`, `python_packages`.
 fn program_rules(lab: &Lab, r: &mut Rules) {
     let program = &lab.program;
     let here = [Step::Key("program")];
@@ -476,10 +476,6 @@ fn program_rules(lab: &Lab, r: &mut Rules) {
             )
             .set_help("keep one requirement per package");
         }
-    }
-    if program.role == Role::Client && lab.servers.is_empty() {
-        r.at_key(&[], "program", "a client lab needs a server to talk to, and this one has none")
-            .set_help("add one under `servers:`, e.g. `- {name: pinger, kind: udp-pinger, port: 12000}`; or, to grade a student's server, set `role: server` under `program:`");
     }
 }
 
@@ -689,30 +685,27 @@ fn check_rules(lab: &Lab, i: usize, check: &super::CheckSpec, r: &mut Rules) {
 
 /// The servers, golden transcript and probes a check kind reads.
 fn needs_rules(lab: &Lab, here: &[Step], id: &str, kind: CheckKind, r: &mut Rules) {
-    let at_kind = |r: &Rules| {
-        if tree_has(r.tree, here, "kind") {
-            "kind"
-        } else {
-            "id"
-        }
+    // The kind's value: `kind:` when given, else the id that names it.
+    let key = if tree_has(r.tree, here, "kind") {
+        "kind"
+    } else {
+        "id"
     };
+    let at = [here[0], here[1], Step::Key(key)];
     if let Some(server) = kind.needs_server()
         && !lab.servers.iter().any(|s| s.kind.value == server)
     {
         let name = server.name();
-        let key = at_kind(r);
-        r.at_key(
-            here,
-            key,
+        r.at(
+            &at,
             format!("check `{id}` reads {name} server traffic, but the lab has no {name} server"),
         )
         .set_help(format!("add a server with `kind: {name}` under `servers:`"));
     }
     if kind == CheckKind::Transcript {
-        let key = at_kind(r);
         match &lab.golden {
             None => {
-                r.at_key(here, key, format!("check `{id}` compares with a golden transcript, but the lab names none"))
+                r.at(&at, format!("check `{id}` compares with a golden transcript, but the lab names none"))
                     .set_help("make one with `netgrade golden LAB REFERENCE -o <data>/golden.txt`, then add `golden: golden.txt`");
             }
             Some(g) if lab.files.get(g).is_none() => {
@@ -726,10 +719,8 @@ fn needs_rules(lab: &Lab, here: &[Step], id: &str, kind: CheckKind, r: &mut Rule
         }
     }
     if kind.needs_probes() && lab.probes.is_empty() {
-        let key = at_kind(r);
-        r.at_key(
-            here,
-            key,
+        r.at(
+            &at,
             format!("check `{id}` judges probe exchanges, but the lab has no `probes`"),
         )
         .set_help("list the requests to send under `probes:`, and set `program.role: server`");

@@ -249,10 +249,6 @@ fn server_rules() -> Vec<Value> {
 fn lab_rules() -> Vec<Value> {
     let mut rules = vec![
         json!({
-            "if": {"not": {"properties": {"program": {"properties": {"role": {"const": "server"}}, "required": ["role"]}}}},
-            "then": {"required": ["servers"], "properties": {"servers": {"minItems": 1}}},
-        }),
-        json!({
             "if": {"required": ["probes"], "properties": {"probes": {"minItems": 1}}},
             "then": {"properties": {"program": {"required": ["role"], "properties": {"role": {"const": "server"}}}}},
         }),
