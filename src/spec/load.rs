@@ -332,24 +332,6 @@ fn parse(path: &str, text: &str) -> Result<Parsed, SpecErrors> {
 }
 
 fn syntax_error(path: &str, text: &str, e: &tree::SyntaxError) -> SpecErrors {
-    let tabbed = text
-        .lines()
-        .enumerate()
-        .skip(e.line.saturating_sub(1))
-        .take(2)
-        .find(|(_, l)| l.trim_start_matches(' ').starts_with('\t'))
-        .map(|(i, _)| i + 1);
-    let tab_help;
-    let help = if let Some(n) = tabbed {
-        tab_help = format!(
-            "line {n} is indented with a tab; YAML indents with spaces only: replace the tab with spaces"
-        );
-        tab_help.as_str()
-    } else if e.message.contains("mapping values are not allowed") {
-        "a `key: value` cannot follow a value on the same line; put `:` only after keys, and quote text that contains `: `"
-    } else {
-        "check the indentation of this line and the line above it: fields of one mapping line up, and list entries start with `- `"
-    };
     SpecError::new(
         path,
         text,
@@ -357,8 +339,51 @@ fn syntax_error(path: &str, text: &str, e: &tree::SyntaxError) -> SpecErrors {
         e.column,
         format!("the file is not valid YAML: {}", e.message),
     )
-    .with_help(help)
+    .with_help(syntax_help(text, e))
     .into()
+}
+
+/// What to do about a YAML syntax error: the tab, the misaligned line, the
+/// unquoted `: `.
+fn syntax_help(text: &str, e: &tree::SyntaxError) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let near = e.line.saturating_sub(1)..(e.line + 1).min(lines.len());
+    if let Some(n) = near
+        .clone()
+        .find(|i| lines[*i].trim_start_matches(' ').starts_with('\t'))
+    {
+        return format!(
+            "line {} is indented with a tab; YAML indents with spaces only: replace the tab with spaces",
+            n + 1
+        );
+    }
+    if e.message.contains("mapping values are not allowed") {
+        return "a `key: value` cannot follow a value on the same line; put `:` only after keys, and quote text that contains `: `".into();
+    }
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let field_column = |l: &str| {
+        let t = l.trim_start_matches([' ', '-']);
+        l.len() - t.len()
+    };
+    let here = lines.get(e.line.saturating_sub(1)).copied().unwrap_or("");
+    let above = lines[..e.line.saturating_sub(1).min(lines.len())]
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    if let Some(above) = above
+        && !here.trim().is_empty()
+        && indent(here) < field_column(above)
+        && indent(here) >= indent(above).saturating_sub(2)
+    {
+        return format!(
+            "line {} is indented by {} spaces and the fields above it by {}: fields of one mapping line up; indent it by {} to make it a field of the entry above, or start a new entry with `- `",
+            e.line,
+            indent(here),
+            field_column(above),
+            field_column(above)
+        );
+    }
+    "check the indentation of this line and the line above it: fields of one mapping line up, and list entries start with `- `".into()
 }
 
 /// Strips serde-saphyr's own "at line X column Y" suffix; we show the position ourselves.
