@@ -13,7 +13,7 @@ use netgrade::servers::{
     self,
     standalone::{self, Config, Standalone},
 };
-use netgrade::spec::{self, Dur, Lab, ServerKind, SpecError};
+use netgrade::spec::{self, Dur, Lab, ServerKind, SpecErrors};
 
 /// Exit status: some check failed.
 const EXIT_FAILED: u8 = 1;
@@ -359,7 +359,7 @@ fn main() -> ExitCode {
                 seed,
             } => golden(&lab, &reference, out, seed).await,
             Command::Schema => {
-                let schema = schemars::schema_for!(Lab);
+                let schema = spec::schema::lab_schema();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&schema).unwrap_or_default()
@@ -395,7 +395,7 @@ fn color_stderr() -> bool {
     anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
 }
 
-fn spec_error(e: &SpecError) -> ExitCode {
+fn spec_error(e: &SpecErrors) -> ExitCode {
     let _ = writeln!(anstream::stderr(), "{}", e.render(color_stderr()));
     ExitCode::from(EXIT_USAGE)
 }

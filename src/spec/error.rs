@@ -46,6 +46,11 @@ impl SpecError {
         self
     }
 
+    /// Sets the suggestion of an error already recorded.
+    pub fn set_help(&mut self, help: impl Into<String>) {
+        self.help = Some(help.into());
+    }
+
     /// Byte range of the token at the error position, for highlighting.
     fn span(&self) -> Option<std::ops::Range<usize>> {
         if self.line == 0 {
@@ -114,6 +119,46 @@ impl fmt::Display for SpecError {
 }
 
 impl std::error::Error for SpecError {}
+
+/// Every error found in one spec file, in the order of their lines.
+#[derive(Debug, Clone)]
+pub struct SpecErrors(pub Vec<SpecError>);
+
+impl SpecErrors {
+    /// Renders each error with its snippet, and a count when there are several.
+    pub fn render(&self, color: bool) -> String {
+        let mut out: Vec<String> = self.0.iter().map(|e| e.render(color)).collect();
+        if self.0.len() > 1 {
+            let path = self.0.first().map(|e| e.path.as_str()).unwrap_or("");
+            out.push(format!(
+                "{} errors in {path}; fix them all and run `netgrade validate` again\n",
+                self.0.len()
+            ));
+        }
+        out.join("\n")
+    }
+
+    /// The errors, sorted by position (errors without one first).
+    pub fn sorted(mut errors: Vec<SpecError>) -> Self {
+        errors.sort_by_key(|e| (e.line, e.column));
+        SpecErrors(errors)
+    }
+}
+
+impl From<SpecError> for SpecErrors {
+    fn from(e: SpecError) -> Self {
+        SpecErrors(vec![e])
+    }
+}
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        write!(f, "{}", lines.join("\n"))
+    }
+}
+
+impl std::error::Error for SpecErrors {}
 
 #[cfg(test)]
 mod tests {

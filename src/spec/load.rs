@@ -3,9 +3,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use serde_saphyr::Location;
-
-use super::{CheckKind, DataFiles, Lab, Role, ServerKind, SpecError};
+use super::tree::{self, Node, Step};
+use super::{CheckKind, DataFiles, Lab, Role, ServerKind, SpecError, SpecErrors, shape};
 
 /// A built-in lab: its name and YAML, embedded in the binary.
 pub struct Builtin {
@@ -116,11 +115,11 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Loads a built-in lab by name.
-pub fn load_builtin(name: &str) -> Option<Result<Lab, SpecError>> {
+pub fn load_builtin(name: &str) -> Option<Result<Lab, SpecErrors>> {
     let b = BUILTIN.iter().find(|b| b.name == name)?;
     let path = format!("<builtin>/{}.yaml", b.name);
-    Some(parse(&path, b.yaml).and_then(|mut lab| {
-        if let Some(data) = &lab.data {
+    Some(parse(&path, b.yaml).and_then(|mut parsed| {
+        if let Some(data) = &parsed.lab.data {
             let files = BUILTIN_DATA
                 .iter()
                 .find(|(d, _)| d == data)
@@ -139,15 +138,14 @@ pub fn load_builtin(name: &str) -> Option<Result<Lab, SpecError>> {
                         format!("built-in data `{data}` is missing"),
                     )
                 })?;
-            lab.files = DataFiles(files);
+            parsed.lab.files = DataFiles(files);
         }
-        validate(&lab, &path, b.yaml)?;
-        Ok(lab)
+        finish(parsed, &path, b.yaml)
     }))
 }
 
 /// Loads `arg`: a built-in lab name, or a path to a YAML file.
-pub fn resolve(arg: &str) -> Result<Lab, SpecError> {
+pub fn resolve(arg: &str) -> Result<Lab, SpecErrors> {
     let looks_like_path = arg.ends_with(".yaml") || arg.ends_with(".yml") || arg.contains('/');
     if !looks_like_path && let Some(lab) = load_builtin(arg) {
         return lab;
@@ -166,11 +164,12 @@ pub fn resolve(arg: &str) -> Result<Lab, SpecError> {
     .with_help(format!(
         "built-in labs: {}; or give the path of a lab YAML file",
         names.join(", ")
-    )))
+    ))
+    .into())
 }
 
 /// Loads and validates a lab YAML file.
-pub fn load(path: &Path) -> Result<Lab, SpecError> {
+pub fn load(path: &Path) -> Result<Lab, SpecErrors> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         SpecError::new(&shown, "", 0, 0, format!("cannot read the file: {e}"))
@@ -181,24 +180,53 @@ pub fn load(path: &Path) -> Result<Lab, SpecError> {
 
 /// Parses and validates lab YAML `text`, naming it `path` in errors. A `data`
 /// folder is read relative to the directory of `path`.
-pub fn load_str(path: &str, text: &str) -> Result<Lab, SpecError> {
-    let mut lab = parse(path, text)?;
-    if let Some(data) = &lab.data {
+pub fn load_str(path: &str, text: &str) -> Result<Lab, SpecErrors> {
+    let mut parsed = parse(path, text)?;
+    if let Some(data) = &parsed.lab.data {
         let base = Path::new(path).parent().unwrap_or(Path::new("."));
         let dir = base.join(data);
-        lab.files = read_data(&dir).map_err(|e| {
-            SpecError::new(
-                path,
-                text,
-                0,
-                0,
-                format!("cannot read the lab's data folder {}: {e}", dir.display()),
-            )
-            .with_help("`data` names a folder next to the lab YAML file")
-        })?;
+        let at = parsed
+            .tree
+            .get(&[Step::Key("data")])
+            .map_or((0, 0), |n| (n.line, n.column));
+        match read_data(&dir) {
+            Ok(files) => parsed.lab.files = files,
+            Err(e) => parsed.errors.push(
+                SpecError::new(
+                    path,
+                    text,
+                    at.0,
+                    at.1,
+                    format!("cannot read the lab's data folder {}: {e}", dir.display()),
+                )
+                .with_help("`data` names a folder next to the lab YAML file"),
+            ),
+        }
     }
-    validate(&lab, path, text)?;
-    Ok(lab)
+    finish(parsed, path, text)
+}
+
+/// The spec's shape errors and its rule errors together (a rule error on a
+/// line that already has a shape error is the same fault, charged once).
+fn finish(parsed: Parsed, path: &str, text: &str) -> Result<Lab, SpecErrors> {
+    let Parsed {
+        lab,
+        tree,
+        mut errors,
+        rules_apply,
+    } = parsed;
+    if rules_apply && let Err(found) = validate(&lab, &tree, path, text) {
+        for e in found.0 {
+            if e.line == 0 || !errors.iter().any(|x| x.line == e.line) {
+                errors.push(e);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(lab)
+    } else {
+        Err(SpecErrors::sorted(errors))
+    }
 }
 
 /// Reads every file under `dir` (relative paths with `/`), sorted.
@@ -226,20 +254,136 @@ fn read_data(dir: &Path) -> std::io::Result<DataFiles> {
     Ok(DataFiles(files))
 }
 
-fn parse(path: &str, text: &str) -> Result<Lab, SpecError> {
-    serde_saphyr::from_str(text).map_err(|e| {
+/// The lab schema, made once.
+fn lab_schema() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(super::schema::lab_schema);
+    &SCHEMA
+}
+
+/// A spec as parsed: the typed lab (values at fault left out, required ones
+/// filled in), its tree, and the errors so far.
+struct Parsed {
+    lab: Lab,
+    tree: Node,
+    errors: Vec<SpecError>,
+    /// Whether the rules can be checked: nothing they depend on was guessed.
+    rules_apply: bool,
+}
+
+/// Parses `text`: its YAML, its shape against the lab schema (every problem
+/// at once), then the typed spec.
+fn parse(path: &str, text: &str) -> Result<Parsed, SpecErrors> {
+    let (root, duplicates) = tree::parse(text).map_err(|e| syntax_error(path, text, &e))?;
+    let Some(root) = root else {
+        return Err(SpecError::new(path, text, 0, 0, "the file is empty")
+            .with_help("a lab needs at least `name`, `title`, `program` and `checks`; see the README's lab spec reference")
+            .into());
+    };
+    let mut errors: Vec<SpecError> = duplicates
+        .iter()
+        .map(|d| {
+            SpecError::new(
+                path,
+                text,
+                d.key.line,
+                d.key.column,
+                format!(
+                    "`{}` is given twice in this mapping (first on line {})",
+                    d.key.text, d.first_line
+                ),
+            )
+            .with_help("keep one of them")
+        })
+        .collect();
+    let checked = shape::check(&root, lab_schema());
+    errors.extend(checked.problems.into_iter().map(|p| {
+        let e = SpecError::new(path, text, p.line, p.column, p.message);
+        match p.help {
+            Some(h) => e.with_help(h),
+            None => e,
+        }
+    }));
+    if !errors.is_empty() {
+        return match serde_json::from_value::<Lab>(checked.repaired) {
+            Ok(lab) => Ok(Parsed {
+                lab,
+                tree: root,
+                errors,
+                rules_apply: !checked.guessed,
+            }),
+            Err(_) => Err(SpecErrors::sorted(errors)),
+        };
+    }
+    let lab = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
             .map(|l| (l.line() as usize, l.column() as usize))
             .unwrap_or((0, 0));
         let message = plain_message(&e.without_snippet().to_string());
-        let help = help_for(&message);
-        let err = SpecError::new(path, text, line, column, message);
-        match help {
-            Some(h) => err.with_help(h),
-            None => err,
-        }
+        SpecError::new(path, text, line, column, message)
+    })?;
+    Ok(Parsed {
+        lab,
+        tree: root,
+        errors,
+        rules_apply: true,
     })
+}
+
+fn syntax_error(path: &str, text: &str, e: &tree::SyntaxError) -> SpecErrors {
+    SpecError::new(
+        path,
+        text,
+        e.line,
+        e.column,
+        format!("the file is not valid YAML: {}", e.message),
+    )
+    .with_help(syntax_help(text, e))
+    .into()
+}
+
+/// What to do about a YAML syntax error: the tab, the misaligned line, the
+/// unquoted `: `.
+fn syntax_help(text: &str, e: &tree::SyntaxError) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let near = e.line.saturating_sub(1)..(e.line + 1).min(lines.len());
+    if let Some(n) = near
+        .clone()
+        .find(|i| lines[*i].trim_start_matches(' ').starts_with('\t'))
+    {
+        return format!(
+            "line {} is indented with a tab; YAML indents with spaces only: replace the tab with spaces",
+            n + 1
+        );
+    }
+    if e.message.contains("mapping values are not allowed") {
+        return "a `key: value` cannot follow a value on the same line; put `:` only after keys, and quote text that contains `: `".into();
+    }
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let field_column = |l: &str| {
+        let t = l.trim_start_matches([' ', '-']);
+        l.len() - t.len()
+    };
+    let here = lines.get(e.line.saturating_sub(1)).copied().unwrap_or("");
+    let above = lines[..e.line.saturating_sub(1).min(lines.len())]
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    if let Some(above) = above
+        && !here.trim().is_empty()
+        && indent(here) < field_column(above)
+        && indent(here) >= indent(above).saturating_sub(2)
+    {
+        return format!(
+            "line {} is indented by {} spaces and the fields above it by {}: fields of one mapping line up; indent it by {} to make it a field of the entry above, or start a new entry with `- `",
+            e.line,
+            indent(here),
+            field_column(above),
+            field_column(above)
+        );
+    }
+    "check the indentation of this line and the line above it: fields of one mapping line up, and list entries start with `- `".into()
 }
 
 /// Strips serde-saphyr's own "at line X column Y" suffix; we show the position ourselves.
@@ -251,420 +395,379 @@ fn plain_message(msg: &str) -> String {
     }
 }
 
-fn help_for(message: &str) -> Option<String> {
-    if message.contains("unknown field") {
-        Some("check the spelling; `netgrade schema` prints every field a lab may have".into())
-    } else if message.contains("missing field") {
-        Some("add the field; see the lab spec reference in the README".into())
-    } else if message.contains("unknown variant") {
-        Some("use one of the values the message lists".into())
-    } else {
-        None
+/// The rules the schema's shape cannot hold alone, each error pointing at
+/// the value at fault; all of them are collected.
+struct Rules<'a> {
+    path: &'a str,
+    text: &'a str,
+    tree: &'a Node,
+    errors: Vec<SpecError>,
+}
+
+impl Rules<'_> {
+    /// Records an error at the node at `steps` (or its nearest ancestor that exists).
+    fn at(&mut self, steps: &[Step], message: impl Into<String>) -> &mut SpecError {
+        let (line, column) = (0..=steps.len())
+            .rev()
+            .find_map(|n| self.tree.get(&steps[..n]))
+            .filter(|_| !steps.is_empty())
+            .map_or((0, 0), |n| (n.line, n.column));
+        self.errors
+            .push(SpecError::new(self.path, self.text, line, column, message));
+        self.errors.last_mut().expect("just pushed")
+    }
+
+    /// Records an error at the key `key` of the mapping at `steps`.
+    fn at_key(&mut self, steps: &[Step], key: &str, message: impl Into<String>) -> &mut SpecError {
+        let found = self
+            .tree
+            .get(steps)
+            .and_then(|n| n.entry(key))
+            .map(|(k, _)| (k.line, k.column));
+        match found {
+            Some((line, column)) => {
+                self.errors
+                    .push(SpecError::new(self.path, self.text, line, column, message));
+                self.errors.last_mut().expect("just pushed")
+            }
+            None => self.at(steps, message),
+        }
     }
 }
 
-fn at(path: &str, text: &str, loc: &Location, message: String) -> SpecError {
-    SpecError::new(
+fn validate(lab: &Lab, tree: &Node, path: &str, text: &str) -> Result<(), SpecErrors> {
+    let mut r = Rules {
         path,
         text,
-        loc.line() as usize,
-        loc.column() as usize,
-        message,
-    )
+        tree,
+        errors: Vec::new(),
+    };
+    program_rules(lab, &mut r);
+    for (i, server) in lab.servers.iter().enumerate() {
+        server_rules(lab, i, server, &mut r);
+    }
+    probe_rules(lab, &mut r);
+    for (i, check) in lab.checks.iter().enumerate() {
+        check_rules(lab, i, check, &mut r);
+    }
+    if r.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(SpecErrors::sorted(r.errors))
+    }
 }
 
-/// A pip requirement netgrade accepts: a name, optional extras, optional
-/// version specifiers; no URLs, markers or options.
-const REQUIREMENT: &str = r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(?:\[[A-Za-z0-9._-]+(?:\s*,\s*[A-Za-z0-9._-]+)*\])?(?:\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+(?:\s*,\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+)*)?$";
-
-/// `server_names` and `python_packages`.
-fn validate_program(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
+/// `program`: its time limit, `server_names`, `python_packages`.
+fn program_rules(lab: &Lab, r: &mut Rules) {
     let program = &lab.program;
+    let here = [Step::Key("program")];
+    if program.time_limit.get().is_zero() {
+        r.at(
+            &[here[0], Step::Key("time_limit")],
+            "`time_limit` is zero: every program would be stopped at once",
+        )
+        .set_help(
+            "give the time a correct program needs, with room to spare, e.g. `time_limit: 20s`",
+        );
+    }
     if program.server_names.is_some() && program.role == Role::Server {
-        return Err(SpecError::new(
-            path,
-            text,
-            0,
-            0,
+        r.at_key(
+            &here,
+            "server_names",
             "`program.server_names` applies to client labs only",
         )
-        .with_help("it names the handout's server, which a client lab never grades; remove it"));
+        .set_help("it names the handout's server, which a client lab never grades; remove it");
     }
-    if let Some(glob) = program
-        .server_names
-        .iter()
-        .flatten()
-        .find(|g| g.trim().is_empty())
-    {
-        return Err(SpecError::new(
-            path,
-            text,
-            0,
-            0,
-            format!("`program.server_names` has an empty name `{glob}`"),
-        ));
-    }
-    let requirement = regex::Regex::new(REQUIREMENT).expect("valid regex");
-    let mut seen = HashSet::new();
-    for package in &program.python_packages {
-        let loc = &package.referenced;
-        let Some(found) = requirement.captures(package.value.trim()) else {
-            return Err(at(
-                path,
-                text,
-                loc,
-                format!("`{}` is not a Python package requirement", package.value),
+    for (i, glob) in program.server_names.iter().flatten().enumerate() {
+        if glob.trim().is_empty() {
+            r.at(
+                &[here[0], Step::Key("server_names"), Step::Index(i)],
+                "`server_names` has an empty name",
             )
-            .with_help(
-                "write a package name, optionally with versions: `numpy`, `numpy==1.26.4`, `scipy>=1.11,<2`",
-            ));
+            .set_help("give file names or globs, e.g. `[\"*Server*\"]`");
+        }
+    }
+    let requirement = regex::Regex::new(super::schema::REQUIREMENT).expect("valid regex");
+    let mut seen = HashSet::new();
+    for (i, package) in program.python_packages.iter().enumerate() {
+        let Some(found) = requirement.captures(package.value.trim()) else {
+            continue; // the shape check reports it
         };
         let name = found["name"].to_ascii_lowercase().replace(['_', '.'], "-");
         if !seen.insert(name.clone()) {
-            return Err(at(
-                path,
-                text,
-                loc,
+            r.at(
+                &[here[0], Step::Key("python_packages"), Step::Index(i)],
                 format!("`python_packages` lists `{name}` twice"),
-            ));
+            )
+            .set_help("keep one requirement per package");
         }
     }
-    Ok(())
 }
 
-fn validate(lab: &Lab, path: &str, text: &str) -> Result<(), SpecError> {
-    let top = |message: String| SpecError::new(path, text, 0, 0, message);
-    if lab.name.trim().is_empty() {
-        return Err(top("`name` is empty".into()));
+fn server_rules(lab: &Lab, i: usize, server: &super::ServerSpec, r: &mut Rules) {
+    let here = [Step::Key("servers"), Step::Index(i)];
+    let kind = server.kind.value;
+    if lab.servers[..i].iter().any(|s| s.name == server.name) {
+        r.at(
+            &[here[0], here[1], Step::Key("name")],
+            format!("two servers are named `{}`", server.name),
+        )
+        .set_help("server names appear in transcripts and placeholders; give each its own");
     }
-    if lab.checks.is_empty() {
-        return Err(
-            top("the lab has no checks".into()).with_help("add at least one entry under `checks:`")
-        );
-    }
-    if lab.program.entry.is_empty() {
-        return Err(top("`program.entry` lists no entry files".into())
-            .with_help("list the file names students use, e.g. [UDPPingerClient.py, \"*.py\"]"));
-    }
-    if lab.program.time_limit.get().is_zero() {
-        return Err(top("`program.time_limit` is zero".into()));
-    }
-    validate_program(lab, path, text)?;
-
-    let mut names = HashSet::new();
-    for server in &lab.servers {
-        let loc = &server.kind.referenced;
-        if !names.insert(server.name.as_str()) {
-            return Err(at(
-                path,
-                text,
-                loc,
-                format!("two servers are named `{}`", server.name),
-            ));
-        }
-        let smtp_only = [
-            ("greeting_delay", server.greeting_delay.is_some()),
-            ("strict_crlf", server.strict_crlf.is_some()),
-            ("pipelining", server.pipelining.is_some()),
-            ("inject", !server.inject.is_empty()),
-            ("starttls", server.starttls.is_some()),
-            ("tls_port", server.tls_port.is_some()),
-        ];
-        let pop3_only = [
-            ("user", server.user.is_some()),
-            ("password", server.password.is_some()),
-            ("maildrop", server.maildrop.is_some()),
-        ];
-        let pinger_only = [
-            ("drop", server.drop.is_some()),
-            ("loss", server.loss.is_some()),
-        ];
-        for (field, kinds, given) in smtp_only
-            .iter()
-            .map(|(f, g)| (f, ServerKind::Smtp, g))
-            .chain(pop3_only.iter().map(|(f, g)| (f, ServerKind::Pop3, g)))
-            .chain(
-                pinger_only
-                    .iter()
-                    .map(|(f, g)| (f, ServerKind::UdpPinger, g)),
-            )
-        {
-            if *given && server.kind.value != kinds {
-                return Err(at(
-                    path,
-                    text,
-                    loc,
-                    format!("`{field}` applies to {} servers only", kinds.name()),
+    for other in super::schema::SERVER_KINDS
+        .into_iter()
+        .filter(|k| *k != kind)
+    {
+        for field in super::schema::server_only_fields(other) {
+            if tree_has(r.tree, &here, field) {
+                r.at_key(
+                    &here,
+                    field,
+                    format!(
+                        "`{field}` applies to {} servers only; this server is {}",
+                        other.name(),
+                        kind.name()
+                    ),
+                )
+                .set_help(format!(
+                    "remove `{field}`, or change `kind` to `{}`",
+                    other.name()
                 ));
             }
         }
-        match server.kind.value {
-            ServerKind::Smtp => {
-                if server.tls_port.is_some_and(|p| p == server.port && p != 0) {
-                    return Err(
-                        at(path, text, loc, "`tls_port` is the same as `port`".into()).with_help(
-                            "implicit TLS needs a port of its own, e.g. `tls_port: 465`",
-                        ),
-                    );
+    }
+    match kind {
+        ServerKind::Smtp => {
+            if server.tls_port.is_some_and(|p| p == server.port && p != 0) {
+                r.at(
+                    &[here[0], here[1], Step::Key("tls_port")],
+                    "`tls_port` is the same as `port`",
+                )
+                .set_help("implicit TLS needs a port of its own, e.g. `tls_port: 465`");
+            }
+        }
+        ServerKind::Pop3 => {
+            for (field, example) in [
+                ("user", "user: alice"),
+                ("password", "password: wonderland"),
+            ] {
+                if !tree_has(r.tree, &here, field) {
+                    r.at(&here, format!("a pop3 server needs `{field}`"))
+                        .set_help(format!("e.g. `{example}`"));
                 }
             }
-            ServerKind::Pop3 => {
-                if server.user.is_none() || server.password.is_none() {
-                    return Err(at(
-                        path,
-                        text,
-                        loc,
-                        "a pop3 server needs `user` and `password`".into(),
-                    )
-                    .with_help("e.g. `user: alice` and `password: wonderland`"));
-                }
-                if server.maildrop_messages(&lab.files).is_empty() {
-                    return Err(at(
-                        path,
-                        text,
-                        loc,
-                        "a pop3 server needs a `maildrop`: a folder of messages in the lab's data"
-                            .into(),
-                    )
-                    .with_help(
-                        "e.g. `maildrop: maildrop` with the messages in `<data>/maildrop/1.eml`, …",
-                    ));
-                }
+            if server.maildrop_messages(&lab.files).is_empty() {
+                let at = if server.maildrop.is_some() {
+                    "maildrop"
+                } else {
+                    "kind"
+                };
+                r.at(
+                    &[here[0], here[1], Step::Key(at)],
+                    "a pop3 server needs a `maildrop`: a folder of messages in the lab's data",
+                )
+                .set_help(
+                    "e.g. `maildrop: maildrop` with the messages in `<data>/maildrop/1.eml`, …",
+                );
             }
-            ServerKind::Http => {
-                if lab.data.is_none() {
-                    return Err(at(
-                        path,
-                        text,
-                        loc,
-                        "an http server serves the lab's `data` folder, but the lab has none"
-                            .into(),
-                    )
-                    .with_help("add `data: www` (a folder next to the lab file)"));
-                }
+        }
+        ServerKind::Http => {
+            if lab.data.is_none() {
+                r.at(
+                    &[here[0], here[1], Step::Key("kind")],
+                    "an http server serves the lab's `data` folder, but the lab has none",
+                )
+                .set_help("add `data: www` (a folder next to the lab file)");
             }
-            ServerKind::UdpPinger => {
-                if let Some(loss) = server.loss
-                    && !(0.0..=1.0).contains(&loss)
-                {
-                    return Err(at(
-                        path,
-                        text,
-                        loc,
-                        format!("`loss: {loss}` is not a probability"),
-                    )
-                    .with_help(
-                        "write a number from 0 (never drop) to 1 (drop everything), e.g. 0.3",
-                    ));
-                }
-                if let Some(drop) = &server.drop
-                    && drop.contains(&0)
-                {
-                    return Err(at(
-                        path,
-                        text,
-                        loc,
-                        "`drop` counts datagrams from 1; it contains 0".into(),
-                    ));
-                }
-                if server.drop.is_some() && server.loss.is_some() {
-                    return Err(at(path, text, loc, "give either `drop` or `loss`, not both".into())
-                        .with_help("`drop: [3, 6]` drops exactly those datagrams; `loss: 0.3` drops at a seeded rate"));
-                }
-                if let Some(d) = &server.delay
-                    && d.min > d.max
-                {
-                    return Err(at(
-                        path,
-                        text,
-                        loc,
-                        format!("`delay.min` ({}) is above `delay.max` ({})", d.min, d.max),
-                    ));
-                }
+        }
+        ServerKind::UdpPinger => {
+            if server.drop.is_some() && server.loss.is_some() {
+                r.at_key(&here, "loss", "give either `drop` or `loss`, not both")
+                    .set_help("`drop: [3, 6]` drops exactly those datagrams; `loss: 0.3` drops at a seeded rate");
             }
         }
     }
+    if let Some(d) = &server.delay
+        && d.min > d.max
+    {
+        r.at(
+            &[here[0], here[1], Step::Key("delay"), Step::Key("min")],
+            format!("`delay.min` ({}) is above `delay.max` ({})", d.min, d.max),
+        )
+        .set_help("swap them: `min` is the shortest delay, `max` the longest");
+    }
+}
 
-    let mut probe_ids = HashSet::new();
-    for probe in &lab.probes {
-        let loc = &probe.id.referenced;
-        if !probe_ids.insert(probe.id.value.as_str()) {
-            return Err(at(
-                path,
-                text,
-                loc,
+fn tree_has(tree: &Node, steps: &[Step], field: &str) -> bool {
+    tree.get(steps).and_then(|n| n.entry(field)).is_some()
+}
+
+fn probe_rules(lab: &Lab, r: &mut Rules) {
+    for (i, probe) in lab.probes.iter().enumerate() {
+        let here = [Step::Key("probes"), Step::Index(i)];
+        if lab.probes[..i].iter().any(|p| p.id.value == probe.id.value) {
+            r.at(
+                &[here[0], here[1], Step::Key("id")],
                 format!("two probes have the id `{}`", probe.id.value),
-            ));
+            )
+            .set_help("checks name probes by id; give each its own");
         }
         if probe.raw.is_some()
             && (probe.method.is_some() || probe.target.is_some() || !probe.headers.is_empty())
         {
-            return Err(at(
-                path,
-                text,
-                loc,
+            r.at_key(
+                &here,
+                "raw",
                 format!(
                     "probe `{}` has both `raw` and method/target/headers",
                     probe.id.value
                 ),
             )
-            .with_help("`raw` gives the exact bytes; use one or the other"));
+            .set_help("`raw` gives the exact bytes; use one or the other");
         }
     }
     if !lab.probes.is_empty() && lab.program.role != Role::Server {
-        return Err(
-            top("the lab has probes, but `program.role` is not `server`".into())
-                .with_help("probes drive a student's server: add `role: server` under `program:`"),
-        );
+        r.at_key(
+            &[],
+            "probes",
+            "the lab has probes, but `program.role` is not `server`",
+        )
+        .set_help("probes drive a student's server: add `role: server` under `program:`");
     }
-    let mut ids = HashSet::new();
-    for check in &lab.checks {
-        let loc = &check.id.referenced;
-        let id = check.id.value.as_str();
-        if !ids.insert(id) {
-            return Err(
-                at(path, text, loc, format!("two checks have the id `{id}`"))
-                    .with_help("check ids must be unique: reports and grade books key on them"),
-            );
-        }
-        let Some(kind) = check.kind() else {
-            let kinds: Vec<_> = CheckKind::ALL.iter().map(|k| k.name()).collect();
-            return Err(at(
-                path,
-                text,
-                loc,
-                format!("`{id}` is not a check kind, and the check has no `kind`"),
+}
+
+fn check_rules(lab: &Lab, i: usize, check: &super::CheckSpec, r: &mut Rules) {
+    let here = [Step::Key("checks"), Step::Index(i)];
+    let id = check.id.value.as_str();
+    if lab.checks[..i].iter().any(|c| c.id.value == id) {
+        r.at(
+            &[here[0], here[1], Step::Key("id")],
+            format!("two checks have the id `{id}`"),
+        )
+        .set_help("check ids must be unique: reports and grade books key on them");
+    }
+    let Some(kind) = check.kind() else {
+        let kinds: Vec<_> = CheckKind::ALL.iter().map(|k| k.name()).collect();
+        let near = super::shape::closest(id, kinds.iter().copied())
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        r.at(
+            &[here[0], here[1], Step::Key("id")],
+            format!("`{id}` is not a check kind, and the check has no `kind`{near}"),
+        )
+        .set_help(format!(
+            "a check whose id is not a kind says which kind it is: add `kind: …` with one of: {}",
+            kinds.join(", ")
+        ));
+        return;
+    };
+    for param in super::schema::CHECK_PARAMS {
+        if !kind.params().contains(&param) && tree_has(r.tree, &here, param) {
+            let takes = if kind.params().is_empty() {
+                "no parameters".to_string()
+            } else {
+                kind.params().join(", ")
+            };
+            r.at_key(
+                &here,
+                param,
+                format!("`{param}` does not apply to check kind `{}`", kind.name()),
             )
-            .with_help(format!("add `kind: …` with one of: {}", kinds.join(", "))));
-        };
-        if !(check.points.is_finite() && check.points >= 0.0) {
-            return Err(at(
-                path,
-                text,
-                loc,
-                format!(
-                    "check `{id}` has points {}; points must be 0 or more",
-                    check.points
-                ),
-            ));
+            .set_help(format!("`{}` takes {takes}; remove `{param}`", kind.name()));
         }
-        let given = [
-            ("count", check.count.is_some()),
-            ("first_seq", check.first_seq.is_some()),
-            ("min_wait", check.min_wait.is_some()),
-            ("max_wait", check.max_wait.is_some()),
-            ("tolerance", check.tolerance.is_some()),
-            ("pattern", check.pattern.is_some()),
-            ("exit_code", check.exit_code.is_some()),
-            ("probe", check.probe.is_some()),
-            ("probes", check.probes.is_some()),
-            ("file", check.file.is_some()),
-            ("status", check.status.is_some()),
-        ];
-        for (param, present) in given {
-            if present && !kind.params().contains(&param) {
-                let takes = if kind.params().is_empty() {
-                    "no parameters".to_string()
-                } else {
-                    kind.params().join(", ")
-                };
-                return Err(at(
-                    path,
-                    text,
-                    loc,
-                    format!("`{param}` does not apply to check kind `{}`", kind.name()),
+    }
+    needs_rules(lab, &here, id, kind, r);
+    for (j, probe) in check
+        .probe
+        .iter()
+        .chain(check.probes.iter().flatten())
+        .enumerate()
+    {
+        if !lab.probes.iter().any(|p| &p.id.value == probe) {
+            let at = if check.probe.is_some() {
+                vec![here[0], here[1], Step::Key("probe")]
+            } else {
+                vec![here[0], here[1], Step::Key("probes"), Step::Index(j)]
+            };
+            let ids: Vec<_> = lab.probes.iter().map(|p| p.id.value.as_str()).collect();
+            r.at(
+                &at,
+                format!("check `{id}` names probe `{probe}`, which the lab does not define"),
+            )
+            .set_help(format!("the lab's probes: {}", ids.join(", ")));
+        }
+    }
+    if let Some(file) = &check.file
+        && lab.files.get(file).is_none()
+    {
+        r.at(
+            &[here[0], here[1], Step::Key("file")],
+            format!("check `{id}` names file `{file}`, which is not in the lab's data"),
+        )
+        .set_help("name a file under the lab's `data` folder, as a path inside it");
+    }
+}
+
+/// The servers, golden transcript and probes a check kind reads.
+fn needs_rules(lab: &Lab, here: &[Step], id: &str, kind: CheckKind, r: &mut Rules) {
+    // The kind's value: `kind:` when given, else the id that names it.
+    let key = if tree_has(r.tree, here, "kind") {
+        "kind"
+    } else {
+        "id"
+    };
+    let at = [here[0], here[1], Step::Key(key)];
+    if let Some(server) = kind.needs_server()
+        && !lab.servers.iter().any(|s| s.kind.value == server)
+    {
+        let name = server.name();
+        r.at(
+            &at,
+            format!("check `{id}` reads {name} server traffic, but the lab has no {name} server"),
+        )
+        .set_help(format!("add a server with `kind: {name}` under `servers:`"));
+    }
+    if kind == CheckKind::Transcript {
+        match &lab.golden {
+            None => {
+                r.at(&at, format!("check `{id}` compares with a golden transcript, but the lab names none"))
+                    .set_help("make one with `netgrade golden LAB REFERENCE -o <data>/golden.txt`, then add `golden: golden.txt`");
+            }
+            Some(g) if lab.files.get(g).is_none() => {
+                r.at(
+                    &[Step::Key("golden")],
+                    format!("the golden transcript `{g}` is not in the lab's data"),
                 )
-                .with_help(format!("`{}` takes {takes}", kind.name())));
+                .set_help("make it with `netgrade golden LAB REFERENCE -o <data>/<file>`");
             }
-        }
-        if let Some(p) = &check.pattern
-            && let Err(e) = regex::Regex::new(p)
-        {
-            return Err(at(
-                path,
-                text,
-                loc,
-                format!("`pattern` of check `{id}` is not a valid regex: {e}"),
-            ));
-        }
-        if let Some(server) = kind.needs_server()
-            && !lab.servers.iter().any(|s| s.kind.value == server)
-        {
-            let name = server.name();
-            return Err(at(
-                path,
-                text,
-                loc,
-                format!(
-                    "check `{id}` reads {name} server traffic, but the lab has no {name} server"
-                ),
-            )
-            .with_help(format!("add a server with `kind: {name}` under `servers:`")));
-        }
-        if kind == CheckKind::Transcript {
-            match &lab.golden {
-                None => {
-                    return Err(at(path, text, loc, format!("check `{id}` compares with a golden transcript, but the lab names none"))
-                        .with_help("make one with `netgrade golden LAB REFERENCE -o <data>/golden.txt`, then add `golden: golden.txt`"));
-                }
-                Some(g) if lab.files.get(g).is_none() => {
-                    return Err(at(
-                        path,
-                        text,
-                        loc,
-                        format!("the golden transcript `{g}` is not in the lab's data"),
-                    )
-                    .with_help("make it with `netgrade golden LAB REFERENCE -o <data>/<file>`"));
-                }
-                Some(_) => {}
-            }
-        }
-        if kind.needs_probes() && lab.probes.is_empty() {
-            return Err(at(
-                path,
-                text,
-                loc,
-                format!("check `{id}` judges probe exchanges, but the lab has no `probes`"),
-            )
-            .with_help(
-                "list the requests to send under `probes:`, and set `program.role: server`",
-            ));
-        }
-        for probe in check.probe.iter().chain(check.probes.iter().flatten()) {
-            if !probe_ids.contains(probe.as_str()) {
-                return Err(at(
-                    path,
-                    text,
-                    loc,
-                    format!("check `{id}` names probe `{probe}`, which the lab does not define"),
-                ));
-            }
-        }
-        if let Some(file) = &check.file
-            && lab.files.get(file).is_none()
-        {
-            return Err(at(
-                path,
-                text,
-                loc,
-                format!("check `{id}` names file `{file}`, which is not in the lab's data"),
-            ));
+            Some(_) => {}
         }
     }
-    for r in &lab.transcript.redact {
-        if let Err(e) = regex::Regex::new(&r.pattern) {
-            return Err(top(format!(
-                "transcript redaction `{}` is not a valid regex: {e}",
-                r.pattern
-            )));
-        }
+    if kind.needs_probes() && lab.probes.is_empty() {
+        r.at(
+            &at,
+            format!("check `{id}` judges probe exchanges, but the lab has no `probes`"),
+        )
+        .set_help("list the requests to send under `probes:`, and set `program.role: server`");
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    trait FirstErr {
+        fn first_err(self) -> SpecError;
+    }
+
+    impl FirstErr for Result<Lab, SpecErrors> {
+        fn first_err(self) -> SpecError {
+            match self {
+                Ok(_) => panic!("the spec was accepted"),
+                Err(mut e) => e.0.remove(0),
+            }
+        }
+    }
 
     const MINIMAL: &str = "\
 name: t
@@ -702,28 +805,29 @@ checks:
     #[test]
     fn unknown_field_is_located() {
         let text = MINIMAL.replace("    points: 1\n", "    points: 1\n    pionts: 2\n");
-        let e = load_str("t.yaml", &text).unwrap_err();
+        let e = load_str("t.yaml", &text).first_err();
         assert!(e.message.contains("pionts"), "{}", e.message);
         assert_eq!(e.line, 13, "{e}");
-        assert!(e.render(false).contains("netgrade schema"));
+        assert!(e.message.contains("did you mean `points`?"), "{e}");
+        assert!(e.render(false).contains("a check has: "));
     }
 
     #[test]
     fn parameter_of_another_kind_is_rejected() {
         let text = MINIMAL.replace("    points: 1\n", "    points: 1\n    tolerance: 50ms\n");
-        let e = load_str("t.yaml", &text).unwrap_err();
+        let e = load_str("t.yaml", &text).first_err();
         assert!(
             e.message
                 .contains("`tolerance` does not apply to check kind `runs`"),
             "{e}"
         );
-        assert_eq!(e.line, 10);
+        assert_eq!(e.line, 13, "at the parameter, not the check");
     }
 
     #[test]
     fn unknown_check_id_needs_a_kind() {
         let text = MINIMAL.replace("id: runs", "id: exits-ok");
-        let e = load_str("t.yaml", &text).unwrap_err();
+        let e = load_str("t.yaml", &text).first_err();
         assert!(e.message.contains("not a check kind"), "{e}");
         assert!(e.help.unwrap().contains("ping-format"));
         let text = MINIMAL.replace("id: runs", "id: exits-ok\n    kind: runs");
@@ -733,13 +837,16 @@ checks:
     #[test]
     fn bad_values_are_explained() {
         let text = MINIMAL.replace("port: 12000", "port: 12000\n    loss: 3");
-        let e = load_str("t.yaml", &text).unwrap_err();
-        assert!(e.message.contains("not a probability"), "{e}");
+        let e = load_str("t.yaml", &text).first_err();
+        assert!(
+            e.message.contains("`loss` must be a number from 0 to 1"),
+            "{e}"
+        );
         let text = MINIMAL.replace(
             "  entry: [client.py]",
             "  entry: [client.py]\n  time_limit: soon",
         );
-        let e = load_str("t.yaml", &text).unwrap_err();
+        let e = load_str("t.yaml", &text).first_err();
         assert!(e.message.contains("not a duration"), "{e}");
         assert_eq!(e.line, 9);
         let text = MINIMAL.replace("port: 12000", "port: 99999");
@@ -766,14 +873,14 @@ checks:
             "\"pkg @ https://x/p.whl\"",
             "\"\"",
         ] {
-            let e = load_str("t.yaml", &with(&format!("[{bad}]"))).unwrap_err();
+            let e = load_str("t.yaml", &with(&format!("[{bad}]"))).first_err();
             assert!(
                 e.message.contains("not a Python package requirement"),
                 "{bad}: {e}"
             );
             assert_eq!(e.line, 9, "{e}");
         }
-        let e = load_str("t.yaml", &with("[numpy, NumPy==1.26.4]")).unwrap_err();
+        let e = load_str("t.yaml", &with("[numpy, NumPy==1.26.4]")).first_err();
         assert!(e.message.contains("`numpy` twice"), "{e}");
     }
 
@@ -791,13 +898,13 @@ checks:
             ["*Server*", "*server*", "*SERVER*"]
         );
         let text = text.replace("  server_names", "  role: server\n  server_names");
-        let e = load_str("t.yaml", &text).unwrap_err();
+        let e = load_str("t.yaml", &text).first_err();
         assert!(e.message.contains("client labs only"), "{e}");
     }
 
     #[test]
     fn resolve_says_what_exists() {
-        let e = resolve("no-such-lab").unwrap_err();
+        let e = resolve("no-such-lab").first_err();
         assert!(e.help.unwrap().contains("udp-pinger"));
     }
 }

@@ -2,13 +2,22 @@
 //!
 //! A lab names its reference servers ([`ServerSpec`]), how to find and run the
 //! submission ([`ProgramSpec`]), its checks ([`CheckSpec`]) and how transcripts
-//! are normalized ([`TranscriptSpec`]). Parsing rejects unknown fields; every
-//! error carries the file, line and column and is rendered as a snippet.
+//! are normalized ([`TranscriptSpec`]).
+//!
+//! Loading is three steps, and reports every error it finds, each with its
+//! file, line and column, rendered as a snippet: the YAML becomes a tree
+//! whose nodes know their positions (`tree.rs`); the tree is walked against
+//! the lab's JSON Schema ([`schema`], `shape.rs`) for types, ranges, unknown
+//! and misindented fields; then the rules across fields are checked on the
+//! typed spec (`load.rs`), each error pointing at the value at fault.
 
 mod dur;
 mod error;
 pub mod lint;
 mod load;
+pub mod schema;
+mod shape;
+mod tree;
 
 use std::collections::BTreeMap;
 
@@ -17,7 +26,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 pub use dur::{Dur, Size, trim_float};
-pub use error::SpecError;
+pub use error::{SpecError, SpecErrors};
 pub use load::{BUILTIN, builtin_names, load, load_builtin, load_str, resolve};
 
 /// A lab: one assignment, as a YAML file.
