@@ -987,8 +987,13 @@ async fn validate(files: &[String], references: &[PathBuf], deny_warnings: bool)
             }
         };
         let warnings = spec::lint::warnings(&lab);
+        let source = spec::source_text(f).unwrap_or_default();
         for w in &warnings {
-            let _ = writeln!(anstream::stderr(), "{}", w.render(f));
+            let _ = writeln!(
+                anstream::stderr(),
+                "{}",
+                w.render(f, &source, color_stderr())
+            );
         }
         let points: f64 = lab.checks.iter().map(|c| c.points).sum();
         let points = netgrade::outcome::fmt_points(points);

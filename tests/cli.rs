@@ -438,7 +438,8 @@ fn validate_warns_about_a_loss_rate_that_loses_no_ping() {
         "{warning}"
     );
     assert!(
-        warning.contains("--> fixtures/specs/udp-pinger-five.yaml:16:11"),
+        warning.contains("--> fixtures/specs/udp-pinger-five.yaml:18:11")
+            && warning.contains("loss: 0.2"),
         "{warning}"
     );
     assert!(warning.contains("`drop: [3]`"), "{warning}");

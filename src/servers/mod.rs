@@ -150,7 +150,7 @@ pub fn pinger_config(spec: &ServerSpec, seed: u64) -> pinger::PingerConfig {
     pinger::PingerConfig {
         name: spec.name.clone(),
         drop: spec.drop.iter().flatten().copied().collect(),
-        loss: spec.loss.unwrap_or(0.0),
+        loss: spec.loss.as_ref().map_or(0.0, |l| l.value),
         delay_min: delay.min.get(),
         delay_max: delay.max.get(),
         seed,

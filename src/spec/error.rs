@@ -77,13 +77,25 @@ impl SpecError {
 
     /// Renders the error with a source snippet, coloured when `color` is set.
     pub fn render(&self, color: bool) -> String {
+        self.render_at(
+            Level::ERROR,
+            format!("invalid lab spec: {}", self.message),
+            color,
+        )
+    }
+
+    /// Renders it as a warning: the same snippet, titled `warning:`.
+    pub fn render_warning(&self, color: bool) -> String {
+        self.render_at(Level::WARNING, self.message.clone(), color)
+    }
+
+    fn render_at(&self, level: Level<'_>, title: String, color: bool) -> String {
         let renderer = if color {
             Renderer::styled()
         } else {
             Renderer::plain()
         };
-        let title = format!("invalid lab spec: {}", self.message);
-        let mut group = Group::with_title(Level::ERROR.primary_title(title));
+        let mut group = Group::with_title(level.primary_title(title));
         match self.span() {
             Some(span) if !self.source.is_empty() => {
                 group = group.element(

@@ -30,17 +30,12 @@ pub struct Warning {
 }
 
 impl Warning {
-    /// The warning for people, naming `path` (the lab file) and the line.
-    pub fn render(&self, path: &str) -> String {
-        let at = match (self.line, self.column) {
-            (0, _) => path.to_string(),
-            (line, 0) => format!("{path}:{line}"),
-            (line, column) => format!("{path}:{line}:{column}"),
-        };
-        format!(
-            "warning: {}\n  --> {at}\n   = help: {}",
-            self.message, self.help
-        )
+    /// The warning for people: `path` and the line of `source` it is about,
+    /// as errors are shown.
+    pub fn render(&self, path: &str, source: &str, color: bool) -> String {
+        super::SpecError::new(path, source, self.line, self.column, self.message.clone())
+            .with_help(self.help.clone())
+            .render_warning(color)
     }
 }
 
@@ -117,7 +112,7 @@ fn remedy(lab: &Lab, server: &ServerSpec, count: u32) -> String {
     if count < 2 {
         return "with a single ping a client cannot both lose one and get a reply: expect more pings (`count` of `ping-count`)".into();
     }
-    let loss = server.loss.filter(|l| *l > 0.0);
+    let loss = server.loss.as_ref().map(|l| l.value).filter(|l| *l > 0.0);
     // As many losses as the rate means (the handout's 30 % without one), at least one, not all.
     let rate = loss.unwrap_or(0.3);
     let want = ((rate * f64::from(count)).round() as u32).clamp(1, count - 1);
@@ -148,7 +143,7 @@ fn pinger_losses(lab: &Lab, out: &mut Vec<Warning>) {
     };
     let count = params::ping_count(lab);
     let lost = lost(server, lab.seed, count);
-    let source = match (&server.drop, server.loss) {
+    let source = match (&server.drop, server.loss.as_ref().map(|l| l.value)) {
         (Some(drop), _) => format!("`drop: {}`", list(drop)),
         (None, Some(loss)) if loss > 0.0 => {
             format!("with the lab's seed {}, `loss: {loss}`", lab.seed)
@@ -159,10 +154,12 @@ fn pinger_losses(lab: &Lab, out: &mut Vec<Warning>) {
         "the {count} ping{} the lab expects",
         if count == 1 { "" } else { "s" }
     );
-    let (line, column) = (
-        server.kind.referenced.line() as usize,
-        server.kind.referenced.column() as usize,
-    );
+    // At the losses the warning is about: `loss`, else the server's kind.
+    let at = match (&server.drop, &server.loss) {
+        (None, Some(loss)) => loss.referenced,
+        _ => server.kind.referenced,
+    };
+    let (line, column) = (at.line() as usize, at.column() as usize);
     let need_loss = checks_of(
         lab,
         &[CheckKind::WaitsForTimeout, CheckKind::ReportsTimeouts],
@@ -392,10 +389,10 @@ mod tests {
             "{w:?}"
         );
         assert!(w[1].help.contains("`range(1, 6)`"), "{w:?}");
-        assert_eq!(
-            w[0].render("t.yaml").lines().nth(1),
-            Some("  --> t.yaml:8:9")
-        );
+        let shown = w[0].render("t.yaml", yaml, false);
+        assert!(shown.starts_with("warning: "), "{shown}");
+        assert!(shown.contains("--> t.yaml:8:9"), "{shown}");
+        assert!(shown.contains("ten pings"), "the line itself: {shown}");
     }
 
     #[test]

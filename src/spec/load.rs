@@ -168,6 +168,18 @@ pub fn resolve(arg: &str) -> Result<Lab, SpecErrors> {
     .into())
 }
 
+/// The YAML text of `arg` (a file, or a built-in lab's name), for showing
+/// lines of it.
+pub fn source_text(arg: &str) -> Option<String> {
+    match std::fs::read_to_string(arg) {
+        Ok(text) => Some(text),
+        Err(_) => BUILTIN
+            .iter()
+            .find(|b| b.name == arg)
+            .map(|b| b.yaml.to_string()),
+    }
+}
+
 /// Loads and validates a lab YAML file.
 pub fn load(path: &Path) -> Result<Lab, SpecErrors> {
     let shown = path.display().to_string();

@@ -27,7 +27,7 @@ use serde_saphyr::Spanned;
 
 pub use dur::{Dur, Size, trim_float};
 pub use error::{SpecError, SpecErrors};
-pub use load::{BUILTIN, builtin_names, load, load_builtin, load_str, resolve};
+pub use load::{BUILTIN, builtin_names, load, load_builtin, load_str, resolve, source_text};
 
 /// A lab: one assignment, as a YAML file.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -162,7 +162,8 @@ pub struct ServerSpec {
     pub drop: Option<Vec<u32>>,
     /// udp-pinger: drop each datagram with this probability (seeded), when `drop` is not given.
     #[serde(default)]
-    pub loss: Option<f64>,
+    #[schemars(with = "Option<f64>")]
+    pub loss: Option<Spanned<f64>>,
     /// udp-pinger: the delay before each reply; http: before each response.
     /// Drawn uniformly (seeded) from this range.
     #[serde(default)]
