@@ -306,7 +306,7 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
             } => {
                 let _ = writeln!(
                     out,
-                    "{probe}: afterwards -> {} ({end:?})",
+                    "{probe}: afterwards -> {} ({end})",
                     answer(received, false)
                 );
             }
@@ -360,10 +360,14 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                 if again {
                     continue;
                 }
+                let request = match (request.is_empty(), sent.is_empty()) {
+                    (true, _) => "(nothing)".to_string(),
+                    (false, false) => r.apply(&quote(request)),
+                    (false, true) => format!("{} (not sent)", r.apply(&quote(request))),
+                };
                 let _ = writeln!(
                     out,
-                    "{probe}: {} -> {} ({end:?})",
-                    r.apply(&quote(request)),
+                    "{probe}: {request} -> {} ({end})",
                     answer(received, sent.starts_with(b"HEAD "))
                 );
             }
@@ -720,18 +724,29 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 flush(out, &mut run);
                 let _ = writeln!(
                     out,
-                    "{conn} maildrop: {} deleted {deleted:?}, remaining {remaining:?}",
+                    "{conn} maildrop: {}; deleted: {}; remaining: {}",
                     if *updated {
-                        "updated,"
+                        "updated"
                     } else {
-                        "not updated (no QUIT),"
-                    }
+                        "not updated (no QUIT)"
+                    },
+                    numbers(deleted),
+                    numbers(remaining)
                 );
             }
             _ => {}
         }
     }
     flush(out, &mut run);
+}
+
+/// Message numbers as a list for people: `1, 2, 3`, or `none`.
+fn numbers(list: &[u32]) -> String {
+    if list.is_empty() {
+        return "none".into();
+    }
+    let shown: Vec<String> = list.iter().map(u32::to_string).collect();
+    shown.join(", ")
 }
 
 /// Makes control characters visible so a transcript is plain, safe text.
@@ -750,6 +765,7 @@ fn escape_controls(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::ExchangeEnd;
     use std::time::Duration;
 
     /// A trace of one SMTP session on server `mail`, from a script: `S: line`
@@ -841,6 +857,107 @@ mod tests {
              S: 235 2.7.0 Authentication successful
              {rest}"
         )
+    }
+
+    /// Every probe of the web server lab, each ended as `end`: sent and
+    /// answered when `answered`, else never sent.
+    fn probe_trace(end: ExchangeEnd, answered: bool) -> Trace {
+        let lab = crate::spec::load_builtin("webserver").unwrap().unwrap();
+        let events = lab
+            .probes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| crate::trace::Event {
+                at: Duration::from_millis(i as u64),
+                kind: EventKind::Exchange {
+                    probe: p.id.value.clone(),
+                    sent: if answered {
+                        p.bytes("127.0.0.1:6789", 0)
+                    } else {
+                        Vec::new()
+                    },
+                    received: if answered {
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi".to_vec()
+                    } else {
+                        Vec::new()
+                    },
+                    end: end.clone(),
+                    elapsed: Duration::from_millis(1),
+                },
+            })
+            .collect();
+        Trace { events }
+    }
+
+    #[test]
+    fn probe_endings_are_words_not_debug_text() {
+        let lab = crate::spec::load_builtin("webserver").unwrap().unwrap();
+        let refused = ExchangeEnd::ConnectFailed("connection refused".into());
+        let text = session_view(&lab, &probe_trace(refused, false), View::Full);
+        assert!(
+            text.contains("get-html: \"GET /HelloWorld.html HTTP/1.1\" (not sent) -> nothing (connect failed: connection refused)\n"),
+            "{text}"
+        );
+        let cases = [
+            (ExchangeEnd::Complete, "(complete)"),
+            (ExchangeEnd::Closed, "(closed by the server)"),
+            (ExchangeEnd::TimedOut, "(timed out)"),
+            (ExchangeEnd::Reset, "(connection reset)"),
+        ];
+        let mut texts = vec![text];
+        for (end, said) in cases {
+            let text = session_view(&lab, &probe_trace(end, true), View::Full);
+            let line = format!(
+                "get-missing: \"GET /missing.html HTTP/1.1\" -> 200 OK, 2 body bytes, 0 deviation(s) {said}\n"
+            );
+            assert!(text.contains(&line), "{line} in {text}");
+            texts.push(text);
+        }
+        for text in texts {
+            for debug in [
+                "ConnectFailed",
+                "(\"",
+                "Complete",
+                "Closed",
+                "TimedOut",
+                "Reset",
+            ] {
+                assert!(!text.contains(debug), "{debug} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_maildrop_lists_its_messages_in_words() {
+        let lab = crate::spec::load_builtin("pop3-download-delete")
+            .unwrap()
+            .unwrap();
+        let maildrop = |updated, deleted: Vec<u32>, remaining: Vec<u32>| {
+            let kind = EventKind::Maildrop {
+                server: lab.servers[0].name.clone(),
+                conn: 1,
+                updated,
+                deleted,
+                remaining,
+            };
+            let trace = Trace {
+                events: vec![crate::trace::Event {
+                    at: Duration::ZERO,
+                    kind,
+                }],
+            };
+            session_view(&lab, &trace, View::Full)
+        };
+        let text = maildrop(true, vec![1, 2, 3], vec![]);
+        assert!(
+            text.contains("1 maildrop: updated; deleted: 1, 2, 3; remaining: none\n"),
+            "{text}"
+        );
+        let text = maildrop(false, vec![], vec![1, 2]);
+        assert!(
+            text.contains("1 maildrop: not updated (no QUIT); deleted: none; remaining: 1, 2\n"),
+            "{text}"
+        );
     }
 
     #[test]
