@@ -228,7 +228,14 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                 );
                 let canon = (view == View::Golden && server.kind.value == ServerKind::Smtp)
                     .then(|| Canon::new(&server.name, trace));
-                lines(&mut out, &r, &server.name, trace, canon);
+                lines(
+                    &mut out,
+                    &r,
+                    &server.name,
+                    server.kind.value == ServerKind::Smtp,
+                    trace,
+                    canon,
+                );
             }
             ServerKind::UdpPinger => {
                 let _ = writeln!(
@@ -561,20 +568,57 @@ impl ConnCanon {
     }
 }
 
+/// Message lines shown in the full view of an SMTP session before the rest
+/// of the message is summarized.
+const MESSAGE_SHOWN: usize = 50;
+
+/// Where the full view is in a message: lines shown, then lines and bytes
+/// left out.
+#[derive(Default)]
+struct Message {
+    shown: usize,
+    more: usize,
+    bytes: usize,
+}
+
 /// A line-based session: `C:`/`S:` lines, deviations, deliveries, endings;
 /// in the golden view of an SMTP session when `canon` is given.
-fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon: Option<Canon>) {
-    let mut run: Option<(Dir, usize, usize)> = None; // direction, lines in the run, bytes beyond RUN_SHOWN
-    let flush = |out: &mut String, run: &mut Option<(Dir, usize, usize)>| {
+fn lines(
+    out: &mut String,
+    r: &Redactor,
+    server: &str,
+    smtp: bool,
+    trace: &Trace,
+    mut canon: Option<Canon>,
+) {
+    // Direction, lines in the run, bytes beyond RUN_SHOWN; and the message
+    // under way, whose left-out lines are summarized where it ends.
+    type Run = Option<(Dir, usize, usize)>;
+    let flush_run = |out: &mut String, run: &mut Run| {
         if let Some((_, n, bytes)) = run.take()
             && n > RUN_SHOWN
         {
             let _ = writeln!(out, "   … {} more line(s), {bytes} bytes", n - RUN_SHOWN);
         }
     };
-    // An SMTP message is the student's own text: the session shows where it
-    // was, not what it said (the `delivered` check reads it).
+    let flush = |out: &mut String, run: &mut Run, message: &mut Option<Message>| {
+        flush_run(out, run);
+        if let Some(m) = message.take()
+            && m.more > 0
+        {
+            let _ = writeln!(
+                out,
+                "   … {} more line(s) of the message, {} bytes, not shown",
+                m.more, m.bytes
+            );
+        }
+    };
+    let mut run: Run = None;
+    // An SMTP message (the lines after the 354, up to the dot) is shown as
+    // the client sent it, its first MESSAGE_SHOWN lines; the golden view
+    // shows where it was, not what it said (the `delivered` check reads it).
     let mut in_message = false;
+    let mut message: Option<Message> = None;
     for (index, e) in trace.events.iter().enumerate() {
         match &e.kind {
             EventKind::Line {
@@ -591,22 +635,44 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                     None => None,
                 };
                 let bytes = canonical.as_deref().unwrap_or(bytes);
-                if *dir == Dir::Out && bytes.starts_with(b"354") {
+                if smtp && *dir == Dir::Out && bytes.starts_with(b"354") {
                     in_message = true;
                 } else if in_message && *dir == Dir::In {
-                    if bytes
+                    let dot = bytes
                         .strip_suffix(b"\n")
                         .map(|b| b.strip_suffix(b"\r").unwrap_or(b))
-                        != Some(b".")
-                    {
+                        == Some(b".");
+                    if canon.is_some() {
+                        // The golden view: the message in one line.
+                        if !dot {
+                            continue;
+                        }
+                        in_message = false;
+                        flush(out, &mut run, &mut message);
+                        let _ = writeln!(out, "{conn} C: (the message)");
+                        run = Some((Dir::In, 1, 0));
+                    } else if dot {
+                        in_message = false;
+                        flush(out, &mut run, &mut message);
+                    } else {
+                        if message.is_none() {
+                            flush(out, &mut run, &mut message);
+                        }
+                        let m = message.get_or_insert_default();
+                        if m.shown < MESSAGE_SHOWN {
+                            m.shown += 1;
+                            let _ = writeln!(out, "{conn} C: {}", r.apply(&quote(bytes)));
+                        } else {
+                            m.more += 1;
+                            m.bytes += bytes.len();
+                        }
                         continue;
                     }
-                    in_message = false;
-                    flush(out, &mut run);
-                    let _ = writeln!(out, "{conn} C: (the message)");
-                    run = Some((Dir::In, 1, 0));
                 } else if *dir == Dir::Out {
                     in_message = false;
+                    if message.is_some() {
+                        flush(out, &mut run, &mut message);
+                    }
                 }
                 match &mut run {
                     Some((d, n, b)) if d == dir => {
@@ -617,7 +683,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                         }
                     }
                     _ => {
-                        flush(out, &mut run);
+                        flush(out, &mut run, &mut message);
                         run = Some((*dir, 1, 0));
                     }
                 }
@@ -630,7 +696,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 kind,
                 detail,
             } if s == server && canon.is_none() => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let _ = writeln!(out, "{conn} !  {kind}: {}", r.apply(detail));
             }
             EventKind::Delivered {
@@ -640,7 +706,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 to,
                 ..
             } if s == server => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 // The golden view shows paths the way it shows MAIL and RCPT.
                 let path = |p: &str| match (&canon, p.is_empty()) {
                     (Some(_), true) => "<>".to_string(),
@@ -656,7 +722,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 );
             }
             EventKind::RecordingCapped { server: s, limit } if s == server => {
-                flush(out, &mut run);
+                flush(out, &mut run, &mut message);
                 let _ = writeln!(out, "…  more than {limit} lines; the rest are not recorded");
             }
             EventKind::SessionEnd {
@@ -664,7 +730,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 conn,
                 how,
             } if s == server => {
-                flush(out, &mut run);
+                flush(out, &mut run, &mut message);
                 let _ = writeln!(out, "{conn} end: {how}");
             }
             EventKind::TlsFailed {
@@ -673,7 +739,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 reason,
                 ..
             } if s == server => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let _ = writeln!(out, "{conn} tls failed: {reason}");
             }
             EventKind::TlsStarted {
@@ -683,7 +749,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 sni,
                 implicit,
             } if s == server && canon.is_none() => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let how = if *implicit {
                     "implicit TLS"
                 } else {
@@ -702,7 +768,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 encrypted,
                 starttls_offered,
             } if s == server && canon.is_none() => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let how = match (encrypted, starttls_offered) {
                     (true, _) => "under TLS",
                     (false, true) => "without TLS, though the server offered STARTTLS",
@@ -721,7 +787,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 deleted,
                 remaining,
             } if s == server => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let _ = writeln!(
                     out,
                     "{conn} maildrop: {}; deleted: {}; remaining: {}",
@@ -737,7 +803,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
             _ => {}
         }
     }
-    flush(out, &mut run);
+    flush(out, &mut run, &mut message);
 }
 
 /// Message numbers as a list for people: `1, 2, 3`, or `none`.
@@ -957,6 +1023,38 @@ mod tests {
         assert!(
             text.contains("1 maildrop: not updated (no QUIT); deleted: none; remaining: 1, 2\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_full_view_shows_the_message_as_sent_up_to_the_dot() {
+        let lab = crate::spec::load_builtin("smtp-client").unwrap().unwrap();
+        let full = session_view(&lab, &smtp_trace(PLAIN), View::Full);
+        let message = "1 S: \"354 End data with <CR><LF>.<CR><LF>\\r\\n\"
+1 C: \"EHLO <domain>\\r\\n\"
+1 C: \"AUTH neither\\r\\n\"
+1 C: \".\\r\\n\"
+1 S: \"250 2.0.0 Ok: queued as <id>.1\\r\\n\"
+";
+        // (The lab's rules redact every line alike: this one looks like an EHLO.)
+        assert!(full.contains(message), "{full}");
+        assert!(!full.contains("(the message)"), "{full}");
+        // A long message: its first lines, how much was left out, the dot.
+        let body: String = (1..=MESSAGE_SHOWN + 7)
+            .map(|i| format!("C: line {i:03}\n"))
+            .collect();
+        let long = PLAIN.replace("C: EHLO is not a command in a message", body.trim_end());
+        let full = session_view(&lab, &smtp_trace(&long), View::Full);
+        let last = format!("1 C: \"line {MESSAGE_SHOWN:03}\\r\\n\"\n");
+        let cut = "   … 8 more line(s) of the message, 84 bytes, not shown\n1 C: \".\\r\\n\"\n";
+        assert!(full.contains(&format!("{last}{cut}")), "{full}");
+        assert!(!full.contains(&format!("line {:03}", MESSAGE_SHOWN + 1)));
+        // A message that never ends says so where the session ends.
+        let unended = long.split("C: .").next().unwrap().to_string();
+        let full = session_view(&lab, &smtp_trace(&unended), View::Full);
+        assert!(
+            full.ends_with("   … 8 more line(s) of the message, 84 bytes, not shown\n"),
+            "{full}"
         );
     }
 
