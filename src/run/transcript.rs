@@ -40,7 +40,31 @@ use crate::trace::{Dir, EventKind, Stream, Trace};
 const MAX_LINES: usize = 200;
 
 /// Applies the lab's redaction rules in order.
+///
+/// A rule replaces a whole IPv4 address or leaves it alone, never a piece
+/// of one: `\d+\.\d+` turns `0.130` into `<num>` but keeps `127.0.0.1`
+/// readable, while a rule written for addresses still replaces them whole.
 pub struct Redactor(Vec<(Regex, String)>);
+
+/// An IPv4 address in dotted-quad form.
+static IPV4: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b").unwrap());
+
+/// Where `text` holds IPv4 addresses: dotted quads that are not part of a
+/// longer run of dotted numbers (`1.2.3.4.5` is a version, not an address).
+fn addresses(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let dotted_digit = |at: usize| {
+        bytes.get(at) == Some(&b'.') && bytes.get(at + 1).is_some_and(u8::is_ascii_digit)
+    };
+    IPV4.find_iter(text)
+        .filter(|m| {
+            let before = m.start().checked_sub(1).map(|i| bytes[i]);
+            before != Some(b'.') && !dotted_digit(m.end())
+        })
+        .map(|m| (m.start(), m.end()))
+        .collect()
+}
 
 impl Redactor {
     /// Compiles the lab's rules (validated at load time).
@@ -54,11 +78,35 @@ impl Redactor {
         )
     }
 
+    /// No rules: text stays as it is.
+    pub fn none() -> Self {
+        Redactor(Vec::new())
+    }
+
     /// `text` with every rule applied.
     pub fn apply(&self, text: &str) -> String {
         let mut s = text.to_string();
         for (re, with) in &self.0 {
-            s = re.replace_all(&s, with.as_str()).into_owned();
+            if !re.is_match(&s) {
+                continue;
+            }
+            let kept = addresses(&s);
+            s = re
+                .replace_all(&s, |caps: &regex::Captures| {
+                    let m = caps.get(0).expect("a match");
+                    let (start, end) = (m.start(), m.end());
+                    let splits = kept
+                        .iter()
+                        .any(|&(a, b)| start < b && end > a && !(start <= a && end >= b));
+                    let mut out = String::new();
+                    if splits {
+                        out.push_str(m.as_str());
+                    } else {
+                        caps.expand(with, &mut out);
+                    }
+                    out
+                })
+                .into_owned();
         }
         s
     }
@@ -1056,6 +1104,64 @@ mod tests {
             full.ends_with("   … 8 more line(s) of the message, 84 bytes, not shown\n"),
             "{full}"
         );
+    }
+
+    #[test]
+    fn the_default_rules_keep_addresses_and_sequence_numbers_and_hide_clocks() {
+        let lab = crate::spec::load_builtin("udp-pinger").unwrap().unwrap();
+        let r = Redactor::new(&lab);
+        for (text, shown) in [
+            ("Ping 1 02:21:03", "Ping 1 <time>"),
+            ("Ping 10 02:21:03.250612", "Ping 10 <time>"),
+            ("Ping 1 1733150463.123", "Ping 1 <time>"),
+            ("Ping 3 1733150463123", "Ping 3 <time>"),
+            ("Ping 1 Mon Dec  2 02:21:03 2024", "Ping 1 <date>"),
+            ("RTT: 0.000173315046312 s", "RTT: <num> s"),
+            ("RTT = 0.130 s", "RTT = <num> s"),
+            (
+                "Reply from 127.0.0.1:12000: PING 4",
+                "Reply from 127.0.0.1:12000: PING 4",
+            ),
+            ("sent from 127.0.0.1:54321", "sent from 127.0.0.1:<port>"),
+            ("('127.0.0.1', 49152)", "('127.0.0.1', <port>)"),
+            ("to 10.0.0.1 in 0.5 s", "to 10.0.0.1 in <num> s"),
+            ("version 1.2.3.4.5", "version <num>.<num>.5"),
+            ("id a1b2c3d1234567890", "id a1b2c3d1234567890"),
+        ] {
+            assert_eq!(r.apply(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_rule_replaces_an_address_whole_or_not_at_all() {
+        let rule = |pattern: &str, replace: &str| {
+            Redactor(vec![(Regex::new(pattern).unwrap(), replace.into())])
+        };
+        let ip = rule(r"\d+\.\d+\.\d+\.\d+", "<ip>");
+        assert_eq!(ip.apply("from 127.0.0.1:54321"), "from <ip>:54321");
+        let num = rule(r"\d+\.\d+", "<num>");
+        assert_eq!(
+            num.apply("127.0.0.1 0.25 192.168.1.20"),
+            "127.0.0.1 <num> 192.168.1.20"
+        );
+        assert_eq!(
+            Redactor::none().apply("127.0.0.1 02:21:03"),
+            "127.0.0.1 02:21:03"
+        );
+    }
+
+    #[test]
+    fn every_built_in_lab_keeps_loopback_and_hides_the_clock() {
+        for name in crate::spec::builtin_names() {
+            let lab = crate::spec::load_builtin(name).unwrap().unwrap();
+            let r = Redactor::new(&lab);
+            let text = "\"at 02:21:03 (1733150463.5) from 127.0.0.1:54321 to 127.0.0.1:12000\"";
+            assert_eq!(
+                r.apply(text),
+                "\"at <time> (<time>) from 127.0.0.1:<port> to 127.0.0.1:12000\"",
+                "{name}"
+            );
+        }
     }
 
     #[test]
