@@ -235,6 +235,10 @@ pub struct RunOutcome {
     /// The normalized transcript (what `--snapshots` writes). Not in JSON.
     #[serde(skip)]
     pub transcript: String,
+    /// The same transcript unredacted, when asked for (`--raw-transcripts`).
+    /// Not in JSON.
+    #[serde(skip)]
+    pub raw_transcript: Option<String>,
     /// Why the run's evidence cannot be trusted (netgrade could not keep its
     /// own timing), when it cannot: the batch grades it again. Not in JSON.
     #[serde(skip)]
@@ -256,6 +260,7 @@ impl RunOutcome {
             notes: vec![format!("internal error: {error}")],
             timing: Timing::default(),
             transcript: String::new(),
+            raw_transcript: None,
             disturbed: None,
         }
     }

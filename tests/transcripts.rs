@@ -23,10 +23,11 @@ fn transcript(dir: &Path, submission: &str) -> String {
 fn a_program_s_own_clock_gives_the_same_transcript_twice() {
     let fixture = pinger_fixture("clock-text");
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    for dir in &dirs {
+    for (i, dir) in dirs.iter().enumerate() {
         netgrade()
             .args(["run", "udp-pinger", "--quiet", "--snapshots"])
             .arg(dir.path())
+            .args((i == 1).then_some("--raw-transcripts"))
             .arg(&fixture)
             .assert()
             .success();
@@ -34,6 +35,20 @@ fn a_program_s_own_clock_gives_the_same_transcript_twice() {
     let first = transcript(dirs[0].path(), &fixture);
     let second = transcript(dirs[1].path(), &fixture);
     assert_eq!(first, second, "two runs, two transcripts");
+    // Only when asked for, the raw transcript beside it: the real clock
+    // text and port.
+    let raw_name = |dir: &Path| dir.join(format!("{}.raw.txt", fixture.replace('/', "_")));
+    assert!(!raw_name(dirs[0].path()).exists());
+    let raw = std::fs::read_to_string(raw_name(dirs[1].path())).unwrap();
+    let real = Regex::new(
+        r#"(?m)^#1   -> "Ping 1 \d\d:\d\d:\d\d"$[\s\S]*^Pinging 127\.0\.0\.1:12000 from 127\.0\.0\.1:\d{5} at \d\d:\d\d:\d\d$[\s\S]*RTT = 0\.\d{6} s$[\s\S]*^Done at \d{10}\.\d{3}$"#,
+    )
+    .unwrap();
+    assert!(real.is_match(&raw), "{raw}");
+    for placeholder in ["<time>", "<port>", "<num>"] {
+        assert!(!raw.contains(placeholder), "{placeholder} in\n{raw}");
+    }
+    assert_eq!(raw.lines().count(), first.lines().count());
     let clock = Regex::new(r"\d\d:\d\d").unwrap();
     assert!(!clock.is_match(&first), "clock text left in:\n{first}");
     for line in [
@@ -138,4 +153,15 @@ fn transcripts_hold_no_debug_text() {
             .collect();
         assert!(ours.is_empty(), "debug text {ours:?} in\n{text}");
     }
+}
+
+/// `--raw-transcripts` writes beside `--snapshots`, so it needs it.
+#[test]
+fn raw_transcripts_need_a_snapshots_folder() {
+    netgrade()
+        .args(["run", "udp-pinger", "--raw-transcripts"])
+        .arg(pinger_fixture("reference"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--snapshots <DIR>"));
 }

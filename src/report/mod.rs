@@ -322,6 +322,7 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
             late_ms: 0.0,
         },
         transcript: String::new(),
+        raw_transcript: None,
         disturbed: None,
     };
     let full = RunOutcome {

@@ -44,7 +44,11 @@ const MAX_LINES: usize = 200;
 /// A rule replaces a whole IPv4 address or leaves it alone, never a piece
 /// of one: `\d+\.\d+` turns `0.130` into `<num>` but keeps `127.0.0.1`
 /// readable, while a rule written for addresses still replaces them whole.
-pub struct Redactor(Vec<(Regex, String)>);
+pub struct Redactor {
+    rules: Vec<(Regex, String)>,
+    /// No rules, and lines shown whole (`--raw-transcripts`).
+    raw: bool,
+}
 
 /// An IPv4 address in dotted-quad form.
 static IPV4: LazyLock<Regex> =
@@ -69,24 +73,37 @@ fn addresses(text: &str) -> Vec<(usize, usize)> {
 impl Redactor {
     /// Compiles the lab's rules (validated at load time).
     pub fn new(lab: &Lab) -> Self {
-        Redactor(
-            lab.transcript
+        Redactor {
+            rules: lab
+                .transcript
                 .redact
                 .iter()
                 .filter_map(|r| Some((crate::checks::compiled(&r.pattern)?, r.replace.clone())))
                 .collect(),
-        )
+            raw: false,
+        }
     }
 
-    /// No rules: text stays as it is.
-    pub fn none() -> Self {
-        Redactor(Vec::new())
+    /// No rules: text stays as it is, and quoted lines are not cut.
+    pub fn raw() -> Self {
+        Redactor {
+            rules: Vec::new(),
+            raw: true,
+        }
+    }
+
+    /// `bytes` quoted (cut to one screen line unless raw), every rule applied.
+    pub fn quoted(&self, bytes: &[u8]) -> String {
+        if self.raw {
+            return crate::checks::quote_all(bytes);
+        }
+        self.apply(&quote(bytes))
     }
 
     /// `text` with every rule applied.
     pub fn apply(&self, text: &str) -> String {
         let mut s = text.to_string();
-        for (re, with) in &self.0 {
+        for (re, with) in &self.rules {
             if !re.is_match(&s) {
                 continue;
             }
@@ -124,7 +141,24 @@ pub struct Header<'a> {
 
 /// Renders the normalized transcript.
 pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]) -> String {
-    let r = Redactor::new(lab);
+    render_with(&Redactor::new(lab), lab, header, trace, checks)
+}
+
+/// Renders the raw transcript (`--raw-transcripts`): the same account with
+/// nothing redacted or left out for being different every run (clocks,
+/// ports, RTTs, paths, a probe's first try before a restart), and quoted
+/// lines whole. The same limits on the number of lines apply.
+pub fn render_raw(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]) -> String {
+    render_with(&Redactor::raw(), lab, header, trace, checks)
+}
+
+fn render_with(
+    r: &Redactor,
+    lab: &Lab,
+    header: &Header,
+    trace: &Trace,
+    checks: &[CheckOutcome],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "lab: {}", lab.name);
     let _ = writeln!(out, "submission: {}", header.submission);
@@ -132,14 +166,22 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
     if let Some(cmd) = header.command {
         let _ = writeln!(out, "command: {}", cmd.join(" "));
     }
-    out.push_str(&session_view(lab, trace, View::Full));
+    out.push_str(&session_view(lab, trace, View::Full, r));
     // Where the output was cut at the limit, how many lines fit depends on the
     // width of what came before (timestamps vary), so counts are left out.
-    let cut = matches!(trace.exit(), Some((_, ExitKind::OutputLimit { .. })));
+    let over = matches!(trace.exit(), Some((_, ExitKind::OutputLimit { .. })));
+    let cut = over && !r.raw;
     for stream in [Stream::Stdout, Stream::Stderr] {
         let lines = trace.lines(stream);
         if cut {
             let _ = writeln!(out, "\n== {} (cut at the output limit) ==", stream.name());
+        } else if over {
+            let _ = writeln!(
+                out,
+                "\n== {} ({} lines, cut at the output limit) ==",
+                stream.name(),
+                lines.len()
+            );
         } else {
             let _ = writeln!(out, "\n== {} ({} lines) ==", stream.name(), lines.len());
         }
@@ -221,11 +263,10 @@ enum View {
 /// golden view (see the module's docs). This is what a lab's golden
 /// transcript holds; the full view opens every `--snapshots` file.
 pub fn session(lab: &Lab, trace: &Trace) -> String {
-    session_view(lab, trace, View::Golden)
+    session_view(lab, trace, View::Golden, &Redactor::new(lab))
 }
 
-fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
-    let r = Redactor::new(lab);
+fn session_view(lab: &Lab, trace: &Trace, view: View, r: &Redactor) -> String {
     let mut out = String::new();
     for server in &lab.servers {
         match server.kind.value {
@@ -248,7 +289,7 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                             let _ = writeln!(
                                 out,
                                 "conn {conn} -> {} ({} bytes)",
-                                r.apply(&quote(first)),
+                                r.quoted(first),
                                 raw.len()
                             );
                         }
@@ -278,7 +319,7 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                     .then(|| Canon::new(&server.name, trace));
                 lines(
                     &mut out,
-                    &r,
+                    r,
                     &server.name,
                     server.kind.value == ServerKind::Smtp,
                     trace,
@@ -304,7 +345,7 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                                 crate::trace::Dir::In => "->",
                                 crate::trace::Dir::Out => "<-",
                             };
-                            let _ = writeln!(out, "#{index:<3} {arrow} {}", r.apply(&quote(data)));
+                            let _ = writeln!(out, "#{index:<3} {arrow} {}", r.quoted(data));
                         }
                         EventKind::Dropped { server: s, index } if *s == server.name => {
                             let _ = writeln!(out, "#{index:<3}    dropped");
@@ -412,13 +453,13 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                 let again = trace.events[i + 1..].iter().any(
                     |later| matches!(&later.kind, EventKind::Exchange { probe: p, .. } if p == probe),
                 );
-                if again {
+                if again && !r.raw {
                     continue;
                 }
                 let request = match (request.is_empty(), sent.is_empty()) {
                     (true, _) => "(nothing)".to_string(),
-                    (false, false) => r.apply(&quote(request)),
-                    (false, true) => format!("{} (not sent)", r.apply(&quote(request))),
+                    (false, false) => r.quoted(request),
+                    (false, true) => format!("{} (not sent)", r.quoted(request)),
                 };
                 let _ = writeln!(
                     out,
@@ -709,7 +750,7 @@ fn lines(
                         let m = message.get_or_insert_default();
                         if m.shown < MESSAGE_SHOWN {
                             m.shown += 1;
-                            let _ = writeln!(out, "{conn} C: {}", r.apply(&quote(bytes)));
+                            let _ = writeln!(out, "{conn} C: {}", r.quoted(bytes));
                         } else {
                             m.more += 1;
                             m.bytes += bytes.len();
@@ -736,7 +777,7 @@ fn lines(
                     }
                 }
                 let who = if *dir == Dir::In { "C" } else { "S" };
-                let _ = writeln!(out, "{conn} {who}: {}", r.apply(&quote(bytes)));
+                let _ = writeln!(out, "{conn} {who}: {}", r.quoted(bytes));
             }
             EventKind::Deviation {
                 server: s,
@@ -882,6 +923,11 @@ mod tests {
     use crate::trace::ExchangeEnd;
     use std::time::Duration;
 
+    /// The full view of the servers' side, normalized.
+    fn full_view(lab: &Lab, trace: &Trace) -> String {
+        session_view(lab, trace, View::Full, &Redactor::new(lab))
+    }
+
     /// A trace of one SMTP session on server `mail`, from a script: `S: line`
     /// and `C: line` (CRLF added), `tls` / `tls-implicit`, `auth USER`.
     fn smtp_trace(script: &str) -> Trace {
@@ -1007,7 +1053,7 @@ mod tests {
     fn probe_endings_are_words_not_debug_text() {
         let lab = crate::spec::load_builtin("webserver").unwrap().unwrap();
         let refused = ExchangeEnd::ConnectFailed("connection refused".into());
-        let text = session_view(&lab, &probe_trace(refused, false), View::Full);
+        let text = full_view(&lab, &probe_trace(refused, false));
         assert!(
             text.contains("get-html: \"GET /HelloWorld.html HTTP/1.1\" (not sent) -> nothing (connect failed: connection refused)\n"),
             "{text}"
@@ -1020,7 +1066,7 @@ mod tests {
         ];
         let mut texts = vec![text];
         for (end, said) in cases {
-            let text = session_view(&lab, &probe_trace(end, true), View::Full);
+            let text = full_view(&lab, &probe_trace(end, true));
             let line = format!(
                 "get-missing: \"GET /missing.html HTTP/1.1\" -> 200 OK, 2 body bytes, 0 deviation(s) {said}\n"
             );
@@ -1060,7 +1106,7 @@ mod tests {
                     kind,
                 }],
             };
-            session_view(&lab, &trace, View::Full)
+            full_view(&lab, &trace)
         };
         let text = maildrop(true, vec![1, 2, 3], vec![]);
         assert!(
@@ -1077,7 +1123,7 @@ mod tests {
     #[test]
     fn the_full_view_shows_the_message_as_sent_up_to_the_dot() {
         let lab = crate::spec::load_builtin("smtp-client").unwrap().unwrap();
-        let full = session_view(&lab, &smtp_trace(PLAIN), View::Full);
+        let full = full_view(&lab, &smtp_trace(PLAIN));
         let message = "1 S: \"354 End data with <CR><LF>.<CR><LF>\\r\\n\"
 1 C: \"EHLO <domain>\\r\\n\"
 1 C: \"AUTH neither\\r\\n\"
@@ -1092,14 +1138,14 @@ mod tests {
             .map(|i| format!("C: line {i:03}\n"))
             .collect();
         let long = PLAIN.replace("C: EHLO is not a command in a message", body.trim_end());
-        let full = session_view(&lab, &smtp_trace(&long), View::Full);
+        let full = full_view(&lab, &smtp_trace(&long));
         let last = format!("1 C: \"line {MESSAGE_SHOWN:03}\\r\\n\"\n");
         let cut = "   … 8 more line(s) of the message, 84 bytes, not shown\n1 C: \".\\r\\n\"\n";
         assert!(full.contains(&format!("{last}{cut}")), "{full}");
         assert!(!full.contains(&format!("line {:03}", MESSAGE_SHOWN + 1)));
         // A message that never ends says so where the session ends.
         let unended = long.split("C: .").next().unwrap().to_string();
-        let full = session_view(&lab, &smtp_trace(&unended), View::Full);
+        let full = full_view(&lab, &smtp_trace(&unended));
         assert!(
             full.ends_with("   … 8 more line(s) of the message, 84 bytes, not shown\n"),
             "{full}"
@@ -1134,8 +1180,9 @@ mod tests {
 
     #[test]
     fn a_rule_replaces_an_address_whole_or_not_at_all() {
-        let rule = |pattern: &str, replace: &str| {
-            Redactor(vec![(Regex::new(pattern).unwrap(), replace.into())])
+        let rule = |pattern: &str, replace: &str| Redactor {
+            rules: vec![(Regex::new(pattern).unwrap(), replace.into())],
+            raw: false,
         };
         let ip = rule(r"\d+\.\d+\.\d+\.\d+", "<ip>");
         assert_eq!(ip.apply("from 127.0.0.1:54321"), "from <ip>:54321");
@@ -1145,7 +1192,7 @@ mod tests {
             "127.0.0.1 <num> 192.168.1.20"
         );
         assert_eq!(
-            Redactor::none().apply("127.0.0.1 02:21:03"),
+            Redactor::raw().apply("127.0.0.1 02:21:03"),
             "127.0.0.1 02:21:03"
         );
     }
@@ -1162,6 +1209,58 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn the_raw_transcript_redacts_nothing_and_cuts_no_line() {
+        let lab = crate::spec::load_builtin("udp-pinger").unwrap().unwrap();
+        let long = format!("Ping 1 02:21:03 {}", "x".repeat(200));
+        let event = |ms, kind| crate::trace::Event {
+            at: Duration::from_millis(ms),
+            kind,
+        };
+        let trace = Trace {
+            events: vec![
+                event(
+                    1,
+                    EventKind::Datagram {
+                        server: lab.servers[0].name.clone(),
+                        dir: Dir::In,
+                        peer: "127.0.0.1:54321".parse().unwrap(),
+                        index: 1,
+                        data: long.clone().into_bytes(),
+                    },
+                ),
+                event(
+                    2,
+                    EventKind::Output {
+                        stream: Stream::Stdout,
+                        line: "from 127.0.0.1:54321 RTT 0.130 at 1733150463.5\u{7}".into(),
+                    },
+                ),
+            ],
+        };
+        let header = Header {
+            submission: "s",
+            seed: 1,
+            command: None,
+        };
+        let raw = render_raw(&lab, &header, &trace, &[]);
+        assert!(raw.contains(&format!("#1   -> \"{long}\"\n")), "{raw}");
+        assert!(
+            raw.contains("\nfrom 127.0.0.1:54321 RTT 0.130 at 1733150463.5\\u{7}\n"),
+            "{raw}"
+        );
+        let normalized = render(&lab, &header, &trace, &[]);
+        assert!(
+            normalized.contains("#1   -> \"Ping 1 <time> xxx"),
+            "{normalized}"
+        );
+        assert!(normalized.contains("xxx…\"\n"), "{normalized}");
+        assert!(
+            normalized.contains("\nfrom 127.0.0.1:<port> RTT <num> at <time>\\u{7}\n"),
+            "{normalized}"
+        );
     }
 
     #[test]
@@ -1212,7 +1311,12 @@ mod tests {
             "1 C: (the message)\n1 C: \".\\r\\n\"\n1 S: \"250 2.0.0 Ok: queued as <id>.1\\r\\n\"";
         assert!(golden.contains(message), "{golden}");
         // The full view shows all of it, the credentials as recorded.
-        let full = session_view(&lab, &smtp_trace(&starttls), View::Full);
+        let full = session_view(
+            &lab,
+            &smtp_trace(&starttls),
+            View::Full,
+            &Redactor::new(&lab),
+        );
         for line in [
             "1 C: \"STARTTLS\\r\\n\"",
             "1 tls: TLS 1.3, after STARTTLS, SNI \"smtp.gmail.com\"",
