@@ -23,14 +23,40 @@ fn transcript(dir: &Path, submission: &str) -> String {
 fn a_program_s_own_clock_gives_the_same_transcript_twice() {
     let fixture = pinger_fixture("clock-text");
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let json = dirs[0].path().join("report.json");
     for (i, dir) in dirs.iter().enumerate() {
         netgrade()
             .args(["run", "udp-pinger", "--quiet", "--snapshots"])
             .arg(dir.path())
             .args((i == 1).then_some("--raw-transcripts"))
+            .args(if i == 0 {
+                vec!["--json".as_ref(), json.as_os_str()]
+            } else {
+                vec![]
+            })
             .arg(&fixture)
             .assert()
             .success();
+    }
+    // The JSON report carries what the program printed, as it printed it,
+    // and its notes and diagnoses even when there are none.
+    let text = std::fs::read_to_string(&json).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let run = run_of(&report, &fixture);
+    let program = &run["program"];
+    let stdout = program["stdout"].as_str().unwrap();
+    let printed = Regex::new(
+        r"^Pinging 127\.0\.0\.1:12000 from 127\.0\.0\.1:\d+ at \d\d:\d\d:\d\d\nReply from 127\.0\.0\.1:12000: PING 1 \d\d:\d\d:\d\d  RTT = 0\.\d{6} s\n[\s\S]*\nDone at \d+\.\d{3}\n$",
+    )
+    .unwrap();
+    assert!(printed.is_match(stdout), "{stdout}");
+    assert_eq!(program["stdout_truncated"], false);
+    assert_eq!(program["stderr"], "");
+    assert_eq!(program["stderr_truncated"], false);
+    assert!(text.contains("\"diagnoses\": []"), "{text}");
+    assert!(run["notes"].is_array(), "{text}");
+    if run["notes"].as_array().unwrap().is_empty() {
+        assert!(text.contains("\"notes\": []"), "{text}");
     }
     let first = transcript(dirs[0].path(), &fixture);
     let second = transcript(dirs[1].path(), &fixture);
@@ -164,4 +190,29 @@ fn raw_transcripts_need_a_snapshots_folder() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("--snapshots <DIR>"));
+}
+
+/// Output past the limit: the JSON report says what it holds is not all.
+#[test]
+fn the_json_report_says_when_output_was_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let fixture = pinger_fixture("flood");
+    netgrade()
+        .args(["run", "udp-pinger", "--quiet", "--json"])
+        .arg(&json)
+        .arg(&fixture)
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let program = &run_of(&report, &fixture)["program"];
+    assert_eq!(program["exit"]["kind"], "output-limit");
+    assert_eq!(program["stdout_truncated"], true);
+    let stdout = program["stdout"].as_str().unwrap();
+    assert!(
+        !stdout.is_empty() && stdout.len() <= 64 * 1024,
+        "{}",
+        stdout.len()
+    );
+    assert_eq!(program["stderr_truncated"], false);
 }

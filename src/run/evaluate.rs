@@ -70,8 +70,8 @@ pub fn finish(
         for arg in p.command.iter_mut().chain(p.build.iter_mut().flatten()) {
             *arg = arg.replace(&root, ".");
         }
-        for line in &mut p.diagnoses {
-            *line = line.replace(&format!("{root}/"), "");
+        for text in p.diagnoses.iter_mut().chain([&mut p.stdout, &mut p.stderr]) {
+            *text = text.replace(&format!("{root}/"), "");
         }
     }
     let mut trace = recorder.snapshot();
