@@ -160,6 +160,11 @@ struct Grading {
     /// Write each run's normalized transcript into DIR.
     #[arg(long, value_name = "DIR")]
     snapshots: Option<PathBuf>,
+    /// Also write each run's transcript unredacted into the --snapshots DIR,
+    /// as NAME.raw.txt beside NAME.txt: the real clock text, ports, RTTs and
+    /// paths, every line whole (escaped only to be text).
+    #[arg(long, requires = "snapshots")]
+    raw_transcripts: bool,
     /// Print only the final grade book, not each run's checks.
     #[arg(short, long)]
     quiet: bool,
@@ -470,6 +475,7 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
         } else {
             Isolation::Auto
         },
+        raw_transcripts: g.raw_transcripts,
         batch,
     });
     let total = submissions.len();
@@ -488,7 +494,7 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
     let stdout_color =
         anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
     let mut write_failed = None;
-    let report_one = |i: usize, outcome: RunOutcome| {
+    let report_one = |i: usize, mut outcome: RunOutcome| {
         if !g.quiet {
             let text = report::console::render_run(&outcome, stdout_color);
             let print = || {
@@ -501,9 +507,19 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
             }
         }
         if let Some(dir) = &g.snapshots {
-            let file = dir.join(format!("{}.txt", snapshot_name(&outcome.submission)));
-            if let Err(e) = write_atomic(&file, outcome.transcript.as_bytes()) {
-                write_failed.get_or_insert(format!("cannot write {}: {e}", file.display()));
+            let name = snapshot_name(&outcome.submission);
+            // The raw transcript is written and not kept.
+            let raw = outcome.raw_transcript.take();
+            let files = [
+                (format!("{name}.txt"), Some(&outcome.transcript)),
+                (format!("{name}.raw.txt"), raw.as_ref()),
+            ];
+            for (file, text) in files {
+                let Some(text) = text else { continue };
+                let file = dir.join(file);
+                if let Err(e) = write_atomic(&file, text.as_bytes()) {
+                    write_failed.get_or_insert(format!("cannot write {}: {e}", file.display()));
+                }
             }
         }
         if let Some(pb) = &progress {

@@ -158,12 +158,40 @@ pub struct ProgramSummary {
     pub duration_ms: u64,
     /// Number of processes left behind by the program and killed by netgrade.
     pub leftover_processes: u32,
-    /// Diagnoses of the program's error output (Python 2 syntax, missing module …).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Diagnoses of the program's error output (Python 2 syntax, missing
+    /// module …); an empty list when there are none.
     pub diagnoses: Vec<String>,
     /// The limits in force, and how they were enforced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<String>,
+    /// What the program wrote on standard output (as UTF-8, invalid bytes
+    /// replaced), at most [`OUTPUT_SHOWN`] bytes of it.
+    pub stdout: String,
+    /// Whether `stdout` is not all the program wrote there: it was cut at
+    /// [`OUTPUT_SHOWN`], or bytes were lost at the output limit.
+    pub stdout_truncated: bool,
+    /// What the program wrote on standard error, as `stdout`.
+    pub stderr: String,
+    /// Whether `stderr` is not all the program wrote there, as `stdout_truncated`.
+    pub stderr_truncated: bool,
+}
+
+/// How much of each of the program's streams a report carries.
+pub const OUTPUT_SHOWN: usize = 64 * 1024;
+
+/// `bytes` as text for a report, at most [`OUTPUT_SHOWN`] bytes of it (cut at
+/// a character's boundary), and whether it was cut.
+pub fn shown_output(bytes: &[u8]) -> (String, bool) {
+    let mut text = String::from_utf8_lossy(bytes).into_owned();
+    if text.len() <= OUTPUT_SHOWN {
+        return (text, false);
+    }
+    let mut end = OUTPUT_SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    (text, true)
 }
 
 impl ProgramSummary {
@@ -177,6 +205,10 @@ impl ProgramSummary {
             leftover_processes: 0,
             diagnoses: Vec::new(),
             limits: None,
+            stdout: String::new(),
+            stdout_truncated: false,
+            stderr: String::new(),
+            stderr_truncated: false,
         }
     }
 }
@@ -227,14 +259,18 @@ pub struct RunOutcome {
     pub checks: Vec<CheckOutcome>,
     /// The student's program, when one was found.
     pub program: Option<ProgramSummary>,
-    /// Notes about the run itself (isolation, queueing, internal errors).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Notes about the run itself (isolation, queueing, internal errors);
+    /// an empty list when there are none.
     pub notes: Vec<String>,
     /// Where the time went.
     pub timing: Timing,
     /// The normalized transcript (what `--snapshots` writes). Not in JSON.
     #[serde(skip)]
     pub transcript: String,
+    /// The same transcript unredacted, when asked for (`--raw-transcripts`).
+    /// Not in JSON.
+    #[serde(skip)]
+    pub raw_transcript: Option<String>,
     /// Why the run's evidence cannot be trusted (netgrade could not keep its
     /// own timing), when it cannot: the batch grades it again. Not in JSON.
     #[serde(skip)]
@@ -256,6 +292,7 @@ impl RunOutcome {
             notes: vec![format!("internal error: {error}")],
             timing: Timing::default(),
             transcript: String::new(),
+            raw_transcript: None,
             disturbed: None,
         }
     }
@@ -285,6 +322,22 @@ mod tests {
         assert_eq!(fmt_points(2.0), "2");
         assert_eq!(fmt_points(0.5), "0.5");
         assert_eq!(fmt_points(1.25), "1.25");
+    }
+
+    #[test]
+    fn output_is_shown_up_to_64_kib_cut_between_characters() {
+        assert_eq!(
+            shown_output(b"hi\n\xff"),
+            ("hi\n\u{fffd}".to_string(), false)
+        );
+        let exact = vec![b'a'; OUTPUT_SHOWN];
+        assert_eq!(shown_output(&exact), ("a".repeat(OUTPUT_SHOWN), false));
+        // 'é' is two bytes: one straddling the cap goes whole.
+        let mut long = vec![b'a'; OUTPUT_SHOWN - 1];
+        long.extend("é and more".as_bytes());
+        let (text, cut) = shown_output(&long);
+        assert!(cut);
+        assert_eq!(text, "a".repeat(OUTPUT_SHOWN - 1));
     }
 
     #[test]

@@ -421,6 +421,20 @@ pub enum ExchangeEnd {
     ConnectFailed(String),
 }
 
+impl std::fmt::Display for ExchangeEnd {
+    /// How the exchange ended, in words: `complete`, `closed by the
+    /// server`, `connect failed: connection refused` …
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExchangeEnd::Complete => f.write_str("complete"),
+            ExchangeEnd::Closed => f.write_str("closed by the server"),
+            ExchangeEnd::TimedOut => f.write_str("timed out"),
+            ExchangeEnd::Reset => f.write_str("connection reset"),
+            ExchangeEnd::ConnectFailed(why) => write!(f, "connect failed: {why}"),
+        }
+    }
+}
+
 /// An event and when it happened, relative to the start of the run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {

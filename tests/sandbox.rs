@@ -542,9 +542,9 @@ fn a_program_that_reaches_for_the_world_finds_only_loopback() {
         .collect();
     assert!(said.contains("interfaces: lo\n"), "{said}");
     // Refused on this machine, and seen by netgrade's watcher there.
-    let refused = "tcp <num>.<num>:80: refused on this machine";
-    assert_eq!(said.matches(refused).count(), 2, "{said}");
     for host in ["10.0.0.1", "93.184.216.34"] {
+        let refused = format!("tcp {host}:80: refused on this machine\n");
+        assert!(said.contains(&refused), "{said}");
         let seen = format!("stray: 1 TCP packet(s) to {host}:80, where no server listens");
         assert!(said.contains(&seen), "{said}");
     }

@@ -235,6 +235,17 @@ pub fn evaluate(lab: &Lab, trace: &Trace) -> Vec<CheckOutcome> {
 
 /// Shows bytes as a quoted string, escaping what is not printable.
 pub fn quote(bytes: &[u8]) -> String {
+    let s = quote_all(bytes);
+    if s.chars().count() > 120 {
+        let cut: String = s.chars().take(117).collect();
+        return format!("{cut}…\"");
+    }
+    s
+}
+
+/// Like [`quote`], however long: every byte, escaped only as needed to be
+/// one line of text.
+pub fn quote_all(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() + 2);
     s.push('"');
     for chunk in bytes.utf8_chunks() {
@@ -254,10 +265,6 @@ pub fn quote(bytes: &[u8]) -> String {
         }
     }
     s.push('"');
-    if s.chars().count() > 120 {
-        let cut: String = s.chars().take(117).collect();
-        return format!("{cut}…\"");
-    }
     s
 }
 

@@ -233,6 +233,10 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
             leftover_processes: 0,
             diagnoses: Vec::new(),
             limits: None,
+            stdout: "PING 1 1795258519.7335\nRTT: 0.127264 s\n".into(),
+            stdout_truncated: false,
+            stderr: String::new(),
+            stderr_truncated: false,
         })
     }
 
@@ -322,6 +326,7 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
             late_ms: 0.0,
         },
         transcript: String::new(),
+        raw_transcript: None,
         disturbed: None,
     };
     let full = RunOutcome {

@@ -70,8 +70,8 @@ pub fn finish(
         for arg in p.command.iter_mut().chain(p.build.iter_mut().flatten()) {
             *arg = arg.replace(&root, ".");
         }
-        for line in &mut p.diagnoses {
-            *line = line.replace(&format!("{root}/"), "");
+        for text in p.diagnoses.iter_mut().chain([&mut p.stdout, &mut p.stderr]) {
+            *text = text.replace(&format!("{root}/"), "");
         }
     }
     let mut trace = recorder.snapshot();
@@ -79,6 +79,8 @@ pub fn finish(
         // The JVM's notice of JAVA_TOOL_OPTIONS is netgrade's doing.
         t.drop_jvm_notices(&mut trace);
     }
+    // The raw transcript shows paths as the program printed them.
+    let raw_trace = plan.opts.raw_transcripts.then(|| trace.clone());
     trace.replace_in_output(&format!("{root}/"), "");
     if summary.is_none()
         && let Some((_, ExitKind::DidNotStart { reason })) = trace.exit()
@@ -91,19 +93,16 @@ pub fn finish(
     notes.extend(super::capture::notes(plan, &trace));
     notes.extend(trace.cut_note());
     let checks = checks::evaluate(lab, &trace);
-    let transcript = transcript::render(
-        lab,
-        &transcript::Header {
-            submission: plan.shown,
-            seed: plan.seed,
-            command: summary
-                .as_ref()
-                .map(|p| p.command.as_slice())
-                .filter(|c| !c.is_empty()),
-        },
-        &trace,
-        &checks,
-    );
+    let header = transcript::Header {
+        submission: plan.shown,
+        seed: plan.seed,
+        command: summary
+            .as_ref()
+            .map(|p| p.command.as_slice())
+            .filter(|c| !c.is_empty()),
+    };
+    let transcript = transcript::render(lab, &header, &trace, &checks);
+    let raw_transcript = raw_trace.map(|raw| transcript::render_raw(lab, &header, &raw, &checks));
     let session = transcript::session(lab, &trace);
     drop(work);
     let total = timeline.started.elapsed();
@@ -128,6 +127,7 @@ pub fn finish(
             late_ms: ms(late),
         },
         transcript,
+        raw_transcript,
         // Late servers cannot have changed a run in which nothing reached
         // them and nothing of theirs reached the program.
         disturbed: disturbed(plan, late).filter(|_| met_servers(&trace)),

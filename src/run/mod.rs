@@ -68,6 +68,8 @@ pub struct Options {
     pub isolation: Isolation,
     /// A student server's port, when netgrade cannot see it (overrides the lab's).
     pub port: Option<u16>,
+    /// Also render each run's transcript raw, unredacted ([`RunOutcome::raw_transcript`]).
+    pub raw_transcripts: bool,
     /// What the batch prepared for its runs ([`prepare_batch`]).
     pub batch: BatchEnv,
 }

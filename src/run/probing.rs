@@ -468,12 +468,15 @@ fn merge(
         merged.leftovers += f.leftovers;
         merged.limit = merged.limit.or(f.limit);
         merged.enforcement = merged.enforcement.or(f.enforcement);
-        for (into, from) in [
-            (&mut merged.stdout, f.stdout),
-            (&mut merged.stderr, f.stderr),
-        ] {
+        let [out_cut, err_cut] = &mut merged.cut;
+        for ((into, cut), (from, from_cut)) in
+            [(&mut merged.stdout, out_cut), (&mut merged.stderr, err_cut)]
+                .into_iter()
+                .zip([f.stdout, f.stderr].into_iter().zip(f.cut))
+        {
             let room = (limit as usize).saturating_sub(into.len());
             into.extend_from_slice(&from[..from.len().min(room)]);
+            *cut |= from_cut || from.len() > room;
         }
     }
     merged
@@ -631,6 +634,7 @@ while True:
             duration: Duration::from_millis(ms),
             stdout: b"Ready\n".to_vec(),
             stderr: err.to_vec(),
+            cut: [false; 2],
             cpu_limited: false,
             leftovers: 1,
             limit: None,
@@ -647,6 +651,7 @@ while True:
         assert_eq!(merged.stdout, b"Ready\nReady\n");
         // Capped at the output limit, the first instance's traceback first.
         assert_eq!(merged.stderr, b"Traceback\nla");
+        assert_eq!(merged.cut, [false, true]);
     }
 
     /// Runs SERVER in `mode` under the lab in a private namespace; `None`

@@ -149,6 +149,8 @@ pub async fn execute(
             count: finished.leftovers,
         });
     }
+    let (stdout, stdout_cut) = crate::outcome::shown_output(&finished.stdout);
+    let (stderr, stderr_cut) = crate::outcome::shown_output(&finished.stderr);
     done.summary = Some(ProgramSummary {
         command: commands.run,
         build: commands.build,
@@ -171,6 +173,10 @@ pub async fn execute(
             .chain(probing::restart_notes(plan.lab, recorder))
             .collect(),
         limits: limits_in_force(&cmd.limits, &finished, work.disk_limited()),
+        stdout,
+        stdout_truncated: stdout_cut || finished.cut[0],
+        stderr,
+        stderr_truncated: stderr_cut || finished.cut[1],
     });
     done
 }
@@ -380,7 +386,7 @@ async fn build_step(
         duration_ms: 0,
         leftover_processes: 0,
         diagnoses: diagnose(&output),
-        limits: None,
+        ..ProgramSummary::did_not_start(String::new())
     };
     (done.duration, Some(summary))
 }

@@ -40,25 +40,90 @@ use crate::trace::{Dir, EventKind, Stream, Trace};
 const MAX_LINES: usize = 200;
 
 /// Applies the lab's redaction rules in order.
-pub struct Redactor(Vec<(Regex, String)>);
+///
+/// A rule replaces a whole IPv4 address or leaves it alone, never a piece
+/// of one: `\d+\.\d+` turns `0.130` into `<num>` but keeps `127.0.0.1`
+/// readable, while a rule written for addresses still replaces them whole.
+pub struct Redactor {
+    rules: Vec<(Regex, String)>,
+    /// No rules, and lines shown whole (`--raw-transcripts`).
+    raw: bool,
+}
+
+/// An IPv4 address in dotted-quad form.
+static IPV4: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b").unwrap());
+
+/// Where `text` holds IPv4 addresses: dotted quads that are not part of a
+/// longer run of dotted numbers (`1.2.3.4.5` is a version, not an address).
+fn addresses(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let dotted_digit = |at: usize| {
+        bytes.get(at) == Some(&b'.') && bytes.get(at + 1).is_some_and(u8::is_ascii_digit)
+    };
+    IPV4.find_iter(text)
+        .filter(|m| {
+            let before = m.start().checked_sub(1).map(|i| bytes[i]);
+            before != Some(b'.') && !dotted_digit(m.end())
+        })
+        .map(|m| (m.start(), m.end()))
+        .collect()
+}
 
 impl Redactor {
     /// Compiles the lab's rules (validated at load time).
     pub fn new(lab: &Lab) -> Self {
-        Redactor(
-            lab.transcript
+        Redactor {
+            rules: lab
+                .transcript
                 .redact
                 .iter()
                 .filter_map(|r| Some((crate::checks::compiled(&r.pattern)?, r.replace.clone())))
                 .collect(),
-        )
+            raw: false,
+        }
+    }
+
+    /// No rules: text stays as it is, and quoted lines are not cut.
+    pub fn raw() -> Self {
+        Redactor {
+            rules: Vec::new(),
+            raw: true,
+        }
+    }
+
+    /// `bytes` quoted (cut to one screen line unless raw), every rule applied.
+    pub fn quoted(&self, bytes: &[u8]) -> String {
+        if self.raw {
+            return crate::checks::quote_all(bytes);
+        }
+        self.apply(&quote(bytes))
     }
 
     /// `text` with every rule applied.
     pub fn apply(&self, text: &str) -> String {
         let mut s = text.to_string();
-        for (re, with) in &self.0 {
-            s = re.replace_all(&s, with.as_str()).into_owned();
+        for (re, with) in &self.rules {
+            if !re.is_match(&s) {
+                continue;
+            }
+            let kept = addresses(&s);
+            s = re
+                .replace_all(&s, |caps: &regex::Captures| {
+                    let m = caps.get(0).expect("a match");
+                    let (start, end) = (m.start(), m.end());
+                    let splits = kept
+                        .iter()
+                        .any(|&(a, b)| start < b && end > a && !(start <= a && end >= b));
+                    let mut out = String::new();
+                    if splits {
+                        out.push_str(m.as_str());
+                    } else {
+                        caps.expand(with, &mut out);
+                    }
+                    out
+                })
+                .into_owned();
         }
         s
     }
@@ -76,7 +141,24 @@ pub struct Header<'a> {
 
 /// Renders the normalized transcript.
 pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]) -> String {
-    let r = Redactor::new(lab);
+    render_with(&Redactor::new(lab), lab, header, trace, checks)
+}
+
+/// Renders the raw transcript (`--raw-transcripts`): the same account with
+/// nothing redacted or left out for being different every run (clocks,
+/// ports, RTTs, paths, a probe's first try before a restart), and quoted
+/// lines whole. The same limits on the number of lines apply.
+pub fn render_raw(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]) -> String {
+    render_with(&Redactor::raw(), lab, header, trace, checks)
+}
+
+fn render_with(
+    r: &Redactor,
+    lab: &Lab,
+    header: &Header,
+    trace: &Trace,
+    checks: &[CheckOutcome],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "lab: {}", lab.name);
     let _ = writeln!(out, "submission: {}", header.submission);
@@ -84,14 +166,22 @@ pub fn render(lab: &Lab, header: &Header, trace: &Trace, checks: &[CheckOutcome]
     if let Some(cmd) = header.command {
         let _ = writeln!(out, "command: {}", cmd.join(" "));
     }
-    out.push_str(&session_view(lab, trace, View::Full));
+    out.push_str(&session_view(lab, trace, View::Full, r));
     // Where the output was cut at the limit, how many lines fit depends on the
     // width of what came before (timestamps vary), so counts are left out.
-    let cut = matches!(trace.exit(), Some((_, ExitKind::OutputLimit { .. })));
+    let over = matches!(trace.exit(), Some((_, ExitKind::OutputLimit { .. })));
+    let cut = over && !r.raw;
     for stream in [Stream::Stdout, Stream::Stderr] {
         let lines = trace.lines(stream);
         if cut {
             let _ = writeln!(out, "\n== {} (cut at the output limit) ==", stream.name());
+        } else if over {
+            let _ = writeln!(
+                out,
+                "\n== {} ({} lines, cut at the output limit) ==",
+                stream.name(),
+                lines.len()
+            );
         } else {
             let _ = writeln!(out, "\n== {} ({} lines) ==", stream.name(), lines.len());
         }
@@ -173,11 +263,10 @@ enum View {
 /// golden view (see the module's docs). This is what a lab's golden
 /// transcript holds; the full view opens every `--snapshots` file.
 pub fn session(lab: &Lab, trace: &Trace) -> String {
-    session_view(lab, trace, View::Golden)
+    session_view(lab, trace, View::Golden, &Redactor::new(lab))
 }
 
-fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
-    let r = Redactor::new(lab);
+fn session_view(lab: &Lab, trace: &Trace, view: View, r: &Redactor) -> String {
     let mut out = String::new();
     for server in &lab.servers {
         match server.kind.value {
@@ -200,7 +289,7 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                             let _ = writeln!(
                                 out,
                                 "conn {conn} -> {} ({} bytes)",
-                                r.apply(&quote(first)),
+                                r.quoted(first),
                                 raw.len()
                             );
                         }
@@ -228,7 +317,14 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                 );
                 let canon = (view == View::Golden && server.kind.value == ServerKind::Smtp)
                     .then(|| Canon::new(&server.name, trace));
-                lines(&mut out, &r, &server.name, trace, canon);
+                lines(
+                    &mut out,
+                    r,
+                    &server.name,
+                    server.kind.value == ServerKind::Smtp,
+                    trace,
+                    canon,
+                );
             }
             ServerKind::UdpPinger => {
                 let _ = writeln!(
@@ -249,7 +345,7 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                                 crate::trace::Dir::In => "->",
                                 crate::trace::Dir::Out => "<-",
                             };
-                            let _ = writeln!(out, "#{index:<3} {arrow} {}", r.apply(&quote(data)));
+                            let _ = writeln!(out, "#{index:<3} {arrow} {}", r.quoted(data));
                         }
                         EventKind::Dropped { server: s, index } if *s == server.name => {
                             let _ = writeln!(out, "#{index:<3}    dropped");
@@ -306,7 +402,7 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
             } => {
                 let _ = writeln!(
                     out,
-                    "{probe}: afterwards -> {} ({end:?})",
+                    "{probe}: afterwards -> {} ({end})",
                     answer(received, false)
                 );
             }
@@ -357,13 +453,17 @@ fn session_view(lab: &Lab, trace: &Trace, view: View) -> String {
                 let again = trace.events[i + 1..].iter().any(
                     |later| matches!(&later.kind, EventKind::Exchange { probe: p, .. } if p == probe),
                 );
-                if again {
+                if again && !r.raw {
                     continue;
                 }
+                let request = match (request.is_empty(), sent.is_empty()) {
+                    (true, _) => "(nothing)".to_string(),
+                    (false, false) => r.quoted(request),
+                    (false, true) => format!("{} (not sent)", r.quoted(request)),
+                };
                 let _ = writeln!(
                     out,
-                    "{probe}: {} -> {} ({end:?})",
-                    r.apply(&quote(request)),
+                    "{probe}: {request} -> {} ({end})",
                     answer(received, sent.starts_with(b"HEAD "))
                 );
             }
@@ -557,20 +657,57 @@ impl ConnCanon {
     }
 }
 
+/// Message lines shown in the full view of an SMTP session before the rest
+/// of the message is summarized.
+const MESSAGE_SHOWN: usize = 50;
+
+/// Where the full view is in a message: lines shown, then lines and bytes
+/// left out.
+#[derive(Default)]
+struct Message {
+    shown: usize,
+    more: usize,
+    bytes: usize,
+}
+
 /// A line-based session: `C:`/`S:` lines, deviations, deliveries, endings;
 /// in the golden view of an SMTP session when `canon` is given.
-fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon: Option<Canon>) {
-    let mut run: Option<(Dir, usize, usize)> = None; // direction, lines in the run, bytes beyond RUN_SHOWN
-    let flush = |out: &mut String, run: &mut Option<(Dir, usize, usize)>| {
+fn lines(
+    out: &mut String,
+    r: &Redactor,
+    server: &str,
+    smtp: bool,
+    trace: &Trace,
+    mut canon: Option<Canon>,
+) {
+    // Direction, lines in the run, bytes beyond RUN_SHOWN; and the message
+    // under way, whose left-out lines are summarized where it ends.
+    type Run = Option<(Dir, usize, usize)>;
+    let flush_run = |out: &mut String, run: &mut Run| {
         if let Some((_, n, bytes)) = run.take()
             && n > RUN_SHOWN
         {
             let _ = writeln!(out, "   … {} more line(s), {bytes} bytes", n - RUN_SHOWN);
         }
     };
-    // An SMTP message is the student's own text: the session shows where it
-    // was, not what it said (the `delivered` check reads it).
+    let flush = |out: &mut String, run: &mut Run, message: &mut Option<Message>| {
+        flush_run(out, run);
+        if let Some(m) = message.take()
+            && m.more > 0
+        {
+            let _ = writeln!(
+                out,
+                "   … {} more line(s) of the message, {} bytes, not shown",
+                m.more, m.bytes
+            );
+        }
+    };
+    let mut run: Run = None;
+    // An SMTP message (the lines after the 354, up to the dot) is shown as
+    // the client sent it, its first MESSAGE_SHOWN lines; the golden view
+    // shows where it was, not what it said (the `delivered` check reads it).
     let mut in_message = false;
+    let mut message: Option<Message> = None;
     for (index, e) in trace.events.iter().enumerate() {
         match &e.kind {
             EventKind::Line {
@@ -587,22 +724,44 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                     None => None,
                 };
                 let bytes = canonical.as_deref().unwrap_or(bytes);
-                if *dir == Dir::Out && bytes.starts_with(b"354") {
+                if smtp && *dir == Dir::Out && bytes.starts_with(b"354") {
                     in_message = true;
                 } else if in_message && *dir == Dir::In {
-                    if bytes
+                    let dot = bytes
                         .strip_suffix(b"\n")
                         .map(|b| b.strip_suffix(b"\r").unwrap_or(b))
-                        != Some(b".")
-                    {
+                        == Some(b".");
+                    if canon.is_some() {
+                        // The golden view: the message in one line.
+                        if !dot {
+                            continue;
+                        }
+                        in_message = false;
+                        flush(out, &mut run, &mut message);
+                        let _ = writeln!(out, "{conn} C: (the message)");
+                        run = Some((Dir::In, 1, 0));
+                    } else if dot {
+                        in_message = false;
+                        flush(out, &mut run, &mut message);
+                    } else {
+                        if message.is_none() {
+                            flush(out, &mut run, &mut message);
+                        }
+                        let m = message.get_or_insert_default();
+                        if m.shown < MESSAGE_SHOWN {
+                            m.shown += 1;
+                            let _ = writeln!(out, "{conn} C: {}", r.quoted(bytes));
+                        } else {
+                            m.more += 1;
+                            m.bytes += bytes.len();
+                        }
                         continue;
                     }
-                    in_message = false;
-                    flush(out, &mut run);
-                    let _ = writeln!(out, "{conn} C: (the message)");
-                    run = Some((Dir::In, 1, 0));
                 } else if *dir == Dir::Out {
                     in_message = false;
+                    if message.is_some() {
+                        flush(out, &mut run, &mut message);
+                    }
                 }
                 match &mut run {
                     Some((d, n, b)) if d == dir => {
@@ -613,12 +772,12 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                         }
                     }
                     _ => {
-                        flush(out, &mut run);
+                        flush(out, &mut run, &mut message);
                         run = Some((*dir, 1, 0));
                     }
                 }
                 let who = if *dir == Dir::In { "C" } else { "S" };
-                let _ = writeln!(out, "{conn} {who}: {}", r.apply(&quote(bytes)));
+                let _ = writeln!(out, "{conn} {who}: {}", r.quoted(bytes));
             }
             EventKind::Deviation {
                 server: s,
@@ -626,7 +785,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 kind,
                 detail,
             } if s == server && canon.is_none() => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let _ = writeln!(out, "{conn} !  {kind}: {}", r.apply(detail));
             }
             EventKind::Delivered {
@@ -636,7 +795,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 to,
                 ..
             } if s == server => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 // The golden view shows paths the way it shows MAIL and RCPT.
                 let path = |p: &str| match (&canon, p.is_empty()) {
                     (Some(_), true) => "<>".to_string(),
@@ -652,7 +811,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 );
             }
             EventKind::RecordingCapped { server: s, limit } if s == server => {
-                flush(out, &mut run);
+                flush(out, &mut run, &mut message);
                 let _ = writeln!(out, "…  more than {limit} lines; the rest are not recorded");
             }
             EventKind::SessionEnd {
@@ -660,7 +819,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 conn,
                 how,
             } if s == server => {
-                flush(out, &mut run);
+                flush(out, &mut run, &mut message);
                 let _ = writeln!(out, "{conn} end: {how}");
             }
             EventKind::TlsFailed {
@@ -669,7 +828,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 reason,
                 ..
             } if s == server => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let _ = writeln!(out, "{conn} tls failed: {reason}");
             }
             EventKind::TlsStarted {
@@ -679,7 +838,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 sni,
                 implicit,
             } if s == server && canon.is_none() => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let how = if *implicit {
                     "implicit TLS"
                 } else {
@@ -698,7 +857,7 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 encrypted,
                 starttls_offered,
             } if s == server && canon.is_none() => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let how = match (encrypted, starttls_offered) {
                     (true, _) => "under TLS",
                     (false, true) => "without TLS, though the server offered STARTTLS",
@@ -717,21 +876,32 @@ fn lines(out: &mut String, r: &Redactor, server: &str, trace: &Trace, mut canon:
                 deleted,
                 remaining,
             } if s == server => {
-                flush(out, &mut run);
+                flush_run(out, &mut run);
                 let _ = writeln!(
                     out,
-                    "{conn} maildrop: {} deleted {deleted:?}, remaining {remaining:?}",
+                    "{conn} maildrop: {}; deleted: {}; remaining: {}",
                     if *updated {
-                        "updated,"
+                        "updated"
                     } else {
-                        "not updated (no QUIT),"
-                    }
+                        "not updated (no QUIT)"
+                    },
+                    numbers(deleted),
+                    numbers(remaining)
                 );
             }
             _ => {}
         }
     }
-    flush(out, &mut run);
+    flush(out, &mut run, &mut message);
+}
+
+/// Message numbers as a list for people: `1, 2, 3`, or `none`.
+fn numbers(list: &[u32]) -> String {
+    if list.is_empty() {
+        return "none".into();
+    }
+    let shown: Vec<String> = list.iter().map(u32::to_string).collect();
+    shown.join(", ")
 }
 
 /// Makes control characters visible so a transcript is plain, safe text.
@@ -750,7 +920,13 @@ fn escape_controls(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::ExchangeEnd;
     use std::time::Duration;
+
+    /// The full view of the servers' side, normalized.
+    fn full_view(lab: &Lab, trace: &Trace) -> String {
+        session_view(lab, trace, View::Full, &Redactor::new(lab))
+    }
 
     /// A trace of one SMTP session on server `mail`, from a script: `S: line`
     /// and `C: line` (CRLF added), `tls` / `tls-implicit`, `auth USER`.
@@ -843,6 +1019,250 @@ mod tests {
         )
     }
 
+    /// Every probe of the web server lab, each ended as `end`: sent and
+    /// answered when `answered`, else never sent.
+    fn probe_trace(end: ExchangeEnd, answered: bool) -> Trace {
+        let lab = crate::spec::load_builtin("webserver").unwrap().unwrap();
+        let events = lab
+            .probes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| crate::trace::Event {
+                at: Duration::from_millis(i as u64),
+                kind: EventKind::Exchange {
+                    probe: p.id.value.clone(),
+                    sent: if answered {
+                        p.bytes("127.0.0.1:6789", 0)
+                    } else {
+                        Vec::new()
+                    },
+                    received: if answered {
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi".to_vec()
+                    } else {
+                        Vec::new()
+                    },
+                    end: end.clone(),
+                    elapsed: Duration::from_millis(1),
+                },
+            })
+            .collect();
+        Trace { events }
+    }
+
+    #[test]
+    fn probe_endings_are_words_not_debug_text() {
+        let lab = crate::spec::load_builtin("webserver").unwrap().unwrap();
+        let refused = ExchangeEnd::ConnectFailed("connection refused".into());
+        let text = full_view(&lab, &probe_trace(refused, false));
+        assert!(
+            text.contains("get-html: \"GET /HelloWorld.html HTTP/1.1\" (not sent) -> nothing (connect failed: connection refused)\n"),
+            "{text}"
+        );
+        let cases = [
+            (ExchangeEnd::Complete, "(complete)"),
+            (ExchangeEnd::Closed, "(closed by the server)"),
+            (ExchangeEnd::TimedOut, "(timed out)"),
+            (ExchangeEnd::Reset, "(connection reset)"),
+        ];
+        let mut texts = vec![text];
+        for (end, said) in cases {
+            let text = full_view(&lab, &probe_trace(end, true));
+            let line = format!(
+                "get-missing: \"GET /missing.html HTTP/1.1\" -> 200 OK, 2 body bytes, 0 deviation(s) {said}\n"
+            );
+            assert!(text.contains(&line), "{line} in {text}");
+            texts.push(text);
+        }
+        for text in texts {
+            for debug in [
+                "ConnectFailed",
+                "(\"",
+                "Complete",
+                "Closed",
+                "TimedOut",
+                "Reset",
+            ] {
+                assert!(!text.contains(debug), "{debug} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_maildrop_lists_its_messages_in_words() {
+        let lab = crate::spec::load_builtin("pop3-download-delete")
+            .unwrap()
+            .unwrap();
+        let maildrop = |updated, deleted: Vec<u32>, remaining: Vec<u32>| {
+            let kind = EventKind::Maildrop {
+                server: lab.servers[0].name.clone(),
+                conn: 1,
+                updated,
+                deleted,
+                remaining,
+            };
+            let trace = Trace {
+                events: vec![crate::trace::Event {
+                    at: Duration::ZERO,
+                    kind,
+                }],
+            };
+            full_view(&lab, &trace)
+        };
+        let text = maildrop(true, vec![1, 2, 3], vec![]);
+        assert!(
+            text.contains("1 maildrop: updated; deleted: 1, 2, 3; remaining: none\n"),
+            "{text}"
+        );
+        let text = maildrop(false, vec![], vec![1, 2]);
+        assert!(
+            text.contains("1 maildrop: not updated (no QUIT); deleted: none; remaining: 1, 2\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_full_view_shows_the_message_as_sent_up_to_the_dot() {
+        let lab = crate::spec::load_builtin("smtp-client").unwrap().unwrap();
+        let full = full_view(&lab, &smtp_trace(PLAIN));
+        let message = "1 S: \"354 End data with <CR><LF>.<CR><LF>\\r\\n\"
+1 C: \"EHLO <domain>\\r\\n\"
+1 C: \"AUTH neither\\r\\n\"
+1 C: \".\\r\\n\"
+1 S: \"250 2.0.0 Ok: queued as <id>.1\\r\\n\"
+";
+        // (The lab's rules redact every line alike: this one looks like an EHLO.)
+        assert!(full.contains(message), "{full}");
+        assert!(!full.contains("(the message)"), "{full}");
+        // A long message: its first lines, how much was left out, the dot.
+        let body: String = (1..=MESSAGE_SHOWN + 7)
+            .map(|i| format!("C: line {i:03}\n"))
+            .collect();
+        let long = PLAIN.replace("C: EHLO is not a command in a message", body.trim_end());
+        let full = full_view(&lab, &smtp_trace(&long));
+        let last = format!("1 C: \"line {MESSAGE_SHOWN:03}\\r\\n\"\n");
+        let cut = "   … 8 more line(s) of the message, 84 bytes, not shown\n1 C: \".\\r\\n\"\n";
+        assert!(full.contains(&format!("{last}{cut}")), "{full}");
+        assert!(!full.contains(&format!("line {:03}", MESSAGE_SHOWN + 1)));
+        // A message that never ends says so where the session ends.
+        let unended = long.split("C: .").next().unwrap().to_string();
+        let full = full_view(&lab, &smtp_trace(&unended));
+        assert!(
+            full.ends_with("   … 8 more line(s) of the message, 84 bytes, not shown\n"),
+            "{full}"
+        );
+    }
+
+    #[test]
+    fn the_default_rules_keep_addresses_and_sequence_numbers_and_hide_clocks() {
+        let lab = crate::spec::load_builtin("udp-pinger").unwrap().unwrap();
+        let r = Redactor::new(&lab);
+        for (text, shown) in [
+            ("Ping 1 02:21:03", "Ping 1 <time>"),
+            ("Ping 10 02:21:03.250612", "Ping 10 <time>"),
+            ("Ping 1 1733150463.123", "Ping 1 <time>"),
+            ("Ping 3 1733150463123", "Ping 3 <time>"),
+            ("Ping 1 Mon Dec  2 02:21:03 2024", "Ping 1 <date>"),
+            ("RTT: 0.000173315046312 s", "RTT: <num> s"),
+            ("RTT = 0.130 s", "RTT = <num> s"),
+            (
+                "Reply from 127.0.0.1:12000: PING 4",
+                "Reply from 127.0.0.1:12000: PING 4",
+            ),
+            ("sent from 127.0.0.1:54321", "sent from 127.0.0.1:<port>"),
+            ("('127.0.0.1', 49152)", "('127.0.0.1', <port>)"),
+            ("to 10.0.0.1 in 0.5 s", "to 10.0.0.1 in <num> s"),
+            ("version 1.2.3.4.5", "version <num>.<num>.5"),
+            ("id a1b2c3d1234567890", "id a1b2c3d1234567890"),
+        ] {
+            assert_eq!(r.apply(text), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_rule_replaces_an_address_whole_or_not_at_all() {
+        let rule = |pattern: &str, replace: &str| Redactor {
+            rules: vec![(Regex::new(pattern).unwrap(), replace.into())],
+            raw: false,
+        };
+        let ip = rule(r"\d+\.\d+\.\d+\.\d+", "<ip>");
+        assert_eq!(ip.apply("from 127.0.0.1:54321"), "from <ip>:54321");
+        let num = rule(r"\d+\.\d+", "<num>");
+        assert_eq!(
+            num.apply("127.0.0.1 0.25 192.168.1.20"),
+            "127.0.0.1 <num> 192.168.1.20"
+        );
+        assert_eq!(
+            Redactor::raw().apply("127.0.0.1 02:21:03"),
+            "127.0.0.1 02:21:03"
+        );
+    }
+
+    #[test]
+    fn every_built_in_lab_keeps_loopback_and_hides_the_clock() {
+        for name in crate::spec::builtin_names() {
+            let lab = crate::spec::load_builtin(name).unwrap().unwrap();
+            let r = Redactor::new(&lab);
+            let text = "\"at 02:21:03 (1733150463.5) from 127.0.0.1:54321 to 127.0.0.1:12000\"";
+            assert_eq!(
+                r.apply(text),
+                "\"at <time> (<time>) from 127.0.0.1:<port> to 127.0.0.1:12000\"",
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_raw_transcript_redacts_nothing_and_cuts_no_line() {
+        let lab = crate::spec::load_builtin("udp-pinger").unwrap().unwrap();
+        let long = format!("Ping 1 02:21:03 {}", "x".repeat(200));
+        let event = |ms, kind| crate::trace::Event {
+            at: Duration::from_millis(ms),
+            kind,
+        };
+        let trace = Trace {
+            events: vec![
+                event(
+                    1,
+                    EventKind::Datagram {
+                        server: lab.servers[0].name.clone(),
+                        dir: Dir::In,
+                        peer: "127.0.0.1:54321".parse().unwrap(),
+                        index: 1,
+                        data: long.clone().into_bytes(),
+                    },
+                ),
+                event(
+                    2,
+                    EventKind::Output {
+                        stream: Stream::Stdout,
+                        line: "from 127.0.0.1:54321 RTT 0.130 at 1733150463.5\u{7}".into(),
+                    },
+                ),
+            ],
+        };
+        let header = Header {
+            submission: "s",
+            seed: 1,
+            command: None,
+        };
+        let raw = render_raw(&lab, &header, &trace, &[]);
+        assert!(raw.contains(&format!("#1   -> \"{long}\"\n")), "{raw}");
+        assert!(
+            raw.contains("\nfrom 127.0.0.1:54321 RTT 0.130 at 1733150463.5\\u{7}\n"),
+            "{raw}"
+        );
+        let normalized = render(&lab, &header, &trace, &[]);
+        assert!(
+            normalized.contains("#1   -> \"Ping 1 <time> xxx"),
+            "{normalized}"
+        );
+        assert!(normalized.contains("xxx…\"\n"), "{normalized}");
+        assert!(
+            normalized.contains("\nfrom 127.0.0.1:<port> RTT <num> at <time>\\u{7}\n"),
+            "{normalized}"
+        );
+    }
+
     #[test]
     fn a_cut_recording_says_so_in_the_transcript() {
         let lab = crate::spec::load_builtin("smtp-client").unwrap().unwrap();
@@ -891,7 +1311,12 @@ mod tests {
             "1 C: (the message)\n1 C: \".\\r\\n\"\n1 S: \"250 2.0.0 Ok: queued as <id>.1\\r\\n\"";
         assert!(golden.contains(message), "{golden}");
         // The full view shows all of it, the credentials as recorded.
-        let full = session_view(&lab, &smtp_trace(&starttls), View::Full);
+        let full = session_view(
+            &lab,
+            &smtp_trace(&starttls),
+            View::Full,
+            &Redactor::new(&lab),
+        );
         for line in [
             "1 C: \"STARTTLS\\r\\n\"",
             "1 tls: TLS 1.3, after STARTTLS, SNI \"smtp.gmail.com\"",

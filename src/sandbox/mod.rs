@@ -85,6 +85,8 @@ pub struct Finished {
     pub stdout: Vec<u8>,
     /// Standard error, up to the cap.
     pub stderr: Vec<u8>,
+    /// Whether standard output and standard error lost bytes past the cap.
+    pub cut: [bool; 2],
     /// Processes it left behind, killed afterwards.
     pub leftovers: u32,
     /// Which limit stopped it, when one did: `stopped: used more than 1 GiB
@@ -101,6 +103,8 @@ pub struct Finished {
 struct Capture {
     bytes: Vec<u8>,
     partial: Vec<u8>,
+    /// Bytes were dropped past the cap.
+    cut: bool,
 }
 
 /// Runs `cmd` to completion under its limits. Never hangs past
@@ -393,9 +397,9 @@ impl Running {
                 abort.abort();
             }
         }
-        let [out, err] = self.captures.map(|c| {
+        let [(out, out_cut), (err, err_cut)] = self.captures.map(|c| {
             let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
-            std::mem::take(&mut c.bytes)
+            (std::mem::take(&mut c.bytes), c.cut)
         });
 
         let exit = forced.unwrap_or_else(|| match status {
@@ -447,6 +451,7 @@ impl Running {
             duration,
             stdout: out,
             stderr: err,
+            cut: [out_cut, err_cut],
             leftovers,
         }
     }
@@ -458,6 +463,7 @@ fn not_started(reason: String) -> Finished {
         duration: Duration::ZERO,
         stdout: Vec::new(),
         stderr: Vec::new(),
+        cut: [false; 2],
         leftovers: 0,
         limit: None,
         enforcement: None,
@@ -649,6 +655,7 @@ async fn read_stream(
         {
             let mut c = capture.lock().unwrap_or_else(|p| p.into_inner());
             c.bytes.extend_from_slice(keep);
+            c.cut |= keep.len() < n;
             if let Some(rec) = &recorder {
                 for &b in keep {
                     if b == b'\n' {
@@ -721,6 +728,7 @@ mod tests {
         .await;
         assert_eq!(f.exit, ExitKind::Exited { code: 3 });
         assert_eq!(f.stdout, b"one\nthree");
+        assert_eq!(f.cut, [false, false]);
         let trace = rec.snapshot();
         assert_eq!(trace.lines(Stream::Stdout), vec!["one", "three"]);
         assert_eq!(trace.lines(Stream::Stderr), vec!["two"]);
@@ -741,6 +749,7 @@ mod tests {
         let f = run(&sh("yes flood", Duration::from_secs(30)), &rec).await;
         assert_eq!(f.exit, ExitKind::OutputLimit { limit_bytes: 4096 });
         assert!(f.stdout.len() <= 4096);
+        assert_eq!(f.cut, [true, false], "only stdout lost bytes");
     }
 
     #[tokio::test]

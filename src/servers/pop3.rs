@@ -524,11 +524,11 @@ impl Conn {
     async fn answer(&mut self, line: &[u8], len: usize) -> Reply {
         let offset = self.offset;
         self.offset += len as u64;
-        let shown = String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
+        let shown = crate::checks::quote(&line[..line.len().min(40)]);
         self.note_at(self.shared.recorder.now(), Dir::In, line);
         if len > MAX_LINE {
             let detail = format!(
-                "{len}-octet command line at byte {offset} ({shown:?}…); \
+                "{len}-octet command line at byte {offset} ({shown}…); \
                  RFC 2449 allows {MAX_LINE} octets with CRLF"
             );
             self.deviation("line-too-long", detail);
@@ -538,7 +538,7 @@ impl Conn {
         let text = match text.strip_suffix(b"\r") {
             Some(text) => text,
             None => {
-                let detail = format!("{shown:?} at byte {offset} ends with LF alone, not CRLF");
+                let detail = format!("{shown} at byte {offset} ends with LF alone, not CRLF");
                 self.deviation("bare-lf", detail);
                 text
             }

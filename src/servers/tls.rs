@@ -480,7 +480,9 @@ fn version_name(version: Option<rustls::ProtocolVersion>) -> String {
     match version {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".into(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".into(),
-        Some(other) => format!("{other:?}"),
+        Some(rustls::ProtocolVersion::TLSv1_1) => "TLS 1.1".into(),
+        Some(rustls::ProtocolVersion::TLSv1_0) => "TLS 1.0".into(),
+        Some(other) => format!("protocol version 0x{:04x}", u16::from(other)),
         None => "TLS".into(),
     }
 }

@@ -899,11 +899,19 @@ fn default_redactions() -> Vec<Redaction> {
             replace: "<time>".into(),
         },
         Redaction {
-            pattern: r"\d+\.\d+(e-?\d+)?".into(),
-            replace: "<num>".into(),
+            // Epoch seconds, milliseconds … (`Ping 1 1733150463.123`), not
+            // the digits after a decimal point or inside a word.
+            pattern: r"(^|[^\w.])\d{10,}(\.\d+)?\b".into(),
+            replace: "${1}<time>".into(),
         },
         Redaction {
-            pattern: r"\b\d{10,}\b".into(),
+            // A port the kernel picked (`127.0.0.1:54321`, `('127.0.0.1', 54321)`).
+            pattern: r#"\b(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(:|['"]?,\s*)(3[2-9]|[4-6]\d)\d{3}\b"#.into(),
+            replace: "${1}${2}<port>".into(),
+        },
+        Redaction {
+            // Measurements (RTTs); addresses stay whole (see `Redactor`).
+            pattern: r"\d+\.\d+(e-?\d+)?".into(),
             replace: "<num>".into(),
         },
     ]
