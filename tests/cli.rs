@@ -95,34 +95,19 @@ fn schema_describes_the_lab_format() {
     );
 }
 
-type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
-
-/// Starts `netgrade serve udp-pinger ARGS`: the process, the rest of its
-/// output, its banner and the port it bound.
-fn serve_pinger(args: &[&str]) -> (std::process::Child, Lines, String, u16) {
-    let bin = assert_cmd::cargo::cargo_bin("netgrade");
-    let mut server = std::process::Command::new(bin)
-        .args(["serve", "udp-pinger"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let banner = lines.next().unwrap().unwrap();
-    let port: u16 = banner
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|s| s.split(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {banner}"));
-    (server, lines, banner, port)
-}
-
 /// `netgrade serve udp-pinger` against Python's socket module as the client.
 #[test]
 fn serve_runs_the_pinger_for_students() {
-    let (mut server, mut lines, banner, port) =
-        serve_pinger(&["--port", "0", "--drop", "2", "--delay", "30ms"]);
+    let served = Served::start(&[
+        "udp-pinger",
+        "--port",
+        "0",
+        "--drop",
+        "2",
+        "--delay",
+        "30ms",
+    ]);
+    let (banner, port) = (served.line("udp-pinger"), served.port("udp-pinger"));
     assert!(
         banner.contains("drops datagrams 2, replies after 30 ms"),
         "{banner}"
@@ -153,13 +138,9 @@ for seq in (1, 2, 3):
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut seen = Vec::new();
-    for _ in 0..8 {
-        seen.push(lines.next().unwrap().unwrap());
-    }
-    let _ = server.kill();
-    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
-    let log = seen.join("\n");
+    let log = served
+        .until("#3   reply to", Duration::from_secs(10))
+        .join("\n");
     assert!(log.contains("#2   dropped (no reply)"), "{log}");
     assert!(log.contains("#3   will reply in 30 ms"), "{log}");
     assert!(log.contains("reply to 127.0.0.1:"), "{log}");
@@ -169,7 +150,8 @@ for seq in (1, 2, 3):
 /// drop schedule (3, 6, 7), its delays (40–200 ms) and its seed.
 #[test]
 fn serve_runs_the_pinger_as_the_lab_grades() {
-    let (mut server, _lines, banner, port) = serve_pinger(&["--port", "0"]);
+    let served = Served::start(&["udp-pinger", "--port", "0"]);
+    let (banner, port) = (served.line("udp-pinger"), served.port("udp-pinger"));
     assert!(
         banner.contains("drops datagrams 3, 6, 7, replies after 40 ms–200 ms (seed 1)"),
         "{banner}"
@@ -193,8 +175,7 @@ for seq in range(1, 9):
         .args(["-c", &client])
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
+    drop(served);
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     let expected: String = (1..=8)
         .map(|seq| match seq {
@@ -241,7 +222,8 @@ impl WaitTimeout for std::process::Child {
 /// `netgrade serve http` against curl: a file, a 404, and a conditional GET.
 #[test]
 fn serve_http_serves_a_folder_to_curl() {
-    let (mut server, mut lines, port) = serve(&["http", "--root", "labs/webserver/www"]);
+    let served = Served::start(&["http", "--root", "labs/webserver/www", "--port", "0"]);
+    let port = served.port("http");
     let url = format!("http://127.0.0.1:{port}/");
     let curl = |args: &[&str]| {
         let out = std::process::Command::new("curl")
@@ -275,46 +257,12 @@ fn serve_http_serves_a_folder_to_curl() {
         &format!("{url}HelloWorld.html"),
     ]);
     assert_eq!(code, "304");
-    let mut seen = Vec::new();
-    for _ in 0..6 {
-        seen.push(lines.next().unwrap().unwrap());
-    }
-    let _ = server.kill();
-    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
-    let log = seen.join("\n");
+    let log = served.until("<- 304", Duration::from_secs(10)).join("\n");
     assert!(
         log.contains("\"GET /HelloWorld.html HTTP/1.1\\r\""),
         "{log}"
     );
     assert!(log.contains("<- 304"), "{log}");
-}
-
-/// Starts `netgrade serve ARGS… --port 0` and returns it with the port from its banner.
-fn serve(
-    args: &[&str],
-) -> (
-    std::process::Child,
-    std::io::Lines<BufReader<std::process::ChildStdout>>,
-    u16,
-) {
-    let bin = assert_cmd::cargo::cargo_bin("netgrade");
-    let mut server = std::process::Command::new(bin)
-        .arg("serve")
-        .args(args)
-        .args(["--port", "0"])
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let banner = loop {
-        let line = lines.next().unwrap().unwrap();
-        if line.contains("listening on TCP") {
-            break line;
-        }
-    };
-    let port = port_in(&banner).unwrap_or_else(|| panic!("no port in {banner}"));
-    (server, lines, port)
 }
 
 /// The port of the first `127.0.0.1:PORT` in a banner line.
@@ -327,7 +275,8 @@ fn port_in(banner: &str) -> Option<u16> {
 /// `netgrade serve smtp` takes a message from Python's smtplib and prints the session.
 #[test]
 fn serve_smtp_prints_each_session() {
-    let (mut server, mut lines, port) = serve(&["smtp", "--tls-port", "0"]);
+    let served = Served::start(&["smtp", "--tls-port", "0", "--port", "0"]);
+    let port = served.port("smtp");
     let client = format!(
         "import smtplib; s = smtplib.SMTP('127.0.0.1', {port}, timeout=5); s.sendmail('alice@crepes.fr', ['bob@hamburger.edu'], 'Subject: hi\\r\\n\\r\\n.leading dot\\r\\n'); s.quit()"
     );
@@ -340,17 +289,9 @@ fn serve_smtp_prints_each_session() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut log = Vec::new();
-    while let Some(Ok(line)) = lines.next() {
-        let done = line.contains("end: client-quit");
-        log.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = server.kill();
-    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
-    let log = log.join("\n");
+    let log = served
+        .until("end: client-quit", Duration::from_secs(10))
+        .join("\n");
     assert!(
         log.contains("C: \"..leading dot\\r\\n\""),
         "dot-stuffed on the wire: {log}"
@@ -364,7 +305,8 @@ fn serve_smtp_prints_each_session() {
 /// `netgrade serve pop3` serves a folder of messages to curl's POP3 client.
 #[test]
 fn serve_pop3_serves_a_mailbox_to_curl() {
-    let (mut server, mut lines, port) = serve(&["pop3", "--mailbox", "labs/mail/maildrop"]);
+    let served = Served::start(&["pop3", "--mailbox", "labs/mail/maildrop", "--port", "0"]);
+    let port = served.port("pop3");
     let out = std::process::Command::new("curl")
         .args([
             "-s",
@@ -381,17 +323,7 @@ fn serve_pop3_serves_a_mailbox_to_curl() {
         out.stdout, original,
         "curl un-stuffs the dots; the message is byte for byte the original"
     );
-    let mut log = Vec::new();
-    while let Some(Ok(line)) = lines.next() {
-        let done = line.contains("end:");
-        log.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = server.kill();
-    let _ = server.wait_timeout_or_kill(Duration::from_secs(5));
-    let log = log.join("\n");
+    let log = served.until("end:", Duration::from_secs(10)).join("\n");
     assert!(log.contains("C: \"RETR 2\\r\\n\""), "{log}");
 }
 
