@@ -919,4 +919,59 @@ checks:
         let e = resolve("no-such-lab").first_err();
         assert!(e.help.unwrap().contains("udp-pinger"));
     }
+
+    /// Broken lab files, made by mutating the built-in ones (deleting,
+    /// duplicating, re-indenting and splicing lines and characters), load
+    /// to errors with positions inside the file, never a panic.
+    #[test]
+    fn mutated_specs_give_errors_not_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let tokens = [
+            ": ", "- ", "\t", "  ", "\"", "'", "[", "]", "{", "}", "&a ", "*a", "<<: *a", "~",
+            "99999", "-1", "1e400", ".nan", "!!str ", "#", "\n", "|",
+        ];
+        for round in 0..3000 {
+            let b = &BUILTIN[round % BUILTIN.len()];
+            let mut lines: Vec<String> = b.yaml.lines().map(String::from).collect();
+            for _ in 0..rng.random_range(1..4) {
+                let i = rng.random_range(0..lines.len());
+                match rng.random_range(0..5) {
+                    0 => {
+                        lines.remove(i);
+                    }
+                    1 => {
+                        let copy = lines[i].clone();
+                        lines.insert(i, copy);
+                    }
+                    2 => lines[i] = format!("  {}", lines[i]),
+                    3 => lines[i] = lines[i].trim_start().to_string(),
+                    _ => {
+                        let at = lines[i]
+                            .char_indices()
+                            .map(|(k, _)| k)
+                            .nth(rng.random_range(0..=lines[i].chars().count().max(1) - 1))
+                            .unwrap_or(0);
+                        let token = tokens[rng.random_range(0..tokens.len())];
+                        lines[i].insert_str(at, token);
+                    }
+                }
+                if lines.is_empty() {
+                    lines.push(String::new());
+                }
+            }
+            let text = lines.join("\n");
+            if let Err(errors) = load_str("m.yaml", &text) {
+                let count = text.lines().count().max(1);
+                for e in &errors.0 {
+                    assert!(
+                        e.line <= count + 1,
+                        "line {} of {count}: {e}\n{text}",
+                        e.line
+                    );
+                    let _ = e.render(false);
+                }
+            }
+        }
+    }
 }
