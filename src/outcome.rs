@@ -52,6 +52,11 @@ pub struct CheckOutcome {
     pub evidence: Vec<String>,
     /// The lab's hint for students, shown when the check did not pass.
     pub hint: Option<String>,
+    /// In a lab of several cases: the one case this check judges (`case:` in
+    /// the lab); absent for a check of every case, whose message names the
+    /// case it failed in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
 }
 
 impl CheckOutcome {
@@ -230,6 +235,23 @@ pub struct Timing {
     pub late_ms: f64,
 }
 
+/// One case's run, in a lab of several cases.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseRun {
+    /// The case's id.
+    pub id: String,
+    /// The case's title, when it has one.
+    pub title: Option<String>,
+    /// graded or error.
+    pub status: RunStatus,
+    /// The program in this case, when one was found.
+    pub program: Option<ProgramSummary>,
+    /// Notes about this case's run.
+    pub notes: Vec<String>,
+    /// Where this case's time went.
+    pub timing: Timing,
+}
+
 /// Overall state of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -264,6 +286,10 @@ pub struct RunOutcome {
     pub notes: Vec<String>,
     /// Where the time went.
     pub timing: Timing,
+    /// In a lab of several cases, each case's run (its program, notes and
+    /// timing); absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<CaseRun>,
     /// The normalized transcript (what `--snapshots` writes). Not in JSON.
     #[serde(skip)]
     pub transcript: String,
@@ -291,6 +317,7 @@ impl RunOutcome {
             program: None,
             notes: vec![format!("internal error: {error}")],
             timing: Timing::default(),
+            cases: Vec::new(),
             transcript: String::new(),
             raw_transcript: None,
             disturbed: None,

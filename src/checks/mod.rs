@@ -228,6 +228,7 @@ pub fn evaluate(lab: &Lab, trace: &Trace) -> Vec<CheckOutcome> {
                         .as_ref()
                         .map(|h| params::expand(h.trim(), spec, lab))
                 },
+                case: spec.case.as_ref().map(|c| c.value.clone()),
             }
         })
         .collect()

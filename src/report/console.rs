@@ -94,9 +94,15 @@ fn write_run(s: &mut String, out: &RunOutcome, p: &Palette) -> fmt::Result {
     let points_width = points.iter().map(String::len).max().unwrap_or(0);
     for (check, points) in out.checks.iter().zip(&points) {
         let (symbol, style) = p.status(check.status);
+        // A check that judges one case says which.
+        let case = check
+            .case
+            .as_ref()
+            .map(|c| format!(" (case {})", clean(c)))
+            .unwrap_or_default();
         writeln!(
             s,
-            "  {style}{symbol}{style:#} {:<id_width$}  {points:>points_width$}   {}",
+            "  {style}{symbol}{style:#} {:<id_width$}  {points:>points_width$}   {}{case}",
             clean(&check.id),
             clean(&check.title)
         )?;
@@ -127,8 +133,24 @@ fn write_run(s: &mut String, out: &RunOutcome, p: &Palette) -> fmt::Result {
             }
         }
     }
-    if let Some(program) = &out.program {
-        writeln!(s, "  program: {}", program_line(program))?;
+    // One program line per case in a lab of several cases.
+    let programs: Vec<(String, &crate::outcome::ProgramSummary)> = if out.cases.is_empty() {
+        out.program
+            .iter()
+            .map(|p| ("program".to_string(), p))
+            .collect()
+    } else {
+        out.cases
+            .iter()
+            .filter_map(|c| {
+                c.program
+                    .as_ref()
+                    .map(|p| (format!("case {}", clean(&c.id)), p))
+            })
+            .collect()
+    };
+    for (label, program) in programs {
+        writeln!(s, "  {label}: {}", program_line(program))?;
         for diagnosis in &program.diagnoses {
             for line in clean_lines(diagnosis) {
                 writeln!(s, "  diagnosis: {line}")?;

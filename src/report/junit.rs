@@ -100,7 +100,12 @@ fn test_case(check: &CheckOutcome) -> TestCase {
             status
         }
     };
-    let mut case = TestCase::new(clean(&check.id), status);
+    // A check that judges one case is named with it: `six-pings [six]`.
+    let name = match &check.case {
+        Some(c) => format!("{} [{}]", check.id, c),
+        None => check.id.clone(),
+    };
+    let mut case = TestCase::new(clean(&name), status);
     case.set_system_out(clean(&check.title)).add_properties([
         Property::new("points", fmt_points(check.points)),
         Property::new("max_points", fmt_points(check.max_points)),

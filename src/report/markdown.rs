@@ -103,10 +103,14 @@ fn write_run(s: &mut String, out: &RunOutcome) -> fmt::Result {
             }
             writeln!(
                 s,
-                "| {} | {} {} | {} | {details} |",
+                "| {} | {} {}{} | {} | {details} |",
                 status_emoji(c.status),
                 code(&c.id),
                 text(&c.title),
+                c.case
+                    .as_ref()
+                    .map(|k| format!(" (case {})", code(k)))
+                    .unwrap_or_default(),
                 fraction(c.points, c.max_points)
             )?;
         }

@@ -220,6 +220,7 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
             message: None,
             evidence: Vec::new(),
             hint: None,
+            case: None,
         }
     }
     fn program(exit: ExitKind, duration_ms: u64) -> Option<ProgramSummary> {
@@ -325,6 +326,7 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
             overhead_ms: 612.5,
             late_ms: 0.0,
         },
+        cases: Vec::new(),
         transcript: String::new(),
         raw_transcript: None,
         disturbed: None,

@@ -126,6 +126,7 @@ pub fn finish(
                 .saturating_sub(timeline.queued)),
             late_ms: ms(late),
         },
+        cases: Vec::new(),
         transcript,
         raw_transcript,
         // Late servers cannot have changed a run in which nothing reached

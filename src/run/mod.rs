@@ -20,6 +20,7 @@
 
 pub mod batch;
 mod capture;
+mod cases;
 mod confine;
 mod evaluate;
 mod network;
@@ -128,8 +129,23 @@ pub async fn run_one(lab: &Lab, submission: &Path, shown: &str, opts: &Options) 
 }
 
 /// Like [`run_one`], also returning the run's normalized session transcript
-/// (what a golden transcript holds).
+/// (what a golden transcript holds). A lab of several cases runs the
+/// program once per case and merges the runs ([`cases`]).
 pub async fn run_with_session(
+    lab: &Lab,
+    submission: &Path,
+    shown: &str,
+    opts: &Options,
+) -> (RunOutcome, String) {
+    if lab.cases.is_empty() {
+        run_single(lab, submission, shown, opts).await
+    } else {
+        cases::run(lab, submission, shown, opts).await
+    }
+}
+
+/// One run of the program: the whole pipeline.
+async fn run_single(
     lab: &Lab,
     submission: &Path,
     shown: &str,

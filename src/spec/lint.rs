@@ -41,9 +41,23 @@ impl Warning {
 
 /// Every warning about `lab`, in the order of the file.
 pub fn warnings(lab: &Lab) -> Vec<Warning> {
-    let mut out = Vec::new();
-    pinger_losses(lab, &mut out);
-    ping_numbers(lab, &mut out);
+    let mut out: Vec<Warning> = Vec::new();
+    if lab.cases.is_empty() {
+        pinger_losses(lab, &mut out);
+        ping_numbers(lab, &mut out);
+    } else {
+        // Each case runs with its own settings and checks.
+        for case in &lab.cases {
+            let mut found = Vec::new();
+            let case_lab = lab.for_case(case);
+            pinger_losses(&case_lab, &mut found);
+            ping_numbers(&case_lab, &mut found);
+            for mut w in found {
+                w.message = format!("in case `{}`: {}", case.id.value, w.message);
+                out.push(w);
+            }
+        }
+    }
     out.sort_by_key(|w| (w.line, w.column));
     out
 }

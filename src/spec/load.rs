@@ -459,6 +459,7 @@ fn validate(lab: &Lab, tree: &Node, path: &str, text: &str) -> Result<(), SpecEr
         server_rules(lab, i, server, &mut r);
     }
     probe_rules(lab, &mut r);
+    case_rules(lab, &mut r);
     for (i, check) in lab.checks.iter().enumerate() {
         check_rules(lab, i, check, &mut r);
     }
@@ -648,6 +649,71 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
     }
 }
 
+/// Case ids are unique; the servers a case changes exist and take what it changes.
+fn case_rules(lab: &Lab, r: &mut Rules) {
+    for (i, case) in lab.cases.iter().enumerate() {
+        let here = [Step::Key("cases"), Step::Index(i)];
+        if lab.cases[..i].iter().any(|c| c.id.value == case.id.value) {
+            r.at(
+                &[here[0], here[1], Step::Key("id")],
+                format!("two cases have the id `{}`", case.id.value),
+            )
+            .set_help("reports name cases by id; give each its own");
+        }
+        for (name, patch) in &case.servers {
+            let at = [here[0], here[1], Step::Key("servers")];
+            let Some(server) = lab.servers.iter().find(|s| &s.name == name) else {
+                let names: Vec<_> = lab.servers.iter().map(|s| s.name.as_str()).collect();
+                r.at_key(
+                    &at,
+                    name,
+                    format!(
+                        "case `{}` changes server `{name}`, which the lab does not have",
+                        case.id.value
+                    ),
+                )
+                .set_help(format!("the lab's servers: {}", names.join(", ")));
+                continue;
+            };
+            let kind = server.kind.value;
+            let fields = [
+                ("drop", patch.drop.is_some(), &[ServerKind::UdpPinger][..]),
+                ("loss", patch.loss.is_some(), &[ServerKind::UdpPinger][..]),
+                (
+                    "delay",
+                    patch.delay.is_some(),
+                    &[ServerKind::UdpPinger, ServerKind::Http][..],
+                ),
+                (
+                    "greeting_delay",
+                    patch.greeting_delay.is_some(),
+                    &[ServerKind::Smtp][..],
+                ),
+                ("inject", patch.inject.is_some(), &[ServerKind::Smtp][..]),
+            ];
+            for (field, given, kinds) in fields {
+                if given && !kinds.contains(&kind) {
+                    let server_at = [at[0], at[1], at[2], Step::Key(name.as_str())];
+                    r.at_key(
+                        &server_at,
+                        field,
+                        format!(
+                            "`{field}` does not apply to server `{name}`, a {} server",
+                            kind.name()
+                        ),
+                    )
+                    .set_help("a case changes only what its server's kind has");
+                }
+            }
+            if patch.drop.is_some() && patch.loss.is_some() {
+                let server_at = [at[0], at[1], at[2], Step::Key(name.as_str())];
+                r.at_key(&server_at, "loss", "give either `drop` or `loss`, not both")
+                    .set_help("`drop: [3, 6]` drops exactly those datagrams; `loss: 0.3` drops at a seeded rate");
+            }
+        }
+    }
+}
+
 fn check_rules(lab: &Lab, i: usize, check: &super::CheckSpec, r: &mut Rules) {
     let here = [Step::Key("checks"), Step::Index(i)];
     let id = check.id.value.as_str();
@@ -689,6 +755,28 @@ fn check_rules(lab: &Lab, i: usize, check: &super::CheckSpec, r: &mut Rules) {
         }
     }
     needs_rules(lab, &here, id, kind, r);
+    if let Some(case) = &check.case
+        && !lab.cases.iter().any(|c| c.id.value == case.value)
+    {
+        let ids: Vec<_> = lab.cases.iter().map(|c| c.id.value.as_str()).collect();
+        let help = if ids.is_empty() {
+            "`case` applies to labs of several cases: list them under `cases:`, or remove `case`"
+                .to_string()
+        } else {
+            let near = super::shape::closest(&case.value, ids.iter().copied())
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            format!("{near}the lab's cases: {}", ids.join(", "))
+        };
+        r.at(
+            &[here[0], here[1], Step::Key("case")],
+            format!(
+                "check `{id}` judges case `{}`, which the lab does not define",
+                case.value
+            ),
+        )
+        .set_help(help);
+    }
     for (j, probe) in check
         .probe
         .iter()

@@ -30,7 +30,7 @@ pub use error::{SpecError, SpecErrors};
 pub use load::{BUILTIN, builtin_names, load, load_builtin, load_str, resolve, source_text};
 
 /// A lab: one assignment, as a YAML file.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lab {
     /// Short name, used on the command line and in reports, e.g. `udp-pinger`.
@@ -56,6 +56,11 @@ pub struct Lab {
     /// Requests netgrade sends, in order, to a student's server (`program.role: server`).
     #[serde(default)]
     pub probes: Vec<ProbeSpec>,
+    /// Runs of the program, each with its own arguments, standard input and
+    /// server settings (a DNS client asked one question per run). Without
+    /// cases the program runs once.
+    #[serde(default)]
+    pub cases: Vec<CaseSpec>,
     /// The checks, in report order.
     pub checks: Vec<CheckSpec>,
     /// How transcripts (snapshots) are normalized.
@@ -104,6 +109,100 @@ impl DataFiles {
     }
 }
 
+/// One run of the program in a lab of several: what differs from the lab's
+/// own settings.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSpec {
+    /// Stable id, shown in every report, e.g. `mx-record`.
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
+    /// What the case asks, for people.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The program's arguments in this case, instead of `program.args` (same placeholders).
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Standard input in this case, instead of `program.stdin`.
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Settings of the lab's servers in this case, by server name: the
+    /// fields given replace the server's.
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerPatch>,
+}
+
+/// Server settings a case changes; each one given replaces the server's.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPatch {
+    /// udp-pinger: the datagrams dropped.
+    #[serde(default)]
+    pub drop: Option<Vec<u32>>,
+    /// udp-pinger: the loss rate.
+    #[serde(default)]
+    pub loss: Option<f64>,
+    /// udp-pinger, http: the reply delay.
+    #[serde(default)]
+    pub delay: Option<DelayRange>,
+    /// smtp: the wait before the greeting.
+    #[serde(default)]
+    pub greeting_delay: Option<Dur>,
+    /// smtp: the injected replies.
+    #[serde(default)]
+    pub inject: Option<Vec<InjectSpec>>,
+}
+
+impl ServerPatch {
+    /// `server` with this patch's fields in place of its own.
+    pub fn apply(&self, server: &mut ServerSpec) {
+        if let Some(drop) = &self.drop {
+            server.drop = Some(drop.clone());
+            server.loss = None;
+        }
+        if let Some(loss) = self.loss {
+            server.loss = Some(Spanned::new(
+                loss,
+                serde_saphyr::Location::UNKNOWN,
+                serde_saphyr::Location::UNKNOWN,
+            ));
+            server.drop = None;
+        }
+        if let Some(delay) = self.delay {
+            server.delay = Some(delay);
+        }
+        if let Some(d) = self.greeting_delay {
+            server.greeting_delay = Some(d);
+        }
+        if let Some(inject) = &self.inject {
+            server.inject = inject.clone();
+        }
+    }
+}
+
+impl Lab {
+    /// The lab as case `case` runs it: the case's arguments, input and server
+    /// settings, and only the checks that judge this case.
+    pub fn for_case(&self, case: &CaseSpec) -> Lab {
+        let mut lab = self.clone();
+        if let Some(args) = &case.args {
+            lab.program.args = args.clone();
+        }
+        if let Some(stdin) = &case.stdin {
+            lab.program.stdin = Some(stdin.clone());
+        }
+        for server in &mut lab.servers {
+            if let Some(patch) = case.servers.get(&server.name) {
+                patch.apply(server);
+            }
+        }
+        lab.checks
+            .retain(|c| c.case.as_ref().is_none_or(|k| k.value == case.id.value));
+        lab.cases = Vec::new();
+        lab
+    }
+}
+
 fn default_seed() -> u64 {
     1
 }
@@ -144,7 +243,7 @@ fn default_tolerance() -> Dur {
 }
 
 /// A reference server started for each run.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSpec {
     /// Name used in placeholders and transcripts, e.g. `pinger`.
@@ -268,7 +367,7 @@ pub struct DelayRange {
 }
 
 /// How to find and run the submission.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramSpec {
     /// Entry-file candidates, tried in order; globs like `*.py` allowed.
@@ -332,7 +431,7 @@ pub struct ProgramSpec {
 }
 
 /// The limits of `program.limits`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
     /// Processes and threads at once (default 256).
@@ -415,7 +514,7 @@ pub enum Role {
 }
 
 /// One request netgrade sends to a student's server.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeSpec {
     /// Id that checks refer to.
@@ -527,7 +626,7 @@ fn default_output_limit() -> Size {
 }
 
 /// One check: what it looks for, what it is worth, and what to tell a student.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSpec {
     /// Stable id used in every report, e.g. `ping-format`.
@@ -544,6 +643,11 @@ pub struct CheckSpec {
     /// Advice shown to students when the check does not pass.
     #[serde(default)]
     pub hint: Option<String>,
+    /// In a lab of several cases: the one case this check judges (default:
+    /// every case; it passes when it passes in each).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub case: Option<Spanned<String>>,
     /// ping-count, ping-format, reports-stats: how many pings the handout asks for (default 10).
     #[serde(default)]
     pub count: Option<u32>,
@@ -857,7 +961,7 @@ impl CheckKind {
 }
 
 /// How transcripts are normalized so that repeated runs compare equal.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TranscriptSpec {
     /// Replacements applied, in order, to every datagram and output line.

@@ -164,6 +164,15 @@ fn shape_rules(schema: &mut Value) {
     );
     merge(&mut defs["CheckSpec"]["properties"]["id"], &non_blank);
     merge(&mut defs["ProbeSpec"]["properties"]["id"], &non_blank);
+    merge(&mut defs["CaseSpec"]["properties"]["id"], &non_blank);
+    merge(
+        &mut defs["ServerPatch"]["properties"]["loss"],
+        &json!({"minimum": 0, "maximum": 1}),
+    );
+    merge(
+        &mut defs["ServerPatch"]["properties"]["drop"]["items"],
+        &json!({"minimum": 1}),
+    );
     merge(
         &mut defs["Redaction"]["properties"]["pattern"],
         &json!({"format": "regex"}),
