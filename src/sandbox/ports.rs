@@ -1,16 +1,34 @@
-//! Which TCP ports a student's server listens on, read from /proc.
+//! Which ports a student's server listens on, read from /proc.
 //!
-//! Students pick their own port (6789, 80, 8080, 8888, 12000 …). netgrade
-//! collects the socket inodes held by the program's processes
+//! Students pick their own port (6789, 80, 8080, 8888, 12000, 2053 …).
+//! netgrade collects the socket inodes held by the program's processes
 //! (`/proc/PID/fd/* → socket:[INODE]`) and finds those inodes among the
-//! listening sockets of the program's network namespace
-//! (`/proc/PID/net/tcp` and `tcp6`, state `0A`).
+//! sockets of the program's network namespace: listening TCP sockets
+//! (`/proc/PID/net/tcp` and `tcp6`, state `0A`), and UDP sockets bound to
+//! a port and not connected to a peer (`udp`, `udp6`, state `07`), where a
+//! UDP server (a DNS server) waits for datagrams.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Listening TCP addresses held by `pids`, as seen from `pids[0]`'s namespace.
 pub fn listening(pids: &[i32]) -> Vec<SocketAddr> {
+    held(pids, &["tcp", "tcp6"], LISTEN)
+}
+
+/// UDP addresses `pids` hold bound and unconnected (where a UDP server
+/// receives), as seen from `pids[0]`'s namespace.
+pub fn bound_udp(pids: &[i32]) -> Vec<SocketAddr> {
+    held(pids, &["udp", "udp6"], UNCONNECTED)
+}
+
+/// The state of a listening TCP socket in `/proc/net/tcp`.
+const LISTEN: &str = "0A";
+/// The state of an unconnected UDP socket in `/proc/net/udp` (`TCP_CLOSE`).
+const UNCONNECTED: &str = "07";
+
+/// The addresses in `tables` whose sockets `pids` hold, in `state`.
+fn held(pids: &[i32], tables: &[&str], state: &str) -> Vec<SocketAddr> {
     let Some(first) = pids.first() else {
         return Vec::new();
     };
@@ -19,13 +37,15 @@ pub fn listening(pids: &[i32]) -> Vec<SocketAddr> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for table in ["tcp", "tcp6"] {
+    for table in tables {
         let Ok(text) = std::fs::read_to_string(format!("/proc/{first}/net/{table}")) else {
             continue;
         };
         out.extend(
-            parse_table(&text)
+            parse_sockets(&text, state)
                 .into_iter()
+                // Port 0: a socket not bound yet (a client about to send).
+                .filter(|(a, _)| a.port() != 0)
                 .filter(|(_, inode)| inodes.contains(inode))
                 .map(|(a, _)| a),
         );
@@ -50,11 +70,16 @@ fn socket_inodes(pid: i32) -> Vec<u64> {
 
 /// Listening sockets of a `/proc/net/tcp{,6}` table: (local address, inode).
 pub fn parse_table(text: &str) -> Vec<(SocketAddr, u64)> {
+    parse_sockets(text, LISTEN)
+}
+
+/// Sockets of a `/proc/net/{tcp,udp}{,6}` table in `state`: (local address, inode).
+fn parse_sockets(text: &str, state: &str) -> Vec<(SocketAddr, u64)> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 || f[3] != "0A" {
+            if f.len() < 10 || f[3] != state {
                 return None;
             }
             let (ip, port) = f[1].split_once(':')?;
@@ -130,6 +155,27 @@ mod tests {
         assert_eq!(
             connect_addr("127.0.0.1:1".parse().unwrap()).to_string(),
             "127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn our_own_udp_server_socket_is_found_and_a_connected_one_is_not() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.connect(addr).unwrap();
+        let found = bound_udp(&[std::process::id() as i32]);
+        assert!(found.contains(&addr), "{found:?}");
+        assert!(!found.contains(&client.local_addr().unwrap()), "{found:?}");
+        assert!(!listening(&[std::process::id() as i32]).contains(&addr));
+    }
+
+    #[test]
+    fn udp_tables_are_parsed() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n 1: 0100007F:0805 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0000000000000000 0\n 2: 0100007F:D431 0100007F:0805 01 00000000:00000000 00:00000000 00000000     0        0 4243 2 0000000000000000 0\n";
+        assert_eq!(
+            parse_sockets(text, UNCONNECTED),
+            vec![("127.0.0.1:2053".parse().unwrap(), 4242)]
         );
     }
 
