@@ -277,5 +277,6 @@ fn kind_name(kind: ServerKind) -> &'static str {
         ServerKind::Http => "HTTP",
         ServerKind::Smtp => "SMTP",
         ServerKind::Pop3 => "POP3",
+        ServerKind::Dns => "DNS",
     }
 }
