@@ -292,8 +292,12 @@ fn bind(server: Standalone) -> Result<Bound, Failure> {
             })?)
         }
         Config::Dns { config, .. } => {
-            let mut sockets = Vec::new();
-            for at in super::dns_addrs(config, addr) {
+            let mut sockets: Vec<(udp::UdpServerSocket, tokio::net::TcpListener)> = Vec::new();
+            for mut at in super::dns_addrs(config, addr) {
+                // Port 0: a free port for the first address, the same for the others.
+                if let Some((first, _)) = sockets.first().filter(|_| at.port() == 0) {
+                    at.set_port(first.local_addr().port());
+                }
                 let root = if at.port() < 1024 {
                     " (ports below 1024 need root: try --port 5353)"
                 } else {

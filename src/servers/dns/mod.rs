@@ -44,6 +44,8 @@
 //! [`MAX_RECORDED_QUERIES`] queries and their responses).
 
 #[cfg(test)]
+mod peers;
+#[cfg(test)]
 mod tests;
 pub mod zone;
 
@@ -100,6 +102,21 @@ pub struct Faults {
     /// These get a malformed response instead: a compression pointer
     /// pointing at itself.
     pub malformed: BTreeSet<u32>,
+}
+
+impl Faults {
+    /// The faults a lab's `faults:` names (none without it).
+    pub fn from_spec(spec: Option<&crate::spec::DnsFaults>) -> Faults {
+        let Some(spec) = spec else {
+            return Faults::default();
+        };
+        Faults {
+            drop_first: spec.drop_first.unwrap_or(0),
+            wrong_id: spec.wrong_id.iter().copied().collect(),
+            truncated: spec.truncated.iter().copied().collect(),
+            malformed: spec.malformed.iter().copied().collect(),
+        }
+    }
 }
 
 /// Settings of one DNS server (all its addresses).
@@ -912,10 +929,18 @@ pub fn describe(config: &DnsConfig) -> String {
                 )
             })
             .collect();
-        parts.push(format!("a hierarchy: {}", at.join(", ")));
+        parts.push(format!(
+            "a hierarchy of {}: {}",
+            count(zones.zones.len(), "zone"),
+            at.join(", ")
+        ));
     } else {
         let names: Vec<String> = zones.zones.iter().map(|z| zone::show(&z.origin)).collect();
-        parts.push(format!("authoritative for {}", names.join(", ")));
+        parts.push(format!(
+            "authoritative for {} ({})",
+            count(zones.zones.len(), "zone"),
+            names.join(", ")
+        ));
     }
     let (min, max) = (
         crate::spec::Dur(config.delay_min),
@@ -963,22 +988,21 @@ pub fn describe(config: &DnsConfig) -> String {
     parts.join(", ")
 }
 
+/// `1 zone`, `3 zones`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// The settings a lab's spec entry describes, with the run's seed.
 pub fn config(spec: &crate::spec::ServerSpec, seed: u64) -> DnsConfig {
     let hierarchy = spec.hierarchy.unwrap_or(false);
     let (zones, _issues) = zone::build(spec.zones.as_deref().unwrap_or_default(), hierarchy);
     let delay = spec.delay.unwrap_or_default();
-    let faults = spec.faults.clone().unwrap_or_default();
     DnsConfig {
         delay_min: delay.min.get(),
         delay_max: delay.max.get(),
         seed,
-        faults: Faults {
-            drop_first: faults.drop_first.unwrap_or(0),
-            wrong_id: faults.wrong_id.into_iter().collect(),
-            truncated: faults.truncated.into_iter().collect(),
-            malformed: faults.malformed.into_iter().collect(),
-        },
+        faults: Faults::from_spec(spec.faults.as_ref()),
         ..DnsConfig::new(&spec.name, zones)
     }
 }

@@ -313,14 +313,13 @@ impl Zones {
                 RData::NS(NS(target)) => target,
                 _ => continue,
             };
+            // Authoritative data or glue: whatever address the zone has.
             let Some(zone) = self.zone_of(view, target) else {
                 continue;
             };
-            if let Node::Records(_) = zone.node(target) {
-                for a in zone.addresses(target) {
-                    if !out.contains(&a) {
-                        out.push(a);
-                    }
+            for a in zone.addresses(target) {
+                if !out.contains(&a) {
+                    out.push(a);
                 }
             }
         }
