@@ -228,7 +228,7 @@ def ask(name, rdtype, **kw):
         except (dns.exception.Timeout, dns.query.BadResponse, dns.message.ShortHeader):
             continue
     raise SystemExit("no answer for " + name)
-r = ask("www.example.com", "A", ignore_unexpected=True)
+r = ask("www.example.com", "A", ignore_errors=True)
 print("A", dns.rcode.to_text(r.rcode()), bool(r.flags & dns.flags.AA), [a.address for a in r.answer[0]])
 r = ask("alias.example.com", "A")
 print("CNAME", [(str(rr.name), dns.rdatatype.to_text(rr.rdtype)) for rr in r.answer])
@@ -433,4 +433,69 @@ async fn dnspython_iterates_from_the_root_hints_with_and_without_glue() {
         .run("python3", &["-c", ITERATE, hints, "nothing.example.com"])
         .await;
     assert_eq!(out.lines().last(), Some("NXDOMAIN"));
+}
+
+/// dnspython meets each damaged response: a wrong ID it refuses (or skips
+/// with `ignore_errors`), a cut-short and a malformed one it cannot
+/// read (an error, not a hang), and then the right answer.
+const FAULTS: &str = r#"
+import sys, dns.exception, dns.message, dns.query, dns.name
+server = sys.argv[1]
+def ask(**kw):
+    q = dns.message.make_query("www.example.com", "A", use_edns=False)
+    try:
+        r = dns.query.udp(q, server, timeout=3, **kw)
+        return "answer " + r.answer[0][0].address
+    except dns.query.BadResponse:
+        return "BadResponse"
+    except dns.exception.Timeout:
+        return "Timeout"
+    except (dns.message.ShortHeader, dns.exception.FormError, dns.name.BadPointer, dns.name.BadLabelType) as e:
+        return type(e).__name__
+print(ask())
+print(ask())
+print(ask())
+print(ask(ignore_errors=True))
+print(ask())
+"#;
+
+#[tokio::test]
+async fn dnspython_meets_each_fault_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("faults.yaml");
+    std::fs::write(
+        &lab,
+        "name: faults\ntitle: F\nservers:\n  - name: dns\n    kind: dns\n    port: 53\n    faults: { wrong_id: [1, 4], truncated: [2], malformed: [3] }\n    zones:\n      - origin: example.com\n        records:\n          - { name: www, type: A, value: 10.0.0.1 }\nprogram:\n  entry: [client.py]\nchecks:\n  - { id: runs, title: r, points: 1 }\n",
+    )
+    .unwrap();
+    let Some(s) = start(lab.to_str().unwrap()) else {
+        return;
+    };
+    let out = s.python(FAULTS, "127.0.0.1").await;
+    let lines: Vec<&str> = out.lines().collect();
+    // The wrong ID: dnspython refuses the response it reads first.
+    assert_eq!(lines[0], "BadResponse", "{out}");
+    // Cut short and malformed: errors of dnspython's parser, at once.
+    assert!(["FormError", "ShortHeader"].contains(&lines[1]), "{out}");
+    assert!(["BadPointer", "FormError"].contains(&lines[2]), "{out}");
+    assert_eq!(lines[3..], ["answer 10.0.0.1", "answer 10.0.0.1"], "{out}");
+    let faults: Vec<Option<String>> = s
+        .messages()
+        .into_iter()
+        .filter(|m| m.0 == Dir::Out)
+        .map(|m| m.5)
+        .collect();
+    let faults: Vec<Option<&str>> = faults.iter().map(Option::as_deref).collect();
+    assert_eq!(
+        faults,
+        [
+            Some("wrong-id"),
+            None,
+            Some("truncated"),
+            Some("malformed"),
+            Some("wrong-id"),
+            None,
+            None
+        ]
+    );
 }
