@@ -68,6 +68,27 @@ impl Servers {
         stdout
     }
 
+    /// Runs `program` in the namespace and returns its standard output,
+    /// whether it succeeds or not.
+    async fn run_status(&self, program: &str, args: &[&str]) -> String {
+        let fd = self.ns.raw_fd();
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args).kill_on_drop(true);
+        // SAFETY: only setns, async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        match timeout(Duration::from_secs(30), cmd.output()).await {
+            Ok(Ok(out)) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            _ => String::new(),
+        }
+    }
+
     /// `dig`, retrying after a second (the flat lab drops its first query).
     async fn dig(&self, args: &[&str]) -> String {
         let mut all = vec!["-4", "+tries=3", "+time=1"];
@@ -498,4 +519,109 @@ async fn dnspython_meets_each_fault_and_the_server_goes_on() {
             None
         ]
     );
+}
+
+/// A real iterative resolver: unbound, given the lab's root hints and told
+/// it may query 127.x servers, resolves through the hierarchy (with and
+/// without glue, NXDOMAIN, a CNAME) and answers dig with RA set.
+#[tokio::test]
+async fn unbound_resolves_through_the_hierarchy_from_its_root_hints() {
+    if which("unbound").is_none() {
+        eprintln!("skipped: unbound is not installed (.ci/run installs it)");
+        return;
+    }
+    let Some(s) = hierarchy() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let hints = dir.path().join("named.root");
+    std::fs::write(&hints, &s.running.files[0].1).unwrap();
+    let conf = dir.path().join("unbound.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server:\n  interface: 127.0.0.9\n  port: 53\n  access-control: 127.0.0.0/8 allow\n  do-ip6: no\n  do-not-query-localhost: no\n  root-hints: \"{}\"\n  module-config: \"iterator\"\n  username: \"\"\n  chroot: \"\"\n  directory: \"{}\"\n  pidfile: \"\"\n  use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  num-threads: 1\n",
+            hints.display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let fd = s.ns.raw_fd();
+    let mut cmd = tokio::process::Command::new("unbound");
+    cmd.args(["-d", "-c"]).arg(&conf).kill_on_drop(true);
+    cmd.stdout(std::process::Stdio::null());
+    cmd.stderr(std::process::Stdio::piped());
+    // SAFETY: only setns, async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut unbound = cmd.spawn().expect("unbound starts");
+    // Wait (10 s at most) for it to listen: a refused query fails fast.
+    let mut ready = false;
+    for _ in 0..50 {
+        let out = s
+            .run_status(
+                "dig",
+                &["+tries=1", "+time=1", "@127.0.0.9", "www.example.com"],
+            )
+            .await;
+        if out.contains("status: NOERROR") {
+            ready = true;
+            break;
+        }
+        if let Ok(Some(status)) = unbound.try_wait() {
+            panic!("unbound exited: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ready, "unbound never answered");
+    let out = s.dig(&["@127.0.0.9", "www.example.com"]).await;
+    assert!(out.contains(";; flags: qr rd ra;"), "{out}");
+    assert!(
+        has_line(&out, "www.example.com. 300 IN A 10.0.0.1"),
+        "{out}"
+    );
+    let out = s.dig(&["@127.0.0.9", "www.glueless.com"]).await;
+    assert!(
+        has_line(&out, "www.glueless.com. 3600 IN A 10.0.0.2"),
+        "{out}"
+    );
+    let out = s.dig(&["@127.0.0.9", "nothing.example.com"]).await;
+    assert!(out.contains("status: NXDOMAIN"), "{out}");
+    let out = s.dig(&["@127.0.0.9", "web.example.com"]).await;
+    assert!(
+        has_line(&out, "web.example.com. 300 IN CNAME www.example.com."),
+        "{out}"
+    );
+    assert!(
+        has_line(&out, "www.example.com. 300 IN A 10.0.0.1"),
+        "{out}"
+    );
+    let out = s.dig(&["@127.0.0.9", "example.com", "MX"]).await;
+    assert!(
+        has_line(&out, "example.com. 300 IN MX 10 mail.example.com."),
+        "{out}"
+    );
+    // unbound asked each level, without RD, as a resolver does.
+    let m = s.messages();
+    let queries: Vec<_> = m.iter().filter(|x| x.0 == Dir::In).collect();
+    for level in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        assert!(queries.iter().any(|q| q.3 == level), "{level}: {m:?}");
+    }
+    assert!(queries.iter().all(|q| q.4 & 0x0100 == 0), "RD set: {m:?}");
+    let _ = unbound.kill().await;
+}
+
+/// The full path of `program` on PATH (or in /usr/sbin), if it is there.
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([std::path::PathBuf::from("/usr/sbin")])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
