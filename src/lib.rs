@@ -31,7 +31,8 @@
 //!   cgroup, the helper that starts it, clean-up of leftovers, the janitor,
 //!   the capture's routes and BPF steering, diagnoses of common errors.
 //! - [`servers`]: one module per reference server (the lossy UDP pinger,
-//!   HTTP/1.1, SMTP, POP3, the capture's DNS resolver), their TLS, their
+//!   HTTP/1.1, SMTP, POP3, the lab's DNS name servers, the capture's DNS
+//!   resolver), their TLS, their
 //!   runtime and its lateness, a watcher of where a program's traffic went,
 //!   and the servers run on their own, as `netgrade serve` runs them.
 //! - [`probes`]: netgrade as a client of a student's server (raw HTTP exchanges

@@ -282,6 +282,38 @@ enum Serve {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Authoritative DNS name servers for zones (RFC 1034, 1035), over UDP and
+    /// TCP, alone or as a hierarchy (root, TLD, authoritative): prints each
+    /// query and what it answered.
+    Dns {
+        /// A YAML file of zones: `zones:` as a lab's dns server lists them
+        /// (and, optionally, `hierarchy: true` and `faults:`).
+        #[arg(long, value_name = "FILE", conflicts_with = "lab")]
+        zone: Option<PathBuf>,
+        /// The lab whose DNS server to serve, as that lab grades with it: its
+        /// zones, port, delays, faults and seed (the flags below change
+        /// them). A built-in lab's name or a lab YAML file.
+        #[arg(long)]
+        lab: Option<String>,
+        /// Serve the zones as a hierarchy: each zone at the 127.x.x.x
+        /// addresses of its own name servers, and print where the root hints are.
+        #[arg(long)]
+        hierarchy: bool,
+        /// Address to bind (default: the lab's, or 127.0.0.1; a hierarchy
+        /// binds its zones' addresses).
+        #[arg(long)]
+        host: Option<String>,
+        /// Port to bind (default: the lab's, or 53; 0 picks a free one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Delay of answers over UDP: a fixed `50ms` or a seeded range
+        /// `20ms..200ms` (default: the lab's, or none).
+        #[arg(long, value_parser = parse_delay)]
+        delay: Option<(Dur, Dur)>,
+        /// Seed for the delay draws (default: the lab's, or 1).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 /// Twice the cores: runs mostly wait on their programs' timeouts.
@@ -736,7 +768,7 @@ fn serve_plan(
     let Some(server) = server else {
         let Some(arg) = lab else {
             return Err(usage_error(
-                "name a server (udp-pinger, smtp, pop3, http) or a lab whose servers to start (--lab NAME|FILE)",
+                "name a server (udp-pinger, smtp, pop3, http, dns) or a lab whose servers to start (--lab NAME|FILE)",
             ));
         };
         let lab = spec::resolve(&arg).map_err(|e| spec_error(&e))?;
@@ -919,6 +951,27 @@ fn serve_plan(
             }
             (served, host, port)
         }
+        Serve::Dns {
+            zone,
+            lab,
+            hierarchy,
+            host,
+            port,
+            delay,
+            seed,
+        } => {
+            let mut served = dns_server(zone.as_deref(), lab.as_deref(), hierarchy)?;
+            let Config::Dns { config, .. } = &mut served.config else {
+                unreachable!("a DNS server's config")
+            };
+            if let Some((min, max)) = delay {
+                (config.delay_min, config.delay_max) = (min.get(), max.get());
+            }
+            if let Some(seed) = seed {
+                config.seed = seed;
+            }
+            (served, host, port)
+        }
     };
     let (mut served, host, port) = served;
     if let Some(host) = host {
@@ -928,6 +981,70 @@ fn serve_plan(
         served.port = port;
     }
     Ok(vec![served])
+}
+
+/// The DNS server of `serve dns`: the zones of a zone file, or a lab's DNS
+/// server as it grades; `hierarchy` serves them as a hierarchy.
+fn dns_server(
+    zone: Option<&Path>,
+    lab: Option<&str>,
+    hierarchy: bool,
+) -> Result<Standalone, ExitCode> {
+    use servers::dns;
+    let (mut served, zones, in_hierarchy) = match (zone, lab) {
+        (Some(path), _) => {
+            let file = spec::load_zone_file(path).map_err(|e| spec_error(&e))?;
+            let config = dns::DnsConfig {
+                faults: dns::Faults::from_spec(file.faults.as_ref()),
+                ..dns::DnsConfig::new("dns", dns::Zones::default())
+            };
+            let served = Standalone {
+                name: "dns".into(),
+                host: "127.0.0.1".into(),
+                port: 53,
+                config: Config::Dns {
+                    config,
+                    source: path.display().to_string(),
+                },
+            };
+            (served, file.zones, file.hierarchy == Some(true))
+        }
+        (None, Some(arg)) => {
+            let lab = lab_with(arg, ServerKind::Dns, "a lab with a `kind: dns` server")?;
+            let served = lab_server(&lab, ServerKind::Dns, None, &mut None)?;
+            let spec = lab
+                .servers
+                .iter()
+                .find(|s| s.kind.value == ServerKind::Dns)
+                .expect("lab_with found one");
+            let zones = spec.zones.clone().unwrap_or_default();
+            (served, zones, spec.hierarchy == Some(true))
+        }
+        (None, None) => {
+            return Err(usage_error(
+                "give the zones to serve: --zone FILE (a YAML file with `zones:`, as a lab's dns server lists them) or --lab NAME|FILE",
+            ));
+        }
+    };
+    let Config::Dns { config, .. } = &mut served.config else {
+        unreachable!("a DNS server's config")
+    };
+    if zone.is_some() || hierarchy {
+        // Checked as the file or lab said; a hierarchy asked for here is checked now.
+        let (built, issues) = dns::zone::build(&zones, hierarchy || in_hierarchy);
+        if !issues.is_empty() {
+            let all: Vec<String> = issues
+                .iter()
+                .map(|i| format!("{} ({})", i.message, i.help))
+                .collect();
+            return Err(usage_error(&format!(
+                "these zones cannot be served as a hierarchy: {}",
+                all.join("; ")
+            )));
+        }
+        config.zones = Arc::new(built);
+    }
+    Ok(served)
 }
 
 async fn serve(server: Option<Serve>, lab: Option<String>) -> ExitCode {

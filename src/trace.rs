@@ -85,14 +85,16 @@ pub enum EventKind {
         /// How late.
         late: Duration,
     },
-    /// The server dropped received datagram `index` on purpose.
+    /// The server dropped received datagram `index` on purpose (the
+    /// pinger's, or a DNS server's query).
     Dropped {
         /// Server name.
         server: String,
         /// Index of the dropped datagram.
         index: u32,
     },
-    /// The server will answer datagram `index` after `delay`.
+    /// The server will answer datagram `index` after `delay` (the pinger's,
+    /// or a DNS server's query).
     Delayed {
         /// Server name.
         server: String,
@@ -368,6 +370,35 @@ pub enum EventKind {
         /// Whether the reply was cut to fit a UDP datagram (TC set).
         truncated: bool,
     },
+    /// A DNS message to or from a lab's DNS server (`kind: dns`): a query
+    /// it received or a response it sent, raw and decoded.
+    DnsMessage {
+        /// Server name.
+        server: String,
+        /// In: a query from the client. Out: a response from the server.
+        dir: Dir,
+        /// UDP or TCP.
+        transport: Transport,
+        /// Which query this is, or answers: over UDP the datagram's number in
+        /// order of arrival from 1 (the number the lab's faults name), over
+        /// TCP the message's, counted apart from 1.
+        index: u32,
+        /// The TCP connection, numbered from 1 per server; `None` over UDP.
+        conn: Option<u32>,
+        /// The client.
+        peer: SocketAddr,
+        /// The server's address the query was sent to (and the response left from).
+        local: SocketAddr,
+        /// The message's first bytes (at most 4 KiB), exactly.
+        raw: Vec<u8>,
+        /// Its whole length.
+        len: usize,
+        /// Its decoded fields; `None` when it is shorter than a header.
+        summary: Option<DnsSummary>,
+        /// What the server got wrong on purpose in this response (a fault
+        /// of the lab's): `wrong-id`, `truncated` or `malformed`.
+        fault: Option<String>,
+    },
     /// A file the program created or changed in its work directory.
     FileWritten {
         /// Path relative to the work directory.
@@ -404,6 +435,78 @@ pub enum EventKind {
         /// How.
         exit: ExitKind,
     },
+}
+
+/// The fields of a DNS message, as far as it could be read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DnsSummary {
+    /// The message ID.
+    pub id: u16,
+    /// The header's flags word: QR, OPCODE, AA, TC, RD, RA, Z, AD, CD, RCODE.
+    pub flags: u16,
+    /// QDCOUNT, ANCOUNT, NSCOUNT and ARCOUNT, as the header gives them.
+    pub counts: [u16; 4],
+    /// The first question, if it could be read.
+    pub question: Option<DnsQuestion>,
+    /// The answer section's records as text (`www.example.com. 300 IN A
+    /// 10.0.0.1`), when the message decoded in full (at most 32).
+    pub answers: Vec<String>,
+    /// The authority section's records, likewise.
+    pub authority: Vec<String>,
+    /// The additional section's records (not the OPT record), likewise.
+    pub additional: Vec<String>,
+    /// The UDP payload size of the message's OPT record (EDNS), if it has one.
+    pub edns: Option<u16>,
+    /// Why the message did not decode in full, if it did not.
+    pub error: Option<String>,
+}
+
+impl DnsSummary {
+    /// QR: a response.
+    pub fn response(&self) -> bool {
+        self.flags & 0x8000 != 0
+    }
+
+    /// The OPCODE (0 for a standard query).
+    pub fn opcode(&self) -> u8 {
+        ((self.flags >> 11) & 0xF) as u8
+    }
+
+    /// AA: an authoritative answer.
+    pub fn authoritative(&self) -> bool {
+        self.flags & 0x0400 != 0
+    }
+
+    /// TC: truncated.
+    pub fn truncated(&self) -> bool {
+        self.flags & 0x0200 != 0
+    }
+
+    /// RD: recursion desired.
+    pub fn recursion_desired(&self) -> bool {
+        self.flags & 0x0100 != 0
+    }
+
+    /// RA: recursion available.
+    pub fn recursion_available(&self) -> bool {
+        self.flags & 0x0080 != 0
+    }
+
+    /// The RCODE of the header (without EDNS's extension).
+    pub fn rcode(&self) -> u8 {
+        (self.flags & 0xF) as u8
+    }
+}
+
+/// The question of a DNS message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DnsQuestion {
+    /// The name as sent, letter case kept, with its final dot (`.` for the root).
+    pub name: String,
+    /// The type's mnemonic (`A`, `MX`, `TYPE65`).
+    pub qtype: String,
+    /// The class's mnemonic (`IN`, `CH`, `CLASS7`).
+    pub qclass: String,
 }
 
 /// How a probe's exchange ended.
@@ -511,6 +614,20 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         K::FileWritten { path, bytes } => (Budget::Traffic, path.len() + bytes.len()),
         K::Output { line, .. } => (Budget::Traffic, line.len()),
         K::TlsFailed { reason, .. } => (Budget::Traffic, reason.len()),
+        K::DnsMessage { raw, summary, .. } => (
+            Budget::Traffic,
+            raw.len()
+                + summary.as_ref().map_or(0, |s| {
+                    s.answers
+                        .iter()
+                        .chain(&s.authority)
+                        .chain(&s.additional)
+                        .map(|r| r.len() + 24)
+                        .sum::<usize>()
+                        + s.question.as_ref().map_or(0, |q| q.name.len())
+                        + 96
+                }),
+        ),
         K::NameLookup { name, answers, .. } => (
             Budget::Traffic,
             name.len() + answers.iter().map(|a| a.len() + 24).sum::<usize>(),

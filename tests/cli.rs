@@ -876,7 +876,7 @@ fn serve_says_what_it_needs() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "name a server (udp-pinger, smtp, pop3, http) or a lab whose servers to start (--lab NAME|FILE)",
+            "name a server (udp-pinger, smtp, pop3, http, dns) or a lab whose servers to start (--lab NAME|FILE)",
         ));
     netgrade()
         .args(["serve", "--lab", "webserver"])
@@ -898,4 +898,157 @@ fn serve_says_what_it_needs() {
                 "the lab `udp-pinger` has no {server} server; give a lab that has one (--lab {example})"
             )));
     }
+}
+
+/// Whether `text` has a line whose fields are `fields`, whitespace aside.
+fn has_line(text: &str, fields: &str) -> bool {
+    let want: Vec<&str> = fields.split_whitespace().collect();
+    text.lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>() == want)
+}
+
+/// `dig` against a `serve dns` server on `port` of `server`; its output.
+fn dig(server: &str, port: u16, args: &[&str]) -> String {
+    let port = port.to_string();
+    let out = assert_cmd::Command::new("dig")
+        .args([
+            "-4",
+            "+tries=2",
+            "+time=2",
+            &format!("@{server}"),
+            "-p",
+            &port,
+        ])
+        .args(args)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `serve dns --zone FILE` answers dig from the file's zones and prints each
+/// query and its answer; a broken zone file is a located error.
+#[test]
+fn serve_dns_serves_a_zone_file() {
+    let served = Served::start(&["dns", "--zone", "fixtures/dns/zones.yaml", "--port", "0"]);
+    let banner = served.line("dns");
+    assert!(
+        banner
+            .contains("zones of fixtures/dns/zones.yaml: authoritative for 1 zone (example.com.)"),
+        "{banner}"
+    );
+    let port = served.port("dns");
+    let out = dig("127.0.0.1", port, &["alias.example.com"]);
+    assert!(out.contains("flags: qr aa rd;"), "{out}");
+    assert!(
+        has_line(&out, "www.example.com. 300 IN A 10.0.0.1"),
+        "{out}"
+    );
+    let printed = served.until("answer to", Duration::from_secs(10));
+    let query = printed
+        .iter()
+        .find(|l| l.contains("UDP query from 127.0.0.1:"))
+        .unwrap();
+    assert!(
+        query.ends_with(": query A alias.example.com. (rd edns 1232)"),
+        "{query}"
+    );
+    let answer = printed.last().unwrap();
+    assert!(
+        answer.ends_with("NOERROR aa rd edns 1232, answer: alias.example.com. 300 CNAME www.example.com.; www.example.com. 300 A 10.0.0.1"),
+        "{answer}"
+    );
+    let out = dig("127.0.0.1", port, &["+tcp", "nope.example.com"]);
+    assert!(out.contains("status: NXDOMAIN"), "{out}");
+    served.until("TCP conn 1 answer to", Duration::from_secs(10));
+    drop(served);
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("zones.yaml");
+    std::fs::write(
+        &broken,
+        "zones:\n  - origin: example.com\n    records:\n      - { name: www, type: A, value: 10.0.0.1 }\n      - { name: www, type: CNAME, value: web }\n",
+    )
+    .unwrap();
+    netgrade()
+        .args(["serve", "dns", "--zone"])
+        .arg(&broken)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`www.example.com.` has a CNAME record and an A record",
+        ))
+        .stderr(predicate::str::contains("zones.yaml:5:"));
+    netgrade()
+        .args(["serve", "dns"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "give the zones to serve: --zone FILE",
+        ));
+}
+
+/// `serve dns --lab` is the lab's server: its faults said and in effect; a
+/// hierarchy binds each level's address and hands out its root hints.
+#[test]
+fn serve_dns_serves_a_labs_servers_and_hierarchy() {
+    let served = Served::start(&["dns", "--lab", "fixtures/specs/dns.yaml", "--port", "0"]);
+    let banner = served.line("dns");
+    assert!(
+        banner.contains("answers over UDP after 10 ms–50 ms (seed 4), drops the first 1 query, answers queries 2 with a wrong ID first"),
+        "{banner}"
+    );
+    let out = dig("127.0.0.1", served.port("dns"), &["www.example.com"]);
+    assert!(out.contains("10.0.0.1"), "{out}");
+    let printed = served.until("[fault: wrong-id]", Duration::from_secs(10));
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("#1   dropped (no reply)")),
+        "{printed:?}"
+    );
+    drop(served);
+    let served = Served::start(&[
+        "dns",
+        "--lab",
+        "fixtures/specs/dns-hierarchy.yaml",
+        "--port",
+        "0",
+    ]);
+    let banner = served.line("dns");
+    let port: u16 = banner
+        .split("127.0.0.2:")
+        .nth(1)
+        .and_then(|a| a.split(',').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {banner}"));
+    for level in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        assert!(banner.contains(&format!("{level}:{port}")), "{banner}");
+    }
+    assert!(
+        banner.contains("a hierarchy of 6 zones: . at 127.0.0.2, com. net. at 127.0.0.3"),
+        "{banner}"
+    );
+    let hints = served
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("Root hints (as a resolver's named.root): "))
+        .expect("the hints' path");
+    let hints = std::fs::read_to_string(hints.trim_end_matches(" Ctrl-C to stop.")).unwrap();
+    assert!(
+        has_line(&hints, "a.root-servers.net. 3600000 IN A 127.0.0.2"),
+        "{hints}"
+    );
+    let out = dig("127.0.0.2", port, &["+norec", "www.example.com"]);
+    assert!(out.contains("flags: qr;"), "{out}");
+    assert!(
+        has_line(&out, "a.gtld-servers.net. 3600 IN A 127.0.0.3"),
+        "{out}"
+    );
+    let out = dig("127.0.0.4", port, &["+norec", "www.example.com"]);
+    assert!(out.contains("flags: qr aa;"), "{out}");
 }

@@ -54,7 +54,13 @@ pub fn engage(
             .tempdir_in(crate::sandbox::janitor::scratch())
             .context("cannot create a folder for the program's /etc files")?,
     );
-    let resolver = start_resolver(ns, servers, recorder)?;
+    let resolver = match start_resolver(ns, servers, recorder) {
+        Ok(sockets) => sockets,
+        // A lab's own DNS server on port 53 of every address (0.0.0.0)
+        // leaves the resolver no room; it answers port 53 in its place.
+        Err(_) if lab_dns_takes_port_53(servers) => Vec::new(),
+        Err(e) => return Err(e),
+    };
     // Every socket netgrade receives on in the namespace, in claim order.
     let sockets: Vec<(&str, Option<ServerKind>, Transport, SocketAddr, &OwnedFd)> = servers
         .sockets
@@ -104,6 +110,14 @@ pub fn engage(
         watch(ns, &capture.table, servers, recorder);
     }
     Ok(capture)
+}
+
+/// Whether a DNS server of the lab listens on port 53 of every address.
+fn lab_dns_takes_port_53(servers: &RunningServers) -> bool {
+    servers
+        .sockets
+        .iter()
+        .any(|s| s.kind == ServerKind::Dns && s.addr.port() == 53 && s.addr.ip().is_unspecified())
 }
 
 /// How the capture's resolver is named in traces and reports.
@@ -277,5 +291,6 @@ fn kind_name(kind: ServerKind) -> &'static str {
         ServerKind::Http => "HTTP",
         ServerKind::Smtp => "SMTP",
         ServerKind::Pop3 => "POP3",
+        ServerKind::Dns => "DNS",
     }
 }

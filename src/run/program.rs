@@ -195,6 +195,7 @@ fn refused(stderr: &[u8], lab: &crate::spec::Lab, recorder: &Recorder) -> Option
     let server = lab.servers.first()?;
     let (name, transport) = match server.kind.value {
         ServerKind::UdpPinger => ("pinger".to_string(), Transport::Udp),
+        ServerKind::Dns => ("DNS server".to_string(), Transport::Udp),
         kind => (
             format!("{} server", kind.name().to_uppercase()),
             Transport::Tcp,

@@ -326,6 +326,17 @@ fn session_view(lab: &Lab, trace: &Trace, view: View, r: &Redactor) -> String {
                     canon,
                 );
             }
+            ServerKind::Dns => {
+                let at = if server.hierarchy == Some(true) {
+                    format!("a hierarchy on port {}", server.port)
+                } else {
+                    format!("UDP and TCP {}:{}", server.host, server.port)
+                };
+                let _ = writeln!(out, "\n== {} (dns, {at}) ==", server.name);
+                for line in crate::servers::dns::transcript(&server.name, trace) {
+                    let _ = writeln!(out, "{}", r.apply(&line));
+                }
+            }
             ServerKind::UdpPinger => {
                 let _ = writeln!(
                     out,

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod diag;
+pub mod dns;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod http;
@@ -48,6 +49,9 @@ pub struct RunningServers {
     /// What the run should know: a listener that could not be bound and
     /// was left out (the run goes on without it).
     pub notes: Vec<String>,
+    /// Files the program gets in its folder: a DNS hierarchy's root hints
+    /// (`named.root`), as (name, contents).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// A socket a server receives on: its server, kind and a descriptor for it.
@@ -77,6 +81,7 @@ impl Default for RunningServers {
             sockets: Vec::new(),
             tls_addrs: Vec::new(),
             notes: Vec::new(),
+            files: Vec::new(),
         }
     }
 }
@@ -387,7 +392,90 @@ pub fn start(
                 )));
                 running.addrs.push((spec.name.clone(), bound));
             }
+            ServerKind::Dns => start_dns(spec, addr, seed, netns, recorder, &mut running)?,
         }
     }
     Ok(running)
+}
+
+/// The file a DNS hierarchy's root hints are written to, next to the program.
+pub const ROOT_HINTS: &str = "named.root";
+
+/// The addresses a DNS server binds: in a hierarchy, each address a zone is
+/// served at (the root's first); else the spec's own.
+pub fn dns_addrs(config: &dns::DnsConfig, addr: SocketAddr) -> Vec<SocketAddr> {
+    if !config.zones.hierarchy {
+        return vec![addr];
+    }
+    config
+        .zones
+        .views
+        .iter()
+        .filter_map(|v| v.addr)
+        .map(|ip| SocketAddr::new(ip.into(), addr.port()))
+        .collect()
+}
+
+/// Binds a DNS server's UDP socket and TCP listener at each of its
+/// addresses and starts it; a hierarchy also hands the program its root hints.
+fn start_dns(
+    spec: &ServerSpec,
+    addr: SocketAddr,
+    seed: u64,
+    netns: Option<&NetNs>,
+    recorder: &Recorder,
+    running: &mut RunningServers,
+) -> Result<()> {
+    let rt = clock::handle();
+    let config = dns::config(spec, seed);
+    let shared = dns::Shared::new(config.clone(), recorder.clone());
+    let busy = if netns.is_none() {
+        " (is another DNS server using that port? port 53 also needs root)"
+    } else {
+        ""
+    };
+    let mut first = None;
+    for at in dns_addrs(&config, addr) {
+        let udp = udp::UdpServerSocket::bind(at, netns)
+            .with_context(|| format!("cannot bind the {} server to UDP {at}{busy}", spec.name))?;
+        let bound = udp.local_addr();
+        // The same port over TCP (a free port picked for UDP is taken for both).
+        let tcp_at = SocketAddr::new(at.ip(), bound.port());
+        let tcp = bind_tcp(tcp_at, netns).with_context(|| {
+            format!("cannot bind the {} server to TCP {tcp_at}{busy}", spec.name)
+        })?;
+        for (transport, fd) in [
+            (
+                crate::trace::Transport::Udp,
+                udp.as_fd().try_clone_to_owned()?,
+            ),
+            (
+                crate::trace::Transport::Tcp,
+                tcp.as_fd().try_clone_to_owned()?,
+            ),
+        ] {
+            running.sockets.push(Socket {
+                name: spec.name.clone(),
+                kind: ServerKind::Dns,
+                transport,
+                addr: bound,
+                fd,
+            });
+        }
+        first.get_or_insert(bound);
+        let stop = running.stop.subscribe();
+        running
+            .drainers
+            .push(rt.spawn(dns::serve_udp(udp, shared.clone(), stop)));
+        running
+            .tasks
+            .push(rt.spawn(dns::serve_tcp(tcp, shared.clone())));
+        running.tcp = true;
+    }
+    let first = first.with_context(|| format!("the {} server has no zone to serve", spec.name))?;
+    running.addrs.push((spec.name.clone(), first));
+    if let Some(hints) = config.zones.root_hints().filter(|_| config.zones.hierarchy) {
+        running.files.push((ROOT_HINTS.into(), hints.into_bytes()));
+    }
+    Ok(())
 }

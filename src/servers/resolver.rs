@@ -59,7 +59,7 @@ pub const MAX_RECORDED_LOOKUPS: u32 = 300;
 /// DNS flag day 2020 default): the most it sends over UDP to an EDNS client.
 pub const EDNS_PAYLOAD: u16 = 1232;
 /// Largest UDP reply to a query without EDNS (RFC 1035 §4.2.1).
-const PLAIN_UDP_LIMIT: usize = 512;
+pub(super) const PLAIN_UDP_LIMIT: usize = 512;
 /// TCP connections served at once; further ones are closed at once.
 const MAX_CONNECTIONS: usize = 32;
 /// How long one TCP connection may last in all.
@@ -222,7 +222,7 @@ async fn session(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
 }
 
 /// One length-prefixed message; `None` at the end of the stream or on an error.
-async fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+pub(super) async fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut len = [0u8; 2];
     stream.read_exact(&mut len).await.ok()?;
     let mut message = vec![0u8; usize::from(u16::from_be_bytes(len))];
@@ -284,19 +284,19 @@ struct Outcome {
 
 /// The header fields a reply echoes, read without trusting the rest.
 #[derive(Clone, Copy, Debug)]
-struct RawHeader {
-    id: u16,
-    response: bool,
-    opcode: u8,
-    rd: bool,
-    cd: bool,
+pub(super) struct RawHeader {
+    pub(super) id: u16,
+    pub(super) response: bool,
+    pub(super) opcode: u8,
+    pub(super) rd: bool,
+    pub(super) cd: bool,
     /// QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT.
-    counts: [u16; 4],
+    pub(super) counts: [u16; 4],
 }
 
 impl RawHeader {
     /// The header of `message`, if it is long enough to have one.
-    fn read(message: &[u8]) -> Option<RawHeader> {
+    pub(super) fn read(message: &[u8]) -> Option<RawHeader> {
         let word = |i: usize| u16::from_be_bytes([message[i], message[i + 1]]);
         if message.len() < 12 {
             return None;
@@ -315,7 +315,7 @@ impl RawHeader {
     /// Whether `len` octets can hold what the counts announce (a question
     /// takes at least 5 octets, a record 11): decoding is then bounded by
     /// the input, whatever the counts say.
-    fn counts_fit(&self, len: usize) -> bool {
+    pub(super) fn counts_fit(&self, len: usize) -> bool {
         let [q, an, ns, ar] = self.counts.map(usize::from);
         12 + 5 * q + 11 * (an + ns + ar) <= len
     }
@@ -361,7 +361,7 @@ fn respond(zone: &Zone, query: &[u8], transport: Transport) -> Outcome {
 }
 
 /// The question of a message that does not decode in full, if it does.
-fn first_question(query: &[u8]) -> Option<Query> {
+pub(super) fn first_question(query: &[u8]) -> Option<Query> {
     let header = RawHeader::read(query)?;
     if header.counts[0] == 0 {
         return None;
@@ -439,7 +439,7 @@ fn reply_to(header: &RawHeader, edns: Option<&Edns>) -> Message {
 }
 
 /// The largest reply the client takes over `transport`.
-fn limit(edns: Option<&Edns>, transport: Transport) -> usize {
+pub(super) fn limit(edns: Option<&Edns>, transport: Transport) -> usize {
     match (transport, edns) {
         (Transport::Tcp, _) => usize::from(u16::MAX),
         (Transport::Udp, None) => PLAIN_UDP_LIMIT,
@@ -676,7 +676,7 @@ fn show_name(name: &Name) -> String {
 }
 
 /// A record type's mnemonic, or `TYPEnn` (RFC 3597).
-fn show_type(qtype: RecordType) -> String {
+pub(super) fn show_type(qtype: RecordType) -> String {
     match qtype {
         RecordType::Unknown(code) => format!("TYPE{code}"),
         known => known.to_string(),
@@ -695,7 +695,7 @@ fn show_data(data: &RData) -> String {
 }
 
 /// A response code's mnemonic (RFC 6895 §2.3).
-fn rcode_name(rcode: ResponseCode) -> String {
+pub(super) fn rcode_name(rcode: ResponseCode) -> String {
     match rcode {
         ResponseCode::NoError => "NOERROR".into(),
         ResponseCode::FormErr => "FORMERR".into(),

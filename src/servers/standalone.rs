@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{http, pinger, pop3, smtp, tls, udp};
+use super::{dns, http, pinger, pop3, smtp, tls, udp};
 use crate::checks::quote;
 use crate::spec::{Dur, Lab, ServerKind, ServerSpec};
 use crate::trace::{Dir, Event, EventKind, Recorder};
@@ -58,6 +58,13 @@ pub enum Config {
         /// What the root is, for people.
         source: String,
     },
+    /// DNS name servers for zones.
+    Dns {
+        /// Its settings, zones included.
+        config: dns::DnsConfig,
+        /// Where the zones come from, for people.
+        source: String,
+    },
 }
 
 impl Standalone {
@@ -82,6 +89,10 @@ impl Standalone {
                 );
                 Config::Pop3 { config, source }
             }
+            ServerKind::Dns => Config::Dns {
+                config: dns::config(spec, lab.seed),
+                source: format!("lab `{}`", lab.name),
+            },
             ServerKind::Http => Config::Http {
                 config: super::http_config(spec, lab.seed, data_root),
                 source: format!(
@@ -107,6 +118,7 @@ impl Standalone {
             Config::Smtp { .. } => ServerKind::Smtp,
             Config::Pop3 { .. } => ServerKind::Pop3,
             Config::Http { .. } => ServerKind::Http,
+            Config::Dns { .. } => ServerKind::Dns,
         }
     }
 
@@ -130,6 +142,9 @@ impl Standalone {
                     format!("responds after {min}–{max} (seed {})", config.seed)
                 };
                 format!("serves {source} over HTTP/1.1, {latency}")
+            }
+            Config::Dns { config, source } => {
+                format!("zones of {source}: {}", dns::describe(config))
             }
         }
     }
@@ -226,6 +241,8 @@ pub const TAP_EVENTS: usize = 10_000;
 /// A server's sockets, bound.
 enum Sockets {
     Udp(udp::UdpServerSocket),
+    /// A DNS server's UDP socket and TCP listener at each of its addresses.
+    Dns(Vec<(udp::UdpServerSocket, tokio::net::TcpListener)>),
     Tcp {
         listener: tokio::net::TcpListener,
         /// The implicit-TLS listener (SMTPS).
@@ -274,6 +291,35 @@ fn bind(server: Standalone) -> Result<Bound, Failure> {
                 Failure::Internal(format!("cannot set up the pinger's socket: {e}"))
             })?)
         }
+        Config::Dns { config, .. } => {
+            let mut sockets: Vec<(udp::UdpServerSocket, tokio::net::TcpListener)> = Vec::new();
+            for mut at in super::dns_addrs(config, addr) {
+                // Port 0: a free port for the first address, the same for the others.
+                if let Some((first, _)) = sockets.first().filter(|_| at.port() == 0) {
+                    at.set_port(first.local_addr().port());
+                }
+                let root = if at.port() < 1024 {
+                    " (ports below 1024 need root: try --port 5353)"
+                } else {
+                    ""
+                };
+                let socket = super::bind_udp(at, None).map_err(|e| {
+                    Failure::Usage(format!("cannot bind UDP {at}: {e}; {in_use}{root}"))
+                })?;
+                let socket = udp::UdpServerSocket::from_tokio(socket, None).map_err(|e| {
+                    Failure::Internal(format!("cannot set up the DNS server's socket: {e}"))
+                })?;
+                let tcp_at = SocketAddr::new(at.ip(), socket.local_addr().port());
+                let listener = super::bind_tcp(tcp_at, None).map_err(|e| {
+                    Failure::Usage(format!("cannot bind TCP {tcp_at}: {e}; {in_use}{root}"))
+                })?;
+                sockets.push((socket, listener));
+            }
+            if sockets.is_empty() {
+                return Err(Failure::Usage("the DNS server has no zone to serve".into()));
+            }
+            Sockets::Dns(sockets)
+        }
         config => {
             let listener = super::bind_tcp(addr, None)
                 .map_err(|e| Failure::Usage(format!("cannot bind TCP {addr}: {e}; {in_use}")))?;
@@ -310,6 +356,7 @@ fn bind(server: Standalone) -> Result<Bound, Failure> {
     };
     let addr = match &sockets {
         Sockets::Udp(s) => s.local_addr(),
+        Sockets::Dns(all) => all.first().map_or(addr, |(s, _)| s.local_addr()),
         Sockets::Tcp { listener, .. } => listener.local_addr().unwrap_or(addr),
     };
     Ok(Bound {
@@ -331,19 +378,53 @@ pub async fn serve(servers: Vec<Standalone>, named: bool) -> Result<(), Failure>
     let mut lines: Vec<String> = bound
         .iter()
         .map(|b| {
-            let proto = match b.sockets {
-                Sockets::Udp(_) => "UDP",
-                Sockets::Tcp { .. } => "TCP",
+            let (proto, at) = match &b.sockets {
+                Sockets::Udp(_) => ("UDP", b.addr.to_string()),
+                Sockets::Dns(all) => {
+                    let at: Vec<String> = all
+                        .iter()
+                        .map(|(s, _)| s.local_addr().to_string())
+                        .collect();
+                    ("UDP and TCP", at.join(", "))
+                }
+                Sockets::Tcp { .. } => ("TCP", b.addr.to_string()),
             };
             format!(
-                "{} listening on {proto} {}: {}{}.",
+                "{} listening on {proto} {at}: {}{}.",
                 label(&b.server, named),
-                b.addr,
                 b.server.describe(),
                 b.also
             )
         })
         .collect();
+    // A DNS hierarchy's root hints, for resolvers to start from.
+    let mut hints_dir = None;
+    for b in &bound {
+        let Config::Dns { config, .. } = &b.server.config else {
+            continue;
+        };
+        let Some(hints) = config.zones.root_hints().filter(|_| config.zones.hierarchy) else {
+            continue;
+        };
+        let dir = match &hints_dir {
+            Some(d) => d,
+            None => hints_dir.insert(
+                tempfile::Builder::new()
+                    .prefix("netgrade-hints-")
+                    .tempdir_in(crate::sandbox::janitor::scratch())
+                    .map_err(|e| Failure::Internal(format!("cannot write the root hints: {e}")))?,
+            ),
+        };
+        let path = dir
+            .path()
+            .join(format!("{}-{}", b.server.name, super::ROOT_HINTS));
+        std::fs::write(&path, &hints)
+            .map_err(|e| Failure::Internal(format!("cannot write the root hints: {e}")))?;
+        lines.push(format!(
+            "Root hints (as a resolver's named.root): {}",
+            path.display()
+        ));
+    }
     // SMTP servers sign each connection's certificate with an authority made
     // here, whose certificate a client is told to trust.
     let trust = if bound.iter().any(|b| b.server.kind() == ServerKind::Smtp) {
@@ -375,6 +456,15 @@ pub async fn serve(servers: Vec<Standalone>, named: bool) -> Result<(), Failure>
         let task = match (b.server.config, b.sockets) {
             (Config::Pinger(config), Sockets::Udp(socket)) => {
                 tokio::spawn(pinger::run(socket, config, recorder, stopped.clone()))
+            }
+            (Config::Dns { config, .. }, Sockets::Dns(all)) => {
+                let shared = dns::Shared::new(config, recorder);
+                for (socket, listener) in all {
+                    let stop = stopped.clone();
+                    tasks.push(tokio::spawn(dns::serve_udp(socket, shared.clone(), stop)));
+                    tasks.push(tokio::spawn(dns::serve_tcp(listener, shared.clone())));
+                }
+                continue;
             }
             (Config::Smtp { config, .. }, Sockets::Tcp { listener, implicit }) => {
                 let tls = trust.as_ref().map(|t| smtp::Tls {
@@ -418,7 +508,7 @@ pub async fn serve(servers: Vec<Standalone>, named: bool) -> Result<(), Failure>
         task.abort();
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
-    drop(trust);
+    drop((trust, hints_dir));
     Ok(())
 }
 
@@ -501,6 +591,38 @@ pub fn line(e: &Event, named: bool) -> Option<String> {
             ),
         ),
         K::SessionEnd { server, conn, how } => (server, format!("conn {conn} end: {how}")),
+        K::DnsMessage {
+            server,
+            dir,
+            transport,
+            index,
+            conn,
+            peer,
+            local,
+            len,
+            summary,
+            fault,
+            ..
+        } => {
+            let over = match conn {
+                Some(c) => format!("TCP conn {c}"),
+                None => transport.name().to_string(),
+            };
+            let text = dns::describe_message(summary.as_ref(), *len, false);
+            let id = summary
+                .as_ref()
+                .map_or(String::new(), |s| format!(" id {}", s.id));
+            let line = match dir {
+                Dir::In => format!("#{index:<3} {over} query from {peer} to {local}{id}: {text}"),
+                Dir::Out => {
+                    let fault = fault
+                        .as_deref()
+                        .map_or(String::new(), |f| format!(" [fault: {f}]"));
+                    format!("#{index:<3} {over} answer to {peer}{id}: {text}{fault}")
+                }
+            };
+            (server, line)
+        }
         K::TlsStarted {
             server,
             conn,

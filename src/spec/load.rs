@@ -218,6 +218,81 @@ pub fn load_str(path: &str, text: &str) -> Result<Lab, SpecErrors> {
     finish(parsed, path, text)
 }
 
+/// Loads and validates a zone file (`netgrade serve dns --zone FILE`): its
+/// shape against the zone file's schema, then the zones as the server reads
+/// them, every error located as a lab's are.
+pub fn load_zone_file(path: &Path) -> Result<super::ZoneFile, SpecErrors> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SpecError::new(&shown, "", 0, 0, format!("cannot read the zone file: {e}"))
+            .with_help("check the path; a zone file is a UTF-8 YAML file with `zones:`")
+    })?;
+    zone_file_str(&shown, &text)
+}
+
+/// Parses and validates zone file `text`, naming it `path` in errors.
+fn zone_file_str(path: &str, text: &str) -> Result<super::ZoneFile, SpecErrors> {
+    static SCHEMA: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(super::schema::zone_file_schema);
+    let (root, duplicates) = tree::parse(text).map_err(|e| syntax_error(path, text, &e))?;
+    let Some(root) = root else {
+        return Err(SpecError::new(path, text, 0, 0, "the zone file is empty")
+            .with_help("a zone file lists `zones:`, each with `origin` and `records`, as a lab's dns server does")
+            .into());
+    };
+    let mut errors: Vec<SpecError> = duplicates
+        .iter()
+        .map(|d| {
+            SpecError::new(
+                path,
+                text,
+                d.key.line,
+                d.key.column,
+                format!(
+                    "`{}` is given twice in this mapping (first on line {})",
+                    d.key.text, d.first_line
+                ),
+            )
+            .with_help("keep one of them")
+        })
+        .collect();
+    let checked = shape::check(&root, &SCHEMA);
+    errors.extend(checked.problems.into_iter().map(|p| {
+        let e = SpecError::new(path, text, p.line, p.column, p.message);
+        match p.help {
+            Some(h) => e.with_help(h),
+            None => e,
+        }
+    }));
+    let file: Option<super::ZoneFile> = serde_json::from_value(checked.repaired).ok();
+    if let Some(file) = &file
+        && !checked.guessed
+    {
+        let mut r = Rules {
+            path,
+            text,
+            tree: &root,
+            errors: Vec::new(),
+        };
+        zone_rules(&file.zones, file.hierarchy.unwrap_or(false), &[], &mut r);
+        if let Some(faults) = &file.faults {
+            fault_rules(faults, &[Step::Key("faults")], &mut r);
+        }
+        for e in r.errors {
+            if e.line == 0 || !errors.iter().any(|x| x.line == e.line) {
+                errors.push(e);
+            }
+        }
+    }
+    match file {
+        Some(file) if errors.is_empty() => Ok(file),
+        _ if errors.is_empty() => Err(SpecError::new(path, text, 0, 0, "the zone file could not be read")
+            .with_help("a zone file lists `zones:`, each with `origin` and `records`, as a lab's dns server does")
+            .into()),
+        _ => Err(SpecErrors::sorted(errors)),
+    }
+}
+
 /// The spec's shape errors and its rule errors together (a rule error on a
 /// line that already has a shape error is the same fault, charged once).
 fn finish(parsed: Parsed, path: &str, text: &str) -> Result<Lab, SpecErrors> {
@@ -593,6 +668,7 @@ fn server_rules(lab: &Lab, i: usize, server: &super::ServerSpec, r: &mut Rules) 
                 .set_help("add `data: www` (a folder next to the lab file)");
             }
         }
+        ServerKind::Dns => dns_rules(server, &here, r),
         ServerKind::UdpPinger => {
             if server.drop.is_some() && server.loss.is_some() {
                 r.at_key(&here, "loss", "give either `drop` or `loss`, not both")
@@ -608,6 +684,88 @@ fn server_rules(lab: &Lab, i: usize, server: &super::ServerSpec, r: &mut Rules) 
             format!("`delay.min` ({}) is above `delay.max` ({})", d.min, d.max),
         )
         .set_help("swap them: `min` is the shortest delay, `max` the longest");
+    }
+}
+
+/// A dns server: its zones (each problem at the field at fault), where a
+/// hierarchy is served, and its faults.
+fn dns_rules(server: &super::ServerSpec, here: &[Step], r: &mut Rules) {
+    let hierarchy = server.hierarchy.unwrap_or(false);
+    match &server.zones {
+        Some(zones) => zone_rules(zones, hierarchy, here, r),
+        None => {
+            let mut at = here.to_vec();
+            at.push(Step::Key("kind"));
+            r.at(&at, "a dns server needs `zones`: the zones it answers for")
+                .set_help("e.g. `zones: [{ origin: example.com, records: [{ name: www, type: A, value: 10.0.0.1 }] }]`");
+        }
+    }
+    if hierarchy && tree_has(r.tree, here, "host") {
+        r.at_key(
+            here,
+            "host",
+            "a hierarchy is served at the addresses of its zones' name servers, not at `host`",
+        )
+        .set_help("remove `host`: each zone's NS records and their A records (127.0.0.x) say where it is served");
+    }
+    if let Some(faults) = &server.faults {
+        let mut at = here.to_vec();
+        at.push(Step::Key("faults"));
+        fault_rules(faults, &at, r);
+    }
+}
+
+/// The zones of a dns server (or a zone file) at `here`, checked as the
+/// server reads them.
+fn zone_rules(zones: &[super::ZoneSpec], hierarchy: bool, here: &[Step], r: &mut Rules) {
+    let (_, issues) = crate::servers::dns::zone::build(zones, hierarchy);
+    for issue in issues {
+        let mut at = here.to_vec();
+        if let Some(z) = issue.zone {
+            at.extend([Step::Key("zones"), Step::Index(z)]);
+            if let Some(i) = issue.record {
+                at.extend([Step::Key("records"), Step::Index(i)]);
+            }
+        }
+        at.push(Step::Key(issue.field));
+        r.at(&at, issue.message).set_help(issue.help);
+    }
+}
+
+/// A dns server's faults: each query damaged one way, and only if it is answered.
+fn fault_rules(faults: &super::DnsFaults, here: &[Step], r: &mut Rules) {
+    let lists = [
+        ("wrong_id", &faults.wrong_id),
+        ("truncated", &faults.truncated),
+        ("malformed", &faults.malformed),
+    ];
+    let dropped = faults.drop_first.unwrap_or(0);
+    for (k, (name, list)) in lists.iter().enumerate() {
+        for (i, query) in list.iter().enumerate() {
+            let mut at = here.to_vec();
+            at.extend([Step::Key(name), Step::Index(i)]);
+            if let Some((other, _)) = lists[..k].iter().find(|(_, l)| l.contains(query)) {
+                r.at(
+                    &at,
+                    format!("query {query} is in both `{other}` and `{name}`"),
+                )
+                .set_help("a query gets one fault: keep it in one list");
+            } else if list[..i].contains(query) {
+                r.at(&at, format!("query {query} is in `{name}` twice"))
+                    .set_help("keep one");
+            } else if *query <= dropped {
+                r.at(
+                    &at,
+                    format!(
+                        "query {query} is dropped (`drop_first: {dropped}`): it gets no response to damage"
+                    ),
+                )
+                .set_help(format!(
+                    "name a query after the first {dropped}, e.g. {}",
+                    dropped + 1
+                ));
+            }
+        }
     }
 }
 

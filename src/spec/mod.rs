@@ -27,7 +27,9 @@ use serde_saphyr::Spanned;
 
 pub use dur::{Dur, Size, trim_float};
 pub use error::{SpecError, SpecErrors};
-pub use load::{BUILTIN, builtin_names, load, load_builtin, load_str, resolve, source_text};
+pub use load::{
+    BUILTIN, builtin_names, load, load_builtin, load_str, load_zone_file, resolve, source_text,
+};
 
 /// A lab: one assignment, as a YAML file.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -248,7 +250,7 @@ fn default_tolerance() -> Dur {
 pub struct ServerSpec {
     /// Name used in placeholders and transcripts, e.g. `pinger`.
     pub name: String,
-    /// Which server: `udp-pinger`.
+    /// Which server: `udp-pinger`, `http`, `smtp`, `pop3` or `dns`.
     #[schemars(with = "ServerKind")]
     pub kind: Spanned<ServerKind>,
     /// Address to bind. Default `127.0.0.1`.
@@ -263,8 +265,8 @@ pub struct ServerSpec {
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub loss: Option<Spanned<f64>>,
-    /// udp-pinger: the delay before each reply; http: before each response.
-    /// Drawn uniformly (seeded) from this range.
+    /// udp-pinger: the delay before each reply; http: before each response;
+    /// dns: before each answer over UDP. Drawn uniformly (seeded) from this range.
     #[serde(default)]
     pub delay: Option<DelayRange>,
     /// smtp: wait this long before the 220 greeting (catches clients that talk first).
@@ -295,6 +297,128 @@ pub struct ServerSpec {
     /// pop3: folder in the lab's `data` holding the maildrop, one message per file, in name order.
     #[serde(default)]
     pub maildrop: Option<String>,
+    /// dns: the zones the server answers for, authoritatively.
+    #[serde(default)]
+    pub zones: Option<Vec<ZoneSpec>>,
+    /// dns: serve the zones as a hierarchy of name servers: each zone at the
+    /// IPv4 addresses (127.x.x.x) of its own name servers (its NS records at
+    /// the origin and their A records, from the lab's zones), so a root at
+    /// 127.0.0.2 refers to a TLD server at 127.0.0.3, which refers to an
+    /// authoritative server at 127.0.0.4. The root zone `.` is required; the
+    /// root hints are written next to the program as `named.root`.
+    #[serde(default)]
+    pub hierarchy: Option<bool>,
+    /// dns: misbehaviour on purpose, over UDP, for clients to cope with.
+    #[serde(default)]
+    pub faults: Option<DnsFaults>,
+}
+
+/// A file of DNS zones, for `netgrade serve dns --zone FILE`: the fields of
+/// a lab's `dns` server that say what it serves.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneFile {
+    /// The zones, as a lab's `dns` server lists them.
+    pub zones: Vec<ZoneSpec>,
+    /// Serve the zones as a hierarchy (see [`ServerSpec::hierarchy`]).
+    #[serde(default)]
+    pub hierarchy: Option<bool>,
+    /// Misbehaviour on purpose (see [`ServerSpec::faults`]).
+    #[serde(default)]
+    pub faults: Option<DnsFaults>,
+}
+
+/// A DNS zone a `dns` server serves.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneSpec {
+    /// The zone's name, e.g. `example.com` (`.` for the root).
+    pub origin: String,
+    /// TTL of the records that give none, in seconds (default 3600).
+    #[serde(default)]
+    pub ttl: Option<u32>,
+    /// The zone's records. Names are as in a master file (RFC 1035 §5.1):
+    /// `www` is relative to the origin, `@` is the origin, and a name ending
+    /// in `.` is absolute.
+    pub records: Vec<RecordSpec>,
+}
+
+/// One resource record of a zone.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSpec {
+    /// Owner name: `www`, `@`, or `www.example.com.`.
+    pub name: String,
+    /// Record type.
+    #[serde(rename = "type")]
+    pub rtype: DnsType,
+    /// The data, as in a master file: `10.0.0.1` (A), `2001:db8::1` (AAAA),
+    /// `ns1` (NS), `www` (CNAME), `10 mail` (MX), `ns1 hostmaster 1 3600 600
+    /// 86400 300` (SOA: primary server, contact, serial, refresh, retry,
+    /// expire, negative TTL); a TXT record's text as it is (split into
+    /// strings of 255 bytes).
+    pub value: String,
+    /// TTL in seconds (default: the zone's).
+    #[serde(default)]
+    pub ttl: Option<u32>,
+}
+
+/// The record types a zone may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum DnsType {
+    /// An IPv4 address.
+    A,
+    /// An IPv6 address.
+    AAAA,
+    /// A name server of the zone, or of a delegated child zone.
+    NS,
+    /// An alias: the canonical name.
+    CNAME,
+    /// A mail exchanger: preference and name.
+    MX,
+    /// The start of the zone's authority (one, at the origin).
+    SOA,
+    /// Text.
+    TXT,
+}
+
+impl DnsType {
+    /// The mnemonic, e.g. `MX`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DnsType::A => "A",
+            DnsType::AAAA => "AAAA",
+            DnsType::NS => "NS",
+            DnsType::CNAME => "CNAME",
+            DnsType::MX => "MX",
+            DnsType::SOA => "SOA",
+            DnsType::TXT => "TXT",
+        }
+    }
+}
+
+/// What a `dns` server does wrong on purpose. Queries are numbered from 1
+/// in order of arrival over UDP, at all of the server's addresses together;
+/// TCP is always answered correctly.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnsFaults {
+    /// The first this many queries get no answer (a client must retransmit).
+    #[serde(default)]
+    pub drop_first: Option<u32>,
+    /// These queries first get a response with another ID, then the right
+    /// one (a client must match IDs).
+    #[serde(default)]
+    pub wrong_id: Vec<u32>,
+    /// These queries get a response cut off inside its first record instead
+    /// of the answer (a client must not trust the counts).
+    #[serde(default)]
+    pub truncated: Vec<u32>,
+    /// These queries get a malformed response instead of the answer: a
+    /// compression pointer that points at itself (a client must not loop).
+    #[serde(default)]
+    pub malformed: Vec<u32>,
 }
 
 /// An injected SMTP reply.
@@ -342,6 +466,9 @@ pub enum ServerKind {
     Smtp,
     /// A POP3 server (RFC 1939) for a maildrop from the lab's data.
     Pop3,
+    /// Authoritative DNS name servers (RFC 1034, 1035) for zones in the lab,
+    /// over UDP and TCP; optionally a hierarchy (root, TLD, authoritative).
+    Dns,
 }
 
 impl ServerKind {
@@ -352,6 +479,7 @@ impl ServerKind {
             ServerKind::Http => "http",
             ServerKind::Smtp => "smtp",
             ServerKind::Pop3 => "pop3",
+            ServerKind::Dns => "dns",
         }
     }
 }

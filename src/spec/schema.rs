@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{CheckKind, Lab, ServerKind};
+use super::{CheckKind, Lab, ServerKind, ZoneFile};
 
 /// Fields whose examples the schema carries, and error messages quote.
 fn examples() -> Vec<(&'static str, &'static str, Value)> {
@@ -60,6 +60,16 @@ fn examples() -> Vec<(&'static str, &'static str, Value)> {
         ("CheckSpec", "exit_code", json!(0)),
         ("CheckSpec", "status", json!(200)),
         ("CheckSpec", "probes", json!(["hello", "missing"])),
+        ("ServerSpec", "hierarchy", json!(true)),
+        ("ZoneSpec", "origin", json!("example.com")),
+        ("ZoneSpec", "ttl", json!(3600)),
+        ("RecordSpec", "name", json!("www")),
+        ("RecordSpec", "value", json!("10.0.0.1")),
+        ("RecordSpec", "ttl", json!(300)),
+        ("DnsFaults", "drop_first", json!(1)),
+        ("DnsFaults", "wrong_id", json!([2])),
+        ("DnsFaults", "truncated", json!([3])),
+        ("DnsFaults", "malformed", json!([4])),
         ("CaptureSpec", "redirect_ports", json!(true)),
         ("TimingSpec", "tolerance", json!("250ms")),
     ]
@@ -94,16 +104,21 @@ pub fn server_only_fields(kind: ServerKind) -> &'static [&'static str] {
         ],
         ServerKind::Pop3 => &["user", "password", "maildrop"],
         ServerKind::Http => &[],
+        ServerKind::Dns => &["zones", "hierarchy", "faults"],
     }
 }
 
 /// The server kinds, in documentation order.
-pub const SERVER_KINDS: [ServerKind; 4] = [
+pub const SERVER_KINDS: [ServerKind; 5] = [
     ServerKind::UdpPinger,
     ServerKind::Http,
     ServerKind::Smtp,
     ServerKind::Pop3,
+    ServerKind::Dns,
 ];
+
+/// The largest TTL (RFC 2181 §8).
+pub const MAX_TTL: u32 = 2_147_483_647;
 
 /// A pip requirement netgrade accepts: a name, optional extras, optional
 /// version specifiers; no URLs, markers or options.
@@ -121,6 +136,16 @@ pub fn lab_schema() -> Value {
     schema
 }
 
+/// The JSON Schema of a zone file (`netgrade serve dns --zone FILE`): its
+/// zones as a lab's dns server has them.
+pub fn zone_file_schema() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(ZoneFile)).expect("schema is JSON");
+    add_examples(&mut schema);
+    merge(&mut schema["properties"]["zones"], &json!({"minItems": 1}));
+    dns_shape_rules(&mut schema["$defs"]);
+    schema
+}
+
 fn add_examples(schema: &mut Value) {
     for (def, field, example) in examples() {
         let props = if def == "Lab" {
@@ -128,11 +153,41 @@ fn add_examples(schema: &mut Value) {
         } else {
             &mut schema["$defs"][def]["properties"]
         };
-        let prop = props
-            .get_mut(field)
-            .unwrap_or_else(|| panic!("the schema has no {def}.{field}"));
+        // A zone file has the DNS definitions only.
+        let Some(prop) = props.get_mut(field) else {
+            assert!(
+                schema.get("title") != Some(&json!("Lab")),
+                "the schema has no {def}.{field}"
+            );
+            continue;
+        };
         prop["examples"] = json!([example]);
     }
+}
+
+/// What the definitions of zones take beyond their types: TTLs within
+/// RFC 2181's range, names not blank, query numbers from 1, addresses
+/// where A and AAAA records need them.
+fn dns_shape_rules(defs: &mut Value) {
+    let non_blank = json!({"minLength": 1, "pattern": "\\S"});
+    let ttl = json!({"maximum": MAX_TTL});
+    merge(&mut defs["ZoneSpec"]["properties"]["ttl"], &ttl);
+    merge(&mut defs["RecordSpec"]["properties"]["ttl"], &ttl);
+    merge(&mut defs["ZoneSpec"]["properties"]["origin"], &non_blank);
+    merge(&mut defs["RecordSpec"]["properties"]["name"], &non_blank);
+    for list in ["wrong_id", "truncated", "malformed"] {
+        merge(
+            &mut defs["DnsFaults"]["properties"][list]["items"],
+            &json!({"minimum": 1}),
+        );
+    }
+    let address = |rtype: &str, format: &str| {
+        json!({
+            "if": {"properties": {"type": {"const": rtype}}, "required": ["type"]},
+            "then": {"properties": {"value": {"format": format}}},
+        })
+    };
+    defs["RecordSpec"]["allOf"] = json!([address("A", "ipv4"), address("AAAA", "ipv6")]);
 }
 
 /// Ranges and formats the derived schema lacks.
@@ -185,6 +240,11 @@ fn shape_rules(schema: &mut Value) {
         &mut defs["ProgramSpec"]["properties"]["python_packages"]["items"],
         &json!({"pattern": REQUIREMENT}),
     );
+    merge(
+        &mut defs["ServerSpec"]["properties"]["zones"],
+        &json!({"minItems": 1}),
+    );
+    dns_shape_rules(defs);
     merge(
         &mut defs["LimitsSpec"]["properties"]["cpus"],
         &json!({"exclusiveMinimum": 0}),
@@ -249,6 +309,10 @@ fn server_rules() -> Vec<Value> {
     rules.push(json!({
         "if": {"properties": {"kind": {"const": "pop3"}}, "required": ["kind"]},
         "then": {"required": ["user", "password", "maildrop"]},
+    }));
+    rules.push(json!({
+        "if": {"properties": {"kind": {"const": "dns"}}, "required": ["kind"]},
+        "then": {"required": ["zones"], "properties": {"zones": {"type": "array"}}},
     }));
     rules.push(json!({"not": {"required": ["loss", "drop"]}}));
     rules

@@ -191,6 +191,7 @@ impl<'s> Walker<'s> {
             Some("ServerKind") => "server kind",
             Some("CheckKind") => "check kind",
             Some("Role") => "role",
+            Some("DnsType") => "record type netgrade serves",
             _ => "value",
         };
         let text = match &node.value {
@@ -429,7 +430,9 @@ impl<'s> Walker<'s> {
             .and_then(Value::as_object)
             .unwrap_or(&EMPTY);
         let extra = schema.get("additionalProperties");
-        let what = object_noun(def, field);
+        // The document itself is named by its schema's title (the lab, or a zone file).
+        let root_title = self.root.get("title").and_then(Value::as_str);
+        let what = object_noun(def.or(root_title.filter(|_| field.key.is_empty())), field);
         let present: HashSet<String> = entries.iter().map(|(k, _)| k.text.clone()).collect();
         let moved_down = self.misplaced_into_previous(entries, props, extra);
         let mut moved_up = HashSet::new();
@@ -710,6 +713,10 @@ fn object_noun(def: Option<&str>, field: &Field) -> String {
         Some("ProbeSpec") => "a probe".into(),
         Some("InjectSpec") => "an `inject` entry".into(),
         Some("Redaction") => "a redaction".into(),
+        Some("ZoneSpec") => "a zone".into(),
+        Some("ZoneFile") => "the zone file".into(),
+        Some("RecordSpec") => "a record".into(),
+        Some("DnsFaults") => "`faults`".into(),
         _ if field.key.is_empty() => "the lab".into(),
         _ => format!("`{}`", field.key),
     }

@@ -87,6 +87,7 @@ pub fn well_known_ports(kind: ServerKind) -> &'static [u16] {
         ServerKind::Pop3 => &[110],
         ServerKind::Http => &[80, 8000, 8080, 6789],
         ServerKind::UdpPinger => &[12000],
+        ServerKind::Dns => &[53, 5353],
     }
 }
 
