@@ -226,15 +226,23 @@ async fn a_large_answer_is_truncated_over_udp_and_dig_retries_over_tcp() {
     let out = s.dig(&["+tcp", "@127.0.0.1", "many.example.com"]).await;
     assert!(out.contains("ANSWER: 30,"), "{out}");
     assert!(out.contains("(TCP)"), "{out}");
+    // (A busy machine may make dig try a query twice: counts are at least.)
     let m = s.messages();
-    let tcp: Vec<_> = m.iter().filter(|x| x.1 == Transport::Tcp).collect();
-    assert_eq!(tcp.len(), 4, "two TCP queries and their answers: {m:?}");
-    let truncated = m
+    let tcp = |dir: Dir| {
+        m.iter()
+            .filter(|x| x.1 == Transport::Tcp && x.0 == dir)
+            .count()
+    };
+    assert!(tcp(Dir::In) >= 2 && tcp(Dir::Out) == tcp(Dir::In), "{m:?}");
+    let truncated: Vec<bool> = m
         .iter()
         .filter(|x| x.0 == Dir::Out && x.1 == Transport::Udp && x.5.is_none())
         .map(|x| x.4 & 0x0200 != 0)
-        .collect::<Vec<_>>();
-    assert_eq!(truncated, [true, true], "{m:?}");
+        .collect();
+    assert!(
+        truncated.len() >= 2 && truncated.iter().all(|tc| *tc),
+        "{m:?}"
+    );
 }
 
 /// dnspython's own queries, answers and fallback to TCP.
@@ -580,29 +588,20 @@ async fn unbound_resolves_through_the_hierarchy_from_its_root_hints() {
     assert!(ready, "unbound never answered");
     let out = s.dig(&["@127.0.0.9", "www.example.com"]).await;
     assert!(out.contains(";; flags: qr rd ra;"), "{out}");
-    assert!(
-        has_line(&out, "www.example.com. 300 IN A 10.0.0.1"),
-        "{out}"
-    );
+    assert!(has_record(&out, "www.example.com. IN A 10.0.0.1"), "{out}");
     let out = s.dig(&["@127.0.0.9", "www.glueless.com"]).await;
-    assert!(
-        has_line(&out, "www.glueless.com. 3600 IN A 10.0.0.2"),
-        "{out}"
-    );
+    assert!(has_record(&out, "www.glueless.com. IN A 10.0.0.2"), "{out}");
     let out = s.dig(&["@127.0.0.9", "nothing.example.com"]).await;
     assert!(out.contains("status: NXDOMAIN"), "{out}");
     let out = s.dig(&["@127.0.0.9", "web.example.com"]).await;
     assert!(
-        has_line(&out, "web.example.com. 300 IN CNAME www.example.com."),
+        has_record(&out, "web.example.com. IN CNAME www.example.com."),
         "{out}"
     );
-    assert!(
-        has_line(&out, "www.example.com. 300 IN A 10.0.0.1"),
-        "{out}"
-    );
+    assert!(has_record(&out, "www.example.com. IN A 10.0.0.1"), "{out}");
     let out = s.dig(&["@127.0.0.9", "example.com", "MX"]).await;
     assert!(
-        has_line(&out, "example.com. 300 IN MX 10 mail.example.com."),
+        has_record(&out, "example.com. IN MX 10 mail.example.com."),
         "{out}"
     );
     // unbound asked each level, without RD, as a resolver does.
@@ -613,6 +612,19 @@ async fn unbound_resolves_through_the_hierarchy_from_its_root_hints() {
     }
     assert!(queries.iter().all(|q| q.4 & 0x0100 == 0), "RD set: {m:?}");
     let _ = unbound.kill().await;
+}
+
+/// Whether `text` has the record `fields` (name, class, type, data) with
+/// any TTL (a resolver's cache counts TTLs down).
+fn has_record(text: &str, fields: &str) -> bool {
+    let want: Vec<&str> = fields.split_whitespace().collect();
+    text.lines().any(|l| {
+        let mut got: Vec<&str> = l.split_whitespace().collect();
+        if got.len() > 1 && got[1].parse::<u32>().is_ok() {
+            got.remove(1);
+        }
+        got == want
+    })
 }
 
 /// The full path of `program` on PATH (or in /usr/sbin), if it is there.
