@@ -240,30 +240,7 @@ fn zone_file_str(path: &str, text: &str) -> Result<super::ZoneFile, SpecErrors> 
             .with_help("a zone file lists `zones:`, each with `origin` and `records`, as a lab's dns server does")
             .into());
     };
-    let mut errors: Vec<SpecError> = duplicates
-        .iter()
-        .map(|d| {
-            SpecError::new(
-                path,
-                text,
-                d.key.line,
-                d.key.column,
-                format!(
-                    "`{}` is given twice in this mapping (first on line {})",
-                    d.key.text, d.first_line
-                ),
-            )
-            .with_help("keep one of them")
-        })
-        .collect();
-    let checked = shape::check(&root, &SCHEMA);
-    errors.extend(checked.problems.into_iter().map(|p| {
-        let e = SpecError::new(path, text, p.line, p.column, p.message);
-        match p.help {
-            Some(h) => e.with_help(h),
-            None => e,
-        }
-    }));
+    let (mut errors, checked) = shape_errors(path, text, &root, &duplicates, &SCHEMA);
     let file: Option<super::ZoneFile> = serde_json::from_value(checked.repaired).ok();
     if let Some(file) = &file
         && !checked.guessed
@@ -367,30 +344,7 @@ fn parse(path: &str, text: &str) -> Result<Parsed, SpecErrors> {
             .with_help("a lab needs at least `name`, `title`, `program` and `checks`; see the README's lab spec reference")
             .into());
     };
-    let mut errors: Vec<SpecError> = duplicates
-        .iter()
-        .map(|d| {
-            SpecError::new(
-                path,
-                text,
-                d.key.line,
-                d.key.column,
-                format!(
-                    "`{}` is given twice in this mapping (first on line {})",
-                    d.key.text, d.first_line
-                ),
-            )
-            .with_help("keep one of them")
-        })
-        .collect();
-    let checked = shape::check(&root, lab_schema());
-    errors.extend(checked.problems.into_iter().map(|p| {
-        let e = SpecError::new(path, text, p.line, p.column, p.message);
-        match p.help {
-            Some(h) => e.with_help(h),
-            None => e,
-        }
-    }));
+    let (errors, checked) = shape_errors(path, text, &root, &duplicates, lab_schema());
     if !errors.is_empty() {
         return match serde_json::from_value::<Lab>(checked.repaired) {
             Ok(lab) => Ok(Parsed {
@@ -416,6 +370,42 @@ fn parse(path: &str, text: &str) -> Result<Parsed, SpecErrors> {
         errors,
         rules_apply: true,
     })
+}
+
+/// The errors of a parsed tree's shape against `schema`: keys given twice,
+/// then every problem the walk found; and what the walk made of the tree.
+fn shape_errors(
+    path: &str,
+    text: &str,
+    root: &Node,
+    duplicates: &[tree::Duplicate],
+    schema: &serde_json::Value,
+) -> (Vec<SpecError>, shape::Checked) {
+    let mut errors: Vec<SpecError> = duplicates
+        .iter()
+        .map(|d| {
+            SpecError::new(
+                path,
+                text,
+                d.key.line,
+                d.key.column,
+                format!(
+                    "`{}` is given twice in this mapping (first on line {})",
+                    d.key.text, d.first_line
+                ),
+            )
+            .with_help("keep one of them")
+        })
+        .collect();
+    let mut checked = shape::check(root, schema);
+    errors.extend(checked.problems.drain(..).map(|p| {
+        let e = SpecError::new(path, text, p.line, p.column, p.message);
+        match p.help {
+            Some(h) => e.with_help(h),
+            None => e,
+        }
+    }));
+    (errors, checked)
 }
 
 fn syntax_error(path: &str, text: &str, e: &tree::SyntaxError) -> SpecErrors {
