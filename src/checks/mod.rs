@@ -5,6 +5,7 @@
 //! passes (full points) or not (none): scores stay easy to explain.
 
 mod capture;
+mod dns;
 mod http_client;
 pub mod output;
 pub mod params;
@@ -141,6 +142,31 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::Keeps => pop3::keeps(spec, ctx),
         CheckKind::Transcript => golden(ctx),
         CheckKind::UsesArguments => capture::uses_arguments(ctx),
+        CheckKind::QueryFormat => dns::client::query_format(spec, ctx),
+        CheckKind::RandomId => dns::client::random_id(spec, ctx),
+        CheckKind::PrintsAnswers => dns::client::prints_answers(spec, ctx),
+        CheckKind::Mx => dns::client::mx(spec, ctx),
+        CheckKind::Cname => dns::client::cname(spec, ctx),
+        CheckKind::IgnoresWrongId => dns::client::ignores_wrong_id(spec, ctx),
+        CheckKind::Retransmits => dns::client::retransmits(spec, ctx),
+        CheckKind::TcpFallback => dns::client::tcp_fallback(spec, ctx),
+        CheckKind::Nxdomain if !ctx.lab.probes.is_empty() => dns::server::nxdomain(spec, ctx),
+        CheckKind::Nxdomain if dns::is_hierarchy(ctx) => dns::resolver::nxdomain(spec, ctx),
+        CheckKind::Nxdomain => dns::client::nxdomain(spec, ctx),
+        CheckKind::Header => dns::server::header(spec, ctx),
+        CheckKind::Question => dns::server::question(spec, ctx),
+        CheckKind::Answers => dns::server::answers(spec, ctx),
+        CheckKind::CompressedQuery => dns::server::compressed_query(spec, ctx),
+        CheckKind::MultipleQuestions => dns::server::multiple_questions(spec, ctx),
+        CheckKind::Forwards => dns::server::forwards(spec, ctx),
+        CheckKind::Malformed => dns::server::malformed(spec, ctx),
+        CheckKind::StartsAtRoot => dns::resolver::starts_at_root(spec, ctx),
+        CheckKind::FollowsReferrals => dns::resolver::follows_referrals(spec, ctx),
+        CheckKind::UsesGlue => dns::resolver::uses_glue(spec, ctx),
+        CheckKind::ResolvesGluelessNs => dns::resolver::resolves_glueless_ns(spec, ctx),
+        CheckKind::FollowsCname => dns::resolver::follows_cname(spec, ctx),
+        CheckKind::FinalAnswer => dns::resolver::final_answer(spec, ctx),
+        CheckKind::Caches => dns::resolver::caches(spec, ctx),
     }
 }
 

@@ -830,7 +830,7 @@ fn case_rules(lab: &Lab, r: &mut Rules) {
                 (
                     "delay",
                     patch.delay.is_some(),
-                    &[ServerKind::UdpPinger, ServerKind::Http][..],
+                    &[ServerKind::UdpPinger, ServerKind::Http, ServerKind::Dns][..],
                 ),
                 (
                     "greeting_delay",
@@ -838,6 +838,7 @@ fn case_rules(lab: &Lab, r: &mut Rules) {
                     &[ServerKind::Smtp][..],
                 ),
                 ("inject", patch.inject.is_some(), &[ServerKind::Smtp][..]),
+                ("faults", patch.faults.is_some(), &[ServerKind::Dns][..]),
             ];
             for (field, given, kinds) in fields {
                 if given && !kinds.contains(&kind) {

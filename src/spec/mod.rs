@@ -144,7 +144,7 @@ pub struct ServerPatch {
     /// udp-pinger: the loss rate.
     #[serde(default)]
     pub loss: Option<f64>,
-    /// udp-pinger, http: the reply delay.
+    /// udp-pinger, http, dns: the reply delay.
     #[serde(default)]
     pub delay: Option<DelayRange>,
     /// smtp: the wait before the greeting.
@@ -153,6 +153,9 @@ pub struct ServerPatch {
     /// smtp: the injected replies.
     #[serde(default)]
     pub inject: Option<Vec<InjectSpec>>,
+    /// dns: the faults, in place of the server's (`{}` for none).
+    #[serde(default)]
+    pub faults: Option<DnsFaults>,
 }
 
 impl ServerPatch {
@@ -178,6 +181,9 @@ impl ServerPatch {
         }
         if let Some(inject) = &self.inject {
             server.inject = inject.clone();
+        }
+        if let Some(faults) = &self.faults {
+            server.faults = Some(faults.clone());
         }
     }
 }
@@ -901,11 +907,57 @@ pub enum CheckKind {
     Transcript,
     /// The program talks to the host and port it is given, not hard-coded ones.
     UsesArguments,
+    /// DNS client: each query has a valid header, one question, RD set, the name as labels, the right type and class.
+    QueryFormat,
+    /// DNS client: query IDs are not fixed or predictable.
+    RandomId,
+    /// DNS client: the A records of the answer are printed, correctly decoded.
+    PrintsAnswers,
+    /// DNS client: an MX answer is printed with its preference and exchange.
+    Mx,
+    /// DNS client: a CNAME chain is printed with the address it leads to.
+    Cname,
+    /// DNS: a name that does not exist is reported as such (client, resolver) or answered NXDOMAIN (server).
+    Nxdomain,
+    /// DNS client: a response with another ID is not accepted.
+    IgnoresWrongId,
+    /// DNS client: a lost query is sent again after a timeout, and the client does not hang.
+    Retransmits,
+    /// DNS client: a truncated (TC) answer makes the client ask again over TCP.
+    TcpFallback,
+    /// DNS server: the ID, opcode and RD are echoed, QR is set, an unknown opcode gets NOTIMP.
+    Header,
+    /// DNS server: the question is echoed in the response.
+    Question,
+    /// DNS server: the zone's records are answered.
+    Answers,
+    /// DNS server: a question whose name uses a compression pointer is understood.
+    CompressedQuery,
+    /// DNS server: a query with several questions is answered for each.
+    MultipleQuestions,
+    /// DNS server: a name outside the zone is forwarded to the upstream resolver and its answer relayed.
+    Forwards,
+    /// DNS server: a truncated or garbage datagram does not stop the server answering.
+    Malformed,
+    /// DNS resolver: the first query goes to a root server from the root hints.
+    StartsAtRoot,
+    /// DNS resolver: root, then TLD, then authoritative server, each query with RD=0.
+    FollowsReferrals,
+    /// DNS resolver: the glue addresses of a referral are used.
+    UsesGlue,
+    /// DNS resolver: a name server without glue is resolved from the root first.
+    ResolvesGluelessNs,
+    /// DNS resolver: a CNAME answer is followed to the address.
+    FollowsCname,
+    /// DNS resolver: the address printed is the right one.
+    FinalAnswer,
+    /// DNS resolver: a second name in the same zone skips the root and TLD while their TTL lasts.
+    Caches,
 }
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 37] = [
+    pub const ALL: [CheckKind; 60] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -943,6 +995,29 @@ impl CheckKind {
         CheckKind::Keeps,
         CheckKind::Transcript,
         CheckKind::UsesArguments,
+        CheckKind::QueryFormat,
+        CheckKind::RandomId,
+        CheckKind::PrintsAnswers,
+        CheckKind::Mx,
+        CheckKind::Cname,
+        CheckKind::Nxdomain,
+        CheckKind::IgnoresWrongId,
+        CheckKind::Retransmits,
+        CheckKind::TcpFallback,
+        CheckKind::Header,
+        CheckKind::Question,
+        CheckKind::Answers,
+        CheckKind::CompressedQuery,
+        CheckKind::MultipleQuestions,
+        CheckKind::Forwards,
+        CheckKind::Malformed,
+        CheckKind::StartsAtRoot,
+        CheckKind::FollowsReferrals,
+        CheckKind::UsesGlue,
+        CheckKind::ResolvesGluelessNs,
+        CheckKind::FollowsCname,
+        CheckKind::FinalAnswer,
+        CheckKind::Caches,
     ];
 
     /// The kebab-case name used in YAML.
@@ -985,6 +1060,29 @@ impl CheckKind {
             CheckKind::Keeps => "keeps",
             CheckKind::Transcript => "transcript",
             CheckKind::UsesArguments => "uses-arguments",
+            CheckKind::QueryFormat => "query-format",
+            CheckKind::RandomId => "random-id",
+            CheckKind::PrintsAnswers => "prints-answers",
+            CheckKind::Mx => "mx",
+            CheckKind::Cname => "cname",
+            CheckKind::Nxdomain => "nxdomain",
+            CheckKind::IgnoresWrongId => "ignores-wrong-id",
+            CheckKind::Retransmits => "retransmits",
+            CheckKind::TcpFallback => "tcp-fallback",
+            CheckKind::Header => "header",
+            CheckKind::Question => "question",
+            CheckKind::Answers => "answers",
+            CheckKind::CompressedQuery => "compressed-query",
+            CheckKind::MultipleQuestions => "multiple-questions",
+            CheckKind::Forwards => "forwards",
+            CheckKind::Malformed => "malformed",
+            CheckKind::StartsAtRoot => "starts-at-root",
+            CheckKind::FollowsReferrals => "follows-referrals",
+            CheckKind::UsesGlue => "uses-glue",
+            CheckKind::ResolvesGluelessNs => "resolves-glueless-ns",
+            CheckKind::FollowsCname => "follows-cname",
+            CheckKind::FinalAnswer => "final-answer",
+            CheckKind::Caches => "caches",
         }
     }
 
@@ -1029,6 +1127,29 @@ impl CheckKind {
             | CheckKind::Keeps
             | CheckKind::Transcript
             | CheckKind::UsesArguments => &[],
+            CheckKind::QueryFormat => &[],
+            CheckKind::RandomId => &[],
+            CheckKind::PrintsAnswers => &[],
+            CheckKind::Mx => &[],
+            CheckKind::Cname => &[],
+            CheckKind::Nxdomain => &[],
+            CheckKind::IgnoresWrongId => &[],
+            CheckKind::Retransmits => &[],
+            CheckKind::TcpFallback => &[],
+            CheckKind::Header => &[],
+            CheckKind::Question => &[],
+            CheckKind::Answers => &[],
+            CheckKind::CompressedQuery => &[],
+            CheckKind::MultipleQuestions => &[],
+            CheckKind::Forwards => &[],
+            CheckKind::Malformed => &[],
+            CheckKind::StartsAtRoot => &[],
+            CheckKind::FollowsReferrals => &[],
+            CheckKind::UsesGlue => &[],
+            CheckKind::ResolvesGluelessNs => &[],
+            CheckKind::FollowsCname => &[],
+            CheckKind::FinalAnswer => &[],
+            CheckKind::Caches => &[],
         }
     }
 
@@ -1070,6 +1191,30 @@ impl CheckKind {
             | CheckKind::BinaryFile
             | CheckKind::Headers
             | CheckKind::Concurrent => None,
+            CheckKind::QueryFormat
+            | CheckKind::RandomId
+            | CheckKind::PrintsAnswers
+            | CheckKind::Mx
+            | CheckKind::Cname
+            | CheckKind::IgnoresWrongId
+            | CheckKind::Retransmits
+            | CheckKind::TcpFallback
+            | CheckKind::StartsAtRoot
+            | CheckKind::FollowsReferrals
+            | CheckKind::UsesGlue
+            | CheckKind::ResolvesGluelessNs
+            | CheckKind::FollowsCname
+            | CheckKind::FinalAnswer
+            | CheckKind::Caches => Some(ServerKind::Dns),
+            // These read probe exchanges (dns-server) or the lab's DNS server (dns-client, dns-resolver).
+            CheckKind::Header
+            | CheckKind::Question
+            | CheckKind::Answers
+            | CheckKind::CompressedQuery
+            | CheckKind::MultipleQuestions
+            | CheckKind::Forwards
+            | CheckKind::Malformed
+            | CheckKind::Nxdomain => None,
         }
     }
 
@@ -1084,6 +1229,13 @@ impl CheckKind {
                 | CheckKind::BinaryFile
                 | CheckKind::Headers
                 | CheckKind::Concurrent
+                | CheckKind::Header
+                | CheckKind::Question
+                | CheckKind::Answers
+                | CheckKind::CompressedQuery
+                | CheckKind::MultipleQuestions
+                | CheckKind::Forwards
+                | CheckKind::Malformed
         )
     }
 }
