@@ -38,8 +38,12 @@ pub struct RunningServers {
     /// Tasks that read what the kernel still holds when told to stop.
     drainers: Vec<JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
-    /// Whether a TCP server runs (its connections may still be reading).
+    /// Whether a TCP session server (HTTP, SMTP, POP3) runs: its
+    /// connections may still be reading.
     tcp: bool,
+    /// The TCP connections each DNS server accepted so far: a DNS server's
+    /// TCP side is settled only when a client used it.
+    dns_conns: Vec<std::sync::Arc<std::sync::atomic::AtomicU32>>,
     /// Bound address of each server, by spec order.
     pub addrs: Vec<(String, SocketAddr)>,
     /// Every socket the servers listen on, for the capture's steering.
@@ -77,6 +81,7 @@ impl Default for RunningServers {
             drainers: Vec::new(),
             stop: tokio::sync::watch::channel(false).0,
             tcp: false,
+            dns_conns: Vec::new(),
             addrs: Vec::new(),
             sockets: Vec::new(),
             tls_addrs: Vec::new(),
@@ -108,7 +113,7 @@ impl RunningServers {
                 abort.abort();
             }
         }
-        if self.tcp {
+        if self.tcp || self.dns_used_tcp() {
             let until = tokio::time::Instant::now() + TCP_SETTLE_MAX;
             while tokio::time::Instant::now() < until {
                 let last = recorder.last_event().unwrap_or_default();
@@ -118,6 +123,19 @@ impl RunningServers {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         }
+    }
+
+    /// Whether a client connected to a DNS server over TCP: a connection was
+    /// accepted, or one waits in a listening socket's queue.
+    fn dns_used_tcp(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.dns_conns.iter().any(|c| c.load(Ordering::Relaxed) > 0) {
+            return true;
+        }
+        self.sockets
+            .iter()
+            .filter(|s| s.kind == ServerKind::Dns && s.transport == crate::trace::Transport::Tcp)
+            .any(|s| pending(&s.fd))
     }
 
     /// Adds a task that, like the UDP servers, reads what the kernel holds
@@ -139,6 +157,20 @@ impl RunningServers {
     pub fn primary(&self) -> Option<SocketAddr> {
         self.addrs.first().map(|(_, a)| *a)
     }
+}
+
+/// Whether a connection waits to be accepted on listening socket `fd`
+/// (it polls readable), without waiting.
+fn pending(fd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents & libc::POLLIN != 0
 }
 
 impl Drop for RunningServers {
@@ -470,8 +502,8 @@ fn start_dns(
         running
             .tasks
             .push(rt.spawn(dns::serve_tcp(tcp, shared.clone())));
-        running.tcp = true;
     }
+    running.dns_conns.push(shared.connections());
     let first = first.with_context(|| format!("the {} server has no zone to serve", spec.name))?;
     running.addrs.push((spec.name.clone(), first));
     if let Some(hints) = config.zones.root_hints().filter(|_| config.zones.hierarchy) {

@@ -224,10 +224,15 @@ pub struct Shared {
     /// Queries seen so far, both transports (for the recording cap).
     seen: AtomicU32,
     /// TCP connections so far.
-    conns: AtomicU32,
+    conns: Arc<AtomicU32>,
 }
 
 impl Shared {
+    /// The count of TCP connections the server accepted, as it goes.
+    pub fn connections(&self) -> Arc<AtomicU32> {
+        self.conns.clone()
+    }
+
     /// The state of a server with `config`, recording into `recorder`.
     pub fn new(config: DnsConfig, recorder: Recorder) -> Arc<Shared> {
         Arc::new(Shared {
@@ -236,7 +241,7 @@ impl Shared {
             udp_queries: AtomicU32::new(0),
             tcp_queries: AtomicU32::new(0),
             seen: AtomicU32::new(0),
-            conns: AtomicU32::new(0),
+            conns: Arc::new(AtomicU32::new(0)),
         })
     }
 
