@@ -722,7 +722,7 @@ fn chain_verdict(
         After::Followed | After::LookedUpNs => None,
         After::Stopped if referral.glue.is_empty() => None,
         After::Stopped => Some(Err(Verdict::fail(format!(
-            "after the referral for {name} from {} (response to {}: {}), the program asked none of those servers{}{}",
+            "after the referral for {name} from {}, in response to {} ({}), the program asked none of those servers{}{}",
             h.describe(a.to),
             a.label(),
             referral.show(),
@@ -779,7 +779,7 @@ pub fn uses_glue(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
                 .map(|(_, g)| g.as_str())
                 .unwrap_or("");
             return Verdict::fail(format!(
-                "the referral from {} (response to {}) gave {}'s address, {addr}, in its additional section (glue), yet the program looked that name up: {} to {}; ask {addr} the question instead{}",
+                "the referral from {}, in response to {}, gave {}'s address, {addr}, in its additional section (glue), yet the program looked that name up: {} to {}; ask {addr} the question instead{}",
                 h.describe(a.to),
                 a.label(),
                 b.name,
@@ -841,7 +841,7 @@ fn glueless_followed(
     let a = &asks[i];
     let later = &asks[i + 1..];
     let said = format!(
-        "the referral from {} (response to {}) delegates {} to {} and gives no address for it (no glue)",
+        "the referral from {}, in response to {}, delegates {} to {} and gives no address for it (no glue)",
         h.describe(a.to),
         a.label(),
         f.zone,
@@ -907,12 +907,59 @@ pub fn follows_cname(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             .with_evidence(evidence(&h, &asks));
         }
     }
+    if let Some(v) = cname_in_answer(ctx, &h, &asks, &mut judged) {
+        return v;
+    }
     if judged == 0 {
         return Verdict::skip(
-            "not checked: no answer with a CNAME into another zone reached the program in this case",
+            "not checked: no answer with a CNAME reached the program in this case",
         );
     }
     Verdict::pass()
+}
+
+/// An answer that gives a CNAME and its target's address together: the
+/// target's address must be printed.
+fn cname_in_answer(ctx: &Ctx, h: &Hierarchy, asks: &[Ask], judged: &mut usize) -> Option<Verdict> {
+    let printed = printed_addresses(ctx);
+    for name in names(ctx) {
+        let Some((a, answers)) = asks.iter().find_map(|a| {
+            let answers = a.reply.as_ref()?.answers();
+            (a.name == name && answers.iter().any(|x| x.rtype == "CNAME")).then_some((a, answers))
+        }) else {
+            continue;
+        };
+        let addresses: Vec<&str> = answers
+            .iter()
+            .filter(|x| x.rtype == "A")
+            .map(|x| x.data.as_str())
+            .collect();
+        if addresses.is_empty() {
+            continue;
+        }
+        *judged += 1;
+        if addresses.iter().all(|x| printed.iter().any(|p| p == x)) {
+            continue;
+        }
+        let chain: Vec<String> = answers
+            .iter()
+            .map(|x| format!("{} {} {}", x.owner, x.rtype, x.data))
+            .collect();
+        let mut ev = last_lines(ctx.trace.lines(Stream::Stdout), 6, "stdout");
+        ev.extend(evidence(h, asks));
+        return Some(
+            Verdict::fail(format!(
+                "{} answered {name} with a CNAME and its target's address in the same response ({}; in response to {}), but the program did not print {}: the answer's first record is owned by the name asked and is a CNAME; the A record is owned by its target{}",
+                h.describe(a.to),
+                chain.join("; "),
+                a.label(),
+                addresses.join(", "),
+                ending(ctx)
+            ))
+            .with_evidence(ev),
+        );
+    }
+    None
 }
 
 /// The printed dotted quads of the program's standard output.
@@ -980,6 +1027,14 @@ fn wrong_answer(
                 .any(|x| x.rtype == "A" && want.contains(&x.data))
         })
     })?;
+    if got
+        .reply
+        .as_ref()
+        .is_some_and(|r| r.answers().iter().any(|x| x.rtype == "CNAME"))
+    {
+        // Reading an answer through its CNAME is `follows-cname`'s to judge.
+        return None;
+    }
     let others: Vec<&String> = printed.iter().filter(|p| !want.contains(p)).collect();
     let instead = if others.is_empty() {
         "it printed no address".to_string()
@@ -997,7 +1052,7 @@ fn wrong_answer(
     ev.extend(evidence(h, asks));
     Some(
         Verdict::fail(format!(
-            "{name} is {}: {} gave it (response to {}, for {}), but {instead}{}",
+            "{name} is {}: {} gave it, in response to {} (for {}), but {instead}{}",
             want.join(", "),
             h.describe(got.to),
             got.label(),
