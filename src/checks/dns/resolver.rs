@@ -111,6 +111,14 @@ impl Hierarchy {
         }
     }
 
+    /// Whether `ip` is the address of one of the hierarchy's servers.
+    fn serves(&self, ip: IpAddr) -> bool {
+        self.zones
+            .views
+            .iter()
+            .any(|v| v.addr.map(IpAddr::V4) == Some(ip))
+    }
+
     /// Whether `ip` is a root server's: the lab's root hints or a real one.
     fn is_root_address(&self, ip: IpAddr) -> bool {
         self.roots.iter().any(|r| IpAddr::V4(*r) == ip)
@@ -640,7 +648,9 @@ pub fn follows_referrals(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 fn recursion_desired(h: &Hierarchy, asks: &[Ask]) -> Option<Verdict> {
     let rd: Vec<&Ask> = asks
         .iter()
-        .filter(|a| a.summary.recursion_desired())
+        .enumerate()
+        .filter(|(i, a)| a.summary.recursion_desired() && !glueless_to_resolver(h, asks, *i))
+        .map(|(_, a)| a)
         .collect();
     let first = rd.first()?;
     let off = if first.tcp { 4 } else { 2 };
@@ -659,6 +669,20 @@ fn recursion_desired(h: &Hierarchy, asks: &[Ask]) -> Option<Verdict> {
         ))
         .with_evidence(evidence(h, asks)),
     )
+}
+
+/// Whether query `i` asks a recursive resolver (an address of no server
+/// of the hierarchy, after the root was asked) for a name server a referral
+/// gave no glue for: `resolves-glueless-ns`'s to judge, RD and all.
+fn glueless_to_resolver(h: &Hierarchy, asks: &[Ask], i: usize) -> bool {
+    let a = &asks[i];
+    !h.serves(a.to)
+        && asks[..i].iter().any(|b| {
+            b.reply
+                .as_ref()
+                .and_then(Reply::referral)
+                .is_some_and(|f| f.glue.is_empty() && f.names.contains(&a.name))
+        })
 }
 
 /// CNAME targets an answer gives without their address.
@@ -865,8 +889,24 @@ fn glueless_followed(
             .map(|x| (b, x.data))
     });
     let Some((b, ip)) = found else {
+        let via = later
+            .iter()
+            .find(|b| f.names.contains(&b.name) && !h.serves(b.to))
+            .map(|b| {
+                format!(
+                    " (it asked {}, which is no server of the hierarchy{}, in {})",
+                    b.to,
+                    if b.summary.recursion_desired() {
+                        ", with RD set: a recursive resolver"
+                    } else {
+                        ""
+                    },
+                    b.label()
+                )
+            })
+            .unwrap_or_default();
         return Err(Verdict::fail(format!(
-            "{said}; the program asked for {}'s address but never got it: resolve it from the root like any name{}",
+            "{said}; the program asked for {}'s address but never got it{via}: resolve it from the root like any name{}",
             f.names[0],
             ending(ctx)
         )));
