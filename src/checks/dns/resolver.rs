@@ -360,7 +360,6 @@ fn asks<'t>(ctx: &Ctx<'t>) -> Vec<Ask<'t>> {
     for e in &ctx.trace.events {
         let EventKind::DnsMessage {
             dir,
-            transport,
             index,
             conn,
             local,
@@ -373,7 +372,6 @@ fn asks<'t>(ctx: &Ctx<'t>) -> Vec<Ask<'t>> {
             continue;
         };
         let tcp = conn.is_some();
-        let _ = transport;
         match dir {
             Dir::In => {
                 let Some(q) = &summary.question else { continue };
@@ -386,28 +384,29 @@ fn asks<'t>(ctx: &Ctx<'t>) -> Vec<Ask<'t>> {
                     summary,
                     name: q.name.to_ascii_lowercase(),
                     reply: None,
-                    dropped: true,
+                    dropped: false,
                 });
             }
             Dir::Out => {
+                // A response with a wrong ID (a fault) is not the answer.
+                if fault.as_deref() == Some("wrong-id") {
+                    continue;
+                }
                 if let Some(a) = out
                     .iter_mut()
                     .rev()
                     .find(|a| a.index == *index && a.tcp == tcp)
                 {
-                    a.dropped = false;
-                    if fault.as_deref() != Some("wrong-id") {
-                        a.reply = Some(Reply {
-                            at: e.at,
-                            raw,
-                            summary,
-                        });
-                    }
+                    a.reply = Some(Reply {
+                        at: e.at,
+                        raw,
+                        summary,
+                    });
                 }
             }
         }
     }
-    // A query whose response never came but was not dropped by a fault.
+    // A query the lab dropped on purpose, and never answered.
     let dropped: BTreeSet<u32> = dropped_queries(ctx);
     for a in &mut out {
         a.dropped = a.reply.is_none() && !a.tcp && dropped.contains(&a.index);
@@ -728,7 +727,7 @@ fn chain_verdict(
     for (k, &i) in chain.iter().enumerate().skip(1) {
         let a = &asks[i];
         let prev = &asks[chain[k - 1]];
-        if a.to == prev.to || h.is_root_address(a.to) || pointed_at(h, &asks[..i], a.to) {
+        if a.to == prev.to || h.is_root_address(a.to) || pointed_at(&asks[..i], a.to) {
             continue;
         }
         return Some(Err(Verdict::fail(format!(
@@ -758,7 +757,7 @@ fn chain_verdict(
 
 /// Whether a referral among `asks` (or a name server's address looked up)
 /// named `ip`.
-fn pointed_at(h: &Hierarchy, asks: &[Ask], ip: IpAddr) -> bool {
+fn pointed_at(asks: &[Ask], ip: IpAddr) -> bool {
     let ip = ip.to_string();
     let mut ns_names: Vec<String> = Vec::new();
     for a in asks {
@@ -774,7 +773,6 @@ fn pointed_at(h: &Hierarchy, asks: &[Ask], ip: IpAddr) -> bool {
             return true;
         }
     }
-    let _ = h;
     false
 }
 
@@ -1169,12 +1167,12 @@ pub fn caches(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 }
 
 /// The latest referral among `asks` to a zone holding `name`, below the TLDs.
-fn known_zone<'a>(asks: &'a [Ask], name: &str) -> Option<(Duration, Referral, IpAddr)> {
+fn known_zone(asks: &[Ask], name: &str) -> Option<(Duration, Referral, IpAddr)> {
     asks.iter().rev().find_map(|a| {
         let r = a.reply.as_ref()?;
         let f = r.referral()?;
         let inside = name == f.zone || name.ends_with(&format!(".{}", f.zone));
-        (inside && f.zone.matches('.').count() >= 2).then(|| (r.at, f, a.to))
+        (inside && f.zone.matches('.').count() >= 2).then_some((r.at, f, a.to))
     })
 }
 
@@ -1298,6 +1296,99 @@ mod tests {
         msg[296] = 0x0C; // -> 12
         assert_eq!(far_pointers(&msg), vec![(290, 0xC1, 0x0E)]);
         assert!(pointer_note(&msg).contains("offset 290: bytes c1 0e"));
+    }
+
+    /// A DNS message event: a query to `to` (flags `flags`) or, with
+    /// `authority`, the referral answering it.
+    fn message(
+        index: u32,
+        to: &str,
+        name: &str,
+        flags: u16,
+        authority: &[&str],
+    ) -> crate::trace::Event {
+        let out = !authority.is_empty();
+        let mut raw = vec![0u8; 12];
+        raw[2..4].copy_from_slice(&flags.to_be_bytes());
+        crate::trace::Event {
+            at: Duration::from_millis(u64::from(index) * 10 + u64::from(out)),
+            kind: EventKind::DnsMessage {
+                server: "dns".into(),
+                dir: if out { Dir::Out } else { Dir::In },
+                transport: crate::trace::Transport::Udp,
+                index,
+                conn: None,
+                peer: "127.0.0.1:40000".parse().unwrap(),
+                local: format!("{to}:53").parse().unwrap(),
+                len: raw.len(),
+                raw,
+                summary: Some(DnsSummary {
+                    flags,
+                    question: Some(crate::trace::DnsQuestion {
+                        name: name.into(),
+                        qtype: "A".into(),
+                        qclass: "IN".into(),
+                    }),
+                    authority: authority.iter().map(ToString::to_string).collect(),
+                    ..DnsSummary::default()
+                }),
+                fault: None,
+            },
+        }
+    }
+
+    fn judge(events: Vec<crate::trace::Event>, check: fn(&CheckSpec, &Ctx) -> Verdict) -> Verdict {
+        let lab = lab().for_case(&lab().cases[0]);
+        let trace = crate::trace::Trace {
+            events,
+            ..Default::default()
+        };
+        check(
+            &lab.checks[0],
+            &Ctx {
+                trace: &trace,
+                lab: &lab,
+            },
+        )
+    }
+
+    #[test]
+    fn a_query_with_rd_is_named_with_its_byte() {
+        let com = "com. 3600 IN NS a.gtld-servers.net.";
+        let v = judge(
+            vec![
+                message(1, "127.0.0.2", "www.example.com.", 0x0100, &[]),
+                message(1, "127.0.0.2", "www.example.com.", 0x8100, &[com]),
+            ],
+            follows_referrals,
+        );
+        assert_eq!(v.status, crate::outcome::Status::Fail);
+        let m = v.message.unwrap();
+        assert!(
+            m.contains("byte 2") && m.contains("0x01") && m.contains("127.0.0.2 (the root)"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_real_roots_address_starts_at_the_root_and_a_resolvers_does_not() {
+        let first = |to: &str| {
+            judge(
+                vec![message(1, to, "www.example.com.", 0, &[])],
+                starts_at_root,
+            )
+        };
+        assert_eq!(first("198.41.0.4").status, crate::outcome::Status::Pass);
+        assert_eq!(first("127.0.0.2").status, crate::outcome::Status::Pass);
+        let v = first("8.8.8.8");
+        assert_eq!(v.status, crate::outcome::Status::Fail);
+        assert!(
+            v.message
+                .unwrap()
+                .contains("8.8.8.8, which is not a root server")
+        );
+        let v = first("127.0.0.3");
+        assert!(v.message.unwrap().contains("the TLD servers of com."));
     }
 
     #[test]
