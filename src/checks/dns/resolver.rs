@@ -1339,10 +1339,7 @@ mod tests {
 
     fn judge(events: Vec<crate::trace::Event>, check: fn(&CheckSpec, &Ctx) -> Verdict) -> Verdict {
         let lab = lab().for_case(&lab().cases[0]);
-        let trace = crate::trace::Trace {
-            events,
-            ..Default::default()
-        };
+        let trace = crate::trace::Trace { events };
         check(
             &lab.checks[0],
             &Ctx {
