@@ -289,3 +289,158 @@ fn two_runs_with_the_same_seed_give_identical_transcripts() {
     // The transcript holds no times, ports or IDs: it is snapshotted as it is.
     insta::assert_snapshot!("dns-resolver-reference", first);
 }
+
+/// One case's section of a transcript: the servers' lines, by query
+/// number, and what the program printed.
+struct Section {
+    id: String,
+    /// (query number, where the query went, the response line).
+    exchanges: Vec<(String, String, String)>,
+    stdout: Vec<String>,
+}
+
+fn sections(transcript: &str) -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::new();
+    let mut in_stdout = false;
+    for line in transcript.lines() {
+        if let Some(rest) = line.strip_prefix("== case ") {
+            let id = rest.split(':').next().unwrap().trim_end_matches(" ==");
+            out.push(Section {
+                id: id.to_string(),
+                exchanges: Vec::new(),
+                stdout: Vec::new(),
+            });
+            continue;
+        }
+        let Some(s) = out.last_mut() else { continue };
+        if line.starts_with("== ") {
+            in_stdout = line.starts_with("== stdout");
+            continue;
+        }
+        if in_stdout {
+            s.stdout.push(line.to_string());
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() > 3 && fields[0] == "udp" && fields[2] == "->" {
+            s.exchanges.push((
+                fields[1].into(),
+                fields[3].trim_end_matches(':').into(),
+                String::new(),
+            ));
+        } else if fields.len() > 2 && fields[0] == "udp" && fields[2] == "<-" {
+            if let Some(e) = s.exchanges.iter_mut().rev().find(|e| e.0 == fields[1]) {
+                e.2 = line.to_string();
+            }
+        }
+    }
+    out
+}
+
+/// The records (`owner TTL TYPE data`) a response line lists after `section: `.
+fn records<'a>(response: &'a str, section: &str) -> Vec<Vec<&'a str>> {
+    let Some(rest) = response.split(&format!("{section}: ")).nth(1) else {
+        return Vec::new();
+    };
+    let rest = rest.split(", additional: ").next().unwrap();
+    rest.split("; ")
+        .map(|r| r.split_whitespace().collect())
+        .collect()
+}
+
+/// The case ids of the lab's YAML.
+fn lab_cases() -> Vec<String> {
+    let yaml = std::fs::read_to_string(root().join("labs/dns-resolver.yaml")).unwrap();
+    let cases = yaml.split("\ncases:\n").nth(1).unwrap();
+    let cases = cases.split("\nchecks:\n").next().unwrap();
+    cases
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- id: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// unbound (behind dig) prints, in every case of the lab, the addresses the
+/// lab's authoritative servers answered with (or NXDOMAIN), and `drill -T`
+/// prints the referrals the hierarchy gave it, hop by hop: real resolvers
+/// walk the same hierarchy the checks expect.
+#[test]
+fn real_resolvers_walk_the_labs_hierarchy_to_its_answers() {
+    if !as_root() || !installed("unbound") || !installed("drill") {
+        eprintln!("skipped: needs root, unbound and drill (.ci/run installs them)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    netgrade()
+        .args(["run", "dns-resolver", "-j", "2", "--quiet", "--snapshots"])
+        .arg(dir.path())
+        .args([fixture("unbound"), fixture("drill-trace")])
+        .assert()
+        .code(1);
+    let read = |name: &str| {
+        let file = dir.path().join(format!("fixtures_dns-resolver_{name}.txt"));
+        sections(&std::fs::read_to_string(file).unwrap())
+    };
+    let unbound = read("unbound");
+    let ids: Vec<String> = unbound.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(ids, lab_cases());
+    for s in &unbound {
+        let stdout = s.stdout.join("\n");
+        let finals: Vec<&(String, String, String)> = s
+            .exchanges
+            .iter()
+            .filter(|e| e.2.contains("<- NOERROR aa") || e.2.contains("<- NXDOMAIN aa"))
+            .collect();
+        let last = finals
+            .last()
+            .unwrap_or_else(|| panic!("{}: no answer", s.id));
+        if last.2.contains("NXDOMAIN") {
+            assert!(stdout.contains("status: NXDOMAIN"), "{}: {stdout}", s.id);
+            continue;
+        }
+        let addresses: Vec<&str> = records(&last.2, "answer")
+            .into_iter()
+            .filter(|r| r.len() == 4 && r[2] == "A")
+            .map(|r| r[3])
+            .collect();
+        assert!(!addresses.is_empty(), "{}: {}", s.id, last.2);
+        for a in addresses {
+            assert!(
+                s.stdout.iter().any(|l| l.ends_with(&format!("\t{a}"))),
+                "{}: unbound did not print {a}: {stdout}",
+                s.id
+            );
+        }
+    }
+    let hierarchy = [
+        "127.0.0.2",
+        "127.0.0.3",
+        "127.0.0.4",
+        "127.0.0.5",
+        "127.0.0.6",
+    ];
+    let mut referrals = 0;
+    for s in read("drill-trace") {
+        for (_, to, response) in &s.exchanges {
+            if !hierarchy.contains(&to.as_str()) {
+                continue;
+            }
+            for r in records(response, "authority") {
+                if r.len() != 4 || r[2] != "NS" {
+                    continue;
+                }
+                referrals += 1;
+                let printed = s.stdout.iter().any(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.len() == 5 && f[0] == r[0] && f[3] == "NS" && f[4] == r[3]
+                });
+                assert!(
+                    printed,
+                    "{}: drill did not print {r:?}: {:?}",
+                    s.id, s.stdout
+                );
+            }
+        }
+    }
+    assert!(referrals >= 16, "{referrals} referrals");
+}
