@@ -328,10 +328,12 @@ fn sections(transcript: &str) -> Vec<Section> {
                 fields[3].trim_end_matches(':').into(),
                 String::new(),
             ));
-        } else if fields.len() > 2 && fields[0] == "udp" && fields[2] == "<-" {
-            if let Some(e) = s.exchanges.iter_mut().rev().find(|e| e.0 == fields[1]) {
-                e.2 = line.to_string();
-            }
+        } else if fields.len() > 2
+            && fields[0] == "udp"
+            && fields[2] == "<-"
+            && let Some(e) = s.exchanges.iter_mut().rev().find(|e| e.0 == fields[1])
+        {
+            e.2 = line.to_string();
         }
     }
     out
