@@ -38,6 +38,12 @@ const EXPECTED: &[(&str, [&str; 8])] = &[
         ],
     ),
     (
+        "starts-at-tld",
+        [
+            "fail", "pass", "pass", "pass", "pass", "pass", "pass", "pass",
+        ],
+    ),
+    (
         "rd-set",
         [
             "pass", "fail", "pass", "pass", "pass", "pass", "pass", "pass",
@@ -115,7 +121,17 @@ const MESSAGES: &[(&str, &str, &[&str])] = &[
     (
         "starts-at-resolver",
         "starts-at-root",
-        &["8.8.8.8", "not a root server", "named.root (127.0.0.2)"],
+        &[
+            "8.8.8.8",
+            "not a root server",
+            "asked for recursion",
+            "named.root (127.0.0.2)",
+        ],
+    ),
+    (
+        "starts-at-tld",
+        "starts-at-root",
+        &["192.5.6.30", "a real TLD server's address"],
     ),
     (
         "no-compression",

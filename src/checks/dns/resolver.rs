@@ -40,6 +40,24 @@ const REAL_ROOTS: &[&str] = &[
     "202.12.27.33",
 ];
 
+/// The real TLD servers of com and net (a- to m.gtld-servers.net), which
+/// students hard-code to skip the root; the lab's root answers them.
+const REAL_GTLDS: &[&str] = &[
+    "192.5.6.30",
+    "192.33.14.30",
+    "192.26.92.30",
+    "192.31.80.30",
+    "192.12.94.30",
+    "192.35.51.30",
+    "192.42.93.30",
+    "192.54.112.30",
+    "192.43.172.30",
+    "192.48.79.30",
+    "192.52.178.30",
+    "192.41.162.30",
+    "192.55.83.30",
+];
+
 /// What a program printed that says a name does not exist.
 const NXDOMAIN_WORDS: &str = r"(?i)nxdomain|n[o']t exist|no such (name|domain|host)|non-?existent|name error|not found|unknown (host|domain|name)";
 
@@ -562,12 +580,12 @@ pub fn starts_at_root(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     if h.is_root_address(first.to) {
         return Verdict::pass();
     }
-    let what = if h
-        .zones
-        .views
-        .iter()
-        .any(|v| v.addr.map(IpAddr::V4) == Some(first.to))
-    {
+    let what = if REAL_GTLDS.iter().any(|g| *g == first.to.to_string()) {
+        format!(
+            "{}, a real TLD server's address (x.gtld-servers.net, com and net), not a root server: the lab's root answered in its place",
+            first.to
+        )
+    } else if h.serves(first.to) {
         format!("{}, not a root server", h.describe(first.to))
     } else {
         format!(
@@ -647,9 +665,7 @@ pub fn follows_referrals(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 fn recursion_desired(h: &Hierarchy, asks: &[Ask]) -> Option<Verdict> {
     let rd: Vec<&Ask> = asks
         .iter()
-        .enumerate()
-        .filter(|(i, a)| a.summary.recursion_desired() && !glueless_to_resolver(h, asks, *i))
-        .map(|(_, a)| a)
+        .filter(|a| a.summary.recursion_desired() && !to_resolver(h, a))
         .collect();
     let first = rd.first()?;
     let off = if first.tcp { 4 } else { 2 };
@@ -670,18 +686,12 @@ fn recursion_desired(h: &Hierarchy, asks: &[Ask]) -> Option<Verdict> {
     )
 }
 
-/// Whether query `i` asks a recursive resolver (an address of no server
-/// of the hierarchy, after the root was asked) for a name server a referral
-/// gave no glue for: `resolves-glueless-ns`'s to judge, RD and all.
-fn glueless_to_resolver(h: &Hierarchy, asks: &[Ask], i: usize) -> bool {
-    let a = &asks[i];
-    !h.serves(a.to)
-        && asks[..i].iter().any(|b| {
-            b.reply
-                .as_ref()
-                .and_then(Reply::referral)
-                .is_some_and(|f| f.glue.is_empty() && f.names.contains(&a.name))
-        })
+/// Whether `a` went to a recursive resolver (an address of no server of
+/// the hierarchy, nor a root's): `starts-at-root` judges it when it starts
+/// the resolution, `resolves-glueless-ns` when it looks up a name server,
+/// RD and all.
+fn to_resolver(h: &Hierarchy, a: &Ask) -> bool {
+    !h.serves(a.to) && !h.is_root_address(a.to)
 }
 
 /// CNAME targets an answer gives without their address.
