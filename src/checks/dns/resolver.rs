@@ -728,7 +728,7 @@ fn chain_verdict(
     let Some(&last) = chain.last() else {
         if names(ctx).iter().any(|n| n == name) {
             return Some(Err(Verdict::fail(format!(
-                "the program never asked any server for {name}{}",
+                "the program never asked any server for {name}{}: send the name from the command line, as it is, to a root server of named.root",
                 ending(ctx)
             ))));
         }
@@ -881,7 +881,7 @@ fn glueless_followed(
     );
     if !later.iter().any(|b| f.names.contains(&b.name)) {
         return Err(Verdict::fail(format!(
-            "{said}; the program never looked up {}'s address{}",
+            "{said}; the program never looked up {}'s address{}: resolve that name from the root like any name, then ask its address the question",
             f.names[0],
             ending(ctx)
         )));
@@ -947,7 +947,7 @@ pub fn follows_cname(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
                 continue;
             }
             return Verdict::fail(format!(
-                "{} answered {} with a CNAME to {target} and no address for it (the target is on other servers); the program never asked for {target}{}",
+                "{} answered {} with a CNAME to {target} and no address for it (the target is on other servers); the program never asked for {target}{}: resolve the target from the root (or from what you have cached) and print its address",
                 h.describe(a.to),
                 a.name,
                 ending(ctx)
@@ -1100,7 +1100,7 @@ fn wrong_answer(
     ev.extend(evidence(h, asks));
     Some(
         Verdict::fail(format!(
-            "{name} is {}: {} gave it, in response to {} (for {}), but {instead}{}",
+            "{name} is {}: {} gave it, in response to {} (for {}), but {instead}{}: print the data of the answer section's A records (4 bytes each, dotted: socket.inet_ntoa)",
             want.join(", "),
             h.describe(got.to),
             got.label(),
