@@ -1308,8 +1308,8 @@ mod tests {
         assert!(pointer_note(&msg).contains("offset 290: bytes c1 0e"));
     }
 
-    /// A DNS message event: a query to `to` (flags `flags`) or, with
-    /// `authority`, the referral answering it.
+    /// A DNS message event: a query to `to` (flags `flags`) or, when a
+    /// section is given, the response answering it.
     fn message(
         index: u32,
         to: &str,
@@ -1317,9 +1317,21 @@ mod tests {
         flags: u16,
         authority: &[&str],
     ) -> crate::trace::Event {
-        let out = !authority.is_empty();
+        response(index, to, name, flags, [&[], authority, &[]])
+    }
+
+    /// Like [`message`], with the answer, authority and additional sections.
+    fn response(
+        index: u32,
+        to: &str,
+        name: &str,
+        flags: u16,
+        sections: [&[&str]; 3],
+    ) -> crate::trace::Event {
+        let out = sections.iter().any(|s| !s.is_empty());
         let mut raw = vec![0u8; 12];
         raw[2..4].copy_from_slice(&flags.to_be_bytes());
+        let text = |s: &[&str]| s.iter().map(ToString::to_string).collect();
         crate::trace::Event {
             at: Duration::from_millis(u64::from(index) * 10 + u64::from(out)),
             kind: EventKind::DnsMessage {
@@ -1339,12 +1351,103 @@ mod tests {
                         qtype: "A".into(),
                         qclass: "IN".into(),
                     }),
-                    authority: authority.iter().map(ToString::to_string).collect(),
+                    answers: text(sections[0]),
+                    authority: text(sections[1]),
+                    additional: text(sections[2]),
                     ..DnsSummary::default()
                 }),
                 fault: None,
             },
         }
+    }
+
+    /// Queries and responses: `(to, name, [answer, authority, additional])`.
+    fn exchanges(steps: &[(&str, &str, [&[&str]; 3])]) -> Vec<crate::trace::Event> {
+        let mut events = Vec::new();
+        for (i, (to, name, sections)) in steps.iter().enumerate() {
+            let n = i as u32 + 1;
+            events.push(message(n, to, name, 0, &[]));
+            events.push(response(n, to, name, 0x8000, *sections));
+        }
+        events
+    }
+
+    const COM: &str = "com. 3600 IN NS a.gtld-servers.net.";
+    const COM_GLUE: &str = "a.gtld-servers.net. 3600 IN A 127.0.0.3";
+    const EXAMPLE: &str = "example.com. 3600 IN NS ns1.example.com.";
+    const EXAMPLE_GLUE: &str = "ns1.example.com. 3600 IN A 127.0.0.4";
+
+    fn judge_caches(events: Vec<crate::trace::Event>) -> Verdict {
+        let lab = lab();
+        let case = lab.cases.iter().find(|c| c.id.value == "caches").unwrap();
+        let lab = lab.for_case(case);
+        let trace = crate::trace::Trace { events };
+        caches(
+            &lab.checks[0],
+            &Ctx {
+                trace: &trace,
+                lab: &lab,
+            },
+        )
+    }
+
+    #[test]
+    fn a_second_name_at_the_root_is_a_cache_miss_and_one_at_its_zone_is_not() {
+        let first: Vec<(&str, &str, [&[&str]; 3])> = vec![
+            ("127.0.0.2", "www.example.com.", [&[], &[COM], &[COM_GLUE]]),
+            (
+                "127.0.0.3",
+                "www.example.com.",
+                [&[], &[EXAMPLE], &[EXAMPLE_GLUE]],
+            ),
+            (
+                "127.0.0.4",
+                "www.example.com.",
+                [&["www.example.com. 300 IN A 10.0.0.1"], &[], &[]],
+            ),
+        ];
+        let mail = [&["mail.example.com. 300 IN A 10.0.0.25"][..], &[], &[]];
+        let mut cached = first.clone();
+        cached.push(("127.0.0.4", "mail.example.com.", mail));
+        assert_eq!(
+            judge_caches(exchanges(&cached)).status,
+            crate::outcome::Status::Pass
+        );
+        let mut again = first.clone();
+        again.push(("127.0.0.2", "mail.example.com.", [&[], &[COM], &[COM_GLUE]]));
+        let v = judge_caches(exchanges(&again));
+        assert_eq!(v.status, crate::outcome::Status::Fail);
+        let m = v.message.unwrap();
+        assert!(
+            m.contains("query udp #4")
+                && m.contains("127.0.0.2 (the root)")
+                && m.contains("TTL 3600 s"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn looking_up_a_name_server_whose_glue_came_is_charged_to_uses_glue_alone() {
+        let steps: Vec<(&str, &str, [&[&str]; 3])> = vec![
+            ("127.0.0.2", "www.example.com.", [&[], &[COM], &[COM_GLUE]]),
+            (
+                "127.0.0.2",
+                "a.gtld-servers.net.",
+                [&[], &["net. 3600 IN NS a.gtld-servers.net."], &[COM_GLUE]],
+            ),
+        ];
+        let v = judge(exchanges(&steps), uses_glue);
+        assert_eq!(v.status, crate::outcome::Status::Fail);
+        assert!(
+            v.message
+                .unwrap()
+                .contains("a.gtld-servers.net.'s address, 127.0.0.3")
+        );
+        // The referral was not followed for want of glue's use: not follows-referrals' fault.
+        assert_eq!(
+            judge(exchanges(&steps), follows_referrals).status,
+            crate::outcome::Status::Skip
+        );
     }
 
     fn judge(events: Vec<crate::trace::Event>, check: fn(&CheckSpec, &Ctx) -> Verdict) -> Verdict {
