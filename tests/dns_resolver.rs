@@ -63,6 +63,13 @@ const EXPECTED: &[(&str, [&str; 8])] = &[
             "pass", "fail", "pass", "pass", "pass", "pass", "pass", "pass",
         ],
     ),
+    // Takes pointers as counted from the question: lost at the first referral.
+    (
+        "pointer-from-question",
+        [
+            "pass", "fail", "skip", "skip", "skip", "skip", "skip", "skip",
+        ],
+    ),
     // Looks a.gtld-servers.net up from the root, again and again.
     (
         "ignores-glue",
@@ -137,6 +144,11 @@ const MESSAGES: &[(&str, &str, &[&str])] = &[
         "no-compression",
         "follows-referrals",
         &["are compressed", "0xC0", "IndexError"],
+    ),
+    (
+        "pointer-from-question",
+        "follows-referrals",
+        &["bytes c0 18", "counts from the message's first byte"],
     ),
     (
         "pointer-low-byte",

@@ -528,7 +528,7 @@ fn any_pointer_note(raw: &[u8]) -> String {
         .find(|&i| raw[i] & 0xC0 == 0xC0 && usize::from(raw[i + 1]) < i && i > 16);
     match at {
         Some(i) => format!(
-            "; its names are compressed (at offset {i}: bytes {:02x} {:02x}, a pointer to offset {}): a length byte with its top two bits set (0xC0) is a pointer, not a label",
+            "; its names are compressed (at offset {i}: bytes {:02x} {:02x}, a pointer to offset {}): a length byte with its top two bits set (0xC0) is a pointer, not a label, and its offset counts from the message's first byte (the ID's), not from the question",
             raw[i],
             raw[i + 1],
             (usize::from(raw[i] & 0x3F) << 8) | usize::from(raw[i + 1])
@@ -1170,7 +1170,7 @@ pub fn caches(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
     if judged == 0 {
         return Verdict::skip(
-            "not checked: the program did not reach the second name's zone with the first name (see `final-answer`)",
+            "not checked: the program did not reach the second name's zone with the first name (see `follows-referrals` and `final-answer`)",
         );
     }
     Verdict::pass()
