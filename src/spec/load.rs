@@ -52,6 +52,10 @@ pub const BUILTIN: &[Builtin] = &[
         name: "pop3-download-keep",
         yaml: include_str!("../../labs/pop3-download-keep.yaml"),
     },
+    Builtin {
+        name: "dns-client",
+        yaml: include_str!("../../labs/dns-client.yaml"),
+    },
 ];
 
 /// Data folders of the built-in labs (`data:` value → files), embedded too.
