@@ -58,9 +58,7 @@ fn merge(lab: &Lab, done: Vec<Done>) -> (RunOutcome, String) {
     let checks: Vec<CheckOutcome> = lab
         .checks
         .iter()
-        .map(|c| {
-            crate::checks::across_cases(c, lab, &compared).unwrap_or_else(|| check(c, &done))
-        })
+        .map(|c| crate::checks::across_cases(c, lab, &compared).unwrap_or_else(|| check(c, &done)))
         .collect();
     let first = &done[0].outcome;
     let mut notes: Vec<String> = Vec::new();

@@ -247,18 +247,19 @@ fn has_name(line: &str, plain: &str) -> bool {
     })
 }
 
-/// The names `line` shows: words with a dot and a letter that are not
-/// addresses (`www.example.com`, `hop.example.net.`), lower case, without
-/// their final dot.
+/// The names `line` shows: words with a letter and a dot inside or at
+/// their end that are not addresses (`www.example.com`, `hop.example.net.`,
+/// `com.`), lower case, without their final dot.
 fn names_in(line: &str) -> Vec<String> {
     line.split(|c: char| c.is_whitespace() || ",;()[]{}<>\"'=|".contains(c))
-        .map(|w| w.trim_end_matches([':', '.']))
+        .map(|w| w.trim_end_matches(':').trim_start_matches(['.', ':']))
         .filter(|w| {
-            w.contains('.')
-                && w.chars().any(|c| c.is_ascii_alphabetic())
-                && w.parse::<std::net::IpAddr>().is_err()
+            let bare = w.trim_end_matches('.');
+            (bare.contains('.') || w.ends_with('.'))
+                && bare.chars().any(|c| c.is_ascii_alphabetic())
+                && bare.parse::<std::net::IpAddr>().is_err()
         })
-        .map(|w| w.trim_start_matches(['.', ':']).to_ascii_lowercase())
+        .map(|w| w.trim_end_matches('.').to_ascii_lowercase())
         .collect()
 }
 
@@ -317,7 +318,10 @@ fn answer(lab: &Lab, trace: &Trace) -> Result<Answer, Verdict> {
         ));
     };
     let asks = |q: &(String, u16)| q.0 == name && q.1 == want.qtype;
-    if !queries.iter().any(|q| q.question().is_some_and(|x| asks(&x))) {
+    if !queries
+        .iter()
+        .any(|q| q.question().is_some_and(|x| asks(&x)))
+    {
         let sent: Vec<String> = queries
             .iter()
             .filter_map(|q| q.question())
@@ -657,24 +661,27 @@ fn question_problems(
     if names_match && qtype != want.qtype {
         let how = if qtype.swap_bytes() == want.qtype {
             format!(
-                "type {qtype}: {} ({}) packed little-endian",
+                "type {} ({}) packed little-endian, which reads as type {qtype}",
                 want.type_name(),
                 want.qtype
             )
         } else {
-            format!("type {} ({qtype})", wire::type_name(qtype))
+            format!(
+                "type {} ({qtype}), but the program was asked for {}",
+                wire::type_name(qtype),
+                want.type_name()
+            )
         };
         out.push(format!(
-            "bytes {pos}–{} (QTYPE) are {}: {how}, but the program was asked for {}: send {}",
+            "bytes {pos}–{} (QTYPE) are {}: {how}; send {}",
             pos + 1,
             hex(&fixed[..2], 2),
-            want.type_name(),
             hex(&want.qtype.to_be_bytes(), 2)
         ));
     }
     if qclass != 1 {
         let how = if qclass == 0x0100 {
-            "class 256: IN (1) packed little-endian".to_string()
+            "IN (1) packed little-endian, which reads as class 256".to_string()
         } else {
             format!("class {qclass}")
         };
@@ -996,10 +1003,8 @@ pub fn cname(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         .map(|e| format!(" (the program {e})"))
         .unwrap_or_default();
     let printed = |a: &str, b: &str| out.iter().any(|l| has_name(l, a) && has_name(l, b));
-    let missing: Vec<&(&Record, String, String)> = links
-        .iter()
-        .filter(|(_, a, b)| !printed(a, b))
-        .collect();
+    let missing: Vec<&(&Record, String, String)> =
+        links.iter().filter(|(_, a, b)| !printed(a, b)).collect();
     if let Some((r, alias, target)) = missing.first() {
         let none = missing.len() == links.len();
         let also = if none && out.iter().any(|l| !names_in(l).is_empty()) {
@@ -1208,9 +1213,10 @@ pub fn retransmits(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         })
         .collect();
     let msgs = messages(ctx.lab, ctx.trace);
-    let Some(lost) = msgs.iter().find(|m| {
-        m.dir == Dir::In && m.transport == Transport::Udp && dropped.contains(&m.index)
-    }) else {
+    let Some(lost) = msgs
+        .iter()
+        .find(|m| m.dir == Dir::In && m.transport == Transport::Udp && dropped.contains(&m.index))
+    else {
         return Verdict::skip("not judged in this case: no query was lost");
     };
     let question = lost.question();
@@ -1380,6 +1386,8 @@ mod tests {
             names_in("alias.example.com. is an alias for www.example.com: 10.0.0.1"),
             ["alias.example.com", "www.example.com"]
         );
+        assert_eq!(names_in("com. 86400 IN A 10.0.0.1"), ["com"]);
+        assert!(names_in("Answer: 10.0.0.1 (ttl 86400).").is_empty());
         assert!(has_number("MX 10 mx1.example.com", 10));
         assert!(!has_number("10.0.0.25", 10));
         assert!(!has_number("1200", 20));

@@ -286,7 +286,11 @@ pub fn hex(bytes: &[u8], max: usize) -> String {
 /// `name` encoded as labels: `03 77 77 77 07 … 00`.
 pub fn encoded(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         out.push(label.len().min(63) as u8);
         out.extend_from_slice(&label.as_bytes()[..label.len().min(63)]);
     }

@@ -388,7 +388,10 @@ fn damaged_responses_are_damaged_the_way_their_fault_says() {
     assert_eq!(moved.answers, kept.answers, "an MX record is no address");
     for r in &moved.additionals {
         let text = r.data.to_string();
-        assert!(text.starts_with("192.0.2.") || text.starts_with("100::"), "{text}");
+        assert!(
+            text.starts_with("192.0.2.") || text.starts_with("100::"),
+            "{text}"
+        );
     }
     for cut in 0..reply.len() {
         let mut part = reply[..cut].to_vec();
