@@ -214,36 +214,35 @@ fn shown_records(records: &[Record]) -> Vec<String> {
 // ---------------------------------------------------------------------------
 // Reading the output: addresses, names and numbers as whole tokens.
 
-/// Whether `line` shows `addr` as a whole address (not inside `10.0.0.10`).
-fn has_addr(line: &str, addr: Ipv4Addr) -> bool {
-    let needle = addr.to_string();
-    let b = line.as_bytes();
-    line.match_indices(&needle).any(|(i, _)| {
+/// Whether `needle` occurs in `text` as a whole token: not preceded by a
+/// character of `part` or a dot, not followed by one of `part`, nor by a
+/// dot and one of `part` (a final dot may end a sentence or a name).
+fn whole(text: &str, needle: &str, part: fn(u8) -> bool) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    let b = text.as_bytes();
+    text.match_indices(needle).any(|(i, _)| {
         let before = i.checked_sub(1).map(|j| b[j]);
         let after = b.get(i + needle.len()).copied();
         let after2 = b.get(i + needle.len() + 1).copied();
-        !before.is_some_and(|c| c.is_ascii_digit() || c == b'.')
-            && !after.is_some_and(|c| c.is_ascii_digit())
-            && !(after == Some(b'.') && after2.is_some_and(|c| c.is_ascii_digit()))
+        let joined_before = before.is_some_and(|c| part(c) || c == b'.');
+        let joined_after =
+            after.is_some_and(part) || (after == Some(b'.') && after2.is_some_and(part));
+        !(joined_before || joined_after)
     })
+}
+
+/// Whether `line` shows `addr` as a whole address (not inside `10.0.0.10`).
+fn has_addr(line: &str, addr: Ipv4Addr) -> bool {
+    whole(line, &addr.to_string(), |c| c.is_ascii_digit())
 }
 
 /// Whether `line` shows the name `plain` (lower case, no final dot) as a
 /// whole name, with or without its final dot, in any letter case.
 fn has_name(line: &str, plain: &str) -> bool {
-    if plain.is_empty() {
-        return false;
-    }
-    let lower = line.to_ascii_lowercase();
-    let b = lower.as_bytes();
-    let part = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-    lower.match_indices(plain).any(|(i, _)| {
-        let before = i.checked_sub(1).map(|j| b[j]);
-        let after = b.get(i + plain.len()).copied();
-        let after2 = b.get(i + plain.len() + 1).copied();
-        !before.is_some_and(|c| part(c) || c == b'.')
-            && !after.is_some_and(part)
-            && !(after == Some(b'.') && after2.is_some_and(part))
+    whole(&line.to_ascii_lowercase(), plain, |c| {
+        c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
     })
 }
 
@@ -266,16 +265,7 @@ fn names_in(line: &str) -> Vec<String> {
 /// Whether `line` shows the number `n` as a whole number (not inside
 /// `10.0.0.25` or `1200`).
 fn has_number(line: &str, n: u64) -> bool {
-    let needle = n.to_string();
-    let b = line.as_bytes();
-    line.match_indices(&needle).any(|(i, _)| {
-        let before = i.checked_sub(1).map(|j| b[j]);
-        let after = b.get(i + needle.len()).copied();
-        let after2 = b.get(i + needle.len() + 1).copied();
-        !before.is_some_and(|c| c.is_ascii_digit() || c == b'.')
-            && !after.is_some_and(|c| c.is_ascii_digit())
-            && !(after == Some(b'.') && after2.is_some_and(|c| c.is_ascii_digit()))
-    })
+    whole(line, &n.to_string(), |c| c.is_ascii_digit())
 }
 
 // ---------------------------------------------------------------------------
