@@ -39,6 +39,9 @@ const ANSWER_CHECKS: [&str; 6] = [
 const EXPECTED: &[Expectation] = &[
     ("reference", &[], None),
     ("dnspython", &[], None),
+    // Asks 8.8.8.8 whatever the command line says: captured to the lab's
+    // server, graded on its logic, and told so.
+    ("hardcoded-google", &[], None),
     // Pointers beyond byte 255 only in the CNAME case: the A records'
     // names there, and nothing else.
     ("low-byte-pointer", &["prints-answers"], None),
@@ -226,6 +229,14 @@ fn every_dns_client_fixture_gets_the_grade_it_deserves() {
         let m = message(&report, &fixture(name), id);
         assert!(m.contains(needle), "{name}/{id}: {m}");
     }
+    let google = run_of(&report, &fixture("hardcoded-google"));
+    assert!(
+        google["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("UDP 8.8.8.8:53; netgrade's DNS server `dns` answered in its place")),
+        "{google}"
+    );
     // One case's hang is that case's: the program line of every other case
     // of `no-timeout` shows a clean exit.
     let hang = run_of(&report, &fixture("no-timeout"));
