@@ -227,6 +227,8 @@ pub struct Shared {
     seen: AtomicU32,
     /// TCP connections so far.
     conns: AtomicU32,
+    /// TCP connections being served now.
+    open: AtomicU32,
 }
 
 impl Shared {
@@ -239,7 +241,14 @@ impl Shared {
             tcp_queries: AtomicU32::new(0),
             seen: AtomicU32::new(0),
             conns: AtomicU32::new(0),
+            open: AtomicU32::new(0),
         })
+    }
+
+    /// How many TCP connections the server is serving now (a client that
+    /// is gone still counts until its connection has been read to its end).
+    pub fn tcp_open(&self) -> u32 {
+        self.open.load(Ordering::Acquire)
     }
 
     /// Counts a query; whether it (and its responses) are recorded. Past
@@ -445,7 +454,22 @@ pub async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
             .conns
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
-        sessions.spawn(session(shared.clone(), stream, peer, conn));
+        shared.open.fetch_add(1, Ordering::AcqRel);
+        let open = Open(shared.clone());
+        sessions.spawn(async move {
+            session(open.0.clone(), stream, peer, conn).await;
+            drop(open);
+        });
+    }
+}
+
+/// A connection being served: counted in [`Shared::tcp_open`] until dropped
+/// (when its session ends, or is aborted with the server).
+struct Open(Arc<Shared>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
