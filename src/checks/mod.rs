@@ -238,26 +238,81 @@ pub fn evaluate(lab: &Lab, trace: &Trace) -> Vec<CheckOutcome> {
             {
                 v.message = Some(format!("{} ({note})", v.message.unwrap_or_default()));
             }
-            let passed = v.status == Status::Pass;
-            CheckOutcome {
-                id: spec.id.value.clone(),
-                title: params::expand(&spec.title, spec, lab),
-                status: v.status,
-                points: if passed { spec.points } else { 0.0 },
-                max_points: spec.points,
-                message: v.message,
-                evidence: v.evidence,
-                hint: if passed {
-                    None
-                } else {
-                    spec.hint
-                        .as_ref()
-                        .map(|h| params::expand(h.trim(), spec, lab))
-                },
-                case: spec.case.as_ref().map(|c| c.value.clone()),
-            }
+            outcome(spec, lab, v)
         })
         .collect()
+}
+
+/// The scored outcome of `spec`'s verdict `v`.
+fn outcome(spec: &CheckSpec, lab: &Lab, v: Verdict) -> CheckOutcome {
+    let passed = v.status == Status::Pass;
+    CheckOutcome {
+        id: spec.id.value.clone(),
+        title: params::expand(&spec.title, spec, lab),
+        status: v.status,
+        points: if passed { spec.points } else { 0.0 },
+        max_points: spec.points,
+        message: v.message,
+        evidence: v.evidence,
+        hint: if passed {
+            None
+        } else {
+            spec.hint
+                .as_ref()
+                .map(|h| params::expand(h.trim(), spec, lab))
+        },
+        case: spec.case.as_ref().map(|c| c.value.clone()),
+    }
+}
+
+/// What a lab of several cases keeps of each case's run for the checks
+/// that compare the cases with each other (the IDs of `random-id`): a few
+/// facts, not the run's trace.
+#[derive(Clone, Debug, Default)]
+pub struct CaseEvidence {
+    /// The DNS lookups of the run, with the ID of each.
+    lookups: Vec<dns::client::Lookup>,
+}
+
+impl CaseEvidence {
+    /// What `lab`'s checks across cases need of the run recorded in `trace`.
+    pub fn of(lab: &Lab, trace: &Trace) -> Self {
+        let wanted = lab
+            .checks
+            .iter()
+            .any(|c| c.kind() == Some(CheckKind::RandomId));
+        CaseEvidence {
+            lookups: if wanted {
+                dns::client::lookups(lab, trace)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// The outcome of `spec`, a check of every case, judged over all the cases'
+/// runs at once, for the kinds that compare cases (`random-id`: one fixed
+/// ID shows only across runs); `None` for the others, which judge each case
+/// on its own.
+pub fn across_cases(
+    spec: &CheckSpec,
+    lab: &Lab,
+    cases: &[(&str, &CaseEvidence)],
+) -> Option<CheckOutcome> {
+    if spec.case.is_some() || cases.is_empty() {
+        return None;
+    }
+    let v = match spec.kind()? {
+        CheckKind::RandomId => dns::client::judge_ids(
+            &cases
+                .iter()
+                .map(|(id, e)| (id.to_string(), e.lookups.clone()))
+                .collect::<Vec<_>>(),
+        ),
+        _ => return None,
+    };
+    Some(outcome(spec, lab, v))
 }
 
 /// Shows bytes as a quoted string, escaping what is not printable.

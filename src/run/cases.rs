@@ -7,9 +7,13 @@
 //! each (a case where it had nothing to judge does not count against it);
 //! otherwise its message names the first case it failed in and its evidence
 //! the others, so one fault is charged once per check, not once per case.
+//! A few kinds compare the cases with each other instead (`random-id`: a
+//! fixed ID shows only across runs), from what each case's run kept
+//! ([`CaseEvidence`]).
 
 use std::path::Path;
 
+use crate::checks::CaseEvidence;
 use crate::outcome::{CaseRun, CheckOutcome, RunOutcome, RunStatus, Status, Timing};
 use crate::spec::{CaseSpec, Lab};
 
@@ -20,6 +24,7 @@ struct Done<'a> {
     case: &'a CaseSpec,
     outcome: RunOutcome,
     session: String,
+    evidence: CaseEvidence,
 }
 
 /// Runs every case of `lab` on `submission`, one after the other, and merges them.
@@ -32,18 +37,29 @@ pub(super) async fn run(
     let mut done = Vec::new();
     for case in &lab.cases {
         let case_lab = lab.for_case(case);
-        let (outcome, session) = super::run_single(&case_lab, submission, shown, opts).await;
+        let (outcome, session, evidence) =
+            super::run_single(&case_lab, submission, shown, opts).await;
         done.push(Done {
             case,
             outcome,
             session,
+            evidence,
         });
     }
     merge(lab, done)
 }
 
 fn merge(lab: &Lab, done: Vec<Done>) -> (RunOutcome, String) {
-    let checks: Vec<CheckOutcome> = lab.checks.iter().map(|c| check(c, &done)).collect();
+    let compared: Vec<(&str, &CaseEvidence)> = done
+        .iter()
+        .filter(|d| d.outcome.status != RunStatus::Error)
+        .map(|d| (d.case.id.value.as_str(), &d.evidence))
+        .collect();
+    let checks: Vec<CheckOutcome> = lab
+        .checks
+        .iter()
+        .map(|c| crate::checks::across_cases(c, lab, &compared).unwrap_or_else(|| check(c, &done)))
+        .collect();
     let first = &done[0].outcome;
     let mut notes: Vec<String> = Vec::new();
     for d in &done {

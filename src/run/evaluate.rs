@@ -49,12 +49,13 @@ fn met_servers(trace: &crate::trace::Trace) -> bool {
                 | K::NameLookup { .. }
                 | K::Stray { .. }
                 | K::Captured { .. }
+                | K::DnsMessage { .. }
         )
     })
 }
 
-/// Evaluates the checks and assembles the outcome and the session
-/// transcript. Removes the work directory.
+/// Evaluates the checks and assembles the outcome, the session transcript
+/// and what a lab of cases compares across them. Removes the work directory.
 pub fn finish(
     plan: &Plan,
     work: Workspace,
@@ -62,7 +63,7 @@ pub fn finish(
     recorder: Recorder,
     trust: Option<&RunTrust>,
     timeline: Timeline,
-) -> (RunOutcome, String) {
+) -> (RunOutcome, String, checks::CaseEvidence) {
     // The work directory is gone after the run: show paths relative to it.
     let root = format!("{}", work.root().display());
     let mut summary = program.summary;
@@ -93,6 +94,7 @@ pub fn finish(
     notes.extend(super::capture::notes(plan, &trace));
     notes.extend(trace.cut_note());
     let checks = checks::evaluate(lab, &trace);
+    let evidence = checks::CaseEvidence::of(lab, &trace);
     let header = transcript::Header {
         submission: plan.shown,
         seed: plan.seed,
@@ -133,5 +135,5 @@ pub fn finish(
         // them and nothing of theirs reached the program.
         disturbed: disturbed(plan, late).filter(|_| met_servers(&trace)),
     };
-    (outcome, session)
+    (outcome, session, evidence)
 }

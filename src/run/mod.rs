@@ -138,32 +138,35 @@ pub async fn run_with_session(
     opts: &Options,
 ) -> (RunOutcome, String) {
     if lab.cases.is_empty() {
-        run_single(lab, submission, shown, opts).await
+        let (outcome, session, _) = run_single(lab, submission, shown, opts).await;
+        (outcome, session)
     } else {
         cases::run(lab, submission, shown, opts).await
     }
 }
 
-/// One run of the program: the whole pipeline.
+/// One run of the program: the whole pipeline; its outcome, its session
+/// and what checks across cases compare.
 async fn run_single(
     lab: &Lab,
     submission: &Path,
     shown: &str,
     opts: &Options,
-) -> (RunOutcome, String) {
+) -> (RunOutcome, String, crate::checks::CaseEvidence) {
     let plan = Plan::new(lab, submission, shown, opts);
     match grade(&plan).await {
         Ok(done) => done,
         Err(e) => (
             RunOutcome::internal_error(&lab.name, shown, plan.seed, format!("{e:#}")),
             String::new(),
+            crate::checks::CaseEvidence::default(),
         ),
     }
 }
 
 /// The pipeline. Errors here are netgrade's own (no temporary directory, a
 /// server that cannot bind); everything the submission does is in the trace.
-async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String)> {
+async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String, crate::checks::CaseEvidence)> {
     let started = Instant::now();
     let recorder = Recorder::new();
     let mut notes = Vec::new();

@@ -45,6 +45,14 @@ pub fn diagnose_allowing(stderr: &str, packages: &[String]) -> Vec<String> {
             last_line("Error")
         ));
     }
+    if stderr.contains("ord() expected string of length 1, but int found") {
+        let shown = python_source_line(stderr)
+            .map(|s| format!(": `{s}`"))
+            .unwrap_or_default();
+        out.push(format!(
+            "this looks like Python 2 code{py_location}{shown} calls ord() on an octet of received data, but in Python 3 indexing bytes already gives an int (`data[0]` is a number): drop the ord()"
+        ));
+    }
     if let Some(d) = str_for_bytes(stderr, &py_location) {
         out.push(d);
     }
@@ -292,6 +300,16 @@ mod tests {
             d[0].contains("Python 2 code (c.py, line 12): `sock.send(msg)`"),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn python2_ord_of_an_octet() {
+        let d = diagnose(
+            "Traceback (most recent call last):\n  File \"dnsclient.py\", line 27, in read_name\n    length = ord(msg[offset])\n             ^^^^^^^^^^^^^^^^\nTypeError: ord() expected string of length 1, but int found\n",
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].contains("Python 2"), "{d:?}");
+        assert!(d[0].contains("`length = ord(msg[offset])`"), "{d:?}");
     }
 
     #[test]

@@ -38,12 +38,11 @@ pub struct RunningServers {
     /// Tasks that read what the kernel still holds when told to stop.
     drainers: Vec<JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
-    /// Whether a TCP session server (HTTP, SMTP, POP3) runs: its
-    /// connections may still be reading.
+    /// Whether a TCP server runs (its connections may still be reading).
     tcp: bool,
-    /// The TCP connections each DNS server accepted so far: a DNS server's
-    /// TCP side is settled only when a client used it.
-    dns_conns: Vec<std::sync::Arc<std::sync::atomic::AtomicU32>>,
+    /// The DNS servers, whose TCP side is waited for only while a connection
+    /// is open or waits to be accepted (a DNS client mostly speaks UDP).
+    dns: Vec<std::sync::Arc<dns::Shared>>,
     /// Bound address of each server, by spec order.
     pub addrs: Vec<(String, SocketAddr)>,
     /// Every socket the servers listen on, for the capture's steering.
@@ -81,7 +80,7 @@ impl Default for RunningServers {
             drainers: Vec::new(),
             stop: tokio::sync::watch::channel(false).0,
             tcp: false,
-            dns_conns: Vec::new(),
+            dns: Vec::new(),
             addrs: Vec::new(),
             sockets: Vec::new(),
             tls_addrs: Vec::new(),
@@ -113,8 +112,8 @@ impl RunningServers {
                 abort.abort();
             }
         }
-        if self.tcp || self.dns_used_tcp() {
-            let until = tokio::time::Instant::now() + TCP_SETTLE_MAX;
+        let until = tokio::time::Instant::now() + TCP_SETTLE_MAX;
+        if self.tcp {
             while tokio::time::Instant::now() < until {
                 let last = recorder.last_event().unwrap_or_default();
                 if recorder.now().saturating_sub(last) >= TCP_QUIET {
@@ -122,20 +121,36 @@ impl RunningServers {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
+        } else {
+            // A DNS server knows when it is done: no connection open, none
+            // waiting to be accepted (the program's have all been read to
+            // their end, its last query recorded with its answer).
+            while self.dns_tcp_busy() && tokio::time::Instant::now() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
         }
     }
 
-    /// Whether a client connected to a DNS server over TCP: a connection was
-    /// accepted, or one waits in a listening socket's queue.
-    fn dns_used_tcp(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        if self.dns_conns.iter().any(|c| c.load(Ordering::Relaxed) > 0) {
+    /// Whether a DNS server still has a TCP client to finish with: a
+    /// connection it is serving, or one waiting in a listener's queue (the
+    /// listening socket polls readable).
+    fn dns_tcp_busy(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        if self.dns.iter().any(|d| d.tcp_open() > 0) {
             return true;
         }
         self.sockets
             .iter()
             .filter(|s| s.kind == ServerKind::Dns && s.transport == crate::trace::Transport::Tcp)
-            .any(|s| pending(&s.fd))
+            .any(|s| {
+                let mut pfd = libc::pollfd {
+                    fd: s.fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd, no wait.
+                unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
+            })
     }
 
     /// Adds a task that, like the UDP servers, reads what the kernel holds
@@ -157,20 +172,6 @@ impl RunningServers {
     pub fn primary(&self) -> Option<SocketAddr> {
         self.addrs.first().map(|(_, a)| *a)
     }
-}
-
-/// Whether a connection waits to be accepted on listening socket `fd`
-/// (it polls readable), without waiting.
-fn pending(fd: &std::os::fd::OwnedFd) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut poll = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, no wait.
-    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-    ready > 0 && poll.revents & libc::POLLIN != 0
 }
 
 impl Drop for RunningServers {
@@ -503,7 +504,7 @@ fn start_dns(
             .tasks
             .push(rt.spawn(dns::serve_tcp(tcp, shared.clone())));
     }
-    running.dns_conns.push(shared.connections());
+    running.dns.push(shared);
     let first = first.with_context(|| format!("the {} server has no zone to serve", spec.name))?;
     running.addrs.push((spec.name.clone(), first));
     if let Some(hints) = config.zones.root_hints().filter(|_| config.zones.hierarchy) {

@@ -53,6 +53,10 @@ pub const BUILTIN: &[Builtin] = &[
         yaml: include_str!("../../labs/pop3-download-keep.yaml"),
     },
     Builtin {
+        name: "dns-client",
+        yaml: include_str!("../../labs/dns-client.yaml"),
+    },
+    Builtin {
         name: "dns-resolver",
         yaml: include_str!("../../labs/dns-resolver.yaml"),
     },

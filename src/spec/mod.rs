@@ -413,8 +413,9 @@ pub struct DnsFaults {
     /// The first this many queries get no answer (a client must retransmit).
     #[serde(default)]
     pub drop_first: Option<u32>,
-    /// These queries first get a response with another ID, then the right
-    /// one (a client must match IDs).
+    /// These queries first get a response with another ID, whose addresses
+    /// are decoys (A records moved into 192.0.2.0/24, AAAA into 100::/64),
+    /// then the right one (a client must match IDs).
     #[serde(default)]
     pub wrong_id: Vec<u32>,
     /// These queries get a response cut off inside its first record instead
@@ -788,10 +789,12 @@ pub struct CheckSpec {
     /// ping-format: the first sequence number (default 1).
     #[serde(default)]
     pub first_seq: Option<u32>,
-    /// waits-for-timeout: shortest acceptable wait after a lost ping (default 0.75s).
+    /// waits-for-timeout: shortest acceptable wait after a lost ping (default
+    /// 0.75s); retransmits: before a lost query is sent again (default 0.5s).
     #[serde(default)]
     pub min_wait: Option<Dur>,
-    /// waits-for-timeout: longest acceptable wait after a lost ping (default 3s).
+    /// waits-for-timeout: longest acceptable wait after a lost ping (default
+    /// 3s); retransmits: before a lost query is sent again (default 6s).
     #[serde(default)]
     pub max_wait: Option<Dur>,
     /// reports-rtt, reports-stats: how far above the server-side RTT a reported
@@ -1134,7 +1137,7 @@ impl CheckKind {
             CheckKind::Cname => &[],
             CheckKind::Nxdomain => &[],
             CheckKind::IgnoresWrongId => &[],
-            CheckKind::Retransmits => &[],
+            CheckKind::Retransmits => &["min_wait", "max_wait"],
             CheckKind::TcpFallback => &[],
             CheckKind::Header => &[],
             CheckKind::Question => &[],

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod resolver;
 pub mod server;
+pub mod wire;
 
 use super::Ctx;
 use crate::spec::ServerKind;

@@ -95,7 +95,8 @@ const WRONG_ID_MASK: u16 = 0x5a5a;
 pub struct Faults {
     /// The first this many queries get no answer.
     pub drop_first: u32,
-    /// These first get a response with another ID, then the right one.
+    /// These first get a response with another ID (and decoy addresses,
+    /// see [`decoy_addresses`]), then the right one.
     pub wrong_id: BTreeSet<u32>,
     /// These get a response cut off inside its first record instead.
     pub truncated: BTreeSet<u32>,
@@ -157,7 +158,8 @@ impl DnsConfig {
 /// A response a fault replaces (or precedes) the answer with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// A response with another ID, sent before the right one.
+    /// A response with another ID, and decoy addresses, sent before the
+    /// right one.
     WrongId,
     /// The answer cut off inside its first record, sent instead of it.
     Truncated,
@@ -224,15 +226,12 @@ pub struct Shared {
     /// Queries seen so far, both transports (for the recording cap).
     seen: AtomicU32,
     /// TCP connections so far.
-    conns: Arc<AtomicU32>,
+    conns: AtomicU32,
+    /// TCP connections being served now.
+    open: AtomicU32,
 }
 
 impl Shared {
-    /// The count of TCP connections the server accepted, as it goes.
-    pub fn connections(&self) -> Arc<AtomicU32> {
-        self.conns.clone()
-    }
-
     /// The state of a server with `config`, recording into `recorder`.
     pub fn new(config: DnsConfig, recorder: Recorder) -> Arc<Shared> {
         Arc::new(Shared {
@@ -241,8 +240,15 @@ impl Shared {
             udp_queries: AtomicU32::new(0),
             tcp_queries: AtomicU32::new(0),
             seen: AtomicU32::new(0),
-            conns: Arc::new(AtomicU32::new(0)),
+            conns: AtomicU32::new(0),
+            open: AtomicU32::new(0),
         })
+    }
+
+    /// How many TCP connections the server is serving now (a client that
+    /// is gone still counts until its connection has been read to its end).
+    pub fn tcp_open(&self) -> u32 {
+        self.open.load(Ordering::Acquire)
     }
 
     /// Counts a query; whether it (and its responses) are recorded. Past
@@ -448,7 +454,22 @@ pub async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
             .conns
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
-        sessions.spawn(session(shared.clone(), stream, peer, conn));
+        shared.open.fetch_add(1, Ordering::AcqRel);
+        let open = Open(shared.clone());
+        sessions.spawn(async move {
+            session(open.0.clone(), stream, peer, conn).await;
+            drop(open);
+        });
+    }
+}
+
+/// A connection being served: counted in [`Shared::tcp_open`] until dropped
+/// (when its session ends, or is aborted with the server).
+struct Open(Arc<Shared>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -669,6 +690,8 @@ pub fn damage(reply: &[u8], fault: Fault) -> Vec<u8> {
         Fault::WrongId => {
             let id = u16::from_be_bytes([out[0], out[1]]) ^ WRONG_ID_MASK;
             out[..2].copy_from_slice(&id.to_be_bytes());
+            // A decoy: what a client that takes it prints is not the answer.
+            decoy_addresses(&mut out);
         }
         Fault::Truncated => {
             // The counts stay as they were: the message ends inside the
@@ -700,6 +723,59 @@ pub fn damage(reply: &[u8], fault: Fault) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Moves every address record of `message` elsewhere, in place: an A
+/// record's address into 192.0.2.0/24 (TEST-NET-1, RFC 5737), keeping its
+/// last octet, an AAAA's into 100::/64 (the discard prefix, RFC 6666),
+/// keeping its last 8 octets. Lengths, names and counts stay as they were;
+/// a message that does not read to its end is changed as far as it reads.
+pub fn decoy_addresses(message: &mut [u8]) {
+    if message.len() < 12 {
+        return;
+    }
+    let count = |i: usize| usize::from(u16::from_be_bytes([message[i], message[i + 1]]));
+    let (questions, records) = (count(4), count(6) + count(8) + count(10));
+    let mut at = 12;
+    for _ in 0..questions {
+        let Some(end) = skip_name(message, at) else {
+            return;
+        };
+        at = end + 4;
+    }
+    for _ in 0..records {
+        let Some(end) = skip_name(message, at) else {
+            return;
+        };
+        let Some(fixed) = message.get(end..end + 10) else {
+            return;
+        };
+        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        let data = end + 10;
+        let Some(rdata) = message.get_mut(data..data + rdlen) else {
+            return;
+        };
+        match (rtype, rdlen) {
+            (1, 4) => rdata[..3].copy_from_slice(&[192, 0, 2]),
+            (28, 16) => rdata[..8].copy_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]),
+            _ => {}
+        }
+        at = data + rdlen;
+    }
+}
+
+/// Where the name at `at` ends (after its zero octet or its pointer).
+fn skip_name(message: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *message.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xC0 == 0xC0 => return (at + 2 <= message.len()).then_some(at + 2),
+            l if l & 0xC0 != 0 => return None,
+            l => at += 1 + usize::from(l),
+        }
+    }
 }
 
 /// The decoded fields of `message`, as far as it reads; `None` when it is

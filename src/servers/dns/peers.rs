@@ -1,5 +1,5 @@
-//! The DNS servers against clients nobody here wrote: dig and dnspython, in
-//! a network namespace of their own where the servers bind port 53 of
+//! The DNS servers against clients nobody here wrote: dig, kdig, drill and
+//! dnspython, in a network namespace of their own where the servers bind port 53 of
 //! 127.0.0.1 (one server) or 127.0.0.2–4 (a hierarchy), started as a graded
 //! run starts them ([`crate::servers::start`]).
 
@@ -87,6 +87,34 @@ impl Servers {
             Ok(Ok(out)) => String::from_utf8_lossy(&out.stdout).into_owned(),
             _ => String::new(),
         }
+    }
+
+    /// Runs `program` in the namespace and returns what it printed on
+    /// standard output and standard error; it must succeed.
+    async fn run_both(&self, program: &str, args: &[&str]) -> String {
+        let fd = self.ns.raw_fd();
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args).kill_on_drop(true);
+        // SAFETY: only setns, async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let output = timeout(Duration::from_secs(60), cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("{program} {args:?} timed out"))
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{program} {args:?}: {text}");
+        text
     }
 
     /// `dig`, retrying after a second (the flat lab drops its first query).
@@ -636,4 +664,153 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
         .chain([std::path::PathBuf::from("/usr/sbin")])
         .map(|d| d.join(program))
         .find(|p| p.is_file())
+}
+
+/// kdig (Knot DNS) and drill (ldns): answers over UDP, a lost query and a
+/// wrong ID met (kdig waits them out), a truncated answer fetched again over
+/// TCP, and TCP asked directly.
+#[tokio::test]
+async fn kdig_and_drill_read_answers_over_udp_tcp_and_after_truncation() {
+    let (Some(_), Some(_)) = (which("kdig"), which("drill")) else {
+        eprintln!(
+            "skipped: kdig or drill is not installed (.ci/run installs knot-dnsutils and ldnsutils)"
+        );
+        return;
+    };
+    let Some(s) = flat() else { return };
+    // Query 1 is lost, query 2 first gets a response with another ID.
+    let out = s
+        .run_both(
+            "kdig",
+            &[
+                "@127.0.0.1",
+                "www.example.com",
+                "A",
+                "+retry=3",
+                "+timeout=1",
+            ],
+        )
+        .await;
+    assert!(
+        out.contains("WARNING: response timeout for 127.0.0.1@53(UDP)"),
+        "{out}"
+    );
+    assert!(out.contains("is different from query ID"), "{out}");
+    assert!(out.contains(";; Flags: qr aa rd;"), "{out}");
+    assert!(
+        has_line(&out, "www.example.com. 300 IN A 10.0.0.1"),
+        "{out}"
+    );
+    assert!(!out.contains("192.0.2.1"), "kdig took the decoy: {out}");
+    let out = s
+        .run_both("kdig", &["@127.0.0.1", "many.example.com", "A"])
+        .await;
+    assert!(
+        out.contains("truncated reply from 127.0.0.1@53(UDP), retrying over TCP"),
+        "{out}"
+    );
+    assert!(out.contains("ANSWER: 30;"), "{out}");
+    assert!(out.contains("From 127.0.0.1@53(TCP)"), "{out}");
+    let out = s
+        .run_both("kdig", &["+tcp", "@127.0.0.1", "example.com", "MX"])
+        .await;
+    assert!(
+        has_line(&out, "example.com. 300 IN MX 10 mail.example.com."),
+        "{out}"
+    );
+    assert!(out.contains("(TCP)"), "{out}");
+    let out = s
+        .run_both("drill", &["nope.example.com", "@127.0.0.1"])
+        .await;
+    assert!(out.contains("rcode: NXDOMAIN"), "{out}");
+    let out = s
+        .run_both("drill", &["alias.example.com", "@127.0.0.1"])
+        .await;
+    assert!(
+        has_line(&out, "alias.example.com. 300 IN CNAME www.example.com."),
+        "{out}"
+    );
+    assert!(
+        has_line(&out, "www.example.com. 300 IN A 10.0.0.1"),
+        "{out}"
+    );
+    // drill shows the truncated answer as it came, and reads it whole over TCP.
+    let out = s
+        .run_both("drill", &["many.example.com", "@127.0.0.1"])
+        .await;
+    assert!(out.contains(";; flags: qr aa tc rd ;"), "{out}");
+    assert!(out.contains("ANSWER: 0,"), "{out}");
+    let out = s
+        .run_both("drill", &["-t", "many.example.com", "@127.0.0.1"])
+        .await;
+    assert!(out.contains("ANSWER: 30,"), "{out}");
+    assert!(
+        has_line(&out, "many.example.com. 300 IN A 10.0.1.30"),
+        "{out}"
+    );
+    let m = s.messages();
+    let tcp_in = m
+        .iter()
+        .filter(|x| x.1 == Transport::Tcp && x.0 == Dir::In)
+        .count();
+    assert!(tcp_in >= 3, "kdig's fall back, kdig +tcp, drill -t: {m:?}");
+}
+
+/// The `dns-client` lab's own answers, read by kdig and drill: the chain of
+/// four CNAMEs whose addresses are named through pointers beyond byte 255,
+/// two MX records, and the 100 addresses that only TCP carries whole.
+#[tokio::test]
+async fn kdig_and_drill_read_the_dns_client_labs_answers() {
+    let (Some(_), Some(_)) = (which("kdig"), which("drill")) else {
+        eprintln!(
+            "skipped: kdig or drill is not installed (.ci/run installs knot-dnsutils and ldnsutils)"
+        );
+        return;
+    };
+    let Some(s) = start("labs/dns-client.yaml") else {
+        return;
+    };
+    let hop = "a-12.weighted-round-robin.global-cdn.example.net.";
+    let out = s
+        .run_both("kdig", &["@127.0.0.1", "alias.example.com", "A"])
+        .await;
+    assert!(out.contains("ANSWER: 7;"), "{out}");
+    for addr in ["10.0.3.1", "10.0.3.2", "10.0.3.3"] {
+        assert!(has_line(&out, &format!("{hop} 86400 IN A {addr}")), "{out}");
+    }
+    let out = s
+        .run_both("drill", &["alias.example.com", "@127.0.0.1"])
+        .await;
+    assert!(
+        has_line(&out, &format!("{hop} 86400 IN A 10.0.3.1")),
+        "{out}"
+    );
+    assert!(
+        has_line(
+            &out,
+            &format!("e7.origin-pool-balanced-eu.global-cdn.example.net. 86400 IN CNAME {hop}")
+        ),
+        "{out}"
+    );
+    let out = s
+        .run_both("drill", &["example.com", "MX", "@127.0.0.1"])
+        .await;
+    assert!(
+        has_line(&out, "example.com. 86400 IN MX 20 mx2.example.com."),
+        "{out}"
+    );
+    let out = s
+        .run_both("kdig", &["@127.0.0.1", "many.example.com", "A"])
+        .await;
+    assert!(out.contains("retrying over TCP"), "{out}");
+    assert!(out.contains("ANSWER: 100;"), "{out}");
+    // With EDNS (1232 octets) the answer does not fit UDP either.
+    let out = s
+        .run_both(
+            "kdig",
+            &["@127.0.0.1", "many.example.com", "A", "+edns", "+ignore"],
+        )
+        .await;
+    assert!(out.contains(";; Flags: qr aa tc rd;"), "{out}");
+    assert!(out.contains("ANSWER: 0;"), "{out}");
 }

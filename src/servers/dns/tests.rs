@@ -366,7 +366,37 @@ fn damaged_responses_are_damaged_the_way_their_fault_says() {
     let wrong = damage(&reply, Fault::WrongId);
     assert_eq!(wrong.len(), reply.len());
     assert_ne!(wrong[..2], reply[..2]);
-    assert_eq!(wrong[2..], reply[2..]);
+    // The same message but for its addresses: decoys a client that takes
+    // the wrong ID prints.
+    let (right, decoy) = (
+        Message::from_vec(&reply).unwrap(),
+        Message::from_vec(&wrong).unwrap(),
+    );
+    assert_eq!(right.answers.len(), decoy.answers.len());
+    assert_eq!(right.answers[0].data.to_string(), "10.0.0.1");
+    assert_eq!(decoy.answers[0].data.to_string(), "192.0.2.1");
+    assert_eq!(decoy.answers[0].name, right.answers[0].name);
+    assert_eq!(wrong[2..wrong.len() - 4], reply[2..reply.len() - 4]);
+    // AAAA too, and every section; a message cut short changes no more than it reads.
+    let mx = ask_bytes(
+        &flat(),
+        &query("example.com.", RecordType::MX),
+        Transport::Udp,
+    );
+    let moved = Message::from_vec(&damage(&mx, Fault::WrongId)).unwrap();
+    let kept = Message::from_vec(&mx).unwrap();
+    assert_eq!(moved.answers, kept.answers, "an MX record is no address");
+    for r in &moved.additionals {
+        let text = r.data.to_string();
+        assert!(
+            text.starts_with("192.0.2.") || text.starts_with("100::"),
+            "{text}"
+        );
+    }
+    for cut in 0..reply.len() {
+        let mut part = reply[..cut].to_vec();
+        decoy_addresses(&mut part);
+    }
     let cut = damage(&reply, Fault::Truncated);
     assert!(cut.len() < reply.len() && cut.len() > 33, "{cut:?}");
     assert_eq!(
@@ -515,7 +545,7 @@ fn the_transcript_shows_each_query_and_its_fate_without_ids_or_ports() {
             "udp #1   -> 127.0.0.1: query A www.example.com. (rd)",
             "udp #1      dropped (no answer)",
             "tcp #1   -> 127.0.0.1 (connection 1): query A www.example.com. (rd)",
-            "tcp #1   <- NOERROR aa rd, answer: www.example.com. 300 A 10.0.0.1 [fault: a wrong ID, sent first]",
+            "tcp #1   <- NOERROR aa rd, answer: www.example.com. 300 A 192.0.2.1 [fault: a wrong ID, sent first]",
         ]
     );
 }
