@@ -5,6 +5,7 @@
 //! one event in the run's [`Trace`](crate::trace::Trace). Checks judge the
 //! recorded bytes later, with the parsers that live beside each probe.
 
+pub mod dns;
 pub mod http;
 
 use std::net::SocketAddr;
