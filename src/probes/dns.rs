@@ -59,7 +59,10 @@ pub fn default_id(seed: u64, probe: &str) -> u16 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    ((h >> 48) ^ (h >> 16)) as u16
+    // splitmix64's finalizer: every input bit reaches the top 16.
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((h ^ (h >> 31)) >> 48) as u16
 }
 
 /// The questions of a spec: `questions`, else `name` with `type` and `class`.
@@ -386,6 +389,88 @@ pub fn message(transport: DnsTransport, received: &[u8]) -> Option<&[u8]> {
         DnsTransport::Udp => Some(received),
         DnsTransport::Tcp => received.get(2..).filter(|m| !m.is_empty()),
     }
+}
+
+/// How a lab's probes reach the student's server: `UDP` when it sends a
+/// DNS query over UDP, else `TCP`.
+pub fn probes_transport(lab: &crate::spec::Lab) -> &'static str {
+    let udp = lab.probes.iter().any(|p| {
+        p.dns
+            .as_ref()
+            .is_some_and(|d| d.transport == DnsTransport::Udp)
+    });
+    if udp { "UDP" } else { "TCP" }
+}
+
+/// One probe's exchange in one line, for the transcript: the query and
+/// the response decoded (`query A www.example.com (rd) id 1234 ->
+/// NOERROR rd id 1234, answer: …`), hex where a message does not decode.
+pub fn describe_exchange(
+    spec: &DnsProbeSpec,
+    sent: &[u8],
+    received: &[u8],
+    end: &ExchangeEnd,
+) -> String {
+    let query = if spec.hex.is_some() || sent.is_empty() {
+        let bytes = if sent.is_empty() {
+            query_bytes(spec, 0).unwrap_or_default()
+        } else {
+            sent.to_vec()
+        };
+        format!("{} octet(s) {}", bytes.len(), shown_hex(&bytes))
+    } else {
+        one_message(sent)
+    };
+    let not_sent = if sent.is_empty() { " (not sent)" } else { "" };
+    let response = match message(spec.transport, received) {
+        None => "nothing".to_string(),
+        Some(m) => one_message(m),
+    };
+    format!("{query}{not_sent} -> {response} ({end})")
+}
+
+/// A message in one line: decoded, with its ID and length; its first
+/// octets in hex when it does not decode.
+fn one_message(m: &[u8]) -> String {
+    let mut summary = crate::servers::dns::summarize(m);
+    let read = wire::parse(m).questions;
+    let shown = |q: &wire::Question| {
+        let t = hickory_proto::rr::RecordType::from(q.qtype);
+        (format!("{}.", q.name), t.to_string())
+    };
+    // A first name that ends in a pointer into the header reads here.
+    if let (Some(s), Some(q)) = (summary.as_mut(), read.first())
+        && s.question.is_none()
+    {
+        let (name, qtype) = shown(q);
+        s.question = Some(crate::trace::DnsQuestion {
+            name,
+            qtype,
+            qclass: if q.qclass == 1 { "IN".into() } else { format!("CLASS{}", q.qclass) },
+        });
+    }
+    let mut text = crate::servers::dns::describe_message(summary.as_ref(), m.len(), true);
+    if read.len() > 1 {
+        let more: Vec<String> = read[1..]
+            .iter()
+            .map(|q| {
+                let (name, qtype) = shown(q);
+                format!("{qtype} {name}")
+            })
+            .collect();
+        text.push_str(&format!(" [and {}]", more.join(", ")));
+    }
+    match &summary {
+        Some(s) if s.error.is_none() => format!("{text} [id {:04x}, {} octets]", s.id, m.len()),
+        Some(s) => format!("{text} [id {:04x}, {} octets: {}]", s.id, m.len(), shown_hex(m)),
+        None => format!("{} octet(s) {}", m.len(), shown_hex(m)),
+    }
+}
+
+/// At most 48 octets in hex, with `…` when there are more.
+fn shown_hex(bytes: &[u8]) -> String {
+    let more = if bytes.len() > 48 { " …" } else { "" };
+    format!("{}{more}", wire::hex(&bytes[..bytes.len().min(48)]))
 }
 
 #[cfg(test)]
