@@ -190,7 +190,7 @@ pub fn class_code(c: &str) -> Result<u16, String> {
 /// Bytes from hex digits; spaces, tabs and newlines between them are ignored.
 pub fn parse_hex(hex: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("{} hex digits: an octet takes two", digits.len()));
     }
     digits
@@ -446,7 +446,11 @@ fn one_message(m: &[u8]) -> String {
         s.question = Some(crate::trace::DnsQuestion {
             name,
             qtype,
-            qclass: if q.qclass == 1 { "IN".into() } else { format!("CLASS{}", q.qclass) },
+            qclass: if q.qclass == 1 {
+                "IN".into()
+            } else {
+                format!("CLASS{}", q.qclass)
+            },
         });
     }
     let mut text = crate::servers::dns::describe_message(summary.as_ref(), m.len(), true);
@@ -462,7 +466,12 @@ fn one_message(m: &[u8]) -> String {
     }
     match &summary {
         Some(s) if s.error.is_none() => format!("{text} [id {:04x}, {} octets]", s.id, m.len()),
-        Some(s) => format!("{text} [id {:04x}, {} octets: {}]", s.id, m.len(), shown_hex(m)),
+        Some(s) => format!(
+            "{text} [id {:04x}, {} octets: {}]",
+            s.id,
+            m.len(),
+            shown_hex(m)
+        ),
         None => format!("{} octet(s) {}", m.len(), shown_hex(m)),
     }
 }
