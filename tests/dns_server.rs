@@ -243,3 +243,42 @@ fn transcripts_show_each_exchange_and_repeat_with_the_seed() {
     assert_ne!(first, other);
     insta::assert_snapshot!("dns-server-reference-transcript", first);
 }
+
+/// dnsmasq, a real DNS forwarder, graded as a student's server: the zone's
+/// records as host records, example.com local, the rest forwarded. It gets
+/// every check but `multiple-questions`: it sends nothing back to a query
+/// with more than one question (standard queries carry one: RFC 9619; the
+/// lab asks for several, as the challenge does). Other opcodes it
+/// forwards, and relays the upstream's NOTIMP.
+#[test]
+fn dnsmasq_gets_full_marks_where_it_implements_what_is_asked() {
+    if !as_root() {
+        return;
+    }
+    assert!(
+        ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+            .iter()
+            .any(|p| std::path::Path::new(p).exists()),
+        "dnsmasq is not installed: apt-get install dnsmasq-base (.ci/run does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("dnsmasq.json");
+    let submission = "fixtures/dns-server-real/dnsmasq";
+    netgrade()
+        .args(["run", "dns-server", submission, "--quiet", "--json"])
+        .arg(&json)
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let run = run_of(&report, submission);
+    for id in CHECKS {
+        let want = if id == "multiple-questions" {
+            "fail"
+        } else {
+            "pass"
+        };
+        assert_eq!(status(run, id), want, "{id}: {run}");
+    }
+    let m = message(&report, submission, "multiple-questions");
+    assert!(m.contains("no response to `two-questions`"), "{m}");
+}

@@ -543,4 +543,134 @@ mod tests {
         assert_ne!(default_id(1, "a"), default_id(2, "a"));
         assert_ne!(default_id(1, "a"), default_id(1, "b"));
     }
+
+    /// A program on PATH or in /usr/sbin.
+    fn which(program: &str) -> Option<std::path::PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain([std::path::PathBuf::from("/usr/sbin")])
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    }
+
+    /// A UDP and TCP port free on loopback just now.
+    fn free_port() -> u16 {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let t = std::net::TcpListener::bind(s.local_addr().unwrap());
+        match t {
+            Ok(t) => t.local_addr().unwrap().port(),
+            Err(_) => free_port(),
+        }
+    }
+
+    fn probe(name: &str, yaml: &str, timeout: Duration) -> Probe {
+        let dns = spec(yaml);
+        Probe {
+            name: name.into(),
+            bytes: query_bytes(&dns, 0x5a5a).unwrap(),
+            transport: dns.transport,
+            timeout,
+        }
+    }
+
+    /// The probes against a real name server: dnsmasq, on loopback, with
+    /// host records; over UDP and TCP, with a compressed name, and hex.
+    #[tokio::test]
+    async fn probes_talk_to_dnsmasq_over_udp_and_tcp() {
+        let Some(dnsmasq) = which("dnsmasq") else {
+            eprintln!("skipped: dnsmasq is not installed (.ci/run installs it)");
+            return;
+        };
+        let port = free_port();
+        let mut server = tokio::process::Command::new(dnsmasq)
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--pid-file=",
+                "--user=root",
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--local=/example.com/",
+                "--host-record=www.example.com,10.0.0.1,300",
+            ])
+            .arg(format!("--port={port}"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("dnsmasq starts");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let recorder = Recorder::new();
+        let www = probe("www", "{name: www.example.com}", Duration::from_millis(300));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = exchange(addr, None, &www, &recorder).await;
+            if s.end == ExchangeEnd::Complete {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dnsmasq never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let long = Duration::from_secs(5);
+        for (name, yaml) in [
+            ("tcp", "{name: www.example.com, transport: tcp}"),
+            ("compressed", "{name: www.example.com, compress: true}"),
+            ("missing", "{name: nothere.example.com}"),
+            ("status", "{name: www.example.com, opcode: 2}"),
+        ] {
+            let s = exchange(addr, None, &probe(name, yaml, long), &recorder).await;
+            assert_eq!(s.end, ExchangeEnd::Complete, "{name}");
+        }
+        let trace = recorder.snapshot();
+        let answer = |id: &str| {
+            trace
+                .events
+                .iter()
+                .rev()
+                .find_map(|e| match &e.kind {
+                    EventKind::Exchange {
+                        probe, received, ..
+                    } if probe == id => Some(received.clone()),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        for (id, transport) in [
+            ("www", DnsTransport::Udp),
+            ("tcp", DnsTransport::Tcp),
+            ("compressed", DnsTransport::Udp),
+        ] {
+            let received = answer(id);
+            let p = wire::parse(message(transport, &received).unwrap());
+            assert_eq!(p.error, None, "{id}");
+            assert_eq!(p.header.id, 0x5a5a, "{id}");
+            assert_eq!(p.questions[0].name, "www.example.com", "{id}");
+            assert_eq!(p.answers[0].a(), Some([10, 0, 0, 1].into()), "{id}");
+            assert_eq!(p.answers[0].ttl, 300, "{id}");
+        }
+        // The TCP answer came with its length prefix, and the whole message.
+        let tcp = answer("tcp");
+        assert_eq!(
+            usize::from(u16::from_be_bytes([tcp[0], tcp[1]])),
+            tcp.len() - 2
+        );
+        assert_eq!(wire::parse(&answer("missing")).header.rcode(), 3);
+        let status = wire::parse(&answer("status")).header;
+        // Without an upstream to pass it to, dnsmasq refuses another opcode.
+        assert_eq!((status.id, status.opcode(), status.rcode()), (0x5a5a, 2, 5));
+        let line = describe_exchange(
+            &spec("{name: www.example.com}"),
+            &www.bytes,
+            &answer("www"),
+            &ExchangeEnd::Complete,
+        );
+        assert!(
+            line.contains("answer: www.example.com. 300 A 10.0.0.1"),
+            "{line}"
+        );
+        let _ = server.kill().await;
+    }
 }
