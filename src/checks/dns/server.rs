@@ -112,6 +112,25 @@ fn silence(ctx: &Ctx, g: &Got) -> String {
     }
 }
 
+/// Why no probe reached the server, when none did: it never bound a UDP
+/// port (or never started serving).
+fn never_served(ctx: &Ctx) -> Option<String> {
+    ctx.trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::NotListening { waited, exited } => Some(format!(
+            "the server did not bind a UDP port within {}{}: netgrade sends its queries as UDP datagrams, so bind a SOCK_DGRAM socket (127.0.0.1:2053) and loop on recvfrom",
+            crate::spec::Dur(*waited),
+            if *exited { " (it had exited)" } else { "" }
+        )),
+        _ => None,
+    })
+}
+
+/// The skip of a check that owns no part of a server that never served.
+fn skip_unserved(ctx: &Ctx) -> Option<Verdict> {
+    never_served(ctx)
+        .map(|_| Verdict::skip("not checked: the server never bound a UDP port (see `answers`)"))
+}
+
 /// The probes a check names (`probes`, else `probe`), else every DNS probe
 /// that passes `keep`.
 fn named<'a>(
@@ -155,6 +174,9 @@ fn at(msg: &[u8], field: &str, offset: usize, n: usize) -> String {
 
 /// `header`: ID, QR, OPCODE and RD echoed; NOTIMP for another opcode.
 pub fn header(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    if let Some(skip) = skip_unserved(ctx) {
+        return skip;
+    }
     let mut judged = 0;
     for id in named(spec, ctx, asks) {
         let Some(g) = got(ctx, id) else { continue };
@@ -232,6 +254,9 @@ fn header_problem(g: &Got, msg: &[u8]) -> Option<String> {
 
 /// `question`: the question section echoed.
 pub fn question(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    if let Some(skip) = skip_unserved(ctx) {
+        return skip;
+    }
     let mut judged = 0;
     let plain = |d: &DnsProbeSpec| {
         asks(d) && !d.compress && d.questions.len() <= 1 && d.opcode.unwrap_or(0) == 0
@@ -536,6 +561,9 @@ fn show(set: &BTreeSet<Ipv4Addr>) -> String {
 
 /// `answers`: the zone's records, counted right, within UDP's 512 octets.
 pub fn answers(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    if let Some(why) = never_served(ctx) {
+        return Verdict::fail(why);
+    }
     let file = zone_file(spec);
     let ids = named(spec, ctx, |d| {
         asks(d) && d.opcode.unwrap_or(0) == 0 && d.questions.len() <= 1 && !d.compress
@@ -555,7 +583,16 @@ pub fn answers(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             continue; // `question` owns a question section that does not read
         }
         if let Some(problem) = answer_problem(ctx, file, &g, msg, &p) {
-            return Verdict::fail(format!("the response to {}: {problem}", g.label()));
+            let forwarded = match upstream_saw(ctx, &g).first() {
+                Some((_, answered, _, _)) => format!(
+                    " — the server forwarded this name of its own zone to the upstream, which answered {answered}: answer the names of your zone from {file}"
+                ),
+                None => String::new(),
+            };
+            return Verdict::fail(format!(
+                "the response to {}: {problem}{forwarded}",
+                g.label()
+            ));
         }
     }
     if judged == 0 {
@@ -619,6 +656,9 @@ fn pointers_broken(ctx: &Ctx) -> bool {
 
 /// `nxdomain`: a name in the zone without records gets RCODE 3.
 pub fn nxdomain(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    if let Some(skip) = skip_unserved(ctx) {
+        return skip;
+    }
     let ids = named(spec, ctx, |_| false);
     let Some(g) = ids.first().and_then(|id| got(ctx, id)) else {
         return Verdict::skip("not checked: the lab names no probe for a missing name");
@@ -637,6 +677,12 @@ pub fn nxdomain(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         ));
     }
     let h = wire::parse(msg).header;
+    let file = zone_file(spec);
+    if h.rcode() != 3 && !upstream_saw(ctx, &g).is_empty() && answers_broken(ctx, file, false) {
+        return Verdict::skip(
+            "not checked: the server forwards the names of its own zone instead of answering them from zone.txt (see `answers`)",
+        );
+    }
     if h.rcode() != 3 {
         return Verdict::fail(format!(
             "the response to {} has RCODE {} in {}: a name in your zone that has no records gets RCODE 3 (NXDOMAIN: flags | 3), and no answers",
@@ -651,6 +697,9 @@ pub fn nxdomain(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 /// `compressed-query`: a question whose name ends in a compression pointer
 /// is read as the name it stands for.
 pub fn compressed_query(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    if let Some(skip) = skip_unserved(ctx) {
+        return skip;
+    }
     let file = zone_file(spec);
     let ids = named(spec, ctx, |d| d.compress);
     let Some(g) = ids.first().and_then(|id| got(ctx, id)) else {
@@ -708,6 +757,9 @@ pub fn compressed_query(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 /// question echoed and answered (those outside the zone forwarded, one
 /// question per upstream query).
 pub fn multiple_questions(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    if let Some(skip) = skip_unserved(ctx) {
+        return skip;
+    }
     let file = zone_file(spec);
     let origin = origin(&zone(ctx, file));
     let mut judged = 0;
@@ -829,6 +881,9 @@ fn upstream_saw(ctx: &Ctx, g: &Got) -> Vec<(u16, String, Option<String>, Option<
 /// `forwards`: a name outside the zone is asked of the upstream resolver,
 /// in a well-formed query, and its answer comes back to the client.
 pub fn forwards(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    if let Some(skip) = skip_unserved(ctx) {
+        return skip;
+    }
     let file = zone_file(spec);
     let origin = origin(&zone(ctx, file));
     let ids = named(spec, ctx, |d| {
@@ -905,6 +960,9 @@ fn type_name(code: u16) -> String {
 /// `malformed`: after a truncated or garbage datagram the server is still
 /// there and answers the next query.
 pub fn malformed(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    if let Some(skip) = skip_unserved(ctx) {
+        return skip;
+    }
     let ids = named(spec, ctx, |d| d.hex.is_some());
     if ids.is_empty() {
         return Verdict::skip("not checked: the lab names no malformed query");
