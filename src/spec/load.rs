@@ -840,16 +840,22 @@ fn dns_probe_rules(probe: &ProbeSpec, dns: &DnsProbeSpec, here: &[Step], r: &mut
             .set_help("`name` (with `type`, `class`) asks one question, `questions` several, `hex` sends exact bytes");
         return;
     }
-    if let Err(why) = crate::probes::dns::query_bytes(dns, 0) {
-        let key = if dns.hex.is_some() {
-            "hex"
-        } else if dns.name.is_some() {
-            "name"
-        } else {
-            "questions"
-        };
+    use crate::probes::dns::{class_code, query_bytes, type_code};
+    let key = if dns.hex.is_some() {
+        "hex"
+    } else if dns.name.is_some() {
+        "name"
+    } else {
+        "questions"
+    };
+    let (key, problem) = match (&dns.qtype, &dns.class) {
+        (Some(t), _) if type_code(t).is_err() => ("type", type_code(t).err()),
+        (_, Some(c)) if class_code(c).is_err() => ("class", class_code(c).err()),
+        _ => (key, query_bytes(dns, 0).err()),
+    };
+    if let Some(why) = problem {
         r.at_key(&at, key, format!("DNS probe `{id}` does not encode: {why}"))
-            .set_help("names are labels of 1–63 octets; types are mnemonics (A, MX …) or TYPE<n>; hex is pairs of digits");
+            .set_help("names are labels of 1–63 octets; types are mnemonics (A, MX …) or TYPE<n>; classes IN, CH, HS, ANY or CLASS<n>; hex is pairs of digits");
     }
 }
 
