@@ -661,7 +661,9 @@ pub fn nxdomain(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
     let ids = named(spec, ctx, |_| false);
     let Some(g) = ids.first().and_then(|id| got(ctx, id)) else {
-        return Verdict::skip("not checked: the lab names no probe for a missing name");
+        return Verdict::skip(
+            "not checked: the query for a missing name was not sent (the lab names none, or the probing ended first)",
+        );
     };
     let Some(msg) = g.msg else {
         return Verdict::fail(format!(
@@ -703,7 +705,9 @@ pub fn compressed_query(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let file = zone_file(spec);
     let ids = named(spec, ctx, |d| d.compress);
     let Some(g) = ids.first().and_then(|id| got(ctx, id)) else {
-        return Verdict::skip("not checked: the lab names no compressed query");
+        return Verdict::skip(
+            "not checked: the compressed query was not sent (the lab names none, or the probing ended first)",
+        );
     };
     let pointer = g
         .sent
@@ -892,7 +896,9 @@ pub fn forwards(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             .is_some_and(|n| !under(&n.trim_end_matches('.').to_ascii_lowercase(), &origin))
     });
     let Some(g) = ids.first().and_then(|id| got(ctx, id)) else {
-        return Verdict::skip("not checked: the lab names no query to forward");
+        return Verdict::skip(
+            "not checked: no query to forward was sent (the lab names none, or the probing ended first)",
+        );
     };
     let Some((_, addr)) = upstream(ctx) else {
         return Verdict::skip("not checked: the lab has no upstream `dns` server");
@@ -967,8 +973,10 @@ pub fn malformed(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     if ids.is_empty() {
         return Verdict::skip("not checked: the lab names no malformed query");
     }
+    let mut judged = 0;
     for id in ids {
         let Some(g) = got(ctx, id) else { continue };
+        judged += 1;
         let bytes = format!("{} octet(s): {}", g.sent.len(), wire::hex_at(g.sent, 0, 24));
         if let Some(how) = ended_on(ctx, id) {
             return Verdict::fail(format!(
@@ -988,5 +996,202 @@ pub fn malformed(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             ));
         }
     }
+    if judged == 0 {
+        return Verdict::skip(
+            "not checked: no malformed datagram was sent (the probing ended first)",
+        );
+    }
     Verdict::pass()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Status;
+    use crate::probes::dns::{Probe, default_id};
+    use crate::spec::{Lab, load_builtin};
+    use crate::trace::{Event, Trace};
+
+    fn lab() -> Lab {
+        load_builtin("dns-server").unwrap().unwrap()
+    }
+
+    /// The query probe `id` of the lab sends.
+    fn query(lab: &Lab, id: &str) -> Vec<u8> {
+        let spec = lab.probes.iter().find(|p| p.id.value == id).unwrap();
+        Probe::from_spec(spec, spec.dns.as_ref().unwrap(), lab.seed).bytes
+    }
+
+    /// A response to `q` as a correct server writes it: the header echoed
+    /// with QR (and `extra` flags), the question, one A record per address
+    /// (name compressed), TTL `ttl`.
+    fn respond(q: &[u8], extra: u16, ttl: u32, addrs: &[[u8; 4]]) -> Vec<u8> {
+        let flags = u16::from_be_bytes([q[2], q[3]]) | 0x8000 | extra;
+        let mut r = q[..2].to_vec();
+        r.extend_from_slice(&flags.to_be_bytes());
+        r.extend_from_slice(&[0, 1]);
+        r.extend_from_slice(&(addrs.len() as u16).to_be_bytes());
+        r.extend_from_slice(&[0, 0, 0, 0]);
+        r.extend_from_slice(&q[12..]);
+        for a in addrs {
+            r.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1]);
+            r.extend_from_slice(&ttl.to_be_bytes());
+            r.extend_from_slice(&[0, 4]);
+            r.extend_from_slice(a);
+        }
+        r
+    }
+
+    fn trace(exchanges: Vec<(&str, Vec<u8>, Vec<u8>)>) -> Trace {
+        Trace {
+            events: exchanges
+                .into_iter()
+                .enumerate()
+                .map(|(i, (probe, sent, received))| Event {
+                    at: Duration::from_millis(10 * i as u64),
+                    kind: EventKind::Exchange {
+                        probe: probe.into(),
+                        end: if received.is_empty() {
+                            ExchangeEnd::TimedOut
+                        } else {
+                            ExchangeEnd::Complete
+                        },
+                        sent,
+                        received,
+                        elapsed: Duration::from_millis(5),
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn verdict(lab: &Lab, trace: &Trace, id: &str) -> Verdict {
+        let spec = lab.checks.iter().find(|c| c.id.value == id).unwrap();
+        crate::checks::check(spec, &Ctx { trace, lab })
+    }
+
+    #[test]
+    fn the_zone_file_and_its_origin_are_read() {
+        let lab = lab();
+        let ctx = Ctx {
+            trace: &Trace { events: vec![] },
+            lab: &lab,
+        };
+        let z = zone(&ctx, "zone.txt");
+        assert_eq!(z.len(), 33);
+        assert_eq!(origin(&z), "example.com");
+        assert_eq!(
+            expected(&ctx, "zone.txt", "www.example.net"),
+            [(None, Ipv4Addr::new(192, 0, 2, 10))]
+        );
+        assert!(under("big.example.com", "example.com") && !under("example.net", "example.com"));
+    }
+
+    #[test]
+    fn answers_pass_the_zone_and_name_a_wrong_ttl_with_its_bytes() {
+        let lab = lab();
+        let (www, mail, big) = (
+            query(&lab, "www"),
+            query(&lab, "mail-no-rd"),
+            query(&lab, "big"),
+        );
+        let big_answer = respond(&big, 0x0200, 60, &[[10, 0, 1, 1]]);
+        let good = trace(vec![
+            ("www", www.clone(), respond(&www, 0, 300, &[[10, 0, 0, 1]])),
+            (
+                "mail-no-rd",
+                mail.clone(),
+                respond(&mail, 0, 300, &[[10, 0, 0, 26], [10, 0, 0, 25]]),
+            ),
+            ("big", big.clone(), big_answer.clone()),
+        ]);
+        assert_eq!(verdict(&lab, &good, "answers").status, Status::Pass);
+        assert_eq!(verdict(&lab, &good, "header").status, Status::Pass);
+        let ttl = trace(vec![(
+            "www",
+            www.clone(),
+            respond(&www, 0, 299, &[[10, 0, 0, 1]]),
+        )]);
+        let v = verdict(&lab, &ttl, "answers");
+        assert_eq!(v.status, Status::Fail);
+        let m = v.message.unwrap();
+        assert!(
+            m.contains("the TTL at offset 39 (00 00 01 2b) = 299"),
+            "{m}"
+        );
+        // One address of two, without TC.
+        let short = trace(vec![(
+            "mail-no-rd",
+            mail.clone(),
+            respond(&mail, 0, 300, &[[10, 0, 0, 25]]),
+        )]);
+        let m = verdict(&lab, &short, "answers").message.unwrap();
+        assert!(m.contains("10.0.0.26 missing"), "{m}");
+    }
+
+    #[test]
+    fn header_faults_are_named_by_field_offset_and_bytes() {
+        let lab = lab();
+        let www = query(&lab, "www");
+        let mut wrong_id = respond(&www, 0, 300, &[[10, 0, 0, 1]]);
+        wrong_id[0] ^= 0xFF;
+        let m = verdict(&lab, &trace(vec![("www", www.clone(), wrong_id)]), "header")
+            .message
+            .unwrap();
+        assert!(
+            m.contains("the ID at offset 0") && m.contains("copy the ID"),
+            "{m}"
+        );
+        let op = query(&lab, "opcode-3");
+        // Opcode echoed but RCODE 0: NOTIMP is asked for.
+        let m = verdict(
+            &lab,
+            &trace(vec![("opcode-3", op.clone(), respond(&op, 0, 300, &[]))]),
+            "header",
+        )
+        .message
+        .unwrap();
+        assert!(
+            m.contains("RCODE 4 (NOTIMP)") && m.contains("opcode 3"),
+            "{m}"
+        );
+        let silent = trace(vec![("opcode-3", op, Vec::new())]);
+        let m = verdict(&lab, &silent, "header").message.unwrap();
+        assert!(m.contains("no response to `opcode-3`"), "{m}");
+        assert_ne!(
+            default_id(lab.seed, "opcode-2"),
+            default_id(lab.seed, "opcode-3")
+        );
+    }
+
+    #[test]
+    fn nxdomain_reads_the_rcode_alone() {
+        let lab = lab();
+        let q = query(&lab, "missing");
+        // ANCOUNT wrong too: that is `answers`' business, not this check's.
+        let mut r = respond(&q, 3, 300, &[]);
+        r[7] = 1;
+        let v = verdict(&lab, &trace(vec![("missing", q.clone(), r)]), "nxdomain");
+        assert_eq!(v.status, Status::Pass);
+        let v = verdict(
+            &lab,
+            &trace(vec![("missing", q.clone(), respond(&q, 0, 300, &[]))]),
+            "nxdomain",
+        );
+        assert!(
+            v.message
+                .unwrap()
+                .contains("RCODE 0 in the flags at offset 2 (81 00)")
+        );
+    }
+
+    #[test]
+    fn nothing_to_judge_is_a_skip_not_a_fail() {
+        let lab = lab();
+        let empty = Trace { events: vec![] };
+        for id in ["header", "question", "multiple-questions", "malformed"] {
+            assert_eq!(verdict(&lab, &empty, id).status, Status::Skip, "{id}");
+        }
+        assert_eq!(verdict(&lab, &empty, "answers").status, Status::Fail);
+    }
 }
