@@ -305,8 +305,11 @@ fn question_problem(g: &Got, msg: &[u8]) -> Option<String> {
         let n = i + 1;
         if want.name != have.name {
             return Some(format!(
-                "question {n} at offset {} names `{}`, the query asked `{}`: write the name back as the query's labels, ending with a zero octet",
-                have.at, have.name, want.name
+                "question {n} at offset {} ({}) names `{}`, the query asked `{}`: write the name back as the query's labels, ending with a zero octet",
+                have.at,
+                wire::hex_at(msg, have.at, 8),
+                have.name,
+                want.name
             ));
         }
         if (want.qtype, want.qclass) != (have.qtype, have.qclass) {
@@ -501,11 +504,27 @@ fn records_problem(
 ) -> Option<String> {
     let mine: Vec<&wire::Record> = p.answers.iter().filter(|r| r.name == name).collect();
     let wanted: BTreeSet<Ipv4Addr> = want.iter().map(|(_, a)| *a).collect();
+    if mine.is_empty()
+        && let Some(other) = p
+            .answers
+            .iter()
+            .find(|r| r.name != name && !p.questions.iter().any(|q| q.name == r.name))
+    {
+        return Some(format!(
+            "the answer at offset {} ({}) is for `{}`, not for `{name}`: an answer's name is the question's (a pointer to it, c0 0c, will do)",
+            other.at,
+            wire::hex_at(msg, other.at, 8),
+            other.name
+        ));
+    }
     for r in &mine {
         if r.rtype != 1 || r.class != 1 {
             return Some(format!(
-                "the answer at offset {} has type {} class {}: an A record in class IN is type 1, class 1",
-                r.at, r.rtype, r.class
+                "the answer at offset {} has type {} class {} ({}): an A record in class IN is type 1, class 1 (00 01 00 01)",
+                r.at,
+                r.rtype,
+                r.class,
+                wire::hex_at(msg, r.at + encoded_len(msg, r.at), 4)
             ));
         }
         let Some(a) = r.a() else {
@@ -518,8 +537,9 @@ fn records_problem(
         };
         if !wanted.contains(&a) {
             return Some(format!(
-                "the answer at offset {} says {name} is {a}; the zone says {}",
+                "the answer at offset {} says {name} is {a} (RDATA {}); the zone says {}",
                 r.at,
+                wire::hex(&r.rdata),
                 show(&wanted)
             ));
         }
@@ -537,8 +557,9 @@ fn records_problem(
     if have != wanted && !p.header.tc() {
         let missing: BTreeSet<Ipv4Addr> = wanted.difference(&have).copied().collect();
         return Some(format!(
-            "it has {} answer(s) for {name} ({}), the zone has {} ({}); {} missing",
+            "it has {} answer(s) for {name} ({}: {}), the zone has {} ({}); {} missing",
             have.len(),
+            at(msg, "ANCOUNT", 6, 2),
             show(&have),
             wanted.len(),
             show(&wanted),
