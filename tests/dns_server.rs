@@ -364,3 +364,23 @@ fn dnsmasq_gets_full_marks_where_it_implements_what_is_asked() {
     let m = message(&report, submission, "multiple-questions");
     assert!(m.contains("no response to `two-questions`"), "{m}");
 }
+
+/// The console report of one mistake, as a student sees it: the field, its
+/// offset and bytes, the fix; the checks that reuse the fault skipped.
+#[test]
+fn the_console_report_names_the_field_and_its_bytes() {
+    if !as_root() {
+        return;
+    }
+    let out = netgrade()
+        .args(["run", "dns-server", &fixture("ttl-16-bit")])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("console-dns-server-ttl-16-bit", text);
+    });
+}

@@ -164,6 +164,18 @@ fn asks(d: &DnsProbeSpec) -> bool {
     d.hex.is_none()
 }
 
+/// Where a message stops reading, with the bytes there: `the RDLENGTH of
+/// answer 1 at offset 43 (0a 00 00 01): …`.
+fn located(msg: &[u8], e: &wire::WireError) -> String {
+    format!(
+        "{} at offset {} ({}): {}",
+        e.field,
+        e.offset,
+        wire::hex_at(msg, e.offset, 4),
+        e.problem
+    )
+}
+
 /// `field at offset N (hex)` of `msg`.
 fn at(msg: &[u8], field: &str, offset: usize, n: usize) -> String {
     format!(
@@ -295,11 +307,7 @@ fn question_problem(g: &Got, msg: &[u8]) -> Option<String> {
     }
     if p.questions.len() < asked.len() {
         let e = p.error.as_ref()?;
-        return Some(format!(
-            "the question does not read: {} ({})",
-            e,
-            wire::hex_at(msg, e.offset, 4)
-        ));
+        return Some(format!("the question does not read: {}", located(msg, e)));
     }
     for (i, (want, have)) in asked.iter().zip(&p.questions).enumerate() {
         let n = i + 1;
@@ -454,10 +462,10 @@ fn answer_problem(ctx: &Ctx, file: &str, g: &Got, msg: &[u8], p: &Parsed) -> Opt
         ));
     }
     if let Some(e) = &p.error {
-        let bytes = wire::hex_at(msg, e.offset, 4);
         let counts = [p.questions.len(), p.answers.len()];
         return Some(format!(
-            "it does not read: {e} ({bytes}); read so far: {} question(s), {} answer(s), with {}{}",
+            "it does not read: {}; read so far: {} question(s), {} answer(s), with {}{}",
+            located(msg, e),
             counts[0],
             counts[1],
             at(msg, "ANCOUNT", 6, 2),
@@ -882,10 +890,7 @@ fn upstream_saw(ctx: &Ctx, g: &Got) -> Vec<(u16, String, Option<String>, Option<
             _ => None,
         });
         let parsed = wire::parse(raw);
-        let problem = parsed
-            .error
-            .as_ref()
-            .map(|e| format!("{e} ({})", wire::hex_at(raw, e.offset, 4)));
+        let problem = parsed.error.as_ref().map(|e| located(raw, e));
         let question = summary.as_ref().and_then(|s| s.question.as_ref()).map(|q| {
             format!(
                 "{} {}",
