@@ -829,6 +829,10 @@ fn dns_probe_rules(probe: &ProbeSpec, dns: &DnsProbeSpec, here: &[Step], r: &mut
             "a probe sends a DNS query (`dns:`) or an HTTP request (method/target, raw), not both",
         );
     }
+    if probe.hold {
+        r.at_key(here, "hold", format!("DNS probe `{id}` cannot be held"))
+            .set_help("`hold` keeps an HTTP connection open while the next probe runs; a DNS query is one datagram: remove `hold`");
+    }
     let at = [here[0], here[1], Step::Key("dns")];
     let given = [
         dns.hex.is_some(),
