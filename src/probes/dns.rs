@@ -244,12 +244,31 @@ pub async fn exchange(
     probe: &Probe,
     recorder: &Recorder,
 ) -> Summary {
+    exchange_until(addr, netns, probe, recorder, std::future::pending()).await
+}
+
+/// Like [`exchange`], and stops waiting when `gone` completes (the server
+/// ended: a datagram has no connection to tell it): the exchange ends as
+/// [`ExchangeEnd::Closed`], with nothing received.
+pub async fn exchange_until(
+    addr: SocketAddr,
+    netns: Option<&NetNs>,
+    probe: &Probe,
+    recorder: &Recorder,
+    gone: impl std::future::Future<Output = ()>,
+) -> Summary {
     let at = recorder.now();
     let start = Instant::now();
     let deadline = start + probe.timeout;
-    let (end, received) = match probe.transport {
-        DnsTransport::Udp => over_udp(addr, netns, probe, deadline).await,
-        DnsTransport::Tcp => over_tcp(addr, netns, probe, deadline).await,
+    let talk = async {
+        match probe.transport {
+            DnsTransport::Udp => over_udp(addr, netns, probe, deadline).await,
+            DnsTransport::Tcp => over_tcp(addr, netns, probe, deadline).await,
+        }
+    };
+    let (end, received) = tokio::select! {
+        done = talk => done,
+        () = gone => (ExchangeEnd::Closed, Vec::new()),
     };
     let summary = Summary {
         end: end.clone(),
@@ -425,6 +444,10 @@ pub fn describe_exchange(
     let response = match message(spec.transport, received) {
         None => "nothing".to_string(),
         Some(m) => one_message(m),
+    };
+    let end = match (end, spec.transport) {
+        (ExchangeEnd::Closed, DnsTransport::Udp) => "the server ended".to_string(),
+        (end, _) => end.to_string(),
     };
     format!("{query}{not_sent} -> {response} ({end})")
 }

@@ -108,14 +108,15 @@ impl Session<'_> {
         let mut k = 0;
         while k < self.steps.len() && Instant::now() < self.stop_at {
             let began = self.recorder.now();
-            let outcome = run_step(
+            let (gone, watch) = tokio::sync::watch::channel(false);
+            let step = run_step(
                 &self.steps[k],
                 instance.target,
-                self.netns,
-                self.recorder,
+                (self.netns, self.recorder),
                 self.seed,
-            )
-            .await;
+                watch,
+            );
+            let outcome = instance.watching(step, &gone).await;
             if !instance.ended(outcome.died_silent()).await {
                 last = Some((k, began, outcome));
                 (k, retried) = (k + 1, false);
@@ -285,6 +286,27 @@ impl Instance {
         }
     }
 
+    /// Runs `step`, telling `gone` when the server ends meanwhile (a DNS
+    /// probe waiting for a datagram has no connection to tell it).
+    async fn watching(
+        &self,
+        step: impl std::future::Future<Output = StepOutcome>,
+        gone: &tokio::sync::watch::Sender<bool>,
+    ) -> StepOutcome {
+        tokio::pin!(step);
+        loop {
+            tokio::select! {
+                outcome = &mut step => return outcome,
+                () = tokio::time::sleep(LISTEN_POLL) => {
+                    // A daemon's first process exits while its child serves.
+                    if self.running.has_exited() && !self.up() {
+                        let _ = gone.send(true);
+                    }
+                }
+            }
+        }
+    }
+
     /// Whether the server still accepts connections where the probes go.
     fn up(&self) -> bool {
         if self.seen {
@@ -414,9 +436,9 @@ impl Step<'_> {
 async fn run_step(
     step: &Step<'_>,
     target: SocketAddr,
-    netns: Option<&NetNs>,
-    recorder: &Recorder,
+    (netns, recorder): (Option<&NetNs>, &Recorder),
     seed: u64,
+    mut gone: tokio::sync::watch::Receiver<bool>,
 ) -> StepOutcome {
     if let Step::One(spec) = step
         && let Some(dns) = &spec.dns
@@ -425,7 +447,13 @@ async fn run_step(
         let netns = netns.and_then(|ns| ns.try_clone().ok());
         let recorder = recorder.clone();
         let task = crate::servers::clock::handle().spawn(async move {
-            let summary = probes::dns::exchange(target, netns.as_ref(), &probe, &recorder).await;
+            let ended = async move {
+                if gone.wait_for(|g| *g).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let summary =
+                probes::dns::exchange_until(target, netns.as_ref(), &probe, &recorder, ended).await;
             StepOutcome(vec![(probe.name, summary)])
         });
         let _guard = AbortOnDrop(task.abort_handle());
