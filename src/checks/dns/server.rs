@@ -858,7 +858,22 @@ fn upstream_saw(ctx: &Ctx, g: &Got) -> Vec<(u16, String, Option<String>, Option<
     let Some((server, _)) = upstream(ctx) else {
         return Vec::new();
     };
-    let until = g.at + g.elapsed;
+    // The upstream stamps arrivals with the kernel's wall clock, the probes
+    // with the run's monotonic one: allow a millisecond of skew, never
+    // reaching into the exchange before.
+    let skew = Duration::from_millis(1);
+    let before = ctx
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Exchange { elapsed, .. } if e.at < g.at => Some(e.at + *elapsed),
+            _ => None,
+        })
+        .max()
+        .unwrap_or_default();
+    let from = g.at.saturating_sub(skew).max(before);
+    let until = g.at + g.elapsed + skew;
     let mut out = Vec::new();
     for e in &ctx.trace.events {
         let EventKind::DnsMessage {
@@ -873,7 +888,7 @@ fn upstream_saw(ctx: &Ctx, g: &Got) -> Vec<(u16, String, Option<String>, Option<
         else {
             continue;
         };
-        if *s != server || *dir != Dir::In || e.at < g.at || e.at > until {
+        if *s != server || *dir != Dir::In || e.at < from || e.at > until {
             continue;
         }
         let answered = ctx.trace.events.iter().find_map(|r| match &r.kind {
