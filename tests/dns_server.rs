@@ -384,3 +384,46 @@ fn the_console_report_names_the_field_and_its_bytes() {
         insta::assert_snapshot!("console-dns-server-ttl-16-bit", text);
     });
 }
+
+/// Unbound, a real recursive server, as a student's server: the zone as
+/// static local data, every other name forwarded. It refuses a compression
+/// pointer in a query's question and a query with two questions (FORMERR
+/// both); it gets every other check.
+#[test]
+fn unbound_gets_full_marks_where_it_implements_what_is_asked() {
+    if !as_root() {
+        return;
+    }
+    assert!(
+        ["/usr/sbin/unbound", "/usr/bin/unbound"]
+            .iter()
+            .any(|p| std::path::Path::new(p).exists()),
+        "unbound is not installed: apt-get install unbound (.ci/run does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("unbound.json");
+    let submission = "fixtures/dns-server-real/unbound";
+    netgrade()
+        .args(["run", "dns-server", submission, "--quiet", "--json"])
+        .arg(&json)
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let run = run_of(&report, submission);
+    let refused = ["compressed-query", "multiple-questions"];
+    for id in CHECKS {
+        let want = if refused.contains(&id) {
+            "fail"
+        } else {
+            "pass"
+        };
+        assert_eq!(status(run, id), want, "{id}: {run}");
+    }
+    for id in refused {
+        let m = message(&report, submission, id);
+        assert!(
+            m.contains("FORMERR") || m.contains("RCODE is 1"),
+            "{id}: {m}"
+        );
+    }
+}
