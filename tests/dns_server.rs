@@ -69,6 +69,8 @@ const EXPECTED: &[Expectation] = &[
     // In Go, names in full, records cut at 512 octets with TC.
     ("go", &[], None),
     ("uncompressed", &[], None),
+    // A dual-stack IPv6 socket on [::]:2053: probed at [::1].
+    ("ipv6-any", &[], None),
     // Pointers followed from the question, 12 octets off: as no pointers.
     (
         "pointer-from-question",
