@@ -36,7 +36,8 @@
 //!   runtime and its lateness, a watcher of where a program's traffic went,
 //!   and the servers run on their own, as `netgrade serve` runs them.
 //! - [`probes`]: netgrade as a client of a student's server (raw HTTP exchanges
-//!   and the response parser the checks use).
+//!   and the response parser the checks use; DNS queries over UDP and TCP,
+//!   and a reader that gives each field of a message its offset).
 //! - [`trace`]: the event record every run produces; checks read only this.
 //! - [`checks`]: check kinds, each a function from trace to verdict, and the
 //!   lab's numbers their messages, titles and hints name ([`checks::params`]).

@@ -1,10 +1,12 @@
 //! Probes: netgrade acting as a client against the student's server.
 //!
-//! A probe opens a connection, sends exactly the bytes the lab spec gives,
-//! reads what comes back under deadlines, and records the whole exchange as
-//! one event in the run's [`Trace`](crate::trace::Trace). Checks judge the
-//! recorded bytes later, with the parsers that live beside each probe.
+//! A probe opens a connection (or, for [`dns`] over UDP, a socket), sends
+//! exactly the bytes the lab spec gives, reads what comes back under
+//! deadlines, and records the whole exchange as one event in the run's
+//! [`Trace`](crate::trace::Trace). Checks judge the recorded bytes later,
+//! with the parsers that live beside each probe ([`http`], [`dns::wire`]).
 
+pub mod dns;
 pub mod http;
 
 use std::net::SocketAddr;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::outcome::ExitKind;
 use crate::probes::{self, http};
 use crate::sandbox::{self, NetNs, Running, ports};
-use crate::spec::{Lab, ProbeSpec};
+use crate::spec::{DnsTransport, Lab, ProbeSpec};
 use crate::trace::{EventKind, Recorder};
 
 /// How often netgrade looks for the student's listening socket.
@@ -42,18 +42,21 @@ pub async fn drive_server(
     fallback: Option<u16>,
     netns: Option<&NetNs>,
     recorder: &Recorder,
+    seed: u64,
 ) -> sandbox::Finished {
     let started = Instant::now();
     let ready = lab.program.ready_timeout.get();
-    let instance = match Instance::start(cmd, fallback, netns, recorder, started + ready).await {
-        Ok(i) => i,
-        Err((finished, listen)) => {
-            if let Some((waited, exited)) = listen {
-                recorder.record(EventKind::NotListening { waited, exited });
+    let socket = Socket::of(lab);
+    let instance =
+        match Instance::start(cmd, (fallback, socket), netns, recorder, started + ready).await {
+            Ok(i) => i,
+            Err((finished, listen)) => {
+                if let Some((waited, exited)) = listen {
+                    recorder.record(EventKind::NotListening { waited, exited });
+                }
+                return finished;
             }
-            return finished;
-        }
-    };
+        };
     recorder.record(EventKind::Listening {
         addr: instance.target,
         all: instance.all.clone(),
@@ -61,6 +64,8 @@ pub async fn drive_server(
     let session = Session {
         cmd,
         fallback,
+        socket,
+        seed,
         netns,
         recorder,
         // The program's time limit bounds the probing too (each probe has its own deadline).
@@ -77,6 +82,10 @@ pub async fn drive_server(
 struct Session<'a> {
     cmd: &'a sandbox::Command,
     fallback: Option<u16>,
+    /// What kind of socket the server serves on.
+    socket: Socket,
+    /// The run's seed (DNS probes' IDs).
+    seed: u64,
     netns: Option<&'a NetNs>,
     recorder: &'a Recorder,
     stop_at: Instant,
@@ -99,8 +108,15 @@ impl Session<'_> {
         let mut k = 0;
         while k < self.steps.len() && Instant::now() < self.stop_at {
             let began = self.recorder.now();
-            let outcome =
-                run_step(&self.steps[k], instance.target, self.netns, self.recorder).await;
+            let (gone, watch) = tokio::sync::watch::channel(false);
+            let step = run_step(
+                &self.steps[k],
+                instance.target,
+                (self.netns, self.recorder),
+                self.seed,
+                watch,
+            );
+            let outcome = instance.watching(step, &gone).await;
             if !instance.ended(outcome.died_silent()).await {
                 last = Some((k, began, outcome));
                 (k, retried) = (k + 1, false);
@@ -146,8 +162,14 @@ impl Session<'_> {
         }
         let attempt = self.ended.len() as u32;
         let deadline = (Instant::now() + self.ready).min(self.stop_at);
-        let started =
-            Instance::start(self.cmd, self.fallback, self.netns, self.recorder, deadline).await;
+        let started = Instance::start(
+            self.cmd,
+            (self.fallback, self.socket),
+            self.netns,
+            self.recorder,
+            deadline,
+        )
+        .await;
         let addr = started.as_ref().ok().map(|i| i.target);
         self.recorder
             .record(EventKind::ServerRestarted { attempt, addr });
@@ -200,6 +222,8 @@ struct Instance {
     all: Vec<SocketAddr>,
     /// Whether its listening socket was seen in /proc (else only its exit tells).
     seen: bool,
+    /// What kind of socket it serves on.
+    socket: Socket,
     /// When it was started, on the run's clock.
     began: Duration,
 }
@@ -211,7 +235,7 @@ impl Instance {
     /// and whether it had exited.
     async fn start(
         cmd: &sandbox::Command,
-        fallback: Option<u16>,
+        (fallback, socket): (Option<u16>, Socket),
         netns: Option<&NetNs>,
         recorder: &Recorder,
         deadline: Instant,
@@ -220,7 +244,7 @@ impl Instance {
         let started = Instant::now();
         let running = sandbox::spawn(cmd, recorder).map_err(|f| (*f, None))?;
         let found = loop {
-            let all = crate::rt::blocking(|| ports::listening(&running.processes())).await;
+            let all = crate::rt::blocking(|| socket.bound(&running.processes())).await;
             // Prefer the handout's port when the program listens on several.
             let chosen = all
                 .iter()
@@ -237,7 +261,7 @@ impl Instance {
         };
         // Unseen, but maybe listening where the lab says (another user's process, an odd stack).
         let found = match (found, fallback) {
-            (None, Some(port)) if !running.has_exited() => {
+            (None, Some(port)) if !running.has_exited() && socket == Socket::Tcp => {
                 let addr = SocketAddr::from(([127, 0, 0, 1], port));
                 probes::connect(addr, netns, Duration::from_secs(1))
                     .await
@@ -252,6 +276,7 @@ impl Instance {
                 target,
                 all,
                 seen,
+                socket,
                 began,
             }),
             None => {
@@ -261,11 +286,32 @@ impl Instance {
         }
     }
 
+    /// Runs `step`, telling `gone` when the server ends meanwhile (a DNS
+    /// probe waiting for a datagram has no connection to tell it).
+    async fn watching(
+        &self,
+        step: impl std::future::Future<Output = StepOutcome>,
+        gone: &tokio::sync::watch::Sender<bool>,
+    ) -> StepOutcome {
+        tokio::pin!(step);
+        loop {
+            tokio::select! {
+                outcome = &mut step => return outcome,
+                () = tokio::time::sleep(LISTEN_POLL) => {
+                    // A daemon's first process exits while its child serves.
+                    if self.running.has_exited() && !self.up() {
+                        let _ = gone.send(true);
+                    }
+                }
+            }
+        }
+    }
+
     /// Whether the server still accepts connections where the probes go.
     fn up(&self) -> bool {
         if self.seen {
             let port = self.target.port();
-            crate::rt::now(|| ports::listening(&self.running.processes()))
+            crate::rt::now(|| self.socket.bound(&self.running.processes()))
                 .iter()
                 .any(|a| a.port() == port)
         } else {
@@ -292,6 +338,35 @@ impl Instance {
                 return !up;
             }
             tokio::time::sleep(END_POLL).await;
+        }
+    }
+}
+
+/// The kind of socket a student's server serves on, and so how netgrade
+/// finds it: a listening TCP socket (web servers), or a bound UDP socket
+/// (DNS servers, whose probes are datagrams).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Socket {
+    Tcp,
+    Udp,
+}
+
+impl Socket {
+    /// UDP when the lab sends a DNS probe over UDP, else TCP.
+    fn of(lab: &Lab) -> Socket {
+        let udp = lab.probes.iter().any(|p| {
+            p.dns
+                .as_ref()
+                .is_some_and(|d| d.transport == DnsTransport::Udp)
+        });
+        if udp { Socket::Udp } else { Socket::Tcp }
+    }
+
+    /// The addresses `pids` serve on.
+    fn bound(self, pids: &[i32]) -> Vec<SocketAddr> {
+        match self {
+            Socket::Tcp => ports::listening(pids),
+            Socket::Udp => ports::bound_udp(pids),
         }
     }
 }
@@ -361,9 +436,29 @@ impl Step<'_> {
 async fn run_step(
     step: &Step<'_>,
     target: SocketAddr,
-    netns: Option<&NetNs>,
-    recorder: &Recorder,
+    (netns, recorder): (Option<&NetNs>, &Recorder),
+    seed: u64,
+    mut gone: tokio::sync::watch::Receiver<bool>,
 ) -> StepOutcome {
+    if let Step::One(spec) = step
+        && let Some(dns) = &spec.dns
+    {
+        let probe = probes::dns::Probe::from_spec(spec, dns, seed);
+        let netns = netns.and_then(|ns| ns.try_clone().ok());
+        let recorder = recorder.clone();
+        let task = crate::servers::clock::handle().spawn(async move {
+            let ended = async move {
+                if gone.wait_for(|g| *g).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let summary =
+                probes::dns::exchange_until(target, netns.as_ref(), &probe, &recorder, ended).await;
+            StepOutcome(vec![(probe.name, summary)])
+        });
+        let _guard = AbortOnDrop(task.abort_handle());
+        return task.await.unwrap_or(StepOutcome(Vec::new()));
+    }
     let owned = match step {
         Step::One(spec) => (probe(spec, target), None),
         Step::Held { held, during } => {
@@ -687,7 +782,7 @@ while True:
             view: None,
         };
         let recorder = Recorder::new();
-        let finished = drive_server(&lab, &cmd, Some(6789), Some(&ns), &recorder).await;
+        let finished = drive_server(&lab, &cmd, Some(6789), Some(&ns), &recorder, 1).await;
         Some((recorder.snapshot(), finished))
     }
 

@@ -136,7 +136,8 @@ pub async fn execute(
     done.started = Some(std::time::Instant::now());
     let finished = if plan.is_server() {
         let fallback = plan.opts.port.or(plan.lab.program.port);
-        probing::drive_server(plan.lab, &cmd, fallback, net.namespace(), recorder).await
+        let (lab, ns) = (plan.lab, net.namespace());
+        probing::drive_server(lab, &cmd, fallback, ns, recorder, plan.seed).await
     } else {
         sandbox::run(&cmd, recorder).await
     };

@@ -390,7 +390,11 @@ fn session_view(lab: &Lab, trace: &Trace, view: View, r: &Redactor) -> String {
     for (i, e) in trace.events.iter().enumerate() {
         match &e.kind {
             EventKind::Listening { addr, .. } => {
-                let _ = writeln!(out, "server listening; probes connect to TCP {addr}");
+                let _ = writeln!(
+                    out,
+                    "server listening; probes connect to {} {addr}",
+                    crate::probes::dns::probes_transport(lab)
+                );
             }
             EventKind::NotListening { exited, .. } => {
                 let _ = writeln!(
@@ -430,7 +434,8 @@ fn session_view(lab: &Lab, trace: &Trace, view: View, r: &Redactor) -> String {
                 Some(addr) => {
                     let _ = writeln!(
                         out,
-                        "server started again ({attempt}); probes connect to TCP {addr}"
+                        "server started again ({attempt}); probes connect to {} {addr}",
+                        crate::probes::dns::probes_transport(lab)
                     );
                 }
                 None => {
@@ -465,6 +470,16 @@ fn session_view(lab: &Lab, trace: &Trace, view: View, r: &Redactor) -> String {
                     |later| matches!(&later.kind, EventKind::Exchange { probe: p, .. } if p == probe),
                 );
                 if again && !r.raw {
+                    continue;
+                }
+                if let Some(dns) = lab
+                    .probes
+                    .iter()
+                    .find(|p| p.id.value == *probe)
+                    .and_then(|p| p.dns.as_ref())
+                {
+                    let line = crate::probes::dns::describe_exchange(dns, sent, received, end);
+                    let _ = writeln!(out, "{probe}: {line}");
                     continue;
                 }
                 let request = match (request.is_empty(), sent.is_empty()) {

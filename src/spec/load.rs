@@ -4,7 +4,10 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::tree::{self, Node, Step};
-use super::{CheckKind, DataFiles, Lab, Role, ServerKind, SpecError, SpecErrors, shape};
+use super::{
+    CheckKind, DataFiles, DnsProbeSpec, Lab, ProbeSpec, Role, ServerKind, SpecError, SpecErrors,
+    shape,
+};
 
 /// A built-in lab: its name and YAML, embedded in the binary.
 pub struct Builtin {
@@ -31,6 +34,10 @@ pub const BUILTIN: &[Builtin] = &[
     Builtin {
         name: "webserver-threaded",
         yaml: include_str!("../../labs/webserver-threaded.yaml"),
+    },
+    Builtin {
+        name: "dns-server",
+        yaml: include_str!("../../labs/dns-server.yaml"),
     },
     Builtin {
         name: "http-client",
@@ -65,6 +72,10 @@ pub const BUILTIN: &[Builtin] = &[
 /// Data folders of the built-in labs (`data:` value → files), embedded too.
 type EmbeddedFiles = &'static [(&'static str, &'static [u8])];
 const BUILTIN_DATA: &[(&str, EmbeddedFiles)] = &[
+    (
+        "dns-server",
+        &[("zone.txt", include_bytes!("../../labs/dns-server/zone.txt"))],
+    ),
     (
         "webserver/www",
         &[
@@ -794,6 +805,9 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
             )
             .set_help("`raw` gives the exact bytes; use one or the other");
         }
+        if let Some(dns) = &probe.dns {
+            dns_probe_rules(probe, dns, &here, r);
+        }
     }
     if !lab.probes.is_empty() && lab.program.role != Role::Server {
         r.at_key(
@@ -802,6 +816,58 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
             "the lab has probes, but `program.role` is not `server`",
         )
         .set_help("probes drive a student's server: add `role: server` under `program:`");
+    }
+}
+
+/// A DNS probe is a DNS query only: one question, several, or hex; each
+/// encodes.
+fn dns_probe_rules(probe: &ProbeSpec, dns: &DnsProbeSpec, here: &[Step], r: &mut Rules) {
+    let id = &probe.id.value;
+    if probe.raw.is_some()
+        || probe.method.is_some()
+        || probe.target.is_some()
+        || !probe.headers.is_empty()
+    {
+        r.at_key(
+            here,
+            "dns",
+            format!("probe `{id}` has both `dns` and an HTTP request"),
+        )
+        .set_help(
+            "a probe sends a DNS query (`dns:`) or an HTTP request (method/target, raw), not both",
+        );
+    }
+    if probe.hold {
+        r.at_key(here, "hold", format!("DNS probe `{id}` cannot be held"))
+            .set_help("`hold` keeps an HTTP connection open while the next probe runs; a DNS query is one datagram: remove `hold`");
+    }
+    let at = [here[0], here[1], Step::Key("dns")];
+    let given = [
+        dns.hex.is_some(),
+        dns.name.is_some(),
+        !dns.questions.is_empty(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        r.at(&at, format!("DNS probe `{id}` needs exactly one of `name`, `questions` and `hex`"))
+            .set_help("`name` (with `type`, `class`) asks one question, `questions` several, `hex` sends exact bytes");
+        return;
+    }
+    use crate::probes::dns::{class_code, query_bytes, type_code};
+    let key = if dns.hex.is_some() {
+        "hex"
+    } else if dns.name.is_some() {
+        "name"
+    } else {
+        "questions"
+    };
+    let (key, problem) = match (&dns.qtype, &dns.class) {
+        (Some(t), _) if type_code(t).is_err() => ("type", type_code(t).err()),
+        (_, Some(c)) if class_code(c).is_err() => ("class", class_code(c).err()),
+        _ => (key, query_bytes(dns, 0).err()),
+    };
+    if let Some(why) = problem {
+        r.at_key(&at, key, format!("DNS probe `{id}` does not encode: {why}"))
+            .set_help("names are labels of 1–63 octets; types are mnemonics (A, MX …) or TYPE<n>; classes IN, CH, HS, ANY or CLASS<n>; hex is pairs of digits");
     }
 }
 

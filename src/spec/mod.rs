@@ -683,6 +683,73 @@ pub struct ProbeSpec {
     /// neither send Content-Length nor close).
     #[serde(default = "default_probe_idle")]
     pub idle: Dur,
+    /// A DNS query instead of an HTTP request (see [`DnsProbeSpec`]).
+    #[serde(default)]
+    pub dns: Option<DnsProbeSpec>,
+}
+
+/// A DNS query a probe sends: a question (or several), or exact bytes.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnsProbeSpec {
+    /// `udp` (default): one datagram; `tcp`: with the 2-octet length prefix.
+    #[serde(default)]
+    pub transport: DnsTransport,
+    /// The message ID (default: drawn from the lab's seed and the probe's id).
+    #[serde(default)]
+    pub id: Option<u16>,
+    /// The question's name, e.g. `www.example.com`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The question's type (default `A`): a mnemonic or `TYPE<n>`.
+    #[serde(default, rename = "type")]
+    pub qtype: Option<String>,
+    /// The question's class (default `IN`): a mnemonic or `CLASS<n>`.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// Several questions in one query, instead of `name`.
+    #[serde(default)]
+    pub questions: Vec<DnsQuestionSpec>,
+    /// RD, recursion desired (default true).
+    #[serde(default)]
+    pub rd: Option<bool>,
+    /// The OPCODE (default 0, a standard query).
+    #[serde(default)]
+    pub opcode: Option<u8>,
+    /// Write each name with a compression pointer (RFC 1035 §4.1.4): to the
+    /// longest suffix written before it, else to the header's last octet
+    /// (ARCOUNT's low octet, 0: the root).
+    #[serde(default)]
+    pub compress: bool,
+    /// Exact bytes to send, in hex (spaces allowed), instead of a question:
+    /// a truncated or garbage message.
+    #[serde(default)]
+    pub hex: Option<String>,
+}
+
+/// One question of a DNS probe.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnsQuestionSpec {
+    /// The name.
+    pub name: String,
+    /// The type (default `A`).
+    #[serde(default, rename = "type")]
+    pub qtype: Option<String>,
+    /// The class (default `IN`).
+    #[serde(default)]
+    pub class: Option<String>,
+}
+
+/// How a DNS probe reaches the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsTransport {
+    /// One datagram each way.
+    #[default]
+    Udp,
+    /// A TCP connection, each message after its 2-octet length.
+    Tcp,
 }
 
 fn default_http_version() -> String {
@@ -727,8 +794,11 @@ impl ProbeSpec {
     }
 
     /// The request for people: `GET /HelloWorld.html` (for `raw`, its first
-    /// line without the version).
+    /// line without the version; for a DNS probe, its question).
     pub fn request_line(&self) -> String {
+        if let Some(dns) = &self.dns {
+            return crate::probes::dns::describe_spec(dns);
+        }
         let bytes = self.bytes("host", 0);
         let first = bytes
             .split(|b| *b == b'\r' || *b == b'\n')
@@ -1135,17 +1205,17 @@ impl CheckKind {
             CheckKind::PrintsAnswers => &[],
             CheckKind::Mx => &[],
             CheckKind::Cname => &[],
-            CheckKind::Nxdomain => &[],
+            CheckKind::Nxdomain => &["probe"],
             CheckKind::IgnoresWrongId => &[],
             CheckKind::Retransmits => &["min_wait", "max_wait"],
             CheckKind::TcpFallback => &[],
-            CheckKind::Header => &[],
-            CheckKind::Question => &[],
-            CheckKind::Answers => &[],
-            CheckKind::CompressedQuery => &[],
-            CheckKind::MultipleQuestions => &[],
-            CheckKind::Forwards => &[],
-            CheckKind::Malformed => &[],
+            CheckKind::Header => &["probe", "probes", "file"],
+            CheckKind::Question => &["probe", "probes", "file"],
+            CheckKind::Answers => &["probe", "probes", "file"],
+            CheckKind::CompressedQuery => &["probe", "probes", "file"],
+            CheckKind::MultipleQuestions => &["probe", "probes", "file"],
+            CheckKind::Forwards => &["probe", "probes", "file"],
+            CheckKind::Malformed => &["probe", "probes", "file"],
             CheckKind::StartsAtRoot => &[],
             CheckKind::FollowsReferrals => &[],
             CheckKind::UsesGlue => &[],

@@ -50,6 +50,14 @@ fn examples() -> Vec<(&'static str, &'static str, Value)> {
         ("ProbeSpec", "timeout", json!("5s")),
         ("ProbeSpec", "idle", json!("1500ms")),
         ("ProbeSpec", "hold", json!(true)),
+        ("DnsProbeSpec", "id", json!(4660)),
+        ("DnsProbeSpec", "name", json!("www.example.com")),
+        ("DnsProbeSpec", "opcode", json!(2)),
+        (
+            "DnsProbeSpec",
+            "hex",
+            json!("12 34 01 00 00 01 00 00 00 00 00 00 03 77"),
+        ),
         ("CheckSpec", "points", json!(2)),
         ("CheckSpec", "count", json!(10)),
         ("CheckSpec", "first_seq", json!(1)),
@@ -219,6 +227,14 @@ fn shape_rules(schema: &mut Value) {
     );
     merge(&mut defs["CheckSpec"]["properties"]["id"], &non_blank);
     merge(&mut defs["ProbeSpec"]["properties"]["id"], &non_blank);
+    merge(
+        &mut defs["DnsProbeSpec"]["properties"]["opcode"],
+        &json!({"maximum": 15}),
+    );
+    merge(
+        &mut defs["DnsProbeSpec"]["properties"]["hex"],
+        &json!({"pattern": "^\\s*([0-9A-Fa-f]\\s*[0-9A-Fa-f]\\s*)*$"}),
+    );
     merge(&mut defs["CaseSpec"]["properties"]["id"], &non_blank);
     merge(
         &mut defs["ServerPatch"]["properties"]["loss"],
