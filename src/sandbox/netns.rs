@@ -61,6 +61,25 @@ impl NetNs {
         self.file.as_raw_fd()
     }
 
+    /// A command for `program` that runs inside this namespace (it enters
+    /// it between fork and exec), killed when dropped: a peer of the lab's
+    /// servers in tests (dig, unbound, dnspython).
+    pub fn command(&self, program: &str) -> tokio::process::Command {
+        let fd = self.raw_fd();
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.kill_on_drop(true);
+        // SAFETY: only setns, async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd
+    }
+
     /// PIDs of every process whose network namespace is this one.
     pub fn processes(&self) -> Vec<i32> {
         let Ok(dir) = std::fs::read_dir("/proc") else {

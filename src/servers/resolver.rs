@@ -1113,18 +1113,8 @@ mod peers {
         /// Runs `program` in the namespace and returns its standard output;
         /// it must succeed.
         async fn run(&self, program: &str, args: &[&str]) -> String {
-            let fd = self.ns.raw_fd();
-            let mut cmd = tokio::process::Command::new(program);
-            cmd.args(args).kill_on_drop(true);
-            // SAFETY: only setns, async-signal-safe, between fork and exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            let mut cmd = self.ns.command(program);
+            cmd.args(args);
             let output = timeout(Duration::from_secs(30), cmd.output())
                 .await
                 .unwrap_or_else(|_| panic!("{program} {args:?} timed out"))

@@ -43,18 +43,8 @@ impl Servers {
     /// Runs `program` in the namespace and returns its standard output; it
     /// must succeed.
     async fn run(&self, program: &str, args: &[&str]) -> String {
-        let fd = self.ns.raw_fd();
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).kill_on_drop(true);
-        // SAFETY: only setns, async-signal-safe, between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        let mut cmd = self.ns.command(program);
+        cmd.args(args);
         let output = timeout(Duration::from_secs(60), cmd.output())
             .await
             .unwrap_or_else(|_| panic!("{program} {args:?} timed out"))
@@ -71,18 +61,8 @@ impl Servers {
     /// Runs `program` in the namespace and returns its standard output,
     /// whether it succeeds or not.
     async fn run_status(&self, program: &str, args: &[&str]) -> String {
-        let fd = self.ns.raw_fd();
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).kill_on_drop(true);
-        // SAFETY: only setns, async-signal-safe, between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        let mut cmd = self.ns.command(program);
+        cmd.args(args);
         match timeout(Duration::from_secs(30), cmd.output()).await {
             Ok(Ok(out)) => String::from_utf8_lossy(&out.stdout).into_owned(),
             _ => String::new(),
@@ -92,18 +72,8 @@ impl Servers {
     /// Runs `program` in the namespace and returns what it printed on
     /// standard output and standard error; it must succeed.
     async fn run_both(&self, program: &str, args: &[&str]) -> String {
-        let fd = self.ns.raw_fd();
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).kill_on_drop(true);
-        // SAFETY: only setns, async-signal-safe, between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        let mut cmd = self.ns.command(program);
+        cmd.args(args);
         let output = timeout(Duration::from_secs(60), cmd.output())
             .await
             .unwrap_or_else(|_| panic!("{program} {args:?} timed out"))
@@ -580,20 +550,10 @@ async fn unbound_resolves_through_the_hierarchy_from_its_root_hints() {
         ),
     )
     .unwrap();
-    let fd = s.ns.raw_fd();
-    let mut cmd = tokio::process::Command::new("unbound");
-    cmd.args(["-d", "-c"]).arg(&conf).kill_on_drop(true);
+    let mut cmd = s.ns.command("unbound");
+    cmd.args(["-d", "-c"]).arg(&conf);
     cmd.stdout(std::process::Stdio::null());
     cmd.stderr(std::process::Stdio::piped());
-    // SAFETY: only setns, async-signal-safe, between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
     let mut unbound = cmd.spawn().expect("unbound starts");
     // Wait (10 s at most) for it to listen: a refused query fails fast.
     let mut ready = false;
