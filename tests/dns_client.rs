@@ -94,6 +94,12 @@ const EXPECTED: &[Expectation] = &[
         ],
         Some(&["query-format", "random-id", "nxdomain", "retransmits"]),
     ),
+    // Hostile: 20 000 datagrams, garbage and one query over and over.
+    (
+        "flood",
+        &["query-format", "prints-answers"],
+        Some(&["runs"]),
+    ),
     (
         "python2-ord",
         &[
@@ -229,6 +235,9 @@ fn every_dns_client_fixture_gets_the_grade_it_deserves() {
         let m = message(&report, &fixture(name), id);
         assert!(m.contains(needle), "{name}/{id}: {m}");
     }
+    // A flood is told in a line, not a thousand.
+    let m = message(&report, &fixture("flood"), "mx");
+    assert!(m.contains("www.example.com A (×") && m.len() < 400, "{m}");
     let google = run_of(&report, &fixture("hardcoded-google"));
     assert!(
         google["notes"].as_array().unwrap().iter().any(|n| n

@@ -320,7 +320,7 @@ fn answer(lab: &Lab, trace: &Trace) -> Result<Answer, Verdict> {
         let what = if sent.is_empty() {
             "no query's question could be read".to_string()
         } else {
-            format!("the queries asked for {}", sent.join(", "))
+            format!("the queries asked for {}", tally(&sent))
         };
         return Err(Verdict::skip(format!(
             "not judged: this case asks for {name} {}, and {what} (see `query-format`)",
@@ -766,7 +766,7 @@ pub fn judge_ids(runs: &[(String, Vec<Lookup>)]) -> Verdict {
     if ids.len() >= 3 && ids.iter().all(|&i| i < 256) {
         return Verdict::fail(format!(
             "the IDs are small numbers ({}): a count from 0 or 1 is as easy to guess as a fixed ID; draw each query's ID at random over all 16 bits, e.g. `random.randint(0, 65535)`",
-            ids.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+            first_ids(&ids)
         ))
         .with_evidence(evidence);
     }
@@ -780,7 +780,7 @@ pub fn judge_ids(runs: &[(String, Vec<Lookup>)]) -> Verdict {
             };
             return Verdict::fail(format!(
                 "the IDs{within} count up by one ({}): the next one is easy to guess; draw each query's ID at random",
-                ids.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                first_ids(&ids)
             ))
             .with_evidence(evidence);
         }
@@ -1355,8 +1355,64 @@ fn whole_len(msgs: &[Msg], index: u32) -> usize {
         .map_or(0, |m| m.len)
 }
 
+/// The first IDs of `ids` as text, `1, 2, 3 … (40 in all)` past [`MAX_IDS`].
+fn first_ids(ids: &[u16]) -> String {
+    let shown: Vec<String> = ids.iter().take(MAX_IDS).map(u16::to_string).collect();
+    if ids.len() > MAX_IDS {
+        return format!("{} … ({} in all)", shown.join(", "), ids.len());
+    }
+    shown.join(", ")
+}
+
+/// IDs shown in a message, at most.
+const MAX_IDS: usize = 8;
+
+/// Questions shown in a message, at most.
+const MAX_SHOWN: usize = 5;
+
+/// `items` said once each, in order of first appearance, with how many
+/// times each came when more than once, the first [`MAX_SHOWN`] of them:
+/// `www.example.com A (×998), TYPE10126 … and 3 more`.
+fn tally(items: &[String]) -> String {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for item in items {
+        match seen.iter_mut().find(|(s, _)| *s == item.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((item, 1)),
+        }
+    }
+    let mut shown: Vec<String> = seen
+        .iter()
+        .take(MAX_SHOWN)
+        .map(|(s, n)| {
+            if *n > 1 {
+                format!("{s} (×{n})")
+            } else {
+                (*s).to_string()
+            }
+        })
+        .collect();
+    if seen.len() > MAX_SHOWN {
+        shown.push(format!("and {} more", seen.len() - MAX_SHOWN));
+    }
+    shown.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn questions_are_tallied_and_capped() {
+        let items: Vec<String> = ["a A", "a A", "b MX", "c A", "d A", "e A", "f A", "g A"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(tally(&items), "a A (×2), b MX, c A, d A, e A, and 2 more");
+        assert_eq!(tally(&items[..1]), "a A");
+        let ids: Vec<u16> = (1..=40).collect();
+        assert_eq!(first_ids(&ids), "1, 2, 3, 4, 5, 6, 7, 8 … (40 in all)");
+        assert_eq!(first_ids(&ids[..2]), "1, 2");
+    }
     use super::*;
 
     #[test]
