@@ -278,6 +278,66 @@ fn listen_addr(host: &str, port: u16) -> Result<SocketAddr, Failure> {
         })
 }
 
+/// A DNS server's UDP socket and TCP listener, on the same port.
+type DnsSockets = Vec<(udp::UdpServerSocket, tokio::net::TcpListener)>;
+
+/// Binds a DNS server's sockets at each of its addresses, UDP and TCP on
+/// the same port. Port 0 picks a port free for UDP at the first address;
+/// when TCP (or another address) has it taken, another port is picked.
+fn bind_dns(config: &dns::DnsConfig, addr: SocketAddr) -> Result<DnsSockets, Failure> {
+    let mut attempts = 0;
+    loop {
+        match bind_dns_once(config, addr) {
+            Err((e, _))
+                if addr.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempts < 20 =>
+            {
+                attempts += 1;
+            }
+            Err((_, failure)) => return Err(failure),
+            Ok(sockets) => return Ok(sockets),
+        }
+    }
+}
+
+/// One try of [`bind_dns`]: the error, and what to tell the user.
+fn bind_dns_once(
+    config: &dns::DnsConfig,
+    addr: SocketAddr,
+) -> Result<DnsSockets, (std::io::Error, Failure)> {
+    let in_use = "is another server already using the port? pick another with --port";
+    let mut sockets: DnsSockets = Vec::new();
+    for mut at in super::dns_addrs(config, addr) {
+        // Port 0: a free port for the first address, the same for the others.
+        if let Some((first, _)) = sockets.first().filter(|_| at.port() == 0) {
+            at.set_port(first.local_addr().port());
+        }
+        let root = if (1..1024).contains(&at.port()) {
+            " (ports below 1024 need root: try --port 5353)"
+        } else {
+            ""
+        };
+        let usage = |what: &str, at: SocketAddr, e: std::io::Error| {
+            let failure = Failure::Usage(format!("cannot bind {what} {at}: {e}; {in_use}{root}"));
+            (e, failure)
+        };
+        let socket = super::bind_udp(at, None).map_err(|e| usage("UDP", at, e))?;
+        let socket = udp::UdpServerSocket::from_tokio(socket, None).map_err(|e| {
+            let failure = Failure::Internal(format!("cannot set up the DNS server's socket: {e}"));
+            (e, failure)
+        })?;
+        let tcp_at = SocketAddr::new(at.ip(), socket.local_addr().port());
+        let listener = super::bind_tcp(tcp_at, None).map_err(|e| usage("TCP", tcp_at, e))?;
+        sockets.push((socket, listener));
+    }
+    if sockets.is_empty() {
+        let failure = Failure::Usage("the DNS server has no zone to serve".into());
+        return Err((std::io::Error::other("no zone"), failure));
+    }
+    Ok(sockets)
+}
+
 /// Binds `server`'s sockets.
 fn bind(server: Standalone) -> Result<Bound, Failure> {
     let addr = listen_addr(&server.host, server.port)?;
@@ -291,35 +351,7 @@ fn bind(server: Standalone) -> Result<Bound, Failure> {
                 Failure::Internal(format!("cannot set up the pinger's socket: {e}"))
             })?)
         }
-        Config::Dns { config, .. } => {
-            let mut sockets: Vec<(udp::UdpServerSocket, tokio::net::TcpListener)> = Vec::new();
-            for mut at in super::dns_addrs(config, addr) {
-                // Port 0: a free port for the first address, the same for the others.
-                if let Some((first, _)) = sockets.first().filter(|_| at.port() == 0) {
-                    at.set_port(first.local_addr().port());
-                }
-                let root = if at.port() < 1024 {
-                    " (ports below 1024 need root: try --port 5353)"
-                } else {
-                    ""
-                };
-                let socket = super::bind_udp(at, None).map_err(|e| {
-                    Failure::Usage(format!("cannot bind UDP {at}: {e}; {in_use}{root}"))
-                })?;
-                let socket = udp::UdpServerSocket::from_tokio(socket, None).map_err(|e| {
-                    Failure::Internal(format!("cannot set up the DNS server's socket: {e}"))
-                })?;
-                let tcp_at = SocketAddr::new(at.ip(), socket.local_addr().port());
-                let listener = super::bind_tcp(tcp_at, None).map_err(|e| {
-                    Failure::Usage(format!("cannot bind TCP {tcp_at}: {e}; {in_use}{root}"))
-                })?;
-                sockets.push((socket, listener));
-            }
-            if sockets.is_empty() {
-                return Err(Failure::Usage("the DNS server has no zone to serve".into()));
-            }
-            Sockets::Dns(sockets)
-        }
+        Config::Dns { config, .. } => Sockets::Dns(bind_dns(config, addr)?),
         config => {
             let listener = super::bind_tcp(addr, None)
                 .map_err(|e| Failure::Usage(format!("cannot bind TCP {addr}: {e}; {in_use}")))?;
