@@ -39,7 +39,8 @@
 //!   and the response parser the checks use; DNS queries over UDP and TCP).
 //! - [`dns_wire`]: DNS messages read field by field, each field with its
 //!   offset and each name with the pointers it was reached through, read as
-//!   far as they go; the dns-server checks and the DNS probes share it.
+//!   far as they go; the dns-client and dns-server checks and the DNS probes
+//!   share it.
 //! - [`trace`]: the event record every run produces; checks read only this.
 //! - [`checks`]: check kinds, each a function from trace to verdict, and the
 //!   lab's numbers their messages, titles and hints name ([`checks::params`]).
