@@ -36,8 +36,11 @@
 //!   runtime and its lateness, a watcher of where a program's traffic went,
 //!   and the servers run on their own, as `netgrade serve` runs them.
 //! - [`probes`]: netgrade as a client of a student's server (raw HTTP exchanges
-//!   and the response parser the checks use; DNS queries over UDP and TCP,
-//!   and a reader that gives each field of a message its offset).
+//!   and the response parser the checks use; DNS queries over UDP and TCP).
+//! - [`dns_wire`]: DNS messages read field by field, each field with its
+//!   offset and each name with the pointers it was reached through, read as
+//!   far as they go; the dns-client and dns-server checks and the DNS probes
+//!   share it.
 //! - [`trace`]: the event record every run produces; checks read only this.
 //! - [`checks`]: check kinds, each a function from trace to verdict, and the
 //!   lab's numbers their messages, titles and hints name ([`checks::params`]).
@@ -45,11 +48,13 @@
 //! - [`report`]: console, JSON, JUnit and Markdown reporters.
 //! - [`rt`]: blocking work kept off the runtime's threads.
 //!
-//! Checks never touch sockets; reporters never run anything. A server test
+//! Checks never touch sockets; reporters never run anything; [`dns_wire`]
+//! only reads bytes. A server test
 //! asserts on events, a check test feeds a hand-made trace, a reporter test
 //! feeds a hand-made outcome.
 
 pub mod checks;
+pub mod dns_wire;
 pub mod outcome;
 pub mod probes;
 pub mod report;

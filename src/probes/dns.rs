@@ -8,9 +8,7 @@
 //! It records one [`EventKind::Exchange`]: the bytes sent, the first
 //! datagram received (over TCP, the bytes of the stream up to the end of
 //! the first message, length prefix included), how it ended and how long it
-//! took. The checks decode the recorded bytes with [`wire`].
-
-pub mod wire;
+//! took. The checks decode the recorded bytes with [`crate::dns_wire`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,12 +17,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 
 use super::http::Summary;
+use crate::dns_wire as wire;
 use crate::sandbox::NetNs;
 use crate::spec::{DnsProbeSpec, DnsTransport, Dur, ProbeSpec};
 use crate::trace::{EventKind, ExchangeEnd, Recorder};
 
 /// Most bytes a probe keeps of what it receives (a UDP datagram's maximum).
 pub const MAX_RESPONSE: usize = 65_535;
+/// Octets of a message that does not decode shown in hex.
+const SHOWN_OCTETS: usize = 48;
 
 /// A DNS probe, ready to send.
 #[derive(Clone, Debug)]
@@ -436,7 +437,11 @@ pub fn describe_exchange(
         } else {
             sent.to_vec()
         };
-        format!("{} octet(s) {}", bytes.len(), shown_hex(&bytes))
+        format!(
+            "{} octet(s) {}",
+            bytes.len(),
+            wire::hex_max(&bytes, SHOWN_OCTETS)
+        )
     } else {
         one_message(sent)
     };
@@ -493,16 +498,10 @@ fn one_message(m: &[u8]) -> String {
             "{text} [id {:04x}, {} octets: {}]",
             s.id,
             m.len(),
-            shown_hex(m)
+            wire::hex_max(m, SHOWN_OCTETS)
         ),
-        None => format!("{} octet(s) {}", m.len(), shown_hex(m)),
+        None => format!("{} octet(s) {}", m.len(), wire::hex_max(m, SHOWN_OCTETS)),
     }
-}
-
-/// At most 48 octets in hex, with `…` when there are more.
-fn shown_hex(bytes: &[u8]) -> String {
-    let more = if bytes.len() > 48 { " …" } else { "" };
-    format!("{}{more}", wire::hex(&bytes[..bytes.len().min(48)]))
 }
 
 #[cfg(test)]

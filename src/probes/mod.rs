@@ -4,7 +4,8 @@
 //! exactly the bytes the lab spec gives, reads what comes back under
 //! deadlines, and records the whole exchange as one event in the run's
 //! [`Trace`](crate::trace::Trace). Checks judge the recorded bytes later,
-//! with the parsers that live beside each probe ([`http`], [`dns::wire`]).
+//! with the HTTP parser that lives beside its probe ([`http`]) and the DNS
+//! reader both layers share ([`crate::dns_wire`]).
 
 pub mod dns;
 pub mod http;

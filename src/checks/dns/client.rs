@@ -4,7 +4,7 @@
 //! The queries are judged octet by octet from the server's record of them
 //! ([`EventKind::DnsMessage`]); the answers the client printed are judged
 //! against the responses the server sent, which these checks read again
-//! themselves ([`super::wire`]) to know where each name and each pointer lay.
+//! themselves ([`crate::dns_wire`]) to know where each name and each pointer lay.
 //!
 //! One fault is charged once. Each answer check judges its own case and
 //! says "not judged" (skip) when that case gave it nothing to judge: no
@@ -17,8 +17,8 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::wire::{self, Data, Message, Record, hex};
 use crate::checks::{Ctx, Verdict, secs};
+use crate::dns_wire::{self as wire, Data, Message, Record, hex_max};
 use crate::outcome::ExitKind;
 use crate::spec::{CheckSpec, Dur, Lab, ServerKind};
 use crate::trace::{Dir, EventKind, Stream, Trace, Transport};
@@ -47,7 +47,7 @@ impl Msg<'_> {
     /// The message read whole, if it reads.
     fn parsed(&self) -> Option<Message> {
         (self.raw.len() == self.len)
-            .then(|| wire::parse(self.raw))
+            .then(|| wire::parse_whole(self.raw))
             .flatten()
     }
 
@@ -56,7 +56,7 @@ impl Msg<'_> {
         if self.raw.len() < 12 || u16::from_be_bytes([self.raw[4], self.raw[5]]) == 0 {
             return None;
         }
-        let name = wire::read_name(self.raw, 12)?;
+        let name = wire::read_name(self.raw, 12, "").ok()?;
         let t = self.raw.get(name.end..name.end + 2)?;
         Some((name.plain(), u16::from_be_bytes([t[0], t[1]])))
     }
@@ -332,28 +332,31 @@ fn answer(lab: &Lab, trace: &Trace) -> Result<Answer, Verdict> {
         .filter(|m| m.dir == Dir::Out && m.fault.is_none())
         .filter_map(|m| Some((m, m.parsed()?)))
         .filter(|(_, p)| {
-            p.question
-                .as_ref()
-                .is_some_and(|(n, t, _)| asks(&(n.plain(), *t)))
+            p.questions
+                .first()
+                .is_some_and(|q| asks(&(q.name.clone(), q.qtype)))
         })
         .collect();
     if let Some((m, p)) = responses
         .iter()
         .rev()
-        .find(|(_, p)| !p.truncated() && matches!(p.rcode(), 0 | 3))
+        .find(|(_, p)| !p.header.tc() && matches!(p.header.rcode(), 0 | 3))
     {
         return Ok(Answer {
             msg: p.clone(),
             raw: m.raw.to_vec(),
         });
     }
-    if let Some((_, p)) = responses.iter().find(|(_, p)| !matches!(p.rcode(), 0 | 3)) {
+    if let Some((_, p)) = responses
+        .iter()
+        .find(|(_, p)| !matches!(p.header.rcode(), 0 | 3))
+    {
         return Err(Verdict::skip(format!(
             "not judged: the server could not answer the query as it was sent: it answered {} (see `query-format`)",
-            rcode_text(p.rcode())
+            rcode_text(p.header.rcode())
         )));
     }
-    if responses.iter().any(|(_, p)| p.truncated()) {
+    if responses.iter().any(|(_, p)| p.header.tc()) {
         return Err(Verdict::skip(
             "not judged: the only answer was truncated (TC), and the program did not fetch it whole over TCP (see `tcp-fallback`)",
         ));
@@ -428,15 +431,15 @@ pub fn query_format(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         "{} ({} bytes): {}",
         first.label(),
         first.len,
-        hex(first.raw, 64)
+        hex_max(first.raw, 64)
     )];
     if let Some(name) = &want.name
         && want.qtype != 0
     {
         evidence.push(format!(
             "expected: xx xx 01 00 00 01 00 00 00 00 00 00 {} {}",
-            hex(&wire::encoded(name), 64),
-            hex(&[(want.qtype >> 8) as u8, want.qtype as u8, 0, 1], 4)
+            hex_max(&wire::encoded(name), 64),
+            hex_max(&[(want.qtype >> 8) as u8, want.qtype as u8, 0, 1], 4)
         ));
     }
     for (q, p) in faulty.iter().skip(1).take(3) {
@@ -455,7 +458,7 @@ fn query_problems(q: &Msg, want: &Asked, first: bool) -> Vec<String> {
         return vec![format!(
             "the query is {} bytes long, shorter than the 12-byte header ({})",
             q.len,
-            hex(raw, 12)
+            hex_max(raw, 12)
         )];
     }
     let word = |i: usize| u16::from_be_bytes([raw[i], raw[i + 1]]);
@@ -517,7 +520,7 @@ fn query_problems(q: &Msg, want: &Asked, first: bool) -> Vec<String> {
         ),
         n => out.push(format!(
             "bytes 4–5 (QDCOUNT) are {}: {n} questions; send exactly one, 00 01",
-            hex(&raw[4..6], 2)
+            hex_max(&raw[4..6], 2)
         )),
     }
     for (at, field) in [(6, "ANCOUNT"), (8, "NSCOUNT")] {
@@ -525,7 +528,7 @@ fn query_problems(q: &Msg, want: &Asked, first: bool) -> Vec<String> {
             out.push(format!(
                 "bytes {at}–{} ({field}) are {}: a query carries no such records; send 00 00",
                 at + 1,
-                hex(&raw[at..at + 2], 2)
+                hex_max(&raw[at..at + 2], 2)
             ));
         }
     }
@@ -533,7 +536,7 @@ fn query_problems(q: &Msg, want: &Asked, first: bool) -> Vec<String> {
     if arcount > 1 {
         out.push(format!(
             "bytes 10–11 (ARCOUNT) are {}: send 00 00 (or 00 01 with an EDNS OPT record)",
-            hex(&raw[10..12], 2)
+            hex_max(&raw[10..12], 2)
         ));
     }
     let Some(end) = question_problems(raw, want, first, &mut out) else {
@@ -547,7 +550,7 @@ fn query_problems(q: &Msg, want: &Asked, first: bool) -> Vec<String> {
             out.push(format!(
                 "{} bytes follow the question (from byte {end}: {}): a query ends after QCLASS{}",
                 rest.len(),
-                hex(rest, 12),
+                hex_max(rest, 12),
                 if arcount == 1 {
                     " (ARCOUNT 1 announces an EDNS OPT record, and this is none)"
                 } else {
@@ -603,7 +606,7 @@ fn question_problems(
                 out.push(format!(
                     "byte 12 is 0x{len:02x} ('{}'), not a label length: the name is sent as the text \"{shown}\"; send it as labels, each part preceded by its length and a zero octet at the end: {}",
                     len as char,
-                    hex(&wire::encoded(&shown), 40)
+                    hex_max(&wire::encoded(&shown), 40)
                 ));
             } else {
                 out.push(format!(
@@ -623,7 +626,7 @@ fn question_problems(
             let shown = String::from_utf8_lossy(label);
             out.push(format!(
                 "the label at byte {pos} is \"{shown}\" ({len} octets), dots and all: split the name at its dots, one label per part: {}",
-                hex(&wire::encoded(&shown), 40)
+                hex_max(&wire::encoded(&shown), 40)
             ));
         }
         labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
@@ -665,8 +668,8 @@ fn question_problems(
         out.push(format!(
             "bytes {pos}–{} (QTYPE) are {}: {how}; send {}",
             pos + 1,
-            hex(&fixed[..2], 2),
-            hex(&want.qtype.to_be_bytes(), 2)
+            hex_max(&fixed[..2], 2),
+            hex_max(&want.qtype.to_be_bytes(), 2)
         ));
     }
     if qclass != 1 {
@@ -679,7 +682,7 @@ fn question_problems(
             "bytes {}–{} (QCLASS) are {}: {how}; the Internet class IN is 00 01",
             pos + 2,
             pos + 3,
-            hex(&fixed[2..], 2)
+            hex_max(&fixed[2..], 2)
         ));
     }
     Some(pos + 4)
@@ -806,7 +809,7 @@ pub fn prints_answers(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let msgs = messages(ctx.lab, ctx.trace);
     if msgs
         .iter()
-        .any(|m| m.dir == Dir::Out && m.parsed().is_some_and(|p| p.truncated()))
+        .any(|m| m.dir == Dir::Out && m.parsed().is_some_and(|p| p.header.tc()))
     {
         return Verdict::skip(
             "not judged in this case: its answer does not fit UDP (`tcp-fallback` judges it)",
@@ -901,7 +904,7 @@ fn wrong_name(raw: &[u8], r: &Record, shown: &str) -> String {
     msg.push_str(&format!(
         ", reached through the compression pointer at byte {at} ({hi:02x} {lo:02x}) to byte {target}: a pointer's offset is its low 14 bits, ((0x{hi:02x} & 0x3F) << 8) | 0x{lo:02x} = {target}, counted from the start of the message"
     ));
-    let read_at = |o: usize| wire::read_name(raw, o).map(|n| n.plain());
+    let read_at = |o: usize| wire::read_name(raw, o, "").ok().map(|n| n.plain());
     if target > 255 && read_at(usize::from(lo)).as_deref() == Some(shown) {
         msg.push_str(&format!(
             "; `{shown}` is what byte {lo} holds: the pointer was read from its second octet alone, which loses offsets beyond 255"
@@ -1044,14 +1047,14 @@ pub fn nxdomain(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         Ok(a) => a,
         Err(v) => return v,
     };
-    if ans.msg.rcode() != 3 {
+    if ans.msg.header.rcode() != 3 {
         return Verdict::skip("not judged in this case: the name exists");
     }
     let name = ans
         .msg
-        .question
-        .as_ref()
-        .map_or_else(String::new, |q| q.0.plain());
+        .questions
+        .first()
+        .map_or_else(String::new, |q| q.name.clone());
     let stderr = ctx.trace.lines(Stream::Stderr);
     let mut evidence = shown_output(ctx.trace);
     evidence.extend(
@@ -1129,12 +1132,12 @@ pub fn ignores_wrong_id(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         };
     }
     let out = ctx.trace.lines(Stream::Stdout);
-    let query_id = right.id;
+    let query_id = right.header.id;
     let mut evidence = vec![
         format!(
             "first: a response with ID {} (0x{:04x}), not the query's: {}",
-            decoy.id,
-            decoy.id,
+            decoy.header.id,
+            decoy.header.id,
             decoy
                 .addresses()
                 .iter()
@@ -1161,8 +1164,8 @@ pub fn ignores_wrong_id(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         return Verdict::fail(format!(
             "the program printed {}, from the response whose ID, {} (0x{:04x}), is not its query's, {query_id} (0x{query_id:04x}): it took the first datagram that came; compare each response's ID (bytes 0–1) with the query's, and when they differ, ignore it and read again",
             taken.join(", "),
-            decoy.id,
-            decoy.id
+            decoy.header.id,
+            decoy.header.id
         ))
         .with_evidence(evidence);
     }
@@ -1282,14 +1285,14 @@ pub fn tcp_fallback(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let Some((tc_at, tc)) = msgs
         .iter()
         .filter(|m| m.dir == Dir::Out && m.transport == Transport::Udp && m.fault.is_none())
-        .find_map(|m| Some((m.at, m.parsed().filter(Message::truncated)?)))
+        .find_map(|m| Some((m.at, m.parsed().filter(|p| p.header.tc())?)))
     else {
         return match answer(ctx.lab, ctx.trace) {
             Err(v) => v,
             Ok(_) => Verdict::skip("not judged in this case: no answer was truncated"),
         };
     };
-    let question = tc.question.as_ref().map(|(n, t, _)| (n.plain(), *t));
+    let question = tc.questions.first().map(|q| (q.name.clone(), q.qtype));
     let asked_for = question.as_ref().map_or_else(String::new, |(n, t)| {
         format!(" for {n} {}", wire::type_name(*t))
     });

@@ -7,7 +7,6 @@
 pub mod client;
 pub mod resolver;
 pub mod server;
-pub mod wire;
 
 use super::Ctx;
 use crate::spec::ServerKind;

@@ -16,9 +16,9 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::checks::{Ctx, Verdict};
+use crate::dns_wire::{self as wire, Message};
 use crate::outcome::ExitKind;
 use crate::probes::dns as probe_dns;
-use crate::probes::dns::wire::{self, Parsed};
 use crate::spec::{CheckSpec, DnsProbeSpec, DnsTransport, ProbeSpec, ServerKind};
 use crate::trace::{Dir, EventKind, ExchangeEnd};
 
@@ -337,7 +337,7 @@ fn question_problem(g: &Got, msg: &[u8]) -> Option<String> {
 /// The octets the name at `offset` of `msg` takes in place.
 fn encoded_len(msg: &[u8], offset: usize) -> usize {
     wire::read_name(msg, offset, "")
-        .map(|(_, end)| end - offset)
+        .map(|n| n.end - offset)
         .unwrap_or(0)
 }
 
@@ -452,7 +452,7 @@ fn upstream(ctx: &Ctx) -> Option<(String, String)> {
 
 /// What is wrong with the answer to question `q` (0-based) of `msg`, if
 /// anything: the answer records for its name must be the expected ones.
-fn answer_problem(ctx: &Ctx, file: &str, g: &Got, msg: &[u8], p: &Parsed) -> Option<String> {
+fn answer_problem(ctx: &Ctx, file: &str, g: &Got, msg: &[u8], p: &Message) -> Option<String> {
     let udp = g.dns.transport == DnsTransport::Udp;
     if udp && msg.len() > UDP_LIMIT && !p.header.tc() {
         return Some(format!(
@@ -506,23 +506,27 @@ fn answer_problem(ctx: &Ctx, file: &str, g: &Got, msg: &[u8], p: &Parsed) -> Opt
 /// part with TC set); what differs.
 fn records_problem(
     msg: &[u8],
-    p: &Parsed,
+    p: &Message,
     name: &str,
     want: &[(Option<u32>, Ipv4Addr)],
 ) -> Option<String> {
-    let mine: Vec<&wire::Record> = p.answers.iter().filter(|r| r.name == name).collect();
+    let mine: Vec<&wire::Record> = p
+        .answers
+        .iter()
+        .filter(|r| r.owner.plain() == name)
+        .collect();
     let wanted: BTreeSet<Ipv4Addr> = want.iter().map(|(_, a)| *a).collect();
     if mine.is_empty()
-        && let Some(other) = p
-            .answers
-            .iter()
-            .find(|r| r.name != name && !p.questions.iter().any(|q| q.name == r.name))
+        && let Some(other) = p.answers.iter().find(|r| {
+            let owner = r.owner.plain();
+            owner != name && !p.questions.iter().any(|q| q.name == owner)
+        })
     {
         return Some(format!(
             "the answer at offset {} ({}) is for `{}`, not for `{name}`: an answer's name is the question's (a pointer to it, c0 0c, will do)",
             other.at,
             wire::hex_at(msg, other.at, 8),
-            other.name
+            other.owner.plain()
         ));
     }
     for r in &mine {

@@ -1,8 +1,15 @@
-//! A DNS message read field by field, each with its byte offset, so that a
-//! check can say which field of a student's response is wrong, where, and
-//! what its bytes are (RFC 1035 §4.1).
+//! DNS messages read field by field (RFC 1035 §4.1), for the checks of
+//! both sides of the DNS labs: what a student's client sent and was sent
+//! back, and what a student's server answered netgrade's probes.
+//!
+//! A message reads as far as it goes: the fields before a fault, and the
+//! fault located ([`WireError`]: its offset, the field, what is wrong with
+//! it). Each name keeps the compression pointers it was reached through and
+//! each record its offset, TTL and data, so a check can say at which byte a
+//! program went wrong and what the bytes there are.
 
 use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Jumps a name may take through compression pointers before it is a loop.
 const MAX_JUMPS: usize = 64;
@@ -41,6 +48,34 @@ impl Header {
     }
 }
 
+/// A domain name as it sits in a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name {
+    /// Its text, labels joined by dots, with the final dot (`.` for the
+    /// root); octets other than printable ASCII, and `.` and `\` inside a
+    /// label, as `\DDD` (as master files write them).
+    pub text: String,
+    /// Where what follows the name starts.
+    pub end: usize,
+    /// The compression pointers it was read through: (where the pointer
+    /// is, the offset it points to), in order.
+    pub pointers: Vec<(usize, usize)>,
+}
+
+impl Name {
+    /// Its text in lower case, without the final dot (`example.com`; empty:
+    /// the root).
+    pub fn plain(&self) -> String {
+        plain(&self.text)
+    }
+}
+
+/// `text` in lower case without its final dot.
+pub fn plain(text: &str) -> String {
+    let t = text.strip_suffix('.').unwrap_or(text);
+    t.to_ascii_lowercase()
+}
+
 /// A question as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Question {
@@ -54,29 +89,66 @@ pub struct Question {
     pub at: usize,
 }
 
+/// What a record holds, for the types the checks read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// An A record's address.
+    A(Ipv4Addr),
+    /// An AAAA record's address.
+    Aaaa(Ipv6Addr),
+    /// A CNAME's or NS's name.
+    Name(Name),
+    /// An MX record's preference and exchange.
+    Mx(u16, Name),
+    /// A CNAME, NS or MX whose name does not read.
+    Unreadable,
+    /// Anything else.
+    Other,
+}
+
 /// A resource record as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
-    /// The owner name, lower-cased, without the final dot.
-    pub name: String,
+    /// Its owner name.
+    pub owner: Name,
     /// TYPE.
     pub rtype: u16,
     /// CLASS.
     pub class: u16,
-    /// TTL.
+    /// TTL, 32 bits.
     pub ttl: u32,
     /// RDATA, raw.
     pub rdata: Vec<u8>,
+    /// RDATA decoded.
+    pub data: Data,
     /// Where the record starts.
     pub at: usize,
 }
 
 impl Record {
     /// The address of an A record.
-    pub fn a(&self) -> Option<std::net::Ipv4Addr> {
-        (self.rtype == 1 && self.rdata.len() == 4).then(|| {
-            std::net::Ipv4Addr::new(self.rdata[0], self.rdata[1], self.rdata[2], self.rdata[3])
-        })
+    pub fn a(&self) -> Option<Ipv4Addr> {
+        match self.data {
+            Data::A(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// `www.example.com. 86400 A 10.0.0.1`, for evidence.
+    pub fn show(&self) -> String {
+        let data = match &self.data {
+            Data::A(a) => a.to_string(),
+            Data::Aaaa(a) => a.to_string(),
+            Data::Name(n) => n.text.clone(),
+            Data::Mx(p, n) => format!("{p} {}", n.text),
+            Data::Unreadable | Data::Other => "…".into(),
+        };
+        format!(
+            "{} {} {} {data}",
+            self.owner.text,
+            self.ttl,
+            type_name(self.rtype)
+        )
     }
 }
 
@@ -103,7 +175,7 @@ impl fmt::Display for WireError {
 
 /// A message, read as far as it goes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Parsed {
+pub struct Message {
     /// The header (zeros when the message is shorter than one).
     pub header: Header,
     /// The questions read.
@@ -120,9 +192,26 @@ pub struct Parsed {
     pub error: Option<WireError>,
 }
 
+impl Message {
+    /// Whether every part read: all the counts announce, and the names in
+    /// the records' data.
+    pub fn whole(&self) -> bool {
+        self.error.is_none()
+            && [&self.answers, &self.authority, &self.additional]
+                .into_iter()
+                .flatten()
+                .all(|r| r.data != Data::Unreadable)
+    }
+
+    /// The addresses of the answer section's A records.
+    pub fn addresses(&self) -> Vec<Ipv4Addr> {
+        self.answers.iter().filter_map(Record::a).collect()
+    }
+}
+
 /// Reads `msg` field by field.
-pub fn parse(msg: &[u8]) -> Parsed {
-    let mut p = Parsed::default();
+pub fn parse(msg: &[u8]) -> Message {
+    let mut p = Message::default();
     if msg.len() < 12 {
         p.error = Some(WireError {
             offset: 0,
@@ -172,6 +261,12 @@ pub fn parse(msg: &[u8]) -> Parsed {
     p
 }
 
+/// Reads `msg` whole; `None` when any part of it does not read
+/// ([`Message::whole`]).
+pub fn parse_whole(msg: &[u8]) -> Option<Message> {
+    Some(parse(msg)).filter(Message::whole)
+}
+
 struct Reader<'a> {
     msg: &'a [u8],
     pos: usize,
@@ -201,7 +296,7 @@ impl Reader<'_> {
 
     fn question(&mut self, n: usize) -> Result<Question, WireError> {
         let at = self.pos;
-        let name = self.name(&format!("the name of question {n}"))?;
+        let name = self.name(&format!("the name of question {n}"))?.plain();
         let qtype = self.u16(&format!("the QTYPE of question {n}"))?;
         let qclass = self.u16(&format!("the QCLASS of question {n}"))?;
         Ok(Question {
@@ -215,7 +310,7 @@ impl Reader<'_> {
     fn record(&mut self, section: &str, n: usize) -> Result<Record, WireError> {
         let at = self.pos;
         let what = format!("{section} {n}");
-        let name = self.name(&format!("the name of {what}"))?;
+        let owner = self.name(&format!("the name of {what}"))?;
         let rtype = self.u16(&format!("the TYPE of {what}"))?;
         let class = self.u16(&format!("the CLASS of {what}"))?;
         let ttl_field = format!("the TTL of {what}");
@@ -248,13 +343,15 @@ impl Reader<'_> {
                 problem,
             });
         }
-        let rdata = m[self.pos..self.pos + rdlength].to_vec();
+        let start = self.pos;
+        let rdata = m[start..start + rdlength].to_vec();
         self.pos += rdlength;
         Ok(Record {
-            name,
+            owner,
             rtype,
             class,
             ttl,
+            data: decode(m, rtype, start, &rdata),
             rdata,
             at,
         })
@@ -262,25 +359,45 @@ impl Reader<'_> {
 
     /// A name at the current position, following pointers; the position
     /// moves past the name's own octets.
-    fn name(&mut self, field: &str) -> Result<String, WireError> {
-        let (name, end) = read_name(self.msg, self.pos, field)?;
-        self.pos = end;
+    fn name(&mut self, field: &str) -> Result<Name, WireError> {
+        let name = read_name(self.msg, self.pos, field)?;
+        self.pos = name.end;
         Ok(name)
     }
 }
 
-/// The name at `start` of `msg` (lower-cased, no final dot) and where its
-/// own octets end.
-pub fn read_name(msg: &[u8], start: usize, field: &str) -> Result<(String, usize), WireError> {
+/// The data of a record of type `rtype` whose RDATA, `rdata`, starts at
+/// `start` of `msg` (names in it may point anywhere in the message).
+fn decode(msg: &[u8], rtype: u16, start: usize, rdata: &[u8]) -> Data {
+    let name = |at: usize| read_name(msg, at, "").ok();
+    match (rtype, rdata.len()) {
+        (1, 4) => Data::A(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3])),
+        (28, 16) => Data::Aaaa(Ipv6Addr::from(
+            <[u8; 16]>::try_from(rdata).unwrap_or_default(),
+        )),
+        (2 | 5, _) => name(start).map_or(Data::Unreadable, Data::Name),
+        (15, 3..) => name(start + 2).map_or(Data::Unreadable, |n| {
+            Data::Mx(u16::from_be_bytes([rdata[0], rdata[1]]), n)
+        }),
+        _ => Data::Other,
+    }
+}
+
+/// Reads the name at `start` of `msg`: labels (at most 63 octets each)
+/// ending with a zero octet, or with a pointer (two octets, the top two bits
+/// set, the other 14 an offset from the start of the message). An error
+/// names `field` and where in the name it went wrong.
+pub fn read_name(msg: &[u8], start: usize, field: &str) -> Result<Name, WireError> {
     let err = |offset: usize, problem: String| WireError {
         offset,
         field: field.into(),
         problem,
     };
     let mut labels: Vec<String> = Vec::new();
+    let mut octets = 0;
     let mut pos = start;
     let mut end = None;
-    let mut jumps = 0;
+    let mut pointers = Vec::new();
     loop {
         let Some(&len) = msg.get(pos) else {
             return Err(err(pos, "the message ends inside the name".into()));
@@ -299,7 +416,8 @@ pub fn read_name(msg: &[u8], start: usize, field: &str) -> Result<(String, usize
                             format!("a label of {len} octet(s) runs past the end of the message"),
                         )
                     })?;
-                labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
+                labels.push(label.iter().map(|&b| show_octet(b)).collect());
+                octets += label.len() + 1;
                 pos += 1 + usize::from(len);
             }
             0xC0 => {
@@ -311,8 +429,8 @@ pub fn read_name(msg: &[u8], start: usize, field: &str) -> Result<(String, usize
                 };
                 let target = usize::from(u16::from_be_bytes([len & 0x3F, low]));
                 end.get_or_insert(pos + 2);
-                jumps += 1;
-                if jumps > MAX_JUMPS || target >= msg.len() {
+                pointers.push((pos, target));
+                if pointers.len() > MAX_JUMPS || target >= msg.len() {
                     return Err(err(
                         pos,
                         format!(
@@ -332,26 +450,100 @@ pub fn read_name(msg: &[u8], start: usize, field: &str) -> Result<(String, usize
                 ));
             }
         }
-        if labels.iter().map(|l| l.len() + 1).sum::<usize>() > 255 {
+        if octets > 255 {
             return Err(err(start, "the name is longer than 255 octets".into()));
         }
     }
-    Ok((labels.join("."), end.unwrap_or(pos + 1)))
+    let text = if labels.is_empty() {
+        ".".to_string()
+    } else {
+        format!("{}.", labels.join("."))
+    };
+    Ok(Name {
+        text,
+        end: end.unwrap_or(pos + 1),
+        pointers,
+    })
+}
+
+/// An octet of a label as text: printable ASCII as it is, `\DDD` otherwise
+/// (as master files write them).
+fn show_octet(b: u8) -> String {
+    if b.is_ascii_graphic() && b != b'.' && b != b'\\' {
+        (b as char).to_string()
+    } else {
+        format!("\\{b:03}")
+    }
+}
+
+/// A type's mnemonic (`A`, `MX`, `TYPE65`).
+pub fn type_name(t: u16) -> String {
+    match t {
+        1 => "A".into(),
+        2 => "NS".into(),
+        5 => "CNAME".into(),
+        6 => "SOA".into(),
+        12 => "PTR".into(),
+        15 => "MX".into(),
+        16 => "TXT".into(),
+        28 => "AAAA".into(),
+        33 => "SRV".into(),
+        41 => "OPT".into(),
+        255 => "ANY".into(),
+        other => format!("TYPE{other}"),
+    }
+}
+
+/// A type's number from its mnemonic, for the types a client lab asks.
+pub fn type_number(name: &str) -> Option<u16> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "A" => 1,
+        "NS" => 2,
+        "CNAME" => 5,
+        "SOA" => 6,
+        "PTR" => 12,
+        "MX" => 15,
+        "TXT" => 16,
+        "AAAA" => 28,
+        "SRV" => 33,
+        "ANY" => 255,
+        _ => return None,
+    })
 }
 
 /// Octets as hex: `01 2c`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    hex_max(bytes, bytes.len())
+}
+
+/// Octets as hex, `03 77 77 77`; at most `max` of them, then `…`.
+pub fn hex_max(bytes: &[u8], max: usize) -> String {
+    let mut s: Vec<String> = bytes.iter().take(max).map(|b| format!("{b:02x}")).collect();
+    if bytes.len() > max {
+        s.push("…".into());
+    }
+    s.join(" ")
 }
 
 /// The octets of `msg` from `at`, at most `n`, as hex.
 pub fn hex_at(msg: &[u8], at: usize, n: usize) -> String {
     let end = (at + n).min(msg.len());
     hex(msg.get(at..end).unwrap_or_default())
+}
+
+/// `name` encoded as labels: `03 77 77 77 07 … 00`.
+pub fn encoded(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        out.push(label.len().min(63) as u8);
+        out.extend_from_slice(&label.as_bytes()[..label.len().min(63)]);
+    }
+    out.push(0);
+    out
 }
 
 #[cfg(test)]
@@ -374,10 +566,14 @@ mod tests {
         assert_eq!(p.header.id, 0x1234);
         assert!(p.header.qr() && p.header.rd());
         assert_eq!(p.questions[0].name, "www.example.com");
-        assert_eq!(p.answers[0].name, "www.example.com");
+        assert_eq!(p.answers[0].owner.plain(), "www.example.com");
+        assert_eq!(p.answers[0].owner.pointers, vec![(33, 12)]);
         assert_eq!(p.answers[0].ttl, 300);
         assert_eq!(p.answers[0].a(), Some([10, 0, 0, 1].into()));
         assert_eq!(p.answers[0].at, 33);
+        assert_eq!(p.addresses(), vec![Ipv4Addr::new(10, 0, 0, 1)]);
+        assert_eq!(p.answers[0].show(), "www.example.com. 300 A 10.0.0.1");
+        assert!(parse_whole(&response(&[0, 0, 1, 44])).is_some());
     }
 
     #[test]
@@ -386,6 +582,7 @@ mod tests {
         let e = p.error.unwrap();
         assert_eq!(e.field, "the RDLENGTH of answer 1");
         assert!(e.problem.contains("packed in 2 octets (01 2c)"), "{e}");
+        assert_eq!(parse_whole(&response(&[1, 44])), None);
     }
 
     #[test]
@@ -400,5 +597,38 @@ mod tests {
         assert!(parse(&m).error.unwrap().problem.contains("45"));
         let e = parse(&[1, 2, 3]).error.unwrap();
         assert_eq!(e.field, "the header");
+    }
+
+    #[test]
+    fn names_are_read_through_pointers_and_loops_stop() {
+        // "example.com" at 12, then "www" + a pointer to 12 at 25.
+        let mut m = vec![0u8; 12];
+        m.extend_from_slice(&encoded("example.com"));
+        m.extend_from_slice(&[3, b'w', b'w', b'w', 0xC0, 12]);
+        let n = read_name(&m, 25, "").unwrap();
+        assert_eq!(n.text, "www.example.com.");
+        assert_eq!((n.end, n.pointers.clone()), (31, vec![(29, 12)]));
+        assert_eq!(n.plain(), "www.example.com");
+        m.extend_from_slice(&[0xC0, 31]);
+        assert!(read_name(&m, 31, "").is_err(), "a pointer to itself");
+        assert!(read_name(&[0x40], 0, "").is_err(), "not a label length");
+        assert_eq!(hex_max(&encoded("a.b"), 3), "01 61 01 …");
+        assert_eq!(hex(&encoded("a")), "01 61 00");
+        assert_eq!(type_number("mx"), Some(15));
+        assert_eq!(type_name(65), "TYPE65");
+    }
+
+    #[test]
+    fn a_name_in_data_that_does_not_read_leaves_the_message_not_whole() {
+        // The answer is a CNAME whose data is a pointer past the end.
+        let mut m = response(&[0, 0, 1, 44]);
+        m[36] = 5;
+        let at = m.len() - 6;
+        m.truncate(at);
+        m.extend_from_slice(&[0, 2, 0xC0, 0xFF]);
+        let p = parse(&m);
+        assert_eq!(p.error, None);
+        assert_eq!(p.answers[0].data, Data::Unreadable);
+        assert!(!p.whole() && parse_whole(&m).is_none());
     }
 }
