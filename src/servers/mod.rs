@@ -11,6 +11,7 @@ pub mod dns;
 #[cfg(test)]
 pub(crate) mod fuzz;
 pub mod http;
+pub mod peer;
 pub mod pinger;
 pub mod pop3;
 pub mod resolver;

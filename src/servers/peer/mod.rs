@@ -1,0 +1,4 @@
+//! Reference BitTorrent peers: the peer wire protocol and a seeder with
+//! seeded behaviours.
+
+pub mod wire;
