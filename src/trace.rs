@@ -267,6 +267,23 @@ pub enum EventKind {
         /// For people: what was seen, e.g. the offending bytes.
         detail: String,
     },
+    /// A BitTorrent peer wire message to or from a reference peer (the
+    /// handshake counts as one, named `handshake`), decoded.
+    PeerMessage {
+        /// Server name.
+        server: String,
+        /// Connection number.
+        conn: u32,
+        /// In (received by the reference peer) or out (sent).
+        dir: Dir,
+        /// The message's name (`handshake`, `bitfield`, `request`, `piece` …).
+        name: String,
+        /// Piece index, `begin` and length (a piece's block length) where the
+        /// message has them.
+        block: Option<(u32, u32, u32)>,
+        /// The message's first bytes on the wire (at most 32).
+        head: Vec<u8>,
+    },
     /// The SMTP server accepted a message (after the lone dot).
     Delivered {
         /// Server name.
@@ -613,6 +630,7 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         K::Deviation { kind, detail, .. } => (Budget::Traffic, kind.len() + detail.len()),
         K::FileWritten { path, bytes } => (Budget::Traffic, path.len() + bytes.len()),
         K::Output { line, .. } => (Budget::Traffic, line.len()),
+        K::PeerMessage { name, head, .. } => (Budget::Traffic, name.len() + head.len()),
         K::TlsFailed { reason, .. } => (Budget::Traffic, reason.len()),
         K::DnsMessage { raw, summary, .. } => (
             Budget::Traffic,
