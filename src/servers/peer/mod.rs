@@ -243,13 +243,17 @@ impl Conn<'_> {
         }
         c.open().await?;
         let mut keep_alive = Instant::now() + KEEP_ALIVE;
+        let mut serve_at = None;
         loop {
             while let Some((msg, _)) = dec.message().map_err(|e| format!("bad message: {e}"))? {
                 c.received(msg).await?;
             }
-            let serve_at = match (c.queue.is_empty() || c.choked, seeder.behaviour.slow) {
-                (true, _) => None,
-                (false, slow) => Some(Instant::now() + slow.unwrap_or_default()),
+            // The next block is due `slow` after the previous one (or after
+            // the request), however many messages arrive meanwhile.
+            serve_at = match c.queue.is_empty() || c.choked {
+                true => None,
+                false => serve_at
+                    .or_else(|| Some(Instant::now() + seeder.behaviour.slow.unwrap_or_default())),
             };
             tokio::select! {
                 biased;
@@ -260,7 +264,10 @@ impl Conn<'_> {
                     }
                     dec.push(&buf[..n]);
                 }
-                _ = sleep_until(serve_at.unwrap_or(keep_alive)), if serve_at.is_some() => c.serve_one().await?,
+                _ = sleep_until(serve_at.unwrap_or(keep_alive)), if serve_at.is_some() => {
+                    serve_at = None;
+                    c.serve_one().await?;
+                }
                 _ = sleep_until(keep_alive) => {
                     c.send(&Message::KeepAlive).await?;
                     keep_alive = Instant::now() + KEEP_ALIVE;
@@ -433,3 +440,6 @@ async fn timeout_at<F: std::future::Future>(at: Instant, f: F) -> Option<F::Outp
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests;
