@@ -204,7 +204,11 @@ async fn libtorrent_gathers_pieces_from_partial_choking_and_vanishing_peers() {
     );
     assert!(interested.unwrap() < unchoke.unwrap(), "{choosy:?}");
     let vanishing = events(&rec, "vanishing");
-    assert_eq!(count(&vanishing, Dir::Out, "piece (cut)"), 1, "{vanishing:?}");
+    assert_eq!(
+        count(&vanishing, Dir::Out, "piece (cut)"),
+        1,
+        "{vanishing:?}"
+    );
     let partial = events(&rec, "partial");
     assert!(partial.iter().all(|k| match k {
         EventKind::PeerMessage {
