@@ -30,7 +30,8 @@ pub const IDLE: Duration = Duration::from_secs(120);
 pub const KEEP_ALIVE: Duration = Duration::from_secs(60);
 /// How long the other side has to send its handshake.
 pub const HANDSHAKE_WAIT: Duration = Duration::from_secs(10);
-/// Requests queued per connection; more are recorded and dropped.
+/// Requests queued per connection; while the queue is full the seeder reads
+/// nothing more from that connection (the other side waits, nothing is lost).
 pub const MAX_QUEUE: usize = 256;
 /// Connections served at once; more wait to be accepted.
 pub const MAX_CONNECTIONS: usize = 32;
@@ -245,9 +246,12 @@ impl Conn<'_> {
         let mut keep_alive = Instant::now() + KEEP_ALIVE;
         let mut serve_at = None;
         loop {
-            while let Some((msg, _)) = dec.message().map_err(|e| format!("bad message: {e}"))? {
+            while c.queue.len() < MAX_QUEUE
+                && let Some((msg, _)) = dec.message().map_err(|e| format!("bad message: {e}"))?
+            {
                 c.received(msg).await?;
             }
+            let room = c.queue.len() < MAX_QUEUE;
             // The next block is due `slow` after the previous one (or after
             // the request), however many messages arrive meanwhile.
             serve_at = match c.queue.is_empty() || c.choked {
@@ -257,7 +261,7 @@ impl Conn<'_> {
             };
             tokio::select! {
                 biased;
-                r = timeout(IDLE, input.read(&mut buf)) => {
+                r = timeout(IDLE, input.read(&mut buf)), if room => {
                     let n = r.map_err(|_| "idle for 120 s".to_string())?.map_err(|e| e.to_string())?;
                     if n == 0 {
                         return Ok(());
@@ -348,11 +352,6 @@ impl Conn<'_> {
                     "begin {begin} + length {length} past the piece's {} bytes",
                     s.content.piece_len(index)
                 ),
-            ))
-        } else if self.queue.len() >= MAX_QUEUE {
-            Some((
-                "request-flood",
-                format!("more than {MAX_QUEUE} requests queued"),
             ))
         } else {
             None
