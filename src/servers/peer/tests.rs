@@ -263,6 +263,26 @@ async fn a_full_queue_holds_back_reading_and_loses_nothing() {
     assert_eq!(deviations(&rec), []);
 }
 
+#[tokio::test]
+async fn garbage_instead_of_a_handshake_is_recorded_at_its_byte() {
+    let (mut s, rec) = start(Behaviour::default()).await;
+    s.write_all(b"\x13BitTorrent protocoX").await.unwrap();
+    assert!(closed(&mut s).await);
+    let d = deviations(&rec);
+    assert_eq!(
+        d[0].1,
+        "bad handshake: byte 19: 'X' in the protocol name, expected 'l' (\"BitTorrent protocol\")"
+    );
+    let (mut s, rec) = start(Behaviour::default()).await;
+    s.write_all(&[19, b'B']).await.unwrap();
+    s.shutdown().await.unwrap();
+    assert!(closed(&mut s).await);
+    assert_eq!(
+        deviations(&rec)[0].1,
+        "closed after 2 bytes, before the handshake ended"
+    );
+}
+
 #[test]
 fn seeded_choices_are_stable_and_in_range() {
     let c = content();
