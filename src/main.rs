@@ -111,6 +111,11 @@ enum Command {
     },
     /// Print the JSON Schema of lab spec files (for editor completion).
     Schema,
+    /// Make or show BitTorrent metainfo (.torrent) files.
+    Torrent {
+        #[command(subcommand)]
+        action: TorrentCmd,
+    },
     /// Run a reference solution and write its session transcript, the golden
     /// transcript a lab's `transcript` check compares with.
     Golden {
@@ -168,6 +173,30 @@ struct Grading {
     /// Print only the final grade book, not each run's checks.
     #[arg(short, long)]
     quiet: bool,
+}
+
+/// What `netgrade torrent` does.
+#[derive(Subcommand)]
+enum TorrentCmd {
+    /// Make a .torrent of a file or a folder (a folder makes a multi-file torrent).
+    Make {
+        /// The file or folder.
+        path: PathBuf,
+        /// Bytes per piece: a power of two from 16384 to 16777216.
+        #[arg(long, default_value_t = 262_144)]
+        piece_length: u64,
+        /// The tracker's announce URL.
+        #[arg(long)]
+        announce: String,
+        /// Where to write the .torrent.
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print a .torrent's name, info_hash, announce URL, pieces and files.
+    Show {
+        /// The .torrent file.
+        file: PathBuf,
+    },
 }
 
 /// The servers `netgrade serve` runs. Each serves as the lab named by `--lab`
@@ -384,6 +413,7 @@ fn main() -> ExitCode {
             Command::Check { lab, dir, grading } => grade(&lab, vec![dir], 1, grading).await,
             Command::Serve { server, lab } => serve(server, lab).await,
             Command::Labs => labs(),
+            Command::Torrent { action } => torrent(action),
             Command::Validate {
                 files,
                 reference,
@@ -1061,6 +1091,30 @@ async fn serve(server: Option<Serve>, lab: Option<String>) -> ExitCode {
         Err(standalone::Failure::Internal(message)) => {
             eprintln!("netgrade: {message}");
             ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
+/// `netgrade torrent make|show`: prints the torrent made or read.
+fn torrent(action: TorrentCmd) -> ExitCode {
+    use netgrade::torrent::{Metainfo, make};
+    let made = match action {
+        TorrentCmd::Make {
+            path,
+            piece_length,
+            announce,
+            out,
+        } => make(&path, piece_length, &announce).and_then(|m| m.write(&out).map(|()| m)),
+        TorrentCmd::Show { file } => Metainfo::read(&file),
+    };
+    match made {
+        Ok(m) => {
+            print!("{}", m.describe());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("netgrade: {e:#}");
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }

@@ -326,6 +326,25 @@ impl Metainfo {
         })
     }
 
+    /// A few lines for people: name, info_hash, announce URL, length and
+    /// pieces, then each file with its length.
+    pub fn describe(&self) -> String {
+        let i = &self.info;
+        let mut s = format!(
+            "name: {}\ninfo_hash: {}\nannounce: {}\nlength: {}\npieces: {} of {} bytes\nfiles:\n",
+            i.name,
+            self.info_hash,
+            self.announce,
+            i.total_length(),
+            i.pieces.len(),
+            i.piece_length
+        );
+        for (path, len) in i.files() {
+            s += &format!("  {} {len}\n", path.display());
+        }
+        s
+    }
+
     /// Reads a `.torrent` file.
     pub fn read(path: &Path) -> anyhow::Result<Metainfo> {
         let mut bytes = Vec::new();
