@@ -69,6 +69,19 @@ fn aria2c(torrent: &Path, dir: &Path, port: u16, extra: &[&str]) -> Std {
     c
 }
 
+/// The child's exit status, or a failed test if it is still running after `limit`.
+fn wait_at_most(child: Child, limit: Duration) -> std::process::ExitStatus {
+    let mut child = Killed(child);
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < end, "still running after {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Lines the tracker prints, until `done` holds of all of them or the deadline.
 fn lines_until(
     rx: &mpsc::Receiver<String>,
@@ -147,9 +160,10 @@ fn aria2c_downloads_from_an_aria2c_seeder_through_the_tracker() {
     assert!(lines.iter().any(|l| l.contains(&seeded)), "{lines:#?}");
 
     // The leecher seeds 3 s after it completes, so it announces `completed`.
-    let status = aria2c(&torrent, &leech, leech_port, &["--seed-time=0.05"])
-        .status()
+    let leecher = aria2c(&torrent, &leech, leech_port, &["--seed-time=0.05"])
+        .spawn()
         .unwrap();
+    let status = wait_at_most(leecher, Duration::from_secs(90));
     assert!(status.success(), "aria2c leecher: {status}");
     assert_eq!(std::fs::read(leech.join("a.bin")).unwrap(), data);
 
@@ -222,5 +236,55 @@ fn bad_announces_get_a_failure_reason_over_http() {
     assert!(
         line.ends_with("-> failure: info_hash is 3 bytes, not 20\n"),
         "{line}"
+    );
+}
+
+#[test]
+fn garbage_and_floods_get_400_and_the_tracker_goes_on() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x");
+    std::fs::write(&file, b"x").unwrap();
+    let torrent = dir.path().join("x.torrent");
+    make(&file, "http://127.0.0.1:1/announce", &torrent);
+    let mut child = netgrade_child()
+        .args(["serve", "tracker", "--port", "0", "--torrent"])
+        .arg(&torrent)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let _child = Killed(child);
+    let mut banner = String::new();
+    out.read_line(&mut banner).unwrap();
+    let at = banner
+        .split("TCP ")
+        .nth(1)
+        .and_then(|s| s.split(':').nth(1))
+        .unwrap();
+    let addr = format!("127.0.0.1:{at}");
+    let exchange = |bytes: &[u8]| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(bytes);
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        String::from_utf8_lossy(&reply).into_owned()
+    };
+    let flood = vec![b'A'; 64 * 1024];
+    let reply = exchange(&flood);
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(
+        reply.ends_with("request head longer than 8192 bytes"),
+        "{reply}"
+    );
+    let reply = exchange(b"\x00\xff garbage\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    let reply = exchange(b"GET /scrape HTTP/1.1\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    let reply = exchange(b"GET /announce?port=1 HTTP/1.1\r\n\r\n");
+    assert!(
+        reply.ends_with("d14:failure reason17:missing info_hashe"),
+        "{reply}"
     );
 }

@@ -388,9 +388,28 @@ async fn serve_connection(
         stream.shutdown().await
     };
     let _ = tokio::time::timeout(READ_DEADLINE, write).await;
+    if rec.is_none() {
+        linger(&mut stream).await;
+    }
     if let Some(rec) = rec {
         record(rec);
     }
+}
+
+/// Reads and drops what a refused client still sends (64 KiB, 1 s at most),
+/// so that closing does not reset the connection before it reads the reply.
+async fn linger(stream: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    let mut left: usize = 64 * 1024;
+    let drain = async {
+        while left > 0 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 /// Serves announces on `listener` until the task is dropped; each announce
