@@ -21,6 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::torrent::{InfoHash, hex};
 
+pub mod udp;
+
 /// Peers kept per torrent; a new peer beyond this is refused.
 pub const MAX_PEERS: usize = 1000;
 /// Peers returned when the client names no `numwant`.
@@ -168,6 +170,7 @@ struct Peer {
 #[derive(Debug)]
 pub struct Tracker {
     swarms: HashMap<InfoHash, BTreeMap<[u8; 20], Peer>>,
+    completed: HashMap<InfoHash, u64>,
     interval: u32,
 }
 
@@ -222,6 +225,7 @@ impl Tracker {
     pub fn new(torrents: impl IntoIterator<Item = InfoHash>, interval: u32) -> Tracker {
         Tracker {
             swarms: torrents.into_iter().map(|h| (h, BTreeMap::new())).collect(),
+            completed: HashMap::new(),
             interval,
         }
     }
@@ -234,6 +238,24 @@ impl Tracker {
         ip: Ipv4Addr,
         now: Instant,
     ) -> Result<(Vec<u8>, usize), String> {
+        let view = self.update(a, ip, now)?;
+        let body = encode_reply(self.interval, &view, a.compact);
+        Ok((body, view.peers.len()))
+    }
+
+    /// Seconds clients are told to wait between announces.
+    pub fn interval(&self) -> u32 {
+        self.interval
+    }
+
+    /// Applies one announce from `ip` to its swarm: what to answer, or the
+    /// failure reason.
+    pub fn update(
+        &mut self,
+        a: &Announce,
+        ip: Ipv4Addr,
+        now: Instant,
+    ) -> Result<SwarmView, String> {
         let horizon = Duration::from_secs(2 * u64::from(self.interval.max(1)));
         let swarm = self.swarms.get_mut(&a.info_hash).ok_or("unknown torrent")?;
         swarm.retain(|_, p| now.duration_since(p.seen) <= horizon);
@@ -251,49 +273,71 @@ impl Tracker {
             };
             swarm.insert(a.peer_id, peer);
         }
+        if a.event == Some(AnnounceEvent::Completed) {
+            *self.completed.entry(a.info_hash).or_default() += 1;
+        }
         let complete = swarm.values().filter(|p| p.left == 0).count();
-        let incomplete = swarm.len() - complete;
-        let others: Vec<(&[u8; 20], &Peer)> = swarm
+        let wanted = if a.event == Some(AnnounceEvent::Stopped) {
+            0
+        } else {
+            a.numwant
+        };
+        let peers = swarm
             .iter()
             .filter(|(id, _)| **id != a.peer_id)
-            .take(if a.event == Some(AnnounceEvent::Stopped) {
-                0
-            } else {
-                a.numwant
-            })
+            .take(wanted)
+            .map(|(id, p)| (*id, p.ip, p.port))
             .collect();
-        let body = encode_reply(self.interval, complete, incomplete, &others, a.compact);
-        Ok((body, others.len()))
+        Ok(SwarmView {
+            complete,
+            incomplete: swarm.len() - complete,
+            peers,
+        })
+    }
+
+    /// Seeders, completed downloads and leechers of a torrent (BEP 15's
+    /// scrape), or `None` for a torrent not tracked.
+    pub fn scrape(&self, info_hash: &InfoHash) -> Option<(usize, u64, usize)> {
+        let swarm = self.swarms.get(info_hash)?;
+        let seeders = swarm.values().filter(|p| p.left == 0).count();
+        let done = self.completed.get(info_hash).copied().unwrap_or(0);
+        Some((seeders, done, swarm.len() - seeders))
     }
 }
 
-fn encode_reply(
-    interval: u32,
-    complete: usize,
-    incomplete: usize,
-    peers: &[(&[u8; 20], &Peer)],
-    compact: bool,
-) -> Vec<u8> {
+/// What an announce is answered: the swarm's counts and some of its peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwarmView {
+    /// Peers with nothing left to download.
+    pub complete: usize,
+    /// The other peers.
+    pub incomplete: usize,
+    /// Peers for the requester (never itself): id, address, port.
+    pub peers: Vec<([u8; 20], Ipv4Addr, u16)>,
+}
+
+fn encode_reply(interval: u32, view: &SwarmView, compact: bool) -> Vec<u8> {
+    let peers = &view.peers;
     let mut e = Encoder::new();
     e.emit_dict(|mut d| {
-        d.emit_pair(b"complete", complete)?;
-        d.emit_pair(b"incomplete", incomplete)?;
+        d.emit_pair(b"complete", view.complete)?;
+        d.emit_pair(b"incomplete", view.incomplete)?;
         d.emit_pair(b"interval", interval)?;
         if compact {
             let mut b = Vec::with_capacity(peers.len() * 6);
-            for (_, p) in peers {
-                b.extend(p.ip.octets());
-                b.extend(p.port.to_be_bytes());
+            for (_, ip, port) in peers {
+                b.extend(ip.octets());
+                b.extend(port.to_be_bytes());
             }
             d.emit_pair_with(b"peers", |e| e.emit_bytes(&b))
         } else {
             d.emit_pair_with(b"peers", |e| {
                 e.emit_list(|l| {
-                    peers.iter().try_for_each(|(id, p)| {
+                    peers.iter().try_for_each(|(id, ip, port)| {
                         l.emit_dict(|mut pd| {
-                            pd.emit_pair(b"ip", p.ip.to_string())?;
+                            pd.emit_pair(b"ip", ip.to_string())?;
                             pd.emit_pair_with(b"peer id", |e| e.emit_bytes(&id[..]))?;
-                            pd.emit_pair(b"port", p.port)
+                            pd.emit_pair(b"port", port)
                         })
                     })
                 })
