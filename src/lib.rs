@@ -41,6 +41,8 @@
 //!   offset and each name with the pointers it was reached through, read as
 //!   far as they go; the dns-client and dns-server checks and the DNS probes
 //!   share it.
+//! - [`torrent`]: BitTorrent metainfo files (BEP 3) read, written and made,
+//!   and their info_hash.
 //! - [`trace`]: the event record every run produces; checks read only this.
 //! - [`checks`]: check kinds, each a function from trace to verdict, and the
 //!   lab's numbers their messages, titles and hints name ([`checks::params`]).
@@ -63,4 +65,5 @@ pub mod run;
 pub mod sandbox;
 pub mod servers;
 pub mod spec;
+pub mod torrent;
 pub mod trace;

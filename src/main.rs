@@ -111,6 +111,11 @@ enum Command {
     },
     /// Print the JSON Schema of lab spec files (for editor completion).
     Schema,
+    /// Make or show BitTorrent metainfo (.torrent) files.
+    Torrent {
+        #[command(subcommand)]
+        action: TorrentCmd,
+    },
     /// Run a reference solution and write its session transcript, the golden
     /// transcript a lab's `transcript` check compares with.
     Golden {
@@ -168,6 +173,30 @@ struct Grading {
     /// Print only the final grade book, not each run's checks.
     #[arg(short, long)]
     quiet: bool,
+}
+
+/// What `netgrade torrent` does.
+#[derive(Subcommand)]
+enum TorrentCmd {
+    /// Make a .torrent of a file or a folder (a folder makes a multi-file torrent).
+    Make {
+        /// The file or folder.
+        path: PathBuf,
+        /// Bytes per piece: a power of two from 16384 to 16777216.
+        #[arg(long, default_value_t = 262_144)]
+        piece_length: u64,
+        /// The tracker's announce URL.
+        #[arg(long)]
+        announce: String,
+        /// Where to write the .torrent.
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print a .torrent's name, info_hash, announce URL, pieces and files.
+    Show {
+        /// The .torrent file.
+        file: PathBuf,
+    },
 }
 
 /// The servers `netgrade serve` runs. Each serves as the lab named by `--lab`
@@ -285,6 +314,21 @@ enum Serve {
     /// Authoritative DNS name servers for zones (RFC 1034, 1035), over UDP and
     /// TCP, alone or as a hierarchy (root, TLD, authoritative): prints each
     /// query and what it answered.
+    /// The BitTorrent tracker (HTTP, BEP 3): prints each announce and what it answered.
+    Tracker {
+        /// The torrents to track (.torrent files); announces for others fail.
+        #[arg(long = "torrent", value_name = "FILE", required = true)]
+        torrents: Vec<PathBuf>,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to bind (0 picks a free one).
+        #[arg(long, default_value_t = 6969)]
+        port: u16,
+        /// Seconds clients are told to wait between announces.
+        #[arg(long, default_value_t = 60)]
+        interval: u32,
+    },
     Dns {
         /// A YAML file of zones: `zones:` as a lab's dns server lists them
         /// (and, optionally, `hierarchy: true` and `faults:`).
@@ -384,6 +428,7 @@ fn main() -> ExitCode {
             Command::Check { lab, dir, grading } => grade(&lab, vec![dir], 1, grading).await,
             Command::Serve { server, lab } => serve(server, lab).await,
             Command::Labs => labs(),
+            Command::Torrent { action } => torrent(action),
             Command::Validate {
                 files,
                 reference,
@@ -951,6 +996,7 @@ fn serve_plan(
             }
             (served, host, port)
         }
+        Serve::Tracker { .. } => unreachable!("serve() runs the tracker itself"),
         Serve::Dns {
             zone,
             lab,
@@ -1048,6 +1094,15 @@ fn dns_server(
 }
 
 async fn serve(server: Option<Serve>, lab: Option<String>) -> ExitCode {
+    if let Some(Serve::Tracker {
+        torrents,
+        host,
+        port,
+        interval,
+    }) = server
+    {
+        return serve_tracker(&torrents, &host, port, interval).await;
+    }
     let named = server.is_none();
     // The lab's data for an HTTP server, kept while it serves.
     let mut staged = None;
@@ -1061,6 +1116,72 @@ async fn serve(server: Option<Serve>, lab: Option<String>) -> ExitCode {
         Err(standalone::Failure::Internal(message)) => {
             eprintln!("netgrade: {message}");
             ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
+/// `netgrade serve tracker`: the tracker of these torrents until SIGINT or
+/// SIGTERM, each announce printed.
+async fn serve_tracker(torrents: &[PathBuf], host: &str, port: u16, interval: u32) -> ExitCode {
+    use netgrade::servers::tracker::{self, Tracker};
+    let mut hashes = Vec::new();
+    for path in torrents {
+        match netgrade::torrent::Metainfo::read(path) {
+            Ok(m) => hashes.push((m.info_hash, m.info.name)),
+            Err(e) => return usage_error(&format!("{e:#}")),
+        }
+    }
+    let listener = match tokio::net::TcpListener::bind((host, port)).await {
+        Ok(l) => l,
+        Err(e) => return usage_error(&format!("cannot bind {host}:{port}: {e}")),
+    };
+    let at = listener
+        .local_addr()
+        .map_or_else(|_| format!("{host}:{port}"), |a| a.to_string());
+    let names: Vec<String> = hashes.iter().map(|(h, n)| format!("{n} {h}")).collect();
+    println!(
+        "tracker listening on TCP {at}: announce URL http://{at}/announce, interval {interval} s, torrents: {}.",
+        names.join(", ")
+    );
+    let state = Tracker::new(hashes.into_iter().map(|(h, _)| h), interval);
+    let print = std::sync::Arc::new(|rec: tracker::AnnounceRecord| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{rec}");
+        let _ = out.flush();
+    });
+    let served = tracker::serve(listener, std::sync::Arc::new(state.into()), print);
+    tokio::select! {
+        r = served => match r {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("netgrade: tracker: {e}");
+                ExitCode::from(EXIT_INTERNAL)
+            }
+        },
+        () = stop_requested() => ExitCode::SUCCESS,
+    }
+}
+
+/// `netgrade torrent make|show`: prints the torrent made or read.
+fn torrent(action: TorrentCmd) -> ExitCode {
+    use netgrade::torrent::{Metainfo, make};
+    let made = match action {
+        TorrentCmd::Make {
+            path,
+            piece_length,
+            announce,
+            out,
+        } => make(&path, piece_length, &announce).and_then(|m| m.write(&out).map(|()| m)),
+        TorrentCmd::Show { file } => Metainfo::read(&file),
+    };
+    match made {
+        Ok(m) => {
+            print!("{}", m.describe());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("netgrade: {e:#}");
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod smtp;
 pub mod sniffer;
 pub mod standalone;
 pub mod tls;
+pub mod tracker;
 pub mod udp;
 
 use std::net::SocketAddr;
