@@ -1037,9 +1037,6 @@ pub fn cname(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 // ---------------------------------------------------------------------------
 // nxdomain
 
-/// What says a name does not exist.
-const NX_PATTERN: &str = r"(?i)nxdomain|n[o']t\s+exist|non-?existent|no\s+such\s+(name|domain|host)|not\s+found|name\s+error|unknown\s+(host|domain|name)|rcode\s*[:=]?\s*3\b|can'?not\s+(be\s+)?(found|resolved?)|can'?t\s+(find|resolve)|could\s*n[o']t\s+(be\s+)?(found|resolved?)|does\s+not\s+resolve|no\s+answer";
-
 /// `nxdomain`: an answer with RCODE 3 is reported as a name that does not
 /// exist, and the program does not crash on it.
 pub fn nxdomain(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
@@ -1079,7 +1076,7 @@ pub fn nxdomain(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         ))
         .with_evidence(evidence);
     }
-    let Some(re) = crate::checks::compiled(NX_PATTERN) else {
+    let Some(re) = crate::checks::compiled(super::NXDOMAIN_WORDS) else {
         return Verdict::fail("internal: the NXDOMAIN pattern does not compile");
     };
     let said = ctx

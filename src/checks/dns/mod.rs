@@ -9,6 +9,11 @@ pub mod resolver;
 pub mod server;
 
 use super::Ctx;
+
+/// What a DNS client's or resolver's output says when a name does not
+/// exist, in the words students use (`NXDOMAIN`, "does not exist", "no such
+/// host", "could not be resolved", `rcode 3` …).
+pub const NXDOMAIN_WORDS: &str = r"(?i)nxdomain|n[o']t\s+exist|non-?existent|no\s+such\s+(name|domain|host)|not\s+found|name\s+error|unknown\s+(host|domain|name)|rcode\s*[:=]?\s*3\b|can'?not\s+(be\s+)?(found|resolved?)|can'?t\s+(find|resolve)|could\s*n[o']t\s+(be\s+)?(found|resolved?)|does\s+not\s+resolve|no\s+answer";
 use crate::spec::ServerKind;
 
 /// Whether the lab's DNS server is a hierarchy (a resolver lab).

@@ -58,9 +58,6 @@ const REAL_GTLDS: &[&str] = &[
     "192.55.83.30",
 ];
 
-/// What a program printed that says a name does not exist.
-const NXDOMAIN_WORDS: &str = r"(?i)nxdomain|n[o']t exist|no such (name|domain|host)|non-?existent|name error|not found|unknown (host|domain|name)";
-
 /// Evidence lines of queries shown at most.
 const MAX_EVIDENCE: usize = 12;
 
@@ -1226,7 +1223,7 @@ pub fn nxdomain(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         ))
         .with_evidence(ev);
     }
-    let said_so = compiled(NXDOMAIN_WORDS).is_some_and(|re| {
+    let said_so = compiled(super::NXDOMAIN_WORDS).is_some_and(|re| {
         ctx.trace
             .lines(Stream::Stdout)
             .iter()
