@@ -119,22 +119,9 @@ fn fixture(name: &str) -> String {
     format!("fixtures/dns-client/{name}")
 }
 
-/// The lab's name server binds port 53 in the run's own network namespace:
-/// root only.
-fn as_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!(
-            "skipped: the lab's name server binds port 53 in a namespace of the run's, which needs root"
-        );
-    }
-    root
-}
-
 #[test]
 fn every_dns_client_fixture_gets_the_grade_it_deserves() {
-    if !as_root() {
+    if !as_root("the lab's name server binds port 53 in a namespace of the run's") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -261,7 +248,7 @@ fn every_dns_client_fixture_gets_the_grade_it_deserves() {
 
 #[test]
 fn the_reference_runs_the_same_every_time_and_its_transcript_shows_every_case() {
-    if !as_root() {
+    if !as_root("the lab's name server binds port 53 in a namespace of the run's") {
         return;
     }
     let transcript = |dir: &std::path::Path| {

@@ -199,18 +199,6 @@ const MESSAGES: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// The servers bind port 53 in the run's own network namespace: root only.
-fn as_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!(
-            "skipped: the lab's name servers bind port 53 in a namespace of the run's, which needs root"
-        );
-    }
-    root
-}
-
 /// Whether `program` is on PATH (or in /usr/sbin).
 fn installed(program: &str) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -225,7 +213,7 @@ fn fixture(name: &str) -> String {
 
 #[test]
 fn every_fixture_gets_its_verdict_on_every_check() {
-    if !as_root() {
+    if !as_root("the lab's name servers bind port 53 in a namespace of the run's") {
         return;
     }
     let tools = [("unbound", "unbound"), ("drill-trace", "drill")];
@@ -302,7 +290,7 @@ fn transcript(seed: &str) -> String {
 
 #[test]
 fn two_runs_with_the_same_seed_give_identical_transcripts() {
-    if !as_root() {
+    if !as_root("the lab's name servers bind port 53 in a namespace of the run's") {
         return;
     }
     let first = transcript("7");
@@ -396,7 +384,10 @@ fn lab_cases() -> Vec<String> {
 /// walk the same hierarchy the checks expect.
 #[test]
 fn real_resolvers_walk_the_labs_hierarchy_to_its_answers() {
-    if !as_root() || !installed("unbound") || !installed("drill") {
+    if !as_root("the lab's name servers bind port 53 in a namespace of the run's")
+        || !installed("unbound")
+        || !installed("drill")
+    {
         eprintln!("skipped: needs root, unbound and drill (.ci/run installs them)");
         return;
     }

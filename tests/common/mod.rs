@@ -180,3 +180,14 @@ pub fn assert_nothing_left(scratch: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Whether the tests run as root; if not, says which test is skipped and
+/// why (`needs`: what needs root).
+pub fn as_root(needs: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: {needs}, which needs root");
+    }
+    root
+}
