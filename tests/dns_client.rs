@@ -42,6 +42,8 @@ const EXPECTED: &[Expectation] = &[
     // Asks 8.8.8.8 whatever the command line says: captured to the lab's
     // server, graded on its logic, and told so.
     ("hardcoded-google", &[], None),
+    // Prints like host(1), its own test server beside it: differently right.
+    ("own-wording", &[], None),
     // Pointers beyond byte 255 only in the CNAME case: the A records'
     // names there, and nothing else.
     ("low-byte-pointer", &["prints-answers"], None),
