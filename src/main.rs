@@ -1103,6 +1103,21 @@ async fn serve(server: Option<Serve>, lab: Option<String>) -> ExitCode {
     {
         return serve_tracker(&torrents, &host, port, interval).await;
     }
+    if server.is_none()
+        && let Some(arg) = &lab
+    {
+        let lab = match spec::resolve(arg) {
+            Ok(lab) => lab,
+            Err(e) => return spec_error(&e),
+        };
+        if lab
+            .servers
+            .iter()
+            .any(|s| matches!(s.kind.value, ServerKind::Tracker | ServerKind::Peer))
+        {
+            return serve_swarm(&lab).await;
+        }
+    }
     let named = server.is_none();
     // The lab's data for an HTTP server, kept while it serves.
     let mut staged = None;
@@ -1160,6 +1175,65 @@ async fn serve_tracker(torrents: &[PathBuf], host: &str, port: u16, interval: u3
         },
         () = stop_requested() => ExitCode::SUCCESS,
     }
+}
+
+/// `netgrade serve --lab` of a BitTorrent lab: its tracker and peers as the
+/// lab grades (host network, the lab's seed), its torrents written to the
+/// current folder; prints each announce and each peer's messages until
+/// SIGINT or SIGTERM.
+async fn serve_swarm(lab: &Lab) -> ExitCode {
+    use netgrade::trace::{Dir, EventKind, Recorder};
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+    let recorder = Recorder::with_tap(tx);
+    let running = match servers::start(lab, lab.seed, None, None, None, &recorder) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&format!("{e:#}")),
+    };
+    for (name, bytes) in &running.files {
+        if let Err(e) = std::fs::write(name, bytes) {
+            return usage_error(&format!("cannot write {name} here: {e}"));
+        }
+        println!("wrote {name}");
+    }
+    for ((name, at), spec) in running.addrs.iter().zip(&lab.servers) {
+        println!("{name}: {} on TCP {at}", spec.kind.value.name());
+    }
+    let _ = std::io::stdout().flush();
+    let print = async {
+        while let Some(e) = rx.recv().await {
+            let line = match e.kind {
+                EventKind::Announce { server, record } => format!("{server}: {record}"),
+                EventKind::PeerMessage {
+                    server,
+                    conn,
+                    dir,
+                    name,
+                    block,
+                    ..
+                } => {
+                    let arrow = if dir == Dir::In { "->" } else { "<-" };
+                    let block = block.map_or(String::new(), |(i, b, l)| format!(" {i}/{b}/{l}"));
+                    format!("{server}: conn {conn} {arrow} {name}{block}")
+                }
+                EventKind::Deviation {
+                    server,
+                    conn,
+                    kind,
+                    detail,
+                } => format!("{server}: conn {conn} !! {kind}: {detail}"),
+                _ => continue,
+            };
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    };
+    tokio::select! {
+        () = print => {}
+        () = stop_requested() => {}
+    }
+    drop(running);
+    ExitCode::SUCCESS
 }
 
 /// `netgrade torrent make|show`: prints the torrent made or read.

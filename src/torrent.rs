@@ -646,6 +646,144 @@ pub fn make(path: &Path, piece_length: u64, announce: &str) -> anyhow::Result<Me
     Ok(Metainfo::new(announce.to_string(), info))
 }
 
+/// Makes a torrent of content held in memory: one file called `name`
+/// (`files` empty), or a folder called `name` of `files` (path below the
+/// folder, with `/`, and bytes), laid end to end in that order. Returns the
+/// metainfo and the whole content.
+pub fn from_memory(
+    name: &str,
+    piece_length: u64,
+    announce: &str,
+    single: &[u8],
+    files: &[(String, Vec<u8>)],
+) -> (Metainfo, Vec<u8>) {
+    let (layout, data) = if files.is_empty() {
+        (
+            Layout::Single {
+                length: single.len() as u64,
+            },
+            single.to_vec(),
+        )
+    } else {
+        let entries = files
+            .iter()
+            .map(|(path, bytes)| FileEntry {
+                length: bytes.len() as u64,
+                path: path.split('/').map(str::to_string).collect(),
+            })
+            .collect();
+        let data = files.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+        (Layout::Multi { files: entries }, data)
+    };
+    let pieces = data
+        .chunks(piece_length.max(1) as usize)
+        .map(sha1)
+        .collect();
+    let info = Info {
+        name: name.to_string(),
+        piece_length,
+        pieces,
+        layout,
+    };
+    (Metainfo::new(announce.to_string(), info), data)
+}
+
+/// `len` pseudo-random bytes drawn from `seed`: a lab's content, the same
+/// for the same seed.
+pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out = vec![0u8; len];
+    rng.fill_bytes(&mut out);
+    out
+}
+
+/// A lab's torrent as a run makes it: its name, metainfo and content.
+#[derive(Clone, Debug)]
+pub struct LabTorrent {
+    /// The spec's name (the file is `NAME.torrent`).
+    pub name: String,
+    /// The metainfo, announcing to the lab's tracker.
+    pub meta: Metainfo,
+    /// The whole content, files laid end to end.
+    pub data: std::sync::Arc<Vec<u8>>,
+}
+
+impl LabTorrent {
+    /// The torrent called `name`, or the first when `None`.
+    pub fn named<'a>(all: &'a [LabTorrent], name: Option<&str>) -> Option<&'a LabTorrent> {
+        match name {
+            Some(n) => all.iter().find(|t| t.name == n),
+            None => all.first(),
+        }
+    }
+}
+
+/// Makes every torrent of `lab` for a run with `seed`, announcing to
+/// `announce`: content of seeded bytes (drawn from the seed and the
+/// torrent's name) or from the lab's data.
+pub fn lab_torrents(
+    lab: &crate::spec::Lab,
+    seed: u64,
+    announce: &str,
+) -> anyhow::Result<Vec<LabTorrent>> {
+    lab.torrents
+        .iter()
+        .map(|t| {
+            let (content_name, single, files) = match (&t.size, &t.path) {
+                (Some(size), _) => {
+                    let mixed = t.name.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+                        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                    });
+                    (
+                        format!("{}.bin", t.name),
+                        seeded_bytes(mixed, *size as usize),
+                        Vec::new(),
+                    )
+                }
+                (None, Some(path)) => lab_content(lab, path)?,
+                (None, None) => anyhow::bail!("torrent `{}` has neither `size` nor `path`", t.name),
+            };
+            let (meta, data) =
+                from_memory(&content_name, t.piece_length, announce, &single, &files);
+            Ok(LabTorrent {
+                name: t.name.clone(),
+                meta,
+                data: std::sync::Arc::new(data),
+            })
+        })
+        .collect()
+}
+
+/// A torrent's content: its name, a single file's bytes, or a folder's
+/// files (path below the folder, bytes).
+type Content = (String, Vec<u8>, Vec<(String, Vec<u8>)>);
+
+/// The content at `path` in the lab's data: one file, or a folder's files
+/// (paths below it, in byte order).
+fn lab_content(lab: &crate::spec::Lab, path: &str) -> anyhow::Result<Content> {
+    let path = path.trim_matches('/');
+    let name = path.rsplit('/').next().unwrap_or(path).to_string();
+    if let Some((_, bytes)) = lab.files.0.iter().find(|(p, _)| p == path) {
+        return Ok((name, bytes.clone(), Vec::new()));
+    }
+    let prefix = format!("{path}/");
+    let mut files: Vec<(String, Vec<u8>)> = lab
+        .files
+        .0
+        .iter()
+        .filter_map(|(p, b)| {
+            p.strip_prefix(&prefix)
+                .map(|rel| (rel.to_string(), b.clone()))
+        })
+        .collect();
+    if files.is_empty() {
+        anyhow::bail!("`{path}` is neither a file nor a folder of the lab's data");
+    }
+    files.sort();
+    Ok((name, Vec::new(), files))
+}
+
 /// The regular files below `root`, as path components and lengths, sorted.
 fn walk(root: &Path) -> anyhow::Result<Vec<(Vec<String>, u64)>> {
     let mut out = Vec::new();

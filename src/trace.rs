@@ -284,6 +284,21 @@ pub enum EventKind {
         /// The message's first bytes on the wire (at most 32).
         head: Vec<u8>,
     },
+    /// A torrent of the lab, as the run made it (its pieces' SHA-1s are what
+    /// a download is checked against).
+    Torrent {
+        /// The lab's name for it (`NAME.torrent`).
+        name: String,
+        /// Its metainfo.
+        meta: crate::torrent::Metainfo,
+    },
+    /// An announce the reference tracker answered (or refused), decoded.
+    Announce {
+        /// Server name.
+        server: String,
+        /// What was asked and what the tracker did.
+        record: crate::servers::tracker::AnnounceRecord,
+    },
     /// The SMTP server accepted a message (after the lone dot).
     Delivered {
         /// Server name.
@@ -631,6 +646,8 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         K::FileWritten { path, bytes } => (Budget::Traffic, path.len() + bytes.len()),
         K::Output { line, .. } => (Budget::Traffic, line.len()),
         K::PeerMessage { name, head, .. } => (Budget::Traffic, name.len() + head.len()),
+        K::Announce { record, .. } => (Budget::Traffic, record.target.len() + 96),
+        K::Torrent { meta, .. } => (Budget::Traffic, meta.info.pieces.len() * 20 + 128),
         K::TlsFailed { reason, .. } => (Budget::Traffic, reason.len()),
         K::DnsMessage { raw, summary, .. } => (
             Budget::Traffic,

@@ -148,7 +148,7 @@ async fn libtorrent_rejects_a_corrupted_piece_and_still_ends_right() {
     let corrupt = Behaviour::seeded_corrupt(7, &content);
     let liar = Behaviour {
         has: Some(vec![corrupt.0]),
-        corrupt: Some(corrupt),
+        corrupt: vec![corrupt],
         ..Behaviour::default()
     };
     let honest = Behaviour {
@@ -186,7 +186,7 @@ async fn libtorrent_gathers_pieces_from_partial_choking_and_vanishing_peers() {
     };
     let vanishing = Behaviour {
         has: Some(vec![rest[0]]),
-        disconnect_mid_piece: Some(rest[0]),
+        disconnect_mid_piece: vec![rest[0]],
         ..Behaviour::default()
     };
     let ports = [

@@ -4,6 +4,7 @@
 //! lab lists and turns verdicts into scored [`CheckOutcome`]s. A check either
 //! passes (full points) or not (none): scores stay easy to explain.
 
+mod bt;
 mod capture;
 mod dns;
 mod http_client;
@@ -105,6 +106,18 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
     match kind {
         CheckKind::Runs => process::runs(spec, ctx),
+        CheckKind::Announce => bt::download::announce(spec, ctx),
+        CheckKind::Handshake => bt::download::handshake(spec, ctx),
+        CheckKind::InterestedBeforeRequest => bt::download::interested_before_request(spec, ctx),
+        CheckKind::RespectsChoke => bt::download::respects_choke(spec, ctx),
+        CheckKind::RequestsBlocks => bt::download::requests_blocks(spec, ctx),
+        CheckKind::VerifiesPieces => bt::download::verifies_pieces(spec, ctx),
+        CheckKind::SurvivesPeerLoss => bt::download::survives_peer_loss(spec, ctx),
+        CheckKind::FileExact => bt::download::file_exact(spec, ctx),
+        CheckKind::MultiplePeers => bt::download::multiple_peers(spec, ctx),
+        CheckKind::Pipelining => bt::download::pipelining(spec, ctx),
+        CheckKind::RarestFirst => bt::download::rarest_first(spec, ctx),
+        CheckKind::CompletedEvent => bt::download::completed_event(spec, ctx),
         CheckKind::PingCount => pinger::ping_count(spec, ctx),
         CheckKind::PingFormat => pinger::ping_format(spec, ctx),
         CheckKind::WaitsForTimeout => pinger::waits_for_timeout(spec, ctx),

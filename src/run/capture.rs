@@ -292,5 +292,7 @@ fn kind_name(kind: ServerKind) -> &'static str {
         ServerKind::Smtp => "SMTP",
         ServerKind::Pop3 => "POP3",
         ServerKind::Dns => "DNS",
+        ServerKind::Tracker => "BitTorrent tracker",
+        ServerKind::Peer => "BitTorrent peer",
     }
 }

@@ -326,6 +326,23 @@ fn session_view(lab: &Lab, trace: &Trace, view: View, r: &Redactor) -> String {
                     canon,
                 );
             }
+            kind @ (ServerKind::Tracker | ServerKind::Peer) => {
+                let _ = writeln!(
+                    out,
+                    "\n== {} ({}, TCP {}:{}) ==",
+                    server.name,
+                    kind.name(),
+                    server.host,
+                    server.port
+                );
+                let lines = match kind {
+                    ServerKind::Tracker => crate::servers::tracker::transcript(&server.name, trace),
+                    _ => crate::servers::peer::transcript(&server.name, trace),
+                };
+                for line in lines {
+                    let _ = writeln!(out, "{}", r.apply(&line));
+                }
+            }
             ServerKind::Dns => {
                 let at = if server.hierarchy == Some(true) {
                     format!("a hierarchy on port {}", server.port)

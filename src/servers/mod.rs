@@ -351,6 +351,7 @@ pub fn start(
     // Sockets register with the servers' runtime, where their tasks run.
     let rt = clock::handle();
     let _entered = rt.enter();
+    let mut swarm = Vec::new();
     for spec in &lab.servers {
         let addr: SocketAddr = format!("{}:{}", spec.host, spec.port)
             .parse()
@@ -428,9 +429,131 @@ pub fn start(
                 running.addrs.push((spec.name.clone(), bound));
             }
             ServerKind::Dns => start_dns(spec, addr, seed, netns, recorder, &mut running)?,
+            ServerKind::Tracker | ServerKind::Peer => {
+                let listener = bind_tcp(addr, netns).with_context(|| {
+                    format!("cannot bind the {} server to TCP {addr}{busy}", spec.name)
+                })?;
+                let bound = listener.local_addr()?;
+                running.addrs.push((spec.name.clone(), bound));
+                running.sockets.push(Socket {
+                    name: spec.name.clone(),
+                    kind: spec.kind.value,
+                    transport: crate::trace::Transport::Tcp,
+                    addr: bound,
+                    fd: listener.as_fd().try_clone_to_owned()?,
+                });
+                running.tcp = true;
+                swarm.push((spec, listener));
+            }
         }
     }
+    if !swarm.is_empty() {
+        start_swarm(lab, seed, swarm, recorder, &mut running)?;
+    }
     Ok(running)
+}
+
+/// The announce URL of a lab's torrents: its tracker's (the first), at
+/// the address it is bound to; the handout's usual one without a tracker.
+fn announce_url(swarm: &[(&ServerSpec, tokio::net::TcpListener)]) -> String {
+    swarm
+        .iter()
+        .find(|(s, _)| s.kind.value == ServerKind::Tracker)
+        .and_then(|(_, l)| l.local_addr().ok())
+        .map_or("http://127.0.0.1:6969/announce".into(), |a| {
+            format!("http://{a}/announce")
+        })
+}
+
+/// Starts a lab's tracker and peers on their bound listeners: the lab's
+/// torrents are made (and handed to the program as `NAME.torrent`), each
+/// peer seeds its torrent and the tracker lists it.
+fn start_swarm(
+    lab: &Lab,
+    seed: u64,
+    swarm: Vec<(&ServerSpec, tokio::net::TcpListener)>,
+    recorder: &Recorder,
+    running: &mut RunningServers,
+) -> Result<()> {
+    let rt = clock::handle();
+    let announce = announce_url(&swarm);
+    let torrents = crate::torrent::lab_torrents(lab, seed, &announce)?;
+    for t in &torrents {
+        running
+            .files
+            .push((format!("{}.torrent", t.name), t.meta.to_bytes()));
+        recorder.record(crate::trace::EventKind::Torrent {
+            name: t.name.clone(),
+            meta: t.meta.clone(),
+        });
+    }
+    let mut tracker = tracker::Tracker::new(torrents.iter().map(|t| t.meta.info_hash), 60);
+    let mut tracker_at = None;
+    for (spec, listener) in swarm {
+        if spec.kind.value == ServerKind::Tracker {
+            tracker = tracker.with_interval(spec.interval.unwrap_or(60));
+            tracker_at = Some((spec.name.clone(), listener));
+            continue;
+        }
+        let t = crate::torrent::LabTorrent::named(&torrents, spec.torrent.as_deref())
+            .with_context(|| format!("peer `{}`: no torrent to seed", spec.name))?;
+        let content = peer::Content {
+            info_hash: t.meta.info_hash.0,
+            piece_length: t.meta.info.piece_length as u32,
+            data: t.data.to_vec(),
+        };
+        let behaviour = peer_behaviour(spec, seed, &content);
+        let seeder = std::sync::Arc::new(peer::Seeder::new(
+            &spec.name,
+            content,
+            behaviour,
+            recorder.clone(),
+        ));
+        if let Ok(std::net::SocketAddr::V4(at)) = listener.local_addr() {
+            tracker.pin(t.meta.info_hash, seeder.peer_id, *at.ip(), at.port());
+        }
+        running.tasks.push(rt.spawn(peer::serve(listener, seeder)));
+    }
+    if let Some((name, listener)) = tracker_at {
+        let tracker = std::sync::Arc::new(std::sync::Mutex::new(tracker));
+        let recorder = recorder.clone();
+        let record = std::sync::Arc::new(move |record: tracker::AnnounceRecord| {
+            recorder.record(crate::trace::EventKind::Announce {
+                server: name.clone(),
+                record,
+            });
+        });
+        running.tasks.push(rt.spawn(async move {
+            let _ = tracker::serve(listener, tracker, record).await;
+        }));
+    }
+    Ok(())
+}
+
+/// How a lab's peer behaves, from its spec and the run's seed.
+pub fn peer_behaviour(spec: &ServerSpec, seed: u64, content: &peer::Content) -> peer::Behaviour {
+    let corrupt = spec
+        .corrupt_pieces
+        .iter()
+        .flatten()
+        .map(|&piece| {
+            let (_, offset) = peer::Behaviour::seeded_corrupt(seed ^ u64::from(piece), content);
+            (piece, offset % content.piece_len(piece).max(1))
+        })
+        .collect();
+    let mut has = spec.has.clone();
+    if let Some(h) = &mut has {
+        h.sort_unstable();
+        h.dedup();
+    }
+    peer::Behaviour {
+        has,
+        choke_until_interested: spec.choke_until_interested.unwrap_or(false),
+        corrupt,
+        disconnect_mid_piece: spec.disconnect_pieces.clone().unwrap_or_default(),
+        slow: spec.slow.map(|d| d.get()),
+        gains: spec.gains.clone().unwrap_or_default(),
+    }
 }
 
 /// The file a DNS hierarchy's root hints are written to, next to the program.

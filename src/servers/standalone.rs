@@ -93,6 +93,11 @@ impl Standalone {
                 config: dns::config(spec, lab.seed),
                 source: format!("lab `{}`", lab.name),
             },
+            // `serve` runs a lab's swarm as a whole (the tracker lists the
+            // peers, the peers share the lab's torrents), never one by one.
+            ServerKind::Tracker | ServerKind::Peer => {
+                unreachable!("a tracker or peer is served with its lab's swarm")
+            }
             ServerKind::Http => Config::Http {
                 config: super::http_config(spec, lab.seed, data_root),
                 source: format!(

@@ -31,6 +31,8 @@ pub const DEFAULT_NUMWANT: usize = 50;
 pub const MAX_NUMWANT: usize = 200;
 /// The longest request head read.
 const MAX_HEAD: usize = 8192;
+/// The longest request target kept in an [`AnnounceRecord`].
+pub const MAX_TARGET: usize = 1024;
 /// How long a client has to send its request.
 const READ_DEADLINE: Duration = Duration::from_secs(5);
 /// Connections served at once; more wait to be accepted.
@@ -164,6 +166,8 @@ struct Peer {
     port: u16,
     left: u64,
     seen: Instant,
+    /// A peer of the lab's own, listed until the end (never forgotten).
+    pinned: bool,
 }
 
 /// The tracker's state: the torrents it serves and their swarms.
@@ -179,6 +183,9 @@ pub struct Tracker {
 pub struct AnnounceRecord {
     /// Where the request came from.
     pub from: SocketAddr,
+    /// The request line's target as sent (its first [`MAX_TARGET`] bytes,
+    /// invalid UTF-8 replaced); empty when no request line was read.
+    pub target: String,
     /// The announce, or the failure reason of a request that did not read.
     pub announce: Result<Announce, String>,
     /// Peers returned, or the failure reason sent.
@@ -243,6 +250,28 @@ impl Tracker {
         Ok((body, view.peers.len()))
     }
 
+    /// The same tracker telling clients to come back every `interval` seconds.
+    pub fn with_interval(mut self, interval: u32) -> Tracker {
+        self.interval = interval;
+        self
+    }
+
+    /// Lists a peer of the lab's own in the swarm of `info_hash` (a
+    /// seeder that never announces and is never forgotten).
+    pub fn pin(&mut self, info_hash: InfoHash, peer_id: [u8; 20], ip: Ipv4Addr, port: u16) {
+        let peer = Peer {
+            ip,
+            port,
+            left: 0,
+            seen: Instant::now(),
+            pinned: true,
+        };
+        self.swarms
+            .entry(info_hash)
+            .or_default()
+            .insert(peer_id, peer);
+    }
+
     /// Seconds clients are told to wait between announces.
     pub fn interval(&self) -> u32 {
         self.interval
@@ -258,7 +287,7 @@ impl Tracker {
     ) -> Result<SwarmView, String> {
         let horizon = Duration::from_secs(2 * u64::from(self.interval.max(1)));
         let swarm = self.swarms.get_mut(&a.info_hash).ok_or("unknown torrent")?;
-        swarm.retain(|_, p| now.duration_since(p.seen) <= horizon);
+        swarm.retain(|_, p| p.pinned || now.duration_since(p.seen) <= horizon);
         if a.event == Some(AnnounceEvent::Stopped) {
             swarm.remove(&a.peer_id);
         } else {
@@ -270,6 +299,7 @@ impl Tracker {
                 port: a.port,
                 left: a.left,
                 seen: now,
+                pinned: false,
             };
             swarm.insert(a.peer_id, peer);
         }
@@ -357,8 +387,9 @@ pub fn encode_failure(reason: &str) -> Vec<u8> {
 }
 
 /// Reads a request head (up to [`MAX_HEAD`] bytes, within
-/// [`READ_DEADLINE`]) and returns its request target.
-async fn read_target(stream: &mut TcpStream) -> Result<String, String> {
+/// [`READ_DEADLINE`]) and returns its request target; the error says what
+/// was wrong, with the request line when there was one.
+async fn read_target(stream: &mut TcpStream) -> Result<String, (String, String)> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     let read = async {
@@ -374,14 +405,20 @@ async fn read_target(stream: &mut TcpStream) -> Result<String, String> {
         }
         Ok(())
     };
-    tokio::time::timeout(READ_DEADLINE, read)
-        .await
-        .map_err(|_| "no whole request within 5 s".to_string())??;
-    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let line = std::str::from_utf8(line).map_err(|_| "request line is not UTF-8")?;
+    let line = |head: &[u8]| {
+        let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        String::from_utf8_lossy(&line[..line.len().min(MAX_TARGET)]).into_owned()
+    };
+    match tokio::time::timeout(READ_DEADLINE, read).await {
+        Err(_) => return Err(("no whole request within 5 s".into(), line(&head))),
+        Ok(Err(e)) => return Err((e, line(&head))),
+        Ok(Ok(())) => {}
+    }
+    let line = line(&head);
     match line.split(' ').collect::<Vec<_>>()[..] {
         ["GET", target, v] if v.starts_with("HTTP/1.") => Ok(target.to_string()),
-        _ => Err(format!("not an HTTP GET request: {line:?}")),
+        _ => Err((format!("not an HTTP GET request: {line:?}"), line.clone())),
     }
 }
 
@@ -392,10 +429,28 @@ async fn serve_connection(
     tracker: Arc<Mutex<Tracker>>,
     record: &(dyn Fn(AnnounceRecord) + Send + Sync),
 ) {
+    let refused = |target: String, why: String| AnnounceRecord {
+        from,
+        target,
+        announce: Err(why.clone()),
+        outcome: Err(why),
+    };
     let (status, body, rec) = match read_target(&mut stream).await {
-        Err(e) => ("400 Bad Request", e.clone().into_bytes(), None),
+        Err((e, line)) if line.is_empty() && e.starts_with("connection closed") => {
+            ("400 Bad Request", e.into_bytes(), None)
+        }
+        Err((e, line)) => (
+            "400 Bad Request",
+            e.clone().into_bytes(),
+            Some(refused(line, e)),
+        ),
         Ok(t) if t.split('?').next() != Some("/announce") => {
-            ("404 Not Found", b"only /announce here".to_vec(), None)
+            let why = format!("{t:?} is not /announce");
+            (
+                "404 Not Found",
+                b"only /announce here".to_vec(),
+                Some(refused(t, why)),
+            )
         }
         Ok(t) => {
             let announce = parse_announce(&t);
@@ -416,6 +471,7 @@ async fn serve_connection(
                 body,
                 Some(AnnounceRecord {
                     from,
+                    target: t.chars().take(MAX_TARGET).collect(),
                     announce,
                     outcome,
                 }),
@@ -432,7 +488,7 @@ async fn serve_connection(
         stream.shutdown().await
     };
     let _ = tokio::time::timeout(READ_DEADLINE, write).await;
-    if rec.is_none() {
+    if !status.starts_with("200") {
         linger(&mut stream).await;
     }
     if let Some(rec) = rec {
@@ -472,6 +528,43 @@ pub async fn serve(
             serve_connection(stream, from, tracker, &*record).await;
             drop(permit);
         });
+    }
+}
+
+/// The announces tracker `server` answered, a line each, for transcripts.
+pub fn transcript(server: &str, trace: &crate::trace::Trace) -> Vec<String> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            crate::trace::EventKind::Announce { server: s, record } if s == server => {
+                Some(announce_line(record))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// One announce for a transcript: the fields (ids as text or hex) and the
+/// outcome, without the client's address (its port changes run to run).
+fn announce_line(r: &AnnounceRecord) -> String {
+    let asked = match &r.announce {
+        Ok(a) => format!(
+            "info_hash={} peer_id={} port={} uploaded={} downloaded={} left={} event={} compact={}",
+            a.info_hash,
+            printable(&a.peer_id),
+            a.port,
+            a.uploaded,
+            a.downloaded,
+            a.left,
+            a.event.map_or("none", AnnounceEvent::as_str),
+            u8::from(a.compact),
+        ),
+        Err(_) => format!("{:?}", r.target),
+    };
+    match &r.outcome {
+        Ok(n) => format!("announce {asked} -> {n} peers"),
+        Err(why) => format!("announce {asked} -> failure: {why}"),
     }
 }
 

@@ -67,6 +67,10 @@ pub const BUILTIN: &[Builtin] = &[
         name: "dns-resolver",
         yaml: include_str!("../../labs/dns-resolver.yaml"),
     },
+    Builtin {
+        name: "bt-download",
+        yaml: include_str!("../../labs/bt-download.yaml"),
+    },
 ];
 
 /// Data folders of the built-in labs (`data:` value → files), embedded too.
@@ -542,6 +546,7 @@ fn validate(lab: &Lab, tree: &Node, path: &str, text: &str) -> Result<(), SpecEr
     for (i, server) in lab.servers.iter().enumerate() {
         server_rules(lab, i, server, &mut r);
     }
+    torrent_rules(lab, &mut r);
     probe_rules(lab, &mut r);
     case_rules(lab, &mut r);
     for (i, check) in lab.checks.iter().enumerate() {
@@ -678,6 +683,13 @@ fn server_rules(lab: &Lab, i: usize, server: &super::ServerSpec, r: &mut Rules) 
             }
         }
         ServerKind::Dns => dns_rules(server, &here, r),
+        ServerKind::Tracker => {
+            if lab.torrents.is_empty() {
+                r.at_key(&here, "kind", "a tracker needs the lab's `torrents`")
+                    .set_help("e.g. `torrents: [{ name: payload, size: 300000 }]`");
+            }
+        }
+        ServerKind::Peer => peer_rules(lab, server, &here, r),
         ServerKind::UdpPinger => {
             if server.drop.is_some() && server.loss.is_some() {
                 r.at_key(&here, "loss", "give either `drop` or `loss`, not both")
@@ -693,6 +705,150 @@ fn server_rules(lab: &Lab, i: usize, server: &super::ServerSpec, r: &mut Rules) 
             format!("`delay.min` ({}) is above `delay.max` ({})", d.min, d.max),
         )
         .set_help("swap them: `min` is the shortest delay, `max` the longest");
+    }
+}
+
+/// The largest content of a lab's torrent made of seeded bytes.
+const MAX_TORRENT_SIZE: u64 = 64 << 20;
+
+/// The lab's torrents: names, piece lengths, and where the content is.
+fn torrent_rules(lab: &Lab, r: &mut Rules) {
+    use crate::torrent::{MAX_PIECE_LENGTH, MIN_PIECE_LENGTH};
+    for (i, t) in lab.torrents.iter().enumerate() {
+        let here = [Step::Key("torrents"), Step::Index(i)];
+        if lab.torrents[..i].iter().any(|o| o.name == t.name) {
+            r.at_key(
+                &here,
+                "name",
+                format!("two torrents are named `{}`", t.name),
+            )
+            .set_help("each torrent is written as NAME.torrent; give each its own name");
+        }
+        if !t.piece_length.is_power_of_two()
+            || !(MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(&t.piece_length)
+        {
+            r.at_key(
+                &here,
+                "piece_length",
+                format!(
+                    "`piece_length: {}` is not a power of two from {MIN_PIECE_LENGTH} to {MAX_PIECE_LENGTH}",
+                    t.piece_length
+                ),
+            )
+            .set_help("e.g. `piece_length: 32768` (32 KiB)");
+        }
+        match (t.size, &t.path) {
+            (Some(_), Some(_)) => {
+                r.at_key(&here, "path", "give either `size` or `path`, not both")
+                    .set_help(
+                        "`size: 300000` makes seeded bytes; `path: album` takes the lab's data",
+                    );
+            }
+            (None, None) => {
+                r.at_key(
+                    &here,
+                    "name",
+                    format!("torrent `{}` has no content", t.name),
+                )
+                .set_help(
+                    "add `size: 300000` (seeded bytes) or `path: FILE` (from the lab's data)",
+                );
+            }
+            (Some(size), None) if size == 0 || size > MAX_TORRENT_SIZE => {
+                r.at_key(
+                    &here,
+                    "size",
+                    format!("`size: {size}` is not from 1 to {MAX_TORRENT_SIZE} bytes"),
+                )
+                .set_help("e.g. `size: 1048576` (1 MiB)");
+            }
+            (None, Some(path)) if lab_torrent_len(lab, path).is_none() => {
+                r.at_key(
+                    &here,
+                    "path",
+                    format!("`{path}` is neither a file nor a folder of the lab's data"),
+                )
+                .set_help("name a file or folder below the lab's `data` folder");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The length of a lab torrent's content from the lab's data, if it is there.
+fn lab_torrent_len(lab: &Lab, path: &str) -> Option<u64> {
+    let path = path.trim_matches('/');
+    let prefix = format!("{path}/");
+    let mut found = false;
+    let len = lab
+        .files
+        .0
+        .iter()
+        .filter(|(p, _)| p == path || p.starts_with(&prefix))
+        .inspect(|_| found = true)
+        .map(|(_, b)| b.len() as u64)
+        .sum();
+    found.then_some(len)
+}
+
+/// A peer: the torrent it seeds, and piece numbers within it.
+fn peer_rules(lab: &Lab, server: &super::ServerSpec, here: &[Step], r: &mut Rules) {
+    let torrent = match &server.torrent {
+        Some(name) => lab.torrents.iter().find(|t| &t.name == name),
+        None => lab.torrents.first(),
+    };
+    let Some(torrent) = torrent else {
+        let (at, message) = match &server.torrent {
+            Some(name) => (
+                "torrent",
+                format!("no torrent of the lab is named `{name}`"),
+            ),
+            None => (
+                "kind",
+                "a peer needs a torrent to seed: the lab has no `torrents`".into(),
+            ),
+        };
+        let names: Vec<&str> = lab.torrents.iter().map(|t| t.name.as_str()).collect();
+        r.at_key(here, at, message).set_help(if names.is_empty() {
+            "add `torrents: [{ name: payload, size: 300000 }]` to the lab".to_string()
+        } else {
+            format!("the lab's torrents: {}", names.join(", "))
+        });
+        return;
+    };
+    let len = match (torrent.size, &torrent.path) {
+        (Some(size), _) => Some(size),
+        (None, Some(path)) => lab_torrent_len(lab, path),
+        _ => None,
+    };
+    let Some(pieces) = len.map(|l| l.div_ceil(torrent.piece_length.max(1))) else {
+        return;
+    };
+    let fields: [(&str, Vec<u32>); 4] = [
+        ("has", server.has.clone().unwrap_or_default()),
+        ("gains", server.gains.clone().unwrap_or_default()),
+        (
+            "corrupt_pieces",
+            server.corrupt_pieces.clone().unwrap_or_default(),
+        ),
+        (
+            "disconnect_pieces",
+            server.disconnect_pieces.clone().unwrap_or_default(),
+        ),
+    ];
+    for (field, indices) in fields {
+        if let Some(bad) = indices.iter().find(|&&p| u64::from(p) >= pieces) {
+            r.at_key(
+                here,
+                field,
+                format!(
+                    "piece {bad} is past the end: torrent `{}` has {pieces} pieces, 0 to {}",
+                    torrent.name,
+                    pieces.saturating_sub(1)
+                ),
+            )
+            .set_help("pieces are numbered from 0");
+        }
     }
 }
 
@@ -937,6 +1093,20 @@ fn case_rules(lab: &Lab, r: &mut Rules) {
     }
 }
 
+/// The check kinds a lab can use: those that read a server kind it has (or
+/// none), and probe checks only when the program is a server.
+fn fitting_kinds(lab: &Lab) -> Vec<&'static str> {
+    CheckKind::ALL
+        .into_iter()
+        .filter(|k| {
+            k.needs_server()
+                .is_none_or(|need| lab.servers.iter().any(|s| s.kind.value == need))
+        })
+        .filter(|k| !k.needs_probes() || lab.program.role == Role::Server)
+        .map(CheckKind::name)
+        .collect()
+}
+
 fn check_rules(lab: &Lab, i: usize, check: &super::CheckSpec, r: &mut Rules) {
     let here = [Step::Key("checks"), Step::Index(i)];
     let id = check.id.value.as_str();
@@ -957,8 +1127,9 @@ fn check_rules(lab: &Lab, i: usize, check: &super::CheckSpec, r: &mut Rules) {
             format!("`{id}` is not a check kind, and the check has no `kind`{near}"),
         )
         .set_help(format!(
-            "a check whose id is not a kind says which kind it is: add `kind: …` with one of: {}",
-            kinds.join(", ")
+            "a check whose id is not a kind says which kind it is: add `kind: …` with one of the kinds that read this lab's servers and program: {} (`netgrade schema` lists all {})",
+            fitting_kinds(lab).join(", "),
+            kinds.len()
         ));
         return;
     };

@@ -63,6 +63,11 @@ pub struct Lab {
     /// cases the program runs once.
     #[serde(default)]
     pub cases: Vec<CaseSpec>,
+    /// Torrents the lab's `tracker` and `peer` servers share. Each is made
+    /// when a run starts and written next to the program as `NAME.torrent`,
+    /// its announce URL the lab's tracker.
+    #[serde(default)]
+    pub torrents: Vec<TorrentSpec>,
     /// The checks, in report order.
     pub checks: Vec<CheckSpec>,
     /// How transcripts (snapshots) are normalized.
@@ -82,6 +87,31 @@ pub struct Lab {
     #[serde(skip)]
     #[schemars(skip)]
     pub files: DataFiles,
+}
+
+/// A torrent of a lab: its content, made of seeded bytes or taken from the
+/// lab's data.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TorrentSpec {
+    /// The torrent's name: it is written as `NAME.torrent`, and peers name it
+    /// in `torrent:`.
+    pub name: String,
+    /// Bytes per piece: a power of two from 16 KiB to 16 MiB.
+    #[serde(default = "default_piece_length")]
+    pub piece_length: u64,
+    /// The content: this many pseudo-random bytes drawn from the run's seed,
+    /// in one file called `NAME.bin`.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// The content: a file of the lab's data (a single-file torrent), or a
+    /// folder of it (a multi-file torrent of the folder's files, in path order).
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+fn default_piece_length() -> u64 {
+    32768
 }
 
 /// The files of a lab's `data` folder: relative path (with `/`) → bytes.
@@ -256,7 +286,7 @@ fn default_tolerance() -> Dur {
 pub struct ServerSpec {
     /// Name used in placeholders and transcripts, e.g. `pinger`.
     pub name: String,
-    /// Which server: `udp-pinger`, `http`, `smtp`, `pop3` or `dns`.
+    /// Which server: `udp-pinger`, `http`, `smtp`, `pop3`, `dns`, `tracker` or `peer`.
     #[schemars(with = "ServerKind")]
     pub kind: Spanned<ServerKind>,
     /// Address to bind. Default `127.0.0.1`.
@@ -317,6 +347,36 @@ pub struct ServerSpec {
     /// dns: misbehaviour on purpose, over UDP, for clients to cope with.
     #[serde(default)]
     pub faults: Option<DnsFaults>,
+    /// tracker: seconds clients are told to wait between announces. Default 60.
+    #[serde(default)]
+    pub interval: Option<u32>,
+    /// peer: the torrent it seeds (a name from the lab's `torrents`); the
+    /// lab's first torrent by default.
+    #[serde(default)]
+    pub torrent: Option<String>,
+    /// peer: has only these pieces (0-based); all of them by default.
+    #[serde(default)]
+    pub has: Option<Vec<u32>>,
+    /// peer: gets these pieces during the download, announcing each with a
+    /// `have` after every fourth block it serves (so `have` messages arrive
+    /// between pieces).
+    #[serde(default)]
+    pub gains: Option<Vec<u32>>,
+    /// peer: stays choked until the other side says it is interested.
+    #[serde(default)]
+    pub choke_until_interested: Option<bool>,
+    /// peer: sends one byte of each of these pieces flipped every time it
+    /// serves it (the piece's SHA-1 fails); the byte is drawn from the run's
+    /// seed.
+    #[serde(default)]
+    pub corrupt_pieces: Option<Vec<u32>>,
+    /// peer: asked for a block of one of these pieces, sends half the
+    /// message and closes the connection.
+    #[serde(default)]
+    pub disconnect_pieces: Option<Vec<u32>>,
+    /// peer: waits this long before sending each block.
+    #[serde(default)]
+    pub slow: Option<Dur>,
 }
 
 /// A file of DNS zones, for `netgrade serve dns --zone FILE`: the fields of
@@ -476,6 +536,12 @@ pub enum ServerKind {
     /// Authoritative DNS name servers (RFC 1034, 1035) for zones in the lab,
     /// over UDP and TCP; optionally a hierarchy (root, TLD, authoritative).
     Dns,
+    /// A BitTorrent tracker over HTTP (BEP 3, 23) for the lab's torrents,
+    /// listing the lab's peers.
+    Tracker,
+    /// A BitTorrent peer (BEP 3) seeding one of the lab's torrents, with
+    /// seeded misbehaviour.
+    Peer,
 }
 
 impl ServerKind {
@@ -487,6 +553,8 @@ impl ServerKind {
             ServerKind::Smtp => "smtp",
             ServerKind::Pop3 => "pop3",
             ServerKind::Dns => "dns",
+            ServerKind::Tracker => "tracker",
+            ServerKind::Peer => "peer",
         }
     }
 }
@@ -1026,11 +1094,35 @@ pub enum CheckKind {
     FinalAnswer,
     /// DNS resolver: a second name in the same zone skips the root and TLD while their TTL lasts.
     Caches,
+    /// BitTorrent client: the first announce carries the torrent's info_hash and a peer_id as 20 raw bytes, port, uploaded, downloaded, left and event=started.
+    Announce,
+    /// BitTorrent client: each handshake is 68 bytes with the protocol string, reserved bytes and the torrent's info_hash.
+    Handshake,
+    /// BitTorrent client: `interested` is sent on a connection before its first request.
+    InterestedBeforeRequest,
+    /// BitTorrent client: no request while the peer chokes the client.
+    RespectsChoke,
+    /// BitTorrent client: requests are blocks of at most 16 KiB, within a piece the peer has (the last piece short).
+    RequestsBlocks,
+    /// BitTorrent client: a piece whose SHA-1 fails is discarded and fetched again.
+    VerifiesPieces,
+    /// BitTorrent client: a peer that disconnects mid-piece does not stop the download.
+    SurvivesPeerLoss,
+    /// BitTorrent client: the output equals the torrent's content byte for byte.
+    FileExact,
+    /// BitTorrent client: blocks come from more than one peer.
+    MultiplePeers,
+    /// BitTorrent client: several requests are outstanding on a connection at once.
+    Pipelining,
+    /// BitTorrent client: the first piece asked of a peer is one of the rarest the client knows of.
+    RarestFirst,
+    /// BitTorrent client: an announce with event=completed and left=0 once the download is done.
+    CompletedEvent,
 }
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 60] = [
+    pub const ALL: [CheckKind; 72] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1091,6 +1183,18 @@ impl CheckKind {
         CheckKind::FollowsCname,
         CheckKind::FinalAnswer,
         CheckKind::Caches,
+        CheckKind::Announce,
+        CheckKind::Handshake,
+        CheckKind::InterestedBeforeRequest,
+        CheckKind::RespectsChoke,
+        CheckKind::RequestsBlocks,
+        CheckKind::VerifiesPieces,
+        CheckKind::SurvivesPeerLoss,
+        CheckKind::FileExact,
+        CheckKind::MultiplePeers,
+        CheckKind::Pipelining,
+        CheckKind::RarestFirst,
+        CheckKind::CompletedEvent,
     ];
 
     /// The kebab-case name used in YAML.
@@ -1156,6 +1260,18 @@ impl CheckKind {
             CheckKind::FollowsCname => "follows-cname",
             CheckKind::FinalAnswer => "final-answer",
             CheckKind::Caches => "caches",
+            CheckKind::Announce => "announce",
+            CheckKind::Handshake => "handshake",
+            CheckKind::InterestedBeforeRequest => "interested-before-request",
+            CheckKind::RespectsChoke => "respects-choke",
+            CheckKind::RequestsBlocks => "requests-blocks",
+            CheckKind::VerifiesPieces => "verifies-pieces",
+            CheckKind::SurvivesPeerLoss => "survives-peer-loss",
+            CheckKind::FileExact => "file-exact",
+            CheckKind::MultiplePeers => "multiple-peers",
+            CheckKind::Pipelining => "pipelining",
+            CheckKind::RarestFirst => "rarest-first",
+            CheckKind::CompletedEvent => "completed-event",
         }
     }
 
@@ -1223,6 +1339,18 @@ impl CheckKind {
             CheckKind::FollowsCname => &[],
             CheckKind::FinalAnswer => &[],
             CheckKind::Caches => &[],
+            CheckKind::FileExact => &["file"],
+            CheckKind::Announce => &[],
+            CheckKind::Handshake => &[],
+            CheckKind::InterestedBeforeRequest => &[],
+            CheckKind::RespectsChoke => &[],
+            CheckKind::RequestsBlocks => &[],
+            CheckKind::VerifiesPieces => &[],
+            CheckKind::SurvivesPeerLoss => &[],
+            CheckKind::MultiplePeers => &[],
+            CheckKind::Pipelining => &[],
+            CheckKind::RarestFirst => &[],
+            CheckKind::CompletedEvent => &[],
         }
     }
 
@@ -1279,6 +1407,17 @@ impl CheckKind {
             | CheckKind::FollowsCname
             | CheckKind::FinalAnswer
             | CheckKind::Caches => Some(ServerKind::Dns),
+            CheckKind::Announce | CheckKind::CompletedEvent => Some(ServerKind::Tracker),
+            CheckKind::Handshake
+            | CheckKind::InterestedBeforeRequest
+            | CheckKind::RespectsChoke
+            | CheckKind::RequestsBlocks
+            | CheckKind::VerifiesPieces
+            | CheckKind::SurvivesPeerLoss
+            | CheckKind::FileExact
+            | CheckKind::MultiplePeers
+            | CheckKind::Pipelining
+            | CheckKind::RarestFirst => Some(ServerKind::Peer),
             // These read probe exchanges (dns-server) or the lab's DNS server (dns-client, dns-resolver).
             CheckKind::Header
             | CheckKind::Question

@@ -75,6 +75,18 @@ fn examples() -> Vec<(&'static str, &'static str, Value)> {
         ("RecordSpec", "value", json!("10.0.0.1")),
         ("RecordSpec", "ttl", json!(300)),
         ("DnsFaults", "drop_first", json!(1)),
+        ("ServerSpec", "interval", json!(60)),
+        ("ServerSpec", "torrent", json!("payload")),
+        ("ServerSpec", "has", json!([0, 1, 5])),
+        ("ServerSpec", "gains", json!([7])),
+        ("ServerSpec", "choke_until_interested", json!(true)),
+        ("ServerSpec", "corrupt_pieces", json!([3])),
+        ("ServerSpec", "disconnect_pieces", json!([2])),
+        ("ServerSpec", "slow", json!("30ms")),
+        ("TorrentSpec", "name", json!("payload")),
+        ("TorrentSpec", "piece_length", json!(32768)),
+        ("TorrentSpec", "size", json!(300000)),
+        ("TorrentSpec", "path", json!("album")),
         ("DnsFaults", "wrong_id", json!([2])),
         ("DnsFaults", "truncated", json!([3])),
         ("DnsFaults", "malformed", json!([4])),
@@ -113,16 +125,28 @@ pub fn server_only_fields(kind: ServerKind) -> &'static [&'static str] {
         ServerKind::Pop3 => &["user", "password", "maildrop"],
         ServerKind::Http => &[],
         ServerKind::Dns => &["zones", "hierarchy", "faults"],
+        ServerKind::Tracker => &["interval"],
+        ServerKind::Peer => &[
+            "torrent",
+            "has",
+            "gains",
+            "choke_until_interested",
+            "corrupt_pieces",
+            "disconnect_pieces",
+            "slow",
+        ],
     }
 }
 
 /// The server kinds, in documentation order.
-pub const SERVER_KINDS: [ServerKind; 5] = [
+pub const SERVER_KINDS: [ServerKind; 7] = [
     ServerKind::UdpPinger,
     ServerKind::Http,
     ServerKind::Smtp,
     ServerKind::Pop3,
     ServerKind::Dns,
+    ServerKind::Tracker,
+    ServerKind::Peer,
 ];
 
 /// The largest TTL (RFC 2181 §8).

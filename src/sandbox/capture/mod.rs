@@ -88,6 +88,8 @@ pub fn well_known_ports(kind: ServerKind) -> &'static [u16] {
         ServerKind::Http => &[80, 8000, 8080, 6789],
         ServerKind::UdpPinger => &[12000],
         ServerKind::Dns => &[53, 5353],
+        ServerKind::Tracker => &[6969],
+        ServerKind::Peer => &[],
     }
 }
 

@@ -70,14 +70,22 @@ pub struct Behaviour {
     pub has: Option<Vec<u32>>,
     /// Stays choked until the other side says interested.
     pub choke_until_interested: bool,
-    /// This byte (piece, offset in the piece) is sent flipped, so the piece's
-    /// SHA-1 fails.
-    pub corrupt: Option<(u32, u32)>,
-    /// Asked for a block of this piece, sends half the piece message and closes.
-    pub disconnect_mid_piece: Option<u32>,
+    /// These bytes (piece, offset in the piece) are sent flipped every time,
+    /// so those pieces' SHA-1 fails.
+    pub corrupt: Vec<(u32, u32)>,
+    /// Asked for a block of one of these pieces, sends half the piece
+    /// message and closes.
+    pub disconnect_mid_piece: Vec<u32>,
     /// Waits this long before sending each block.
     pub slow: Option<Duration>,
+    /// Pieces missing at first and gained during a connection: after every
+    /// [`GAIN_EVERY`] blocks it serves, the peer has the next one and says
+    /// so with a `have`.
+    pub gains: Vec<u32>,
 }
+
+/// Blocks served between two pieces a peer gains ([`Behaviour::gains`]).
+pub const GAIN_EVERY: u32 = 4;
 
 impl Behaviour {
     /// `keep` pieces of `pieces`, chosen by `seed`.
@@ -104,6 +112,7 @@ impl Behaviour {
         self.has
             .as_ref()
             .is_none_or(|h| h.binary_search(&index).is_ok())
+            && !self.gains.contains(&index)
     }
 
     /// The bitfield of the pieces this peer has.
@@ -200,6 +209,10 @@ struct Conn<'a> {
     out: OwnedWriteHalf,
     choked: bool,
     queue: VecDeque<(u32, u32, u32)>,
+    /// Blocks served on this connection.
+    served: u32,
+    /// How many of the behaviour's `gains` this connection has announced.
+    gained: usize,
 }
 
 impl Conn<'_> {
@@ -214,6 +227,8 @@ impl Conn<'_> {
             out,
             choked: true,
             queue: VecDeque::new(),
+            served: 0,
+            gained: 0,
         };
         let mut dec = Decoder::new(Limits::new(seeder.content.pieces()));
         let mut buf = vec![0u8; 32 * 1024];
@@ -340,7 +355,9 @@ impl Conn<'_> {
                 "bad-request-length",
                 format!("length {length}, expected 1 to {BLOCK_MAX}"),
             ))
-        } else if index >= s.content.pieces() || !s.behaviour.has(index) {
+        } else if index >= s.content.pieces()
+            || !(s.behaviour.has(index) || s.behaviour.gains[..self.gained].contains(&index))
+        {
             Some((
                 "request-missing-piece",
                 format!("piece {index} is not one this peer has"),
@@ -374,9 +391,11 @@ impl Conn<'_> {
         let s = self.seeder;
         let start = index as usize * s.content.piece_length as usize + begin as usize;
         let mut data = s.content.data[start..start + length as usize].to_vec();
-        if let Some((piece, at)) = s.behaviour.corrupt
-            && piece == index
-            && (begin..begin + length).contains(&at)
+        if let Some(&(_, at)) = s
+            .behaviour
+            .corrupt
+            .iter()
+            .find(|(piece, at)| *piece == index && (begin..begin + length).contains(at))
         {
             data[(at - begin) as usize] ^= 0xff;
             s.deviation(
@@ -386,7 +405,7 @@ impl Conn<'_> {
             );
         }
         let msg = Message::Piece { index, begin, data };
-        if s.behaviour.disconnect_mid_piece == Some(index) {
+        if s.behaviour.disconnect_mid_piece.contains(&index) {
             let raw = msg.to_bytes();
             let half = &raw[..raw.len() / 2];
             self.out.write_all(half).await.map_err(|e| e.to_string())?;
@@ -401,7 +420,14 @@ impl Conn<'_> {
                 "disconnected on purpose in the middle of piece {index}"
             ));
         }
-        self.send(&msg).await
+        self.send(&msg).await?;
+        self.served += 1;
+        let gains = &s.behaviour.gains;
+        if self.served.is_multiple_of(GAIN_EVERY) && self.gained < gains.len() {
+            self.gained += 1;
+            self.send(&Message::Have(gains[self.gained - 1])).await?;
+        }
+        Ok(())
     }
 
     async fn send(&mut self, msg: &Message) -> Result<(), String> {
@@ -438,6 +464,43 @@ async fn timeout_at<F: std::future::Future>(at: Instant, f: F) -> Option<F::Outp
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What peer `server` exchanged, connection by connection, a line per
+/// message, for transcripts: `conn 1 -> request 3/0/16384` (`->` sent by
+/// the other side, `<-` by the peer).
+pub fn transcript(server: &str, trace: &crate::trace::Trace) -> Vec<String> {
+    let mut lines: Vec<(u32, String)> = Vec::new();
+    for e in &trace.events {
+        match &e.kind {
+            EventKind::PeerMessage {
+                server: s,
+                conn,
+                dir,
+                name,
+                block,
+                ..
+            } if s == server => {
+                let arrow = if *dir == Dir::In { "->" } else { "<-" };
+                let what = match (name.as_str(), block) {
+                    ("have", Some((i, _, _))) => format!("have {i}"),
+                    (_, Some((i, b, l))) => format!("{name} {i}/{b}/{l}"),
+                    _ => name.clone(),
+                };
+                lines.push((*conn, format!("conn {conn} {arrow} {what}")));
+            }
+            EventKind::Deviation {
+                server: s,
+                conn,
+                kind,
+                detail,
+            } if s == server => lines.push((*conn, format!("conn {conn} !! {kind}: {detail}"))),
+            _ => {}
+        }
+    }
+    // Connections one after another (they interleave differently run to run).
+    lines.sort_by_key(|(conn, _)| *conn);
+    lines.into_iter().map(|(_, l)| l).collect()
 }
 
 #[cfg(test)]

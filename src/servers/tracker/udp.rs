@@ -141,6 +141,7 @@ fn announce(
         Some(reply),
         Some(AnnounceRecord {
             from,
+            target: String::new(),
             announce,
             outcome,
         }),
