@@ -44,6 +44,13 @@ pub(super) fn runs(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             ),
             _ => return Verdict::pass(),
         },
+        ExitKind::Exited { code } if let Some(step) = super::bt::download::stopped_by(ctx) => {
+            // A client that gives up on a refused announce or a peer that
+            // never serves it is right to stop; that step is charged.
+            return Verdict::skip(format!(
+                "not judged: the program exited with status {code} after `{step}` went wrong (see `{step}`)"
+            ));
+        }
         ExitKind::Exited { code } => {
             evidence.extend(last_lines(stderr.iter().copied(), STDERR_TAIL, "stderr"));
             format!("the program exited with status {code}; expected {expected}")

@@ -35,6 +35,24 @@ fn not_judged(step: &str) -> Verdict {
     ))
 }
 
+/// The check that charges why a BitTorrent client could not download at
+/// all (a refused announce, no handshake, no interested, requests no peer
+/// serves), when the lab is one; `None` otherwise.
+pub fn stopped_by(ctx: &Ctx) -> Option<&'static str> {
+    if !ctx
+        .lab
+        .servers
+        .iter()
+        .any(|s| s.kind.value == crate::spec::ServerKind::Tracker)
+    {
+        return None;
+    }
+    let s = Swarm::of(ctx, None);
+    s.blocker().or_else(|| {
+        (s.output.is_none() && !bad_requests(&s).is_empty()).then_some("requests-blocks")
+    })
+}
+
 /// `announce`: the first announce names the torrent and the client properly.
 pub fn announce(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let s = Swarm::of(ctx, None);
@@ -145,9 +163,9 @@ pub fn completed_event(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             .with_evidence(vec![shown(&r.target)]),
             _ => Verdict::pass().with_evidence(vec![shown(&r.target)]),
         },
-        None if s.output_fault().is_some() => Verdict::skip(
-            "not judged: the download did not finish (see `file-exact`, `verifies-pieces`, `survives-peer-loss`)",
-        ),
+        None if s.output_fault().is_some() => {
+            not_judged(charged_elsewhere(&s).unwrap_or("file-exact"))
+        }
         None => Verdict::fail(
             "the download finished, but no announce said event=completed: announce once more, with event=completed and left=0, when every piece is verified",
         )
@@ -170,10 +188,20 @@ pub fn handshake(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             .map(|sv| format!("{}:{}", sv.host, sv.port))
             .collect();
         return Verdict::fail(format!(
-            "the program connected to none of the peers the tracker listed ({}): read `peers` as bytes, 6 per peer (4 of IPv4 address, 2 of port, big-endian), not as text",
-            ports.join(", ")
+            "the program connected to none of the peers the tracker listed ({}){}: after the announce, connect to each peer of `peers`, read as bytes, 6 per peer (4 of IPv4 address, 2 of port, big-endian), not as text",
+            ports.join(", "),
+            exit_note(ctx)
         ));
     }
+    let opened = s.conns.len();
+    let shaken = s.shaken().count();
+    let flood = if opened > 2 * s.peers.len().max(1) {
+        format!(
+            " (of {opened} connections the program opened to the lab's peers, {shaken} began with a handshake; a client needs one connection per peer)"
+        )
+    } else {
+        String::new()
+    };
     for ((peer, conn), c) in &s.conns {
         let bad = c.faults.iter().find(|(k, d)| {
             *k == "connection" && (d.contains("handshake") || d.contains("info_hash"))
@@ -185,7 +213,7 @@ pub fn handshake(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
                 .find(|m| m.dir == Dir::In && m.name == "handshake")
                 .map(|m| format!("sent: {}", hex(m.head)));
             return Verdict::fail(format!(
-                "connection {conn} to {peer}: {detail}; a handshake is 68 bytes: 19, \"BitTorrent protocol\", 8 reserved bytes, the 20-byte info_hash, the 20-byte peer_id"
+                "connection {conn} to {peer}: {detail}{flood}; a handshake is 68 bytes: 19, \"BitTorrent protocol\", 8 reserved bytes, the 20-byte info_hash, the 20-byte peer_id"
             ))
             .with_evidence(sent.into_iter().collect());
         }
@@ -375,20 +403,71 @@ pub fn requests_blocks(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 }
 
 /// `file-exact`: the output is the torrent's content, byte for byte.
+/// Pieces a lying peer corrupted, and a download a vanishing peer stopped,
+/// are charged by `verifies-pieces` and `survives-peer-loss`.
 pub fn file_exact(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let s = Swarm::of(ctx, spec.file.as_deref());
     let Some(fault) = s.output_fault() else {
         return Verdict::pass();
     };
-    if s.output.is_none() {
-        if let Some(step) = s.blocker() {
-            return not_judged(step);
-        }
-        if !bad_requests(&s).is_empty() {
-            return not_judged("requests-blocks");
+    if let Some(step) = charged_elsewhere(&s) {
+        return not_judged(step);
+    }
+    let total = s.torrent.map_or(0, |(_, m)| m.info.pieces.len());
+    let delivered = s.delivered().len();
+    let mut why = fault;
+    if s.output.is_none() && total > 0 && delivered == total {
+        why.push_str(&format!(
+            ", though every one of the {total} pieces reached it"
+        ));
+        if let Some((_, m)) = s.torrent
+            && m.info.total_length() % m.info.piece_length == 0
+        {
+            why.push_str(&format!(
+                " ({} bytes is exactly {total} × {}: there is no short last piece to wait for)",
+                m.info.total_length(),
+                m.info.piece_length
+            ));
         }
     }
-    Verdict::fail(format!("{fault}{}", exit_note(ctx))).with_evidence(stderr_tail(ctx))
+    Verdict::fail(format!("{why}{}", exit_note(ctx))).with_evidence(stderr_tail(ctx))
+}
+
+/// The check that charges a failed download in this case, when it is not
+/// `file-exact`'s: an earlier step, requests no peer serves, pieces a liar
+/// corrupted, a peer that vanished.
+fn charged_elsewhere(s: &Swarm) -> Option<&'static str> {
+    if s.output.is_none() {
+        if let Some(step) = s.blocker() {
+            return Some(step);
+        }
+        if !bad_requests(s).is_empty() {
+            return Some("requests-blocks");
+        }
+    }
+    let lied: BTreeSet<u32> = corrupted(s).into_iter().map(|(_, p, _)| p).collect();
+    if let Some(bad) = s.bad_pieces()
+        && !lied.is_empty()
+        && !bad.is_empty()
+        && bad.iter().all(|p| lied.contains(p))
+    {
+        return Some("verifies-pieces");
+    }
+    if cut(s).is_some() {
+        return Some("survives-peer-loss");
+    }
+    None
+}
+
+/// The first connection a peer closed in the middle of a piece: (peer,
+/// connection, piece, when).
+fn cut<'a>(s: &Swarm<'a>) -> Option<(&'a str, u32, u32, std::time::Duration)> {
+    s.conns.iter().find_map(|((peer, conn), c)| {
+        c.msgs
+            .iter()
+            .find(|m| m.name == "piece (cut)")
+            .map(|m| (*peer, *conn, m.block.map_or(0, |b| b.0), m.at))
+    })
 }
 
 /// How the program ended, when not by itself with status 0: `; it was
@@ -486,6 +565,9 @@ pub fn verifies_pieces(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
                 .any(|(_, m)| m.at > at && m.block.map(|b| b.0) == Some(piece))
         })
     };
+    if s.output.is_none() && !bad_requests(&s).is_empty() {
+        return not_judged("requests-blocks");
+    }
     match bad.iter().find(|(_, p, at)| !refetched(*p, *at)) {
         Some((peer, piece, at)) => Verdict::fail(format!(
             "piece {piece} came from {peer} at {} with a byte flipped, and the program never asked for it again{}: check each piece's SHA-1, and fetch a piece that fails again from another peer",
@@ -502,13 +584,7 @@ pub fn verifies_pieces(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 /// `survives-peer-loss`: a peer closing mid-piece does not stop the download.
 pub fn survives_peer_loss(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let s = Swarm::of(ctx, None);
-    let cut = s.conns.iter().find_map(|((peer, conn), c)| {
-        c.msgs
-            .iter()
-            .find(|m| m.name == "piece (cut)")
-            .map(|m| (*peer, *conn, m.block.map_or(0, |b| b.0), m.at))
-    });
-    let Some((peer, conn, piece, at)) = cut else {
+    let Some((peer, conn, piece, at)) = cut(&s) else {
         if let Some(step) = s.blocker() {
             return not_judged(step);
         }
@@ -516,6 +592,9 @@ pub fn survives_peer_loss(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             "not judged: no peer closed a connection on the program (it asked no vanishing peer for a piece)",
         );
     };
+    if s.output.is_none() && !bad_requests(&s).is_empty() {
+        return not_judged("requests-blocks");
+    }
     let ok_exit = matches!(ctx.trace.exit(), Some((_, ExitKind::Exited { code: 0 })));
     match s.output_fault() {
         None if ok_exit => Verdict::pass().with_evidence(vec![format!(
@@ -594,13 +673,19 @@ pub fn pipelining(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     }
 }
 
-/// Which pieces a `bitfield` message's first bytes say a peer has.
-fn bitfield_pieces(head: &[u8], pieces: u32) -> BTreeSet<u32> {
-    let bits = head.get(5..).unwrap_or_default();
-    (0..pieces)
-        .filter(|i| {
-            bits.get(*i as usize / 8)
-                .is_some_and(|b| b & (0x80 >> (i % 8)) != 0)
+/// The pieces each of the case's peers has (or gains), as the lab says.
+fn holders<'a>(ctx: &Ctx<'a>, s: &Swarm<'a>, pieces: u32) -> BTreeMap<&'a str, BTreeSet<u32>> {
+    ctx.lab
+        .servers
+        .iter()
+        .filter(|sv| s.peers.contains(&sv.name.as_str()))
+        .map(|sv| {
+            let mut has: BTreeSet<u32> = match &sv.has {
+                Some(h) => h.iter().copied().filter(|&p| p < pieces).collect(),
+                None => (0..pieces).collect(),
+            };
+            has.extend(sv.gains.iter().flatten().copied().filter(|&p| p < pieces));
+            (sv.name.as_str(), has)
         })
         .collect()
 }
@@ -613,39 +698,24 @@ const FIRST_PICKS: usize = 3;
 /// pieces asked on each connection: at least three in four of them all
 /// must be among the rarest (a choice in index order takes none when the
 /// rarest are the later pieces; a random choice rarely three in four).
-/// Availability is what the peers said they have (bitfields and haves),
-/// which the program could read too.
+/// Availability is what the lab's peers have, which their bitfields and
+/// haves tell the program.
 pub fn rarest_first(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let s = Swarm::of(ctx, None);
     let Some((_, meta)) = s.torrent else {
         return Verdict::skip("not judged: the run made no torrent");
     };
     let pieces = meta.info.pieces.len() as u32;
-    let mut holders: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
+    let holders = holders(ctx, &s, pieces);
     let mut firsts: Vec<(&str, u32, Vec<u32>)> = Vec::new();
     for ((peer, conn), c) in &s.conns {
         let mut order: Vec<u32> = Vec::new();
-        for m in &c.msgs {
-            match (m.dir, m.name) {
-                (Dir::Out, "bitfield") => holders
-                    .entry(peer)
-                    .or_default()
-                    .extend(bitfield_pieces(m.head, pieces)),
-                (Dir::Out, "have") => {
-                    holders
-                        .entry(peer)
-                        .or_default()
-                        .extend(m.block.map(|b| b.0));
-                }
-                (Dir::In, "request") => {
-                    if let Some((p, _, _)) = m.block
-                        && !order.contains(&p)
-                        && order.len() < FIRST_PICKS
-                    {
-                        order.push(p);
-                    }
-                }
-                _ => {}
+        for (_, m) in c.sent("request") {
+            if let Some((p, _, _)) = m.block
+                && !order.contains(&p)
+                && order.len() < FIRST_PICKS
+            {
+                order.push(p);
             }
         }
         if !order.is_empty() {

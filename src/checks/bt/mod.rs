@@ -6,7 +6,7 @@
 
 pub mod download;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::servers::tracker::AnnounceRecord;
@@ -185,6 +185,45 @@ impl<'a> Swarm<'a> {
                 .iter()
                 .any(|m| m.dir == Dir::Out && m.name == "piece")
         })
+    }
+
+    /// The pieces of the output that fail their SHA-1 (or are missing);
+    /// `None` without an output.
+    pub fn bad_pieces(&self) -> Option<Vec<u32>> {
+        let (_, meta) = self.torrent?;
+        let out = self.output?;
+        let info = &meta.info;
+        Some(
+            (0..info.pieces.len())
+                .filter(|&i| {
+                    let start = i as u64 * info.piece_length;
+                    let end = (start + info.piece_size(i)).min(out.len() as u64);
+                    start >= out.len() as u64
+                        || crate::torrent::sha1(&out[start as usize..end as usize])
+                            != info.pieces[i]
+                })
+                .map(|i| i as u32)
+                .collect(),
+        )
+    }
+
+    /// The pieces whose every byte some peer sent to the program.
+    pub fn delivered(&self) -> BTreeSet<u32> {
+        let Some((_, meta)) = self.torrent else {
+            return BTreeSet::new();
+        };
+        let mut got: BTreeMap<u32, u64> = BTreeMap::new();
+        for c in self.conns.values() {
+            for m in c.msgs.iter().filter(|m| m.dir == Dir::Out && m.name == "piece") {
+                if let Some((i, _, l)) = m.block {
+                    *got.entry(i).or_default() += u64::from(l);
+                }
+            }
+        }
+        got.into_iter()
+            .filter(|(i, n)| *n >= meta.info.piece_size(*i as usize))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Which pieces of the output fail their SHA-1 (or are missing), and

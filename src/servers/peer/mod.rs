@@ -84,6 +84,11 @@ pub struct Behaviour {
     pub gains: Vec<u32>,
 }
 
+/// Where a `piece` message is split in two writes.
+pub const SPLIT_AT: usize = 4096;
+/// The pause between the two writes of a `piece` message.
+pub const SPLIT_PAUSE: Duration = Duration::from_millis(1);
+
 /// Blocks served between two pieces a peer gains ([`Behaviour::gains`]).
 pub const GAIN_EVERY: u32 = 4;
 
@@ -420,13 +425,29 @@ impl Conn<'_> {
                 "disconnected on purpose in the middle of piece {index}"
             ));
         }
-        self.send(&msg).await?;
+        self.send_split(&msg).await?;
         self.served += 1;
         let gains = &s.behaviour.gains;
         if self.served.is_multiple_of(GAIN_EVERY) && self.gained < gains.len() {
             self.gained += 1;
             self.send(&Message::Have(gains[self.gained - 1])).await?;
         }
+        Ok(())
+    }
+
+    /// Sends a message in two writes, [`SPLIT_PAUSE`] apart, its first
+    /// [`SPLIT_AT`] bytes first: a reader must gather a message whatever
+    /// one `recv` returns, as it must over any real network.
+    async fn send_split(&mut self, msg: &Message) -> Result<(), String> {
+        let raw = msg.to_bytes();
+        let (head, tail) = raw.split_at(raw.len().min(SPLIT_AT));
+        self.out.write_all(head).await.map_err(|e| e.to_string())?;
+        if !tail.is_empty() {
+            tokio::time::sleep(SPLIT_PAUSE).await;
+            self.out.write_all(tail).await.map_err(|e| e.to_string())?;
+        }
+        self.seeder
+            .message(self.conn, Dir::Out, msg.name(), block_of(msg), &raw);
         Ok(())
     }
 
