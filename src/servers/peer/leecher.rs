@@ -39,6 +39,9 @@ pub const PIPELINE: usize = 5;
 const READ_BUF: usize = 64 * 1024;
 /// Bytes of a message kept in a trace event or a report.
 const HEAD: usize = 32;
+/// Entries kept in each of the report's haves, chokes and deviations; more
+/// are counted in [`LeechReport::untracked`].
+pub const MAX_ENTRIES: usize = 256;
 
 /// What to download, from whom, within which limits.
 #[derive(Debug, Clone)]
@@ -255,26 +258,7 @@ impl fmt::Display for End {
             End::NothingOffered => f.write_str("the seeder offered none of the pieces wanted"),
             End::BadPlan(why) => write!(f, "bad plan: {why}"),
             End::ConnectFailed(why) => write!(f, "could not connect: {why}"),
-            End::Closed {
-                received,
-                waiting_for,
-                error,
-                mid_piece,
-                partial,
-            } => {
-                match error {
-                    Some(e) => write!(f, "connection reset ({e})")?,
-                    None => f.write_str("closed by the seeder")?,
-                }
-                write!(f, " after {received} bytes, waiting for {waiting_for}")?;
-                if let Some(p) = mid_piece {
-                    write!(f, ", in the middle of piece {p}")?;
-                }
-                match partial {
-                    Some(p) => write!(f, " ({p})"),
-                    None => Ok(()),
-                }
-            }
+            End::Closed { .. } => self.fmt_closed(f),
             End::TimedOut {
                 waiting_for,
                 waited,
@@ -299,6 +283,33 @@ impl fmt::Display for End {
     }
 }
 
+impl End {
+    fn fmt_closed(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let End::Closed {
+            received,
+            waiting_for,
+            error,
+            mid_piece,
+            partial,
+        } = self
+        else {
+            return Ok(());
+        };
+        match error {
+            Some(e) => write!(f, "connection reset ({e})")?,
+            None => f.write_str("closed by the seeder")?,
+        }
+        write!(f, " after {received} bytes, waiting for {waiting_for}")?;
+        if let Some(p) = mid_piece {
+            write!(f, ", in the middle of piece {p}")?;
+        }
+        match partial {
+            Some(p) => write!(f, " ({p})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Everything the leecher saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeechReport {
@@ -310,7 +321,8 @@ pub struct LeechReport {
     pub handshake_at: Option<Duration>,
     /// The bitfield, if one came.
     pub bitfield: Option<BitfieldSeen>,
-    /// Pieces announced by have messages, in order.
+    /// Pieces announced by have messages, in order (at most
+    /// [`MAX_ENTRIES`]).
     pub haves: Vec<u32>,
     /// Pieces the seeder said it has (bitfield and haves), sorted.
     pub has: Vec<u32>,
@@ -320,7 +332,8 @@ pub struct LeechReport {
     pub interested_at: Option<Duration>,
     /// When the seeder first unchoked.
     pub unchoked_at: Option<Duration>,
-    /// When the seeder choked after having unchoked.
+    /// When the seeder choked after having unchoked (at most
+    /// [`MAX_ENTRIES`]).
     pub chokes: Vec<Duration>,
     /// Every block queued, requested or not, in the order queued.
     pub blocks: Vec<BlockLog>,
@@ -328,8 +341,11 @@ pub struct LeechReport {
     pub pieces: Vec<PieceLog>,
     /// The cancelled request, when the plan asked for one.
     pub cancel: Option<CancelLog>,
-    /// Protocol faults: (kind, detail), as recorded.
+    /// Protocol faults: (kind, detail), as recorded (at most
+    /// [`MAX_ENTRIES`]).
     pub deviations: Vec<(String, String)>,
+    /// Haves, chokes and deviations not kept, their lists being full.
+    pub untracked: u64,
     /// Bytes received.
     pub received: u64,
     /// Bytes sent.
@@ -357,6 +373,7 @@ impl LeechReport {
             pieces: Vec::new(),
             cancel: None,
             deviations: Vec::new(),
+            untracked: 0,
             received: 0,
             sent: 0,
             end: End::Completed,
@@ -388,6 +405,12 @@ impl LeechReport {
             && self.missing.is_empty()
             && self.failed().is_empty()
             && self.blocks.iter().all(|b| b.matches != Some(false))
+    }
+
+    /// How long after the leecher said interested the seeder unchoked (zero
+    /// if it had unchoked before).
+    pub fn unchoke_delay(&self) -> Option<Duration> {
+        Some(self.unchoked_at?.saturating_sub(self.interested_at?))
     }
 
     /// Whether a deviation of `kind` was seen.
@@ -747,7 +770,8 @@ impl<'a> Session<'a> {
     fn choke(&mut self) {
         if !self.choked {
             self.choked = true;
-            self.report.chokes.push(self.now());
+            let now = self.now();
+            keep(&mut self.report.chokes, now, &mut self.report.untracked);
             self.clock = Instant::now();
         }
         // The seeder drops what was asked; ask again after the next unchoke.
@@ -778,7 +802,7 @@ impl<'a> Session<'a> {
         if self.report.bitfield.is_none() && self.report.haves.is_empty() {
             self.clock = Instant::now();
         }
-        self.report.haves.push(index);
+        keep(&mut self.report.haves, index, &mut self.report.untracked);
         self.offer(index);
     }
 
@@ -887,7 +911,7 @@ impl<'a> Session<'a> {
         let now = self.now();
         let b = &mut self.report.blocks[i];
         b.requested.get_or_insert(now);
-        b.requests += 1;
+        b.requests = b.requests.saturating_add(1);
         Message::Request {
             index: b.index,
             begin: b.begin,
@@ -1093,7 +1117,16 @@ impl<'a> Session<'a> {
             kind: kind.into(),
             detail: detail.clone(),
         });
-        self.report.deviations.push((kind.into(), detail));
+        let r = &mut self.report;
+        keep(&mut r.deviations, (kind.into(), detail), &mut r.untracked);
+    }
+}
+
+/// Appends `item` unless `list` is full; then counts it in `untracked`.
+fn keep<T>(list: &mut Vec<T>, item: T, untracked: &mut u64) {
+    match list.len() < MAX_ENTRIES {
+        true => list.push(item),
+        false => *untracked += 1,
     }
 }
 

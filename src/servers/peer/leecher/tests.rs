@@ -251,6 +251,7 @@ async fn a_seeder_choking_until_interested_unchokes_after_it() {
     let r = leech(seeder(choosy, &rec).await, &plan(), &rec).await;
     assert!(r.complete(), "{}", r.end);
     assert!(r.interested_at.unwrap() <= r.unchoked_at.unwrap());
+    assert!(r.unchoke_delay().is_some());
     assert_eq!(r.deviations, []);
 }
 
@@ -579,4 +580,80 @@ fn a_plan_for_a_torrent_file() {
         (4, 100, 0)
     );
     assert_eq!(&p.peer_id, b"-NG0001-leech_______");
+}
+
+#[tokio::test]
+async fn odd_messages_are_recorded_and_the_download_goes_on() {
+    let addr = fake(|mut s| async move {
+        let mut d = greet(&mut s, HASH).await;
+        let odd = [
+            Message::Have(0),
+            Message::Bitfield(vec![0xf0]),
+            Message::Have(99),
+            Message::Unknown {
+                id: 20,
+                payload: vec![0],
+            },
+            Message::Request {
+                index: 0,
+                begin: 0,
+                length: 1,
+            },
+            Message::Unchoke,
+        ];
+        say(&mut s, &odd).await;
+        while let Some(m) = recv(&mut s, &mut d).await {
+            if let Message::Request {
+                index,
+                begin,
+                length,
+            } = m
+            {
+                say(&mut s, &[answer(index, begin, length)]).await;
+            }
+        }
+    })
+    .await;
+    let r = leech(addr, &plan(), &Recorder::new()).await;
+    assert!(r.complete(), "{}: {:?}", r.end, r.deviations);
+    assert_eq!(
+        kinds(&r),
+        [
+            "late-bitfield",
+            "bad-have",
+            "unknown-message",
+            "request-from-seeder"
+        ]
+    );
+    assert!(!r.bitfield.unwrap().first);
+    assert_eq!(r.haves, [0]);
+}
+
+#[tokio::test]
+async fn a_flood_of_faults_is_counted_not_kept() {
+    let addr = fake(|mut s| async move {
+        greet(&mut s, HASH).await;
+        let flood = vec![
+            Message::Unknown {
+                id: 99,
+                payload: vec![],
+            };
+            3 * MAX_ENTRIES
+        ];
+        say(&mut s, &flood).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let p = LeechPlan {
+        wait: Duration::from_millis(300),
+        ..plan()
+    };
+    let r = leech(addr, &p, &Recorder::new()).await;
+    assert_eq!(r.deviations.len(), MAX_ENTRIES);
+    assert_eq!(r.untracked, 2 * MAX_ENTRIES as u64);
+    assert!(
+        matches!(&r.end, End::TimedOut { waiting_for, .. } if waiting_for == "a bitfield or have"),
+        "{}",
+        r.end
+    );
 }
