@@ -151,7 +151,8 @@ pub struct BitfieldSeen {
     pub bits: Vec<u8>,
     /// When it came, since the session started.
     pub at: Duration,
-    /// Whether it was the first message after the handshake.
+    /// Whether it was the first message after the handshake (keep-alives
+    /// aside).
     pub first: bool,
 }
 
@@ -474,7 +475,7 @@ struct Session<'a> {
     /// The bytes pushed to the decoder and not yet decoded, mirrored.
     tail: Vec<u8>,
     report: LeechReport,
-    /// Messages received after the handshake.
+    /// Messages received after the handshake, keep-alives aside.
     messages: u64,
     offered: Vec<bool>,
     wanted: Vec<bool>,
@@ -612,9 +613,11 @@ impl<'a> Session<'a> {
                 }
                 Ok(None) => self.read_more().await?,
                 Err(e) => {
-                    let kind = match self.tail.get(4) {
-                        Some(5) => "bad-bitfield",
-                        _ => "bad-message",
+                    // The codec names the bitfield in both of its checks
+                    // (length, spare bits), whatever the read sizes were.
+                    let kind = match e.what.contains("bitfield") {
+                        true => "bad-bitfield",
+                        false => "bad-message",
                     };
                     return Err(self.wire_fault(kind, e));
                 }
@@ -748,7 +751,9 @@ impl<'a> Session<'a> {
     fn handle(&mut self, msg: Message) {
         self.event_msg(Dir::In, &msg);
         let first = self.messages == 0;
-        self.messages += 1;
+        if msg != Message::KeepAlive {
+            self.messages += 1;
+        }
         match msg {
             Message::Choke => self.choke(),
             Message::Unchoke => self.unchoke(),

@@ -657,3 +657,51 @@ async fn a_flood_of_faults_is_counted_not_kept() {
         r.end
     );
 }
+
+#[tokio::test]
+async fn a_seeder_closing_mid_handshake_is_reported_with_its_bytes() {
+    let addr = fake(|mut s| async move {
+        // Reads the leecher's handshake first: closing with bytes unread
+        // would reset the connection instead.
+        let mut b = [0u8; 68];
+        s.read_exact(&mut b).await.unwrap();
+        s.write_all(&[19, b'B']).await.unwrap();
+    })
+    .await;
+    let r = leech(addr, &plan(), &Recorder::new()).await;
+    assert_eq!(
+        r.end.to_string(),
+        "closed by the seeder after 2 bytes, waiting for the handshake (2 of 68 bytes in)"
+    );
+    assert_eq!(r.handshake_raw, [19, b'B']);
+    assert_eq!(r.deviations, []);
+}
+
+#[tokio::test]
+async fn a_keep_alive_before_the_bitfield_still_leaves_it_first() {
+    let addr = fake(|mut s| async move {
+        let mut d = greet(&mut s, HASH).await;
+        let open = [
+            Message::KeepAlive,
+            Message::Bitfield(vec![0x10]),
+            Message::Unchoke,
+        ];
+        say(&mut s, &open).await;
+        while let Some(m) = recv(&mut s, &mut d).await {
+            if let Message::Request {
+                index,
+                begin,
+                length,
+            } = m
+            {
+                say(&mut s, &[answer(index, begin, length)]).await;
+            }
+        }
+    })
+    .await;
+    let r = leech(addr, &plan(), &Recorder::new()).await;
+    assert_eq!(r.end, End::Completed);
+    assert!(r.bitfield.as_ref().unwrap().first);
+    assert_eq!(r.verified(), [3]);
+    assert_eq!(r.deviations, []);
+}
