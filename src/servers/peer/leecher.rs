@@ -957,6 +957,9 @@ impl<'a> Session<'a> {
         };
         let b = &self.report.blocks[i];
         let (want, asked, got) = (b.length, b.requested.is_some(), b.received.is_some());
+        // A block asked for again (after a choke or a cancel) may come
+        // twice without the seeder being at fault.
+        let asked_again = b.cancelled || b.requests > 1;
         if data.len() != want as usize {
             self.deviation(
                 "wrong-block",
@@ -971,7 +974,7 @@ impl<'a> Session<'a> {
                 format!("piece {index} begin {begin}: not requested yet"),
             );
         } else if got {
-            if !self.report.blocks[i].cancelled {
+            if !asked_again {
                 self.deviation(
                     "duplicate-block",
                     format!("piece {index} begin {begin}: sent again"),

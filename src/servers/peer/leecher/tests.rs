@@ -705,3 +705,104 @@ async fn a_keep_alive_before_the_bitfield_still_leaves_it_first() {
     assert_eq!(r.verified(), [3]);
     assert_eq!(r.deviations, []);
 }
+
+#[tokio::test]
+async fn a_seeder_flapping_choke_around_every_block_still_gives_everything() {
+    let addr = fake(|mut s| async move {
+        let mut d = greet(&mut s, HASH).await;
+        say(&mut s, &[Message::Bitfield(vec![0xf0]), Message::Unchoke]).await;
+        while let Some(m) = recv(&mut s, &mut d).await {
+            if let Message::Request {
+                index,
+                begin,
+                length,
+            } = m
+            {
+                // Requests in flight across the choke are served anyway, so
+                // some blocks come twice: the race is not the seeder's fault.
+                let flap = [
+                    answer(index, begin, length),
+                    Message::Choke,
+                    Message::Unchoke,
+                ];
+                say(&mut s, &flap).await;
+            }
+        }
+    })
+    .await;
+    let r = leech(addr, &plan(), &Recorder::new()).await;
+    assert!(r.complete(), "{}: {:?}", r.end, r.deviations);
+    assert!(!r.chokes.is_empty());
+    assert_eq!(r.deviations, []);
+}
+
+/// A seeded stream after a valid handshake: messages of every id with
+/// fields and lengths now right, now wrong, and raw garbage.
+fn random_stream(seed: u64) -> Vec<u8> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for _ in 0..rng.random_range(1..40) {
+        let msg = match rng.random_range(0..20) {
+            0 => Message::Choke,
+            1..=3 => Message::Unchoke,
+            4..=6 => Message::Have(rng.random_range(0..6)),
+            7 => Message::Bitfield(vec![rng.random(); rng.random_range(0..3)]),
+            8..=15 => {
+                let len = [16384, 100, rng.random_range(0..40000)][rng.random_range(0..3)];
+                let index = rng.random_range(0..5);
+                let begin = [0, 16384, rng.random()][rng.random_range(0..3)];
+                match rng.random_bool(0.5) {
+                    true => answer(index % 4, 0, 100),
+                    false => Message::Piece {
+                        index,
+                        begin,
+                        data: vec![7; len],
+                    },
+                }
+            }
+            16 => Message::KeepAlive,
+            17 => Message::Unknown {
+                id: rng.random_range(9..=255),
+                payload: vec![0; rng.random_range(0..20)],
+            },
+            _ => {
+                let garbage: Vec<u8> = (0..rng.random_range(1..12)).map(|_| rng.random()).collect();
+                out.extend_from_slice(&garbage);
+                continue;
+            }
+        };
+        msg.encode(&mut out);
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_stream_of_bytes_makes_it_panic_or_hang() {
+    for seed in 0..300 {
+        let stream = random_stream(seed);
+        let addr = fake(move |mut s| async move {
+            let mut b = [0u8; 68];
+            if s.read_exact(&mut b).await.is_err() {
+                return;
+            }
+            let hs = Handshake {
+                reserved: [0; 8],
+                info_hash: HASH,
+                peer_id: [b'f'; 20],
+            };
+            let _ = s.write_all(&hs.encode()).await;
+            let _ = s.write_all(&stream).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        })
+        .await;
+        let p = LeechPlan {
+            wait: Duration::from_millis(100),
+            deadline: Duration::from_millis(500),
+            ..plan()
+        };
+        let r = leech(addr, &p, &Recorder::new()).await;
+        assert!(r.handshake.is_some(), "seed {seed}: {}", r.end);
+        assert_ne!(r.end, End::Completed, "seed {seed}");
+    }
+}
