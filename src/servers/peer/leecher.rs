@@ -421,37 +421,44 @@ impl LeechReport {
 }
 
 /// Connects to `addr`, downloads as `plan` says and reports what happened;
-/// returns within `plan.deadline` (plus a write's or a connect's wait at most).
+/// returns within `plan.deadline`.
 pub async fn leech(addr: SocketAddr, plan: &LeechPlan, recorder: &Recorder) -> LeechReport {
     let start = Instant::now();
+    let stream = match plan.check() {
+        Ok(()) => connect(addr, plan, start).await,
+        Err(why) => Err(End::BadPlan(why)),
+    };
     let mut report = LeechReport::new();
-    if let Err(why) = plan.check() {
-        report.end = End::BadPlan(why);
-        return report;
+    match stream {
+        Ok(stream) => {
+            let mut s = Session::new(plan, recorder, start, stream, report);
+            let end = s.exchange().await.unwrap_or_else(|e| e);
+            s.finish(end)
+        }
+        Err(end) => {
+            report.end = end;
+            report.elapsed = start.elapsed();
+            report
+        }
     }
+}
+
+/// A connection to `addr` within one wait.
+async fn connect(addr: SocketAddr, plan: &LeechPlan, start: Instant) -> Result<TcpStream, End> {
     let end_at = start + plan.deadline;
     let until = (start + plan.wait).min(end_at);
-    let stream = match timeout_at(until, TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            report.end = End::ConnectFailed(format!("{addr}: {e}"));
-            report.elapsed = start.elapsed();
-            return report;
+    match timeout_at(until, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
         }
-        Err(_) => {
-            report.end = End::TimedOut {
-                waiting_for: format!("a connection to {addr}"),
-                waited: start.elapsed(),
-                whole_session: until == end_at,
-            };
-            report.elapsed = start.elapsed();
-            return report;
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    let mut s = Session::new(plan, recorder, start, stream, report);
-    let end = s.exchange().await.unwrap_or_else(|e| e);
-    s.finish(end)
+        Ok(Err(e)) => Err(End::ConnectFailed(format!("{addr}: {e}"))),
+        Err(_) => Err(End::TimedOut {
+            waiting_for: format!("a connection to {addr}"),
+            waited: start.elapsed(),
+            whole_session: until == end_at,
+        }),
+    }
 }
 
 /// A piece being assembled.
@@ -1034,39 +1041,47 @@ impl<'a> Session<'a> {
         let Some(piece) = self.bufs.remove(&index) else {
             return;
         };
-        let want = self.plan.piece_hashes[index as usize];
         let got = sha1(&piece.data);
-        let start = index as usize * self.plan.piece_length as usize;
-        let diff = self.plan.expected.as_ref().and_then(|e| {
-            let orig = &e[start..start + piece.data.len()];
-            orig.iter().zip(&piece.data).position(|(a, b)| a != b)
-        });
-        let verified = got == want;
+        let verified = got == self.plan.piece_hashes[index as usize];
+        let diff = self.difference(index, &piece.data);
         self.report.pieces.push(PieceLog {
             index,
             verified,
             first_difference: diff.map(|d| d as u32),
             at: self.now(),
         });
-        if verified {
-            return;
+        if !verified {
+            self.mismatch(index, got, &piece.data, diff);
         }
+    }
+
+    /// The first byte of piece `index` that differs from the original data.
+    fn difference(&self, index: u32, data: &[u8]) -> Option<usize> {
+        let start = index as usize * self.plan.piece_length as usize;
+        let orig = self
+            .plan
+            .expected
+            .as_ref()?
+            .get(start..start + data.len())?;
+        orig.iter().zip(data).position(|(a, b)| a != b)
+    }
+
+    /// Records a piece whose SHA-1 is not the torrent's.
+    fn mismatch(&mut self, index: u32, got: [u8; 20], data: &[u8], diff: Option<usize>) {
+        let start = index as usize * self.plan.piece_length as usize;
         let at = match (diff, &self.plan.expected) {
             (Some(d), Some(e)) => format!(
                 "first differing byte at offset {d} of the piece: {:#04x}, expected {:#04x}",
-                piece.data[d],
+                data[d],
                 e[start + d]
             ),
             (None, Some(_)) => "the bytes are the original data's".into(),
             (_, None) => "the original data is not known".into(),
         };
+        let want = hex(&self.plan.piece_hashes[index as usize]);
         self.deviation(
             "piece-hash-mismatch",
-            format!(
-                "piece {index}: SHA-1 {}, expected {}; {at}",
-                hex(&got),
-                hex(&want)
-            ),
+            format!("piece {index}: SHA-1 {}, expected {want}; {at}", hex(&got)),
         );
     }
 

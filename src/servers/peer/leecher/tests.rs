@@ -806,3 +806,27 @@ async fn no_stream_of_bytes_makes_it_panic_or_hang() {
         assert_ne!(r.end, End::Completed, "seed {seed}");
     }
 }
+
+#[tokio::test]
+async fn without_the_original_data_a_bad_piece_is_found_by_its_hash_alone() {
+    let rec = Recorder::new();
+    let liar = Behaviour {
+        corrupt: Some((3, 99)),
+        ..Behaviour::default()
+    };
+    let p = LeechPlan {
+        expected: None,
+        ..plan()
+    };
+    let r = leech(seeder(liar, &rec).await, &p, &rec).await;
+    assert_eq!(r.end, End::Completed);
+    let failed = r.failed();
+    assert_eq!((failed[0].index, failed[0].first_difference), (3, None));
+    assert!(
+        r.deviations[0]
+            .1
+            .ends_with("the original data is not known")
+    );
+    assert!(r.blocks.iter().all(|b| b.matches.is_none()));
+    assert!(!r.complete());
+}
