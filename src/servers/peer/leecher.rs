@@ -25,7 +25,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::wire::{BLOCK_MAX, Decoder, HANDSHAKE_LEN, Handshake, Limits, Message, WireError};
 use super::{block_of, hex};
-use crate::torrent::{Metainfo, sha1};
+use crate::torrent::{MAX_PIECE_LENGTH, Metainfo, sha1};
 use crate::trace::{Dir, EventKind, Recorder};
 
 /// The default limit on each single wait (connect, handshake, bitfield,
@@ -77,7 +77,8 @@ pub struct LeechPlan {
 
 impl LeechPlan {
     /// A plan to fetch every piece of `meta` with the default limits; the
-    /// peer id is `-NG0001-` and `name`, padded.
+    /// peer id is `-NG0001-` and `name`, padded. A multi-file torrent is
+    /// fetched as its files' bytes laid end to end, as the wire carries them.
     pub fn for_torrent(name: &str, meta: &Metainfo) -> Result<LeechPlan, String> {
         let piece_length = u32::try_from(meta.info.piece_length)
             .map_err(|_| format!("piece length {} too long", meta.info.piece_length))?;
@@ -121,6 +122,12 @@ impl LeechPlan {
         let want = self.total_length.div_ceil(self.piece_length.max(1) as u64);
         if self.piece_length == 0 || self.total_length == 0 {
             return Err("piece length and total length must not be 0".into());
+        }
+        if self.piece_length as u64 > MAX_PIECE_LENGTH {
+            return Err(format!(
+                "piece length {}, more than {MAX_PIECE_LENGTH}",
+                self.piece_length
+            ));
         }
         if want != self.piece_hashes.len() as u64 {
             return Err(format!(
@@ -222,7 +229,8 @@ pub enum End {
         received: u64,
         /// What the leecher was waiting for.
         waiting_for: String,
-        /// The socket error, for a reset rather than a close.
+        /// The socket error, for a reset (or a write refused) rather than a
+        /// close.
         error: Option<String>,
         /// The piece left incomplete: the one whose message was cut, or else
         /// the first with only some of its blocks in.
@@ -297,7 +305,7 @@ impl End {
             return Ok(());
         };
         match error {
-            Some(e) => write!(f, "connection reset ({e})")?,
+            Some(e) => write!(f, "connection broken ({e})")?,
             None => f.write_str("closed by the seeder")?,
         }
         write!(f, " after {received} bytes, waiting for {waiting_for}")?;
