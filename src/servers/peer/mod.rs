@@ -6,6 +6,7 @@
 //! [`EventKind::PeerMessage`]; every protocol fault as an
 //! [`EventKind::Deviation`].
 
+pub mod leecher;
 pub mod wire;
 
 use std::collections::VecDeque;
