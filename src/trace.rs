@@ -292,6 +292,14 @@ pub enum EventKind {
         /// Its metainfo.
         meta: crate::torrent::Metainfo,
     },
+    /// A download netgrade's leecher made from a student's peer (a `leech`
+    /// probe), as it went.
+    Leech {
+        /// The probe's id.
+        probe: String,
+        /// What the peer did.
+        report: Box<crate::servers::peer::leecher::LeechReport>,
+    },
     /// An announce the reference tracker answered (or refused), decoded.
     Announce {
         /// Server name.
@@ -647,6 +655,10 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         K::Output { line, .. } => (Budget::Traffic, line.len()),
         K::PeerMessage { name, head, .. } => (Budget::Traffic, name.len() + head.len()),
         K::Announce { record, .. } => (Budget::Traffic, record.target.len() + 96),
+        K::Leech { report, .. } => (
+            Budget::Traffic,
+            report.blocks.len() * 48 + report.pieces.len() * 24 + report.handshake_raw.len() + 256,
+        ),
         K::Torrent { meta, .. } => (Budget::Traffic, meta.info.pieces.len() * 20 + 128),
         K::TlsFailed { reason, .. } => (Budget::Traffic, reason.len()),
         K::DnsMessage { raw, summary, .. } => (

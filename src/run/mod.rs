@@ -190,6 +190,10 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String, crate::checks::Ca
         // What the servers hand the program (a DNS hierarchy's root hints).
         for (name, bytes) in &servers.files {
             let path = work.cwd().join(name);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot make {} for the program", dir.display()))?;
+            }
             std::fs::write(&path, bytes)
                 .with_context(|| format!("cannot write {} for the program", path.display()))?;
         }

@@ -72,6 +72,9 @@ pub async fn drive_server(
         stop_at: started + cmd.time_limit,
         ready,
         steps: steps(&lab.probes),
+        torrents: std::sync::Arc::new(
+            crate::torrent::lab_torrents(lab, seed, "").unwrap_or_default(),
+        ),
         max_restarts: 2 * lab.probes.len(),
         ended: Vec::new(),
     };
@@ -91,6 +94,8 @@ struct Session<'a> {
     stop_at: Instant,
     ready: Duration,
     steps: Vec<Step<'a>>,
+    /// The lab's torrents, for leech probes.
+    torrents: std::sync::Arc<Vec<crate::torrent::LabTorrent>>,
     /// Each step may end the server once, and once more when sent again.
     max_restarts: usize,
     ended: Vec<sandbox::Finished>,
@@ -113,7 +118,7 @@ impl Session<'_> {
                 &self.steps[k],
                 instance.target,
                 (self.netns, self.recorder),
-                self.seed,
+                (self.seed, &self.torrents),
                 watch,
             );
             let outcome = instance.watching(step, &gone).await;
@@ -437,9 +442,14 @@ async fn run_step(
     step: &Step<'_>,
     target: SocketAddr,
     (netns, recorder): (Option<&NetNs>, &Recorder),
-    seed: u64,
+    (seed, torrents): (u64, &std::sync::Arc<Vec<crate::torrent::LabTorrent>>),
     mut gone: tokio::sync::watch::Receiver<bool>,
 ) -> StepOutcome {
+    if let Step::One(spec) = step
+        && let Some(leech) = &spec.leech
+    {
+        return leech_step(spec, leech, target, (netns, recorder), torrents).await;
+    }
     if let Step::One(spec) = step
         && let Some(dns) = &spec.dns
     {
@@ -474,6 +484,67 @@ async fn run_step(
     // A run stopped meanwhile (Ctrl-C) stops its probes too.
     let abort = task.abort_handle();
     let _guard = AbortOnDrop(abort);
+    task.await.unwrap_or(StepOutcome(Vec::new()))
+}
+
+/// A leech probe: netgrade's leecher downloads from the student's peer and
+/// records what it did ([`EventKind::Leech`]).
+async fn leech_step(
+    spec: &ProbeSpec,
+    leech: &crate::spec::LeechProbeSpec,
+    target: SocketAddr,
+    (netns, recorder): (Option<&NetNs>, &Recorder),
+    torrents: &std::sync::Arc<Vec<crate::torrent::LabTorrent>>,
+) -> StepOutcome {
+    use crate::servers::peer::leecher::{self, End, LeechPlan};
+    let name = spec.id.value.clone();
+    let Some(torrent) = crate::torrent::LabTorrent::named(torrents, leech.torrent.as_deref())
+    else {
+        return StepOutcome(Vec::new());
+    };
+    let mut plan = match LeechPlan::for_torrent(&name, &torrent.meta) {
+        Ok(p) => p,
+        Err(_) => return StepOutcome(Vec::new()),
+    };
+    plan.expected = Some(torrent.data.clone());
+    plan.pieces = leech.pieces.clone();
+    plan.cancel = leech.cancel;
+    plan.pipeline = leech.pipeline.unwrap_or(leecher::PIPELINE).max(1);
+    plan.wait = spec.timeout.get();
+    plan.deadline = spec.timeout.get() * 4;
+    let netns = netns.and_then(|ns| ns.try_clone().ok());
+    let recorder = recorder.clone();
+    let timeout = spec.timeout.get();
+    let task = crate::servers::clock::handle().spawn(async move {
+        let at = recorder.now();
+        let report = match probes::connect(target, netns.as_ref(), timeout).await {
+            Ok(stream) => leecher::leech_over(stream, &plan, &recorder).await,
+            Err(e) => leecher::LeechReport {
+                end: End::ConnectFailed(format!("{target}: {e}")),
+                ..leecher::LeechReport::new()
+            },
+        };
+        let end = match &report.end {
+            End::ConnectFailed(why) => crate::trace::ExchangeEnd::ConnectFailed(why.clone()),
+            End::Closed { error: Some(_), .. } => crate::trace::ExchangeEnd::Reset,
+            End::Closed { .. } => crate::trace::ExchangeEnd::Closed,
+            End::TimedOut { .. } => crate::trace::ExchangeEnd::TimedOut,
+            _ => crate::trace::ExchangeEnd::Complete,
+        };
+        let summary = http::Summary {
+            end,
+            received: report.received as usize,
+        };
+        recorder.record_at(
+            at,
+            EventKind::Leech {
+                probe: plan.name.clone(),
+                report: Box::new(report),
+            },
+        );
+        StepOutcome(vec![(plan.name, summary)])
+    });
+    let _guard = AbortOnDrop(task.abort_handle());
     task.await.unwrap_or(StepOutcome(Vec::new()))
 }
 

@@ -447,7 +447,7 @@ pub fn start(
             }
         }
     }
-    if !swarm.is_empty() {
+    if !swarm.is_empty() || !lab.torrents.is_empty() {
         start_swarm(lab, seed, swarm, recorder, &mut running)?;
     }
     Ok(running)
@@ -486,6 +486,10 @@ fn start_swarm(
             name: t.name.clone(),
             meta: t.meta.clone(),
         });
+        // A student's peer seeds: it gets the content too.
+        if lab.program.role == crate::spec::Role::Server {
+            running.files.extend(content_files(t));
+        }
     }
     let mut tracker = tracker::Tracker::new(torrents.iter().map(|t| t.meta.info_hash), 60);
     let mut tracker_at = None;
@@ -528,6 +532,22 @@ fn start_swarm(
         }));
     }
     Ok(())
+}
+
+/// A torrent's content as files next to the program: one file called by
+/// the torrent's name, or a folder of its files.
+fn content_files(t: &crate::torrent::LabTorrent) -> Vec<(String, Vec<u8>)> {
+    let mut at = 0usize;
+    t.meta
+        .info
+        .files()
+        .into_iter()
+        .map(|(path, len)| {
+            let bytes = t.data[at..at + len as usize].to_vec();
+            at += len as usize;
+            (path.to_string_lossy().into_owned(), bytes)
+        })
+        .collect()
 }
 
 /// How a lab's peer behaves, from its spec and the run's seed.

@@ -71,6 +71,10 @@ pub const BUILTIN: &[Builtin] = &[
         name: "bt-download",
         yaml: include_str!("../../labs/bt-download.yaml"),
     },
+    Builtin {
+        name: "bt-seed",
+        yaml: include_str!("../../labs/bt-seed.yaml"),
+    },
 ];
 
 /// Data folders of the built-in labs (`data:` value → files), embedded too.
@@ -964,6 +968,9 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
         if let Some(dns) = &probe.dns {
             dns_probe_rules(probe, dns, &here, r);
         }
+        if let Some(leech) = &probe.leech {
+            leech_probe_rules(lab, probe, leech, &here, r);
+        }
     }
     if !lab.probes.is_empty() && lab.program.role != Role::Server {
         r.at_key(
@@ -972,6 +979,66 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
             "the lab has probes, but `program.role` is not `server`",
         )
         .set_help("probes drive a student's server: add `role: server` under `program:`");
+    }
+}
+
+/// A leech probe is a download only, of one of the lab's torrents.
+fn leech_probe_rules(
+    lab: &Lab,
+    probe: &ProbeSpec,
+    leech: &super::LeechProbeSpec,
+    here: &[Step],
+    r: &mut Rules,
+) {
+    let id = &probe.id.value;
+    if probe.raw.is_some()
+        || probe.method.is_some()
+        || probe.target.is_some()
+        || probe.dns.is_some()
+    {
+        r.at_key(here, "leech", format!("probe `{id}` has both `leech` and another request"))
+            .set_help("a probe downloads from a BitTorrent peer (`leech:`), or sends an HTTP request or a DNS query, not both");
+    }
+    let at = [here[0], here[1], Step::Key("leech")];
+    let torrent = match &leech.torrent {
+        Some(name) => lab.torrents.iter().find(|t| &t.name == name),
+        None => lab.torrents.first(),
+    };
+    let Some(torrent) = torrent else {
+        let names: Vec<&str> = lab.torrents.iter().map(|t| t.name.as_str()).collect();
+        r.at(
+            &at,
+            format!("probe `{id}` downloads a torrent the lab does not have"),
+        )
+        .set_help(if names.is_empty() {
+            "add `torrents: [{ name: payload, size: 300000 }]` to the lab".to_string()
+        } else {
+            format!("the lab's torrents: {}", names.join(", "))
+        });
+        return;
+    };
+    let len = match (torrent.size, &torrent.path) {
+        (Some(size), _) => Some(size),
+        (None, Some(path)) => lab_torrent_len(lab, path),
+        _ => None,
+    };
+    if let Some(pieces) = len.map(|l| l.div_ceil(torrent.piece_length.max(1)))
+        && let Some(bad) = leech
+            .pieces
+            .iter()
+            .flatten()
+            .find(|&&p| u64::from(p) >= pieces)
+    {
+        r.at_key(
+            &at,
+            "pieces",
+            format!(
+                "piece {bad} is past the end: torrent `{}` has {pieces} pieces, 0 to {}",
+                torrent.name,
+                pieces.saturating_sub(1)
+            ),
+        )
+        .set_help("pieces are numbered from 0");
     }
 }
 

@@ -754,6 +754,29 @@ pub struct ProbeSpec {
     /// A DNS query instead of an HTTP request (see [`DnsProbeSpec`]).
     #[serde(default)]
     pub dns: Option<DnsProbeSpec>,
+    /// A BitTorrent download from the student's peer instead of an HTTP
+    /// request (see [`LeechProbeSpec`]).
+    #[serde(default)]
+    pub leech: Option<LeechProbeSpec>,
+}
+
+/// A download netgrade's leecher makes from a student's BitTorrent peer:
+/// handshake, bitfield, interested, then blocks of 16 KiB, each checked.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeechProbeSpec {
+    /// The torrent (a name from the lab's `torrents`); the first by default.
+    #[serde(default)]
+    pub torrent: Option<String>,
+    /// Only these pieces (0-based); every piece by default.
+    #[serde(default)]
+    pub pieces: Option<Vec<u32>>,
+    /// Requests kept outstanding at once (default 5).
+    #[serde(default)]
+    pub pipeline: Option<usize>,
+    /// Requests a block, then cancels it at once, then goes on.
+    #[serde(default)]
+    pub cancel: bool,
 }
 
 /// A DNS query a probe sends: a question (or several), or exact bytes.
@@ -1118,11 +1141,21 @@ pub enum CheckKind {
     RarestFirst,
     /// BitTorrent client: an announce with event=completed and left=0 once the download is done.
     CompletedEvent,
+    /// BitTorrent peer: the handshake is answered with 68 bytes for the same torrent.
+    HandshakeReply,
+    /// BitTorrent peer: a bitfield after the handshake says the peer has every piece.
+    Bitfield,
+    /// BitTorrent peer: interested is answered with unchoke.
+    Unchokes,
+    /// BitTorrent peer: every block requested comes back right, byte for byte.
+    ServesPieces,
+    /// BitTorrent peer: after a cancel the peer keeps the connection and serves on.
+    HandlesCancel,
 }
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 72] = [
+    pub const ALL: [CheckKind; 77] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1195,6 +1228,11 @@ impl CheckKind {
         CheckKind::Pipelining,
         CheckKind::RarestFirst,
         CheckKind::CompletedEvent,
+        CheckKind::HandshakeReply,
+        CheckKind::Bitfield,
+        CheckKind::Unchokes,
+        CheckKind::ServesPieces,
+        CheckKind::HandlesCancel,
     ];
 
     /// The kebab-case name used in YAML.
@@ -1272,6 +1310,11 @@ impl CheckKind {
             CheckKind::Pipelining => "pipelining",
             CheckKind::RarestFirst => "rarest-first",
             CheckKind::CompletedEvent => "completed-event",
+            CheckKind::HandshakeReply => "handshake-reply",
+            CheckKind::Bitfield => "bitfield",
+            CheckKind::Unchokes => "unchokes",
+            CheckKind::ServesPieces => "serves-pieces",
+            CheckKind::HandlesCancel => "handles-cancel",
         }
     }
 
@@ -1351,6 +1394,11 @@ impl CheckKind {
             CheckKind::Pipelining => &[],
             CheckKind::RarestFirst => &[],
             CheckKind::CompletedEvent => &[],
+            CheckKind::HandshakeReply => &["probe", "probes"],
+            CheckKind::Bitfield => &["probe", "probes"],
+            CheckKind::Unchokes => &["probe", "probes"],
+            CheckKind::ServesPieces => &["probe", "probes"],
+            CheckKind::HandlesCancel => &["probe", "probes"],
         }
     }
 
@@ -1418,6 +1466,12 @@ impl CheckKind {
             | CheckKind::MultiplePeers
             | CheckKind::Pipelining
             | CheckKind::RarestFirst => Some(ServerKind::Peer),
+            // These read leech probes of a student's peer.
+            CheckKind::HandshakeReply
+            | CheckKind::Bitfield
+            | CheckKind::Unchokes
+            | CheckKind::ServesPieces
+            | CheckKind::HandlesCancel => None,
             // These read probe exchanges (dns-server) or the lab's DNS server (dns-client, dns-resolver).
             CheckKind::Header
             | CheckKind::Question
@@ -1448,6 +1502,11 @@ impl CheckKind {
                 | CheckKind::MultipleQuestions
                 | CheckKind::Forwards
                 | CheckKind::Malformed
+                | CheckKind::HandshakeReply
+                | CheckKind::Bitfield
+                | CheckKind::Unchokes
+                | CheckKind::ServesPieces
+                | CheckKind::HandlesCancel
         )
     }
 }

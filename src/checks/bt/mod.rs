@@ -5,6 +5,7 @@
 //! the program wrote.
 
 pub mod download;
+pub mod seed;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -214,7 +215,11 @@ impl<'a> Swarm<'a> {
         };
         let mut got: BTreeMap<u32, u64> = BTreeMap::new();
         for c in self.conns.values() {
-            for m in c.msgs.iter().filter(|m| m.dir == Dir::Out && m.name == "piece") {
+            for m in c
+                .msgs
+                .iter()
+                .filter(|m| m.dir == Dir::Out && m.name == "piece")
+            {
                 if let Some((i, _, l)) = m.block {
                     *got.entry(i).or_default() += u64::from(l);
                 }

@@ -365,8 +365,15 @@ pub struct LeechReport {
     pub elapsed: Duration,
 }
 
+impl Default for LeechReport {
+    fn default() -> Self {
+        LeechReport::new()
+    }
+}
+
 impl LeechReport {
-    fn new() -> Self {
+    /// An empty report: nothing seen yet.
+    pub fn new() -> Self {
         LeechReport {
             handshake_raw: Vec::new(),
             handshake: None,
@@ -449,6 +456,21 @@ pub async fn leech(addr: SocketAddr, plan: &LeechPlan, recorder: &Recorder) -> L
             report
         }
     }
+}
+
+/// Like [`leech`], over a connection already made (from inside a run's
+/// network namespace, say).
+pub async fn leech_over(stream: TcpStream, plan: &LeechPlan, recorder: &Recorder) -> LeechReport {
+    let start = Instant::now();
+    let mut report = LeechReport::new();
+    if let Err(why) = plan.check() {
+        report.end = End::BadPlan(why);
+        return report;
+    }
+    let _ = stream.set_nodelay(true);
+    let mut s = Session::new(plan, recorder, start, stream, report);
+    let end = s.exchange().await.unwrap_or_else(|e| e);
+    s.finish(end)
 }
 
 /// A connection to `addr` within one wait.
