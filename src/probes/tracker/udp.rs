@@ -1,0 +1,1 @@
+//! BEP 15 over UDP.

@@ -1,0 +1,333 @@
+//! The tracker probe against real trackers on loopback: the reference
+//! tracker passes every check, opentracker is graded like a student's
+//! tracker, and small broken trackers fail the check they break.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use netgrade::probes::tracker::{self, CHECKS, Outcome, Target, info_hash_for};
+use netgrade::servers::tracker::{Tracker, serve};
+use netgrade::torrent::InfoHash;
+
+const SEED: u64 = 2026;
+
+fn hashes() -> Vec<InfoHash> {
+    CHECKS.iter().map(|c| info_hash_for(SEED, c)).collect()
+}
+
+fn show(outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    for o in outcomes {
+        match &o.judgement {
+            Ok(ev) => s.push_str(&format!("PASS {}: {}\n", o.check, ev.join("\n    "))),
+            Err(f) => s.push_str(&format!(
+                "FAIL {}: {}\n    {}\n",
+                o.check,
+                f.message,
+                f.evidence.join("\n    ")
+            )),
+        }
+    }
+    s
+}
+
+/// The reference tracker on 127.0.0.1, serving `hashes`.
+async fn reference(hashes: Vec<InfoHash>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = Arc::new(Mutex::new(Tracker::new(hashes, 60)));
+    let task = tokio::spawn(async move {
+        let _ = serve(listener, t, Arc::new(|_| {})).await;
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_tracker_passes_every_check() {
+    let (addr, task) = reference(hashes()).await;
+    let target = Target::new(addr, "/announce", SEED);
+    let outcomes = tracker::run_all(&target, &hashes()).await;
+    task.abort();
+    let report = show(&outcomes);
+    assert!(outcomes.iter().all(|o| o.judgement.is_ok()), "{report}");
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// opentracker on 127.0.0.1 with `hashes` whitelisted (Debian builds it in
+/// whitelist mode); TCP and UDP on the returned port.
+fn opentracker(dir: &std::path::Path, hashes: &[InfoHash]) -> (Killed, u16) {
+    let list: String = hashes.iter().map(|h| format!("{}\n", h.hex())).collect();
+    std::fs::write(dir.join("whitelist"), list).unwrap();
+    let port = free_port();
+    let child = Command::new("opentracker")
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-P",
+            &port.to_string(),
+        ])
+        .arg("-d")
+        .arg(dir)
+        // Read after opentracker chroots into `dir`.
+        .args(["-w", "/whitelist"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("opentracker installed");
+    let child = Killed(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, port)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opentracker_graded_as_a_student_tracker() {
+    if Command::new("opentracker").arg("-h").output().is_err() {
+        eprintln!("opentracker is not installed; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (_child, port) = opentracker(dir.path(), &hashes());
+    let target = Target::new(([127, 0, 0, 1], port).into(), "/announce", SEED);
+    let outcomes = tracker::run_all(&target, &hashes()).await;
+    let report = show(&outcomes);
+    eprintln!("{report}");
+}
+
+/// The mistakes a broken tracker makes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Flaws {
+    /// Dictionary keys out of order.
+    unsorted: bool,
+    /// An HTML page for a bad request.
+    html_errors: bool,
+    /// The requester in its own peer list.
+    include_self: bool,
+    /// `stopped` treated like a regular announce.
+    keep_stopped: bool,
+    /// One connection at a time, waiting for each request without a deadline.
+    serial: bool,
+}
+
+/// A tracker built on the reference swarm logic, with `flaws`.
+async fn flawed(flaws: Flaws) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = Arc::new(Mutex::new(Tracker::new(hashes(), 60)));
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, from)) = listener.accept().await else {
+                return;
+            };
+            let t = t.clone();
+            if flaws.serial {
+                answer(stream, from, &t, flaws).await;
+            } else {
+                tokio::spawn(async move { answer(stream, from, &t, flaws).await });
+            }
+        }
+    });
+    (addr, task)
+}
+
+async fn answer(
+    mut stream: tokio::net::TcpStream,
+    from: SocketAddr,
+    t: &Mutex<Tracker>,
+    flaws: Flaws,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let target = line.split(' ').nth(1).unwrap_or("");
+    let (status, kind, body) = match netgrade::servers::tracker::parse_announce(target) {
+        Err(_) if flaws.html_errors => (
+            "400 Bad Request",
+            "text/html",
+            b"<html><body><h1>400 Bad Request</h1></body></html>".to_vec(),
+        ),
+        Err(e) => (
+            "200 OK",
+            "text/plain",
+            netgrade::servers::tracker::encode_failure(&e),
+        ),
+        Ok(mut a) => {
+            if flaws.keep_stopped
+                && a.event == Some(netgrade::servers::tracker::AnnounceEvent::Stopped)
+            {
+                a.event = None;
+            }
+            let std::net::IpAddr::V4(ip) = from.ip() else {
+                return;
+            };
+            let view = t.lock().unwrap().update(&a, ip, std::time::Instant::now());
+            let body = match view {
+                Ok(view) => reply(&view, ip, a.port, flaws),
+                Err(e) => netgrade::servers::tracker::encode_failure(&e),
+            };
+            ("200 OK", "text/plain", body)
+        }
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(&body).await;
+    let _ = stream.shutdown().await;
+}
+
+/// A compact reply, with the requester added or the keys disordered as
+/// `flaws` say.
+fn reply(
+    view: &netgrade::servers::tracker::SwarmView,
+    ip: std::net::Ipv4Addr,
+    port: u16,
+    flaws: Flaws,
+) -> Vec<u8> {
+    let mut peers: Vec<u8> = Vec::new();
+    for (_, ip, port) in &view.peers {
+        peers.extend(ip.octets());
+        peers.extend(port.to_be_bytes());
+    }
+    if flaws.include_self {
+        peers.extend(ip.octets());
+        peers.extend(port.to_be_bytes());
+    }
+    let mut fields = vec![
+        format!("8:completei{}e", view.complete).into_bytes(),
+        format!("10:incompletei{}e", view.incomplete).into_bytes(),
+        b"8:intervali60e".to_vec(),
+        [format!("5:peers{}:", peers.len()).into_bytes(), peers].concat(),
+    ];
+    if flaws.unsorted {
+        fields.reverse();
+    }
+    [b"d".to_vec(), fields.concat(), b"e".to_vec()].concat()
+}
+
+/// The checks a flawed tracker fails, and the report.
+async fn failed_checks(flaws: Flaws) -> (Vec<&'static str>, Vec<Outcome>) {
+    let (addr, task) = flawed(flaws).await;
+    let mut target = Target::new(addr, "/announce", SEED);
+    target.limits.head = Duration::from_secs(2);
+    let outcomes = tracker::run_all(&target, &hashes()).await;
+    task.abort();
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.judgement.is_err())
+        .map(|o| o.check)
+        .collect();
+    (failed, outcomes)
+}
+
+fn message_of<'a>(outcomes: &'a [Outcome], check: &str) -> &'a str {
+    let o = outcomes.iter().find(|o| o.check == check).unwrap();
+    &o.judgement.as_ref().unwrap_err().message
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsorted_keys_fail_bencoded_alone() {
+    let (failed, outcomes) = failed_checks(Flaws {
+        unsorted: true,
+        ..Flaws::default()
+    })
+    .await;
+    assert_eq!(failed, ["bencoded"], "{}", show(&outcomes));
+    let m = message_of(&outcomes, "bencoded");
+    assert!(m.contains("not in canonical form"), "{m}");
+    assert!(m.contains("sorted as raw byte strings"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_html_error_page_fails_failure_reason_alone() {
+    let (failed, outcomes) = failed_checks(Flaws {
+        html_errors: true,
+        ..Flaws::default()
+    })
+    .await;
+    assert_eq!(failed, ["failure-reason"], "{}", show(&outcomes));
+    let m = message_of(&outcomes, "failure-reason");
+    assert!(m.contains("5 of 5 bad announces"), "{m}");
+    assert!(m.contains("the body is HTML"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_the_requester_fails_peer_list_alone() {
+    let (failed, outcomes) = failed_checks(Flaws {
+        include_self: true,
+        ..Flaws::default()
+    })
+    .await;
+    assert_eq!(failed, ["peer-list"], "{}", show(&outcomes));
+    let m = message_of(&outcomes, "peer-list");
+    assert!(m.contains("lists the requesting peer A itself"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keeping_stopped_peers_fails_events_alone() {
+    let (failed, outcomes) = failed_checks(Flaws {
+        keep_stopped: true,
+        ..Flaws::default()
+    })
+    .await;
+    assert_eq!(failed, ["events"], "{}", show(&outcomes));
+    let m = message_of(&outcomes, "events");
+    assert!(m.contains("still lists peer B"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_connection_at_a_time_fails_concurrent_announces_alone() {
+    let (failed, outcomes) = failed_checks(Flaws {
+        serial: true,
+        ..Flaws::default()
+    })
+    .await;
+    assert_eq!(failed, ["concurrent-announces"], "{}", show(&outcomes));
+    let m = message_of(&outcomes, "concurrent-announces");
+    assert!(
+        m.contains("of 20 announces sent at once got no usable reply"),
+        "{m}"
+    );
+}
