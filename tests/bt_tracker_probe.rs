@@ -7,14 +7,26 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use netgrade::probes::tracker::udp::{Retry, udp_tracker};
 use netgrade::probes::tracker::{self, CHECKS, Outcome, Target, info_hash_for};
 use netgrade::servers::tracker::{Tracker, serve};
 use netgrade::torrent::InfoHash;
 
 const SEED: u64 = 2026;
 
+/// One torrent per HTTP check.
 fn hashes() -> Vec<InfoHash> {
     CHECKS.iter().map(|c| info_hash_for(SEED, c)).collect()
+}
+
+/// The torrent of the UDP check.
+fn udp_hash() -> InfoHash {
+    info_hash_for(SEED, "udp-tracker")
+}
+
+/// Every torrent the trackers under test serve.
+fn all_hashes() -> Vec<InfoHash> {
+    [hashes(), vec![udp_hash()]].concat()
 }
 
 fn show(outcomes: &[Outcome]) -> String {
@@ -96,13 +108,34 @@ fn opentracker(dir: &std::path::Path, hashes: &[InfoHash]) -> (Killed, u16) {
         .spawn()
         .expect("opentracker installed");
     let child = Killed(child);
+    // The whitelist is loaded by a thread of its own: wait until the first
+    // hash is accepted (announced with a peer id no check uses).
+    let probe = format!(
+        "GET /announce?info_hash={}&peer_id=readyreadyreadyready&port=1&left=1 HTTP/1.0\r\n\r\n",
+        tracker::escape(&hashes[0].0)
+    );
     for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
+        if let Some(reply) = get(port, &probe)
+            && reply.contains("intervali")
+        {
+            let stop = probe.replace("left=1", "left=1&event=stopped");
+            get(port, &stop);
+            return (child, port);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    (child, port)
+    panic!("opentracker did not come up on port {port}");
+}
+
+/// Sends `request` to 127.0.0.1:`port` and reads the reply to the close.
+fn get(port: u16, request: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(request.as_bytes()).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,11 +150,75 @@ async fn opentracker_graded_as_a_student_tracker() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let (_child, port) = opentracker(dir.path(), &hashes());
+    let (_child, port) = opentracker(dir.path(), &all_hashes());
     let target = Target::new(([127, 0, 0, 1], port).into(), "/announce", SEED);
     let outcomes = tracker::run_all(&target, &hashes()).await;
     let report = show(&outcomes);
-    eprintln!("{report}");
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.judgement.is_err())
+        .map(|o| o.check)
+        .collect();
+    // opentracker lists the requester itself (peer-list), and answers a
+    // malformed info_hash or port with an HTML page and accepts a missing
+    // port (failure-reason): real departures, not misjudgements.
+    assert_eq!(failed, ["peer-list", "failure-reason"], "{report}");
+    let m = message_of(&outcomes, "peer-list");
+    assert!(m.contains("lists the requesting peer A itself"), "{m}");
+    let m = message_of(&outcomes, "failure-reason");
+    assert!(m.contains("4 of 5 bad announces"), "{m}");
+    let f = outcomes[4].judgement.as_ref().unwrap_err();
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.starts_with("no port: the tracker accepted it")),
+        "{report}"
+    );
+    let udp = udp_tracker(
+        ([127, 0, 0, 1], port).into(),
+        udp_hash(),
+        SEED,
+        Retry::default(),
+    )
+    .await;
+    assert!(udp.judgement.is_ok(), "{:#?}", udp);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_udp_tracker_passes() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let t = Arc::new(Mutex::new(Tracker::new(all_hashes(), 60)));
+    let task = tokio::spawn(async move {
+        let _ = netgrade::servers::tracker::udp::serve(socket, t, 7, Arc::new(|_| {})).await;
+    });
+    let udp = udp_tracker(addr, udp_hash(), SEED, Retry::default()).await;
+    task.abort();
+    assert!(udp.judgement.is_ok(), "{:#?}", udp);
+    assert_eq!(udp.datagrams.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_udp_tracker_fails_after_retransmissions() {
+    // Bound but never answering: the connect is sent `tries` times.
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let retry = Retry {
+        base: Duration::from_millis(20),
+        tries: 3,
+    };
+    let udp = udp_tracker(addr, udp_hash(), SEED, retry).await;
+    let f = udp.judgement.unwrap_err();
+    assert!(f.message.contains("A connect: no reply"), "{}", f.message);
+    assert_eq!(udp.datagrams[0].tries, 3);
+    let mut buf = [0u8; 64];
+    let mut got = 0;
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(100), socket.recv_from(&mut buf)).await
+    {
+        got += 1;
+    }
+    assert_eq!(got, 3, "each try is one datagram");
 }
 
 /// The mistakes a broken tracker makes.
@@ -143,7 +240,7 @@ struct Flaws {
 async fn flawed(flaws: Flaws) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let t = Arc::new(Mutex::new(Tracker::new(hashes(), 60)));
+    let t = Arc::new(Mutex::new(Tracker::new(all_hashes(), 60)));
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, from)) = listener.accept().await else {
@@ -235,7 +332,7 @@ fn reply(
         peers.extend(ip.octets());
         peers.extend(port.to_be_bytes());
     }
-    let mut fields = vec![
+    let mut fields = [
         format!("8:completei{}e", view.complete).into_bytes(),
         format!("10:incompletei{}e", view.incomplete).into_bytes(),
         b"8:intervali60e".to_vec(),

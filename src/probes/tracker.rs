@@ -378,10 +378,13 @@ async fn converse(
     received: &mut Vec<u8>,
 ) -> End {
     let sent_by = Instant::now() + limits.head;
-    match timeout_at(sent_by, stream.write_all(request)).await {
-        Err(_) => return End::TimedOut("head"),
-        // A tracker may answer and close before reading it all: read on.
-        Ok(Err(_)) | Ok(Ok(())) => {}
+    // A write that fails is not the end: a tracker may answer and close
+    // before reading the whole request.
+    if timeout_at(sent_by, stream.write_all(request))
+        .await
+        .is_err()
+    {
+        return End::TimedOut("head");
     }
     let end = receive(stream, limits, received).await;
     if end != End::Complete {

@@ -1,1 +1,2 @@
+use super::bencode::{Value, decode};
 use super::*;
