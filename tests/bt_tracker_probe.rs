@@ -2,6 +2,8 @@
 //! tracker passes every check, opentracker is graded like a student's
 //! tracker, and small broken trackers fail the check they break.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -176,6 +178,7 @@ async fn opentracker_graded_as_a_student_tracker() {
     );
     let udp = udp_tracker(
         ([127, 0, 0, 1], port).into(),
+        None,
         udp_hash(),
         SEED,
         Retry::default(),
@@ -192,7 +195,7 @@ async fn the_reference_udp_tracker_passes() {
     let task = tokio::spawn(async move {
         let _ = netgrade::servers::tracker::udp::serve(socket, t, 7, Arc::new(|_| {})).await;
     });
-    let udp = udp_tracker(addr, udp_hash(), SEED, Retry::default()).await;
+    let udp = udp_tracker(addr, None, udp_hash(), SEED, Retry::default()).await;
     task.abort();
     assert!(udp.judgement.is_ok(), "{:#?}", udp);
     assert_eq!(udp.datagrams.len(), 6);
@@ -207,7 +210,7 @@ async fn a_silent_udp_tracker_fails_after_retransmissions() {
         base: Duration::from_millis(20),
         tries: 3,
     };
-    let udp = udp_tracker(addr, udp_hash(), SEED, retry).await;
+    let udp = udp_tracker(addr, None, udp_hash(), SEED, retry).await;
     let f = udp.judgement.unwrap_err();
     assert!(f.message.contains("A connect: no reply"), "{}", f.message);
     assert_eq!(udp.datagrams[0].tries, 3);
@@ -427,4 +430,45 @@ async fn one_connection_at_a_time_fails_concurrent_announces_alone() {
         m.contains("of 20 announces sent at once got no usable reply"),
         "{m}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probe_reaches_a_tracker_inside_a_network_namespace() {
+    if !common::as_root("a network namespace") {
+        return;
+    }
+    let ns = Arc::new(netgrade::sandbox::NetNs::new().unwrap());
+    let (tcp, udp) = ns
+        .run(|| {
+            let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let udp = std::net::UdpSocket::bind(tcp.local_addr().unwrap()).unwrap();
+            tcp.set_nonblocking(true).unwrap();
+            udp.set_nonblocking(true).unwrap();
+            (tcp, udp)
+        })
+        .unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let tcp = tokio::net::TcpListener::from_std(tcp).unwrap();
+    let udp = tokio::net::UdpSocket::from_std(udp).unwrap();
+    let t = Arc::new(Mutex::new(Tracker::new(all_hashes(), 60)));
+    let served = (t.clone(), t);
+    let http = tokio::spawn(serve(tcp, served.0, Arc::new(|_| {})));
+    let bep15 = tokio::spawn(netgrade::servers::tracker::udp::serve(
+        udp,
+        served.1,
+        7,
+        Arc::new(|_| {}),
+    ));
+    let mut target = Target::new(addr, "/announce", SEED);
+    target.netns = Some(ns.clone());
+    let outcomes = tracker::run_all(&target, &hashes()).await;
+    let udp = udp_tracker(addr, Some(&ns), udp_hash(), SEED, Retry::default()).await;
+    http.abort();
+    bep15.abort();
+    assert!(
+        outcomes.iter().all(|o| o.judgement.is_ok()),
+        "{}",
+        show(&outcomes)
+    );
+    assert!(udp.judgement.is_ok(), "{udp:#?}");
 }

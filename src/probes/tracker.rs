@@ -36,6 +36,7 @@ pub mod udp;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
@@ -45,6 +46,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, timeout_at};
 
 use crate::probes::http::{self, Framing};
+use crate::sandbox::NetNs;
 use crate::torrent::InfoHash;
 
 pub use scenarios::*;
@@ -74,10 +76,13 @@ impl Default for Limits {
 }
 
 /// The tracker under test.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Target {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The network namespace it runs in (the run's), or `None` for the
+    /// host network.
+    pub netns: Option<Arc<NetNs>>,
     /// The announce path, e.g. `/announce`.
     pub path: String,
     /// Seed of the fake peers' ids and ports.
@@ -91,6 +96,7 @@ impl Target {
     pub fn new(addr: SocketAddr, path: &str, seed: u64) -> Target {
         Target {
             addr,
+            netns: None,
             path: path.to_string(),
             seed,
             limits: Limits::default(),
@@ -305,7 +311,8 @@ pub async fn announce(target: &Target, who: &str, from: Ipv4Addr, query: &str) -
     let start = Instant::now();
     let limits = &target.limits;
     let mut received = Vec::new();
-    let (end, local) = match connect(target.addr, from, limits.connect).await {
+    let netns = target.netns.as_deref();
+    let (end, local) = match connect(target.addr, netns, from, limits.connect).await {
         Err(why) => (End::ConnectFailed(why), None),
         Ok(mut stream) => {
             let local = stream.local_addr().ok();
@@ -351,14 +358,18 @@ fn exchange(
     }
 }
 
-/// Opens a connection to `addr` from `from` (any port), or from wherever
-/// the system chooses when `from` cannot be bound.
+/// Opens a connection to `addr` (inside `netns` when given) from `from`
+/// (any port), or from wherever the system chooses when `from` cannot be
+/// bound.
 pub async fn connect(
     addr: SocketAddr,
+    netns: Option<&NetNs>,
     from: Ipv4Addr,
     limit: Duration,
 ) -> Result<TcpStream, String> {
-    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    let socket = in_netns(netns, TcpSocket::new_v4)
+        .await
+        .map_err(|e| e.to_string())?;
     if addr.ip().is_loopback() {
         // Some systems give only 127.0.0.1: then all peers share it.
         let _ = socket.bind(SocketAddr::V4(SocketAddrV4::new(from, 0)));
@@ -368,6 +379,19 @@ pub async fn connect(
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no connection within {limit:?}")),
     }
+}
+
+/// Runs `make` (which creates a socket) inside `netns`, or here: a socket
+/// belongs to the namespace it is created in.
+pub async fn in_netns<T: Send + 'static>(
+    netns: Option<&NetNs>,
+    make: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    let Some(ns) = netns else { return make() };
+    let ns = ns.try_clone()?;
+    tokio::task::spawn_blocking(move || ns.run(make))
+        .await
+        .map_err(std::io::Error::other)??
 }
 
 /// Sends `request` and reads the response into `received`.

@@ -682,7 +682,14 @@ fn after_bad(ex: &[Exchange], a: usize, b: usize, p: &[FakePeer]) -> Judgement {
 pub async fn concurrent_announces(target: &Target, hash: InfoHash) -> Outcome {
     let mut p = fake_peers(target.seed, 5, CONCURRENT + 2);
     p[CONCURRENT].name = "O".into();
-    let idle = connect(target.addr, p[CONCURRENT + 1].ip, target.limits.connect).await;
+    let netns = target.netns.as_deref();
+    let idle = connect(
+        target.addr,
+        netns,
+        p[CONCURRENT + 1].ip,
+        target.limits.connect,
+    )
+    .await;
     let mut tasks = tokio::task::JoinSet::new();
     for (i, peer) in p.iter().take(CONCURRENT).enumerate() {
         let (target, peer) = (target.clone(), peer.clone());

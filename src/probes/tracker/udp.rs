@@ -12,7 +12,8 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::{Instant, timeout_at};
 
-use super::{FakePeer, Finding, Judgement, fake_peers, quote};
+use super::{FakePeer, Finding, Judgement, fake_peers, in_netns, quote};
+use crate::sandbox::NetNs;
 use crate::torrent::InfoHash;
 
 /// BEP 15's magic constant in a connect request.
@@ -84,13 +85,21 @@ struct Client {
 }
 
 impl Client {
-    async fn new(peer: FakePeer, tracker: SocketAddr, retry: Retry) -> std::io::Result<Client> {
+    async fn new(
+        peer: FakePeer,
+        tracker: SocketAddr,
+        netns: Option<&NetNs>,
+        retry: Retry,
+    ) -> std::io::Result<Client> {
         let local = SocketAddr::V4(SocketAddrV4::new(peer.ip, 0));
-        let socket = match UdpSocket::bind(local).await {
-            Ok(s) => s,
-            Err(_) => UdpSocket::bind("0.0.0.0:0").await?,
+        let bind = move || -> std::io::Result<std::net::UdpSocket> {
+            let s = std::net::UdpSocket::bind(local)
+                .or_else(|_| std::net::UdpSocket::bind("0.0.0.0:0"))?;
+            s.connect(tracker)?;
+            s.set_nonblocking(true)?;
+            Ok(s)
         };
-        socket.connect(tracker).await?;
+        let socket = UdpSocket::from_std(in_netns(netns, bind).await?)?;
         let tid = u32::from_be_bytes([peer.peer_id[10], peer.peer_id[11], peer.peer_id[12], 1]);
         Ok(Client {
             peer,
@@ -213,19 +222,21 @@ fn expect_action(d: &Datagram, want: u32, min_len: usize) -> Result<&[u8], Findi
     Ok(r)
 }
 
-/// `udp-tracker`: over BEP 15 at `tracker`, A connects and announces as a
-/// leecher, B connects and announces as a seeder and is given A, A scrapes
-/// (1 seeder, 1 leecher), and an announce with a made-up connection id gets
-/// an error (action 3).
+/// `udp-tracker`: over BEP 15 at `tracker` (inside `netns` when given), A
+/// connects and announces as a leecher, B connects and announces as a
+/// seeder and is given A, A scrapes (1 seeder, 1 leecher), and an announce
+/// with a made-up connection id gets an error (action 3).
 pub async fn udp_tracker(
     tracker: SocketAddr,
+    netns: Option<&NetNs>,
     hash: InfoHash,
     seed: u64,
     retry: Retry,
 ) -> UdpOutcome {
     let peers = fake_peers(seed, 6, 2);
     let mut datagrams = Vec::new();
-    let judgement = steps(tracker, &hash, peers, retry, &mut datagrams).await;
+    let at = (tracker, netns);
+    let judgement = steps(at, &hash, peers, retry, &mut datagrams).await;
     UdpOutcome {
         datagrams,
         judgement,
@@ -233,7 +244,7 @@ pub async fn udp_tracker(
 }
 
 async fn steps(
-    tracker: SocketAddr,
+    (tracker, netns): (SocketAddr, Option<&NetNs>),
     hash: &InfoHash,
     peers: Vec<FakePeer>,
     retry: Retry,
@@ -241,10 +252,10 @@ async fn steps(
 ) -> Judgement {
     let mut it = peers.into_iter();
     let io = |e: std::io::Error| Finding::new(format!("could not open a UDP socket: {e}"), vec![]);
-    let mut a = Client::new(it.next().expect("two peers"), tracker, retry)
+    let mut a = Client::new(it.next().expect("two peers"), tracker, netns, retry)
         .await
         .map_err(io)?;
-    let mut b = Client::new(it.next().expect("two peers"), tracker, retry)
+    let mut b = Client::new(it.next().expect("two peers"), tracker, netns, retry)
         .await
         .map_err(io)?;
     let mut evidence = Vec::new();
