@@ -237,6 +237,12 @@ struct Flaws {
     keep_stopped: bool,
     /// One connection at a time, waiting for each request without a deadline.
     serial: bool,
+    /// `complete` and `incomplete` swapped.
+    swapped_counts: bool,
+    /// `interval` as a string.
+    string_interval: bool,
+    /// An HTML 400 for `compact=0`.
+    compact_only: bool,
 }
 
 /// A tracker built on the reference swarm logic, with `flaws`.
@@ -292,6 +298,11 @@ async fn answer(
             "text/plain",
             netgrade::servers::tracker::encode_failure(&e),
         ),
+        Ok(a) if flaws.compact_only && !a.compact => (
+            "400 Bad Request",
+            "text/html",
+            b"<title>Invalid Request</title>".to_vec(),
+        ),
         Ok(mut a) => {
             if flaws.keep_stopped
                 && a.event == Some(netgrade::servers::tracker::AnnounceEvent::Stopped)
@@ -318,8 +329,7 @@ async fn answer(
     let _ = stream.shutdown().await;
 }
 
-/// A compact reply, with the requester added or the keys disordered as
-/// `flaws` say.
+/// A compact reply, with the mistakes `flaws` says.
 fn reply(
     view: &netgrade::servers::tracker::SwarmView,
     ip: std::net::Ipv4Addr,
@@ -335,10 +345,20 @@ fn reply(
         peers.extend(ip.octets());
         peers.extend(port.to_be_bytes());
     }
+    let (complete, incomplete) = if flaws.swapped_counts {
+        (view.incomplete, view.complete)
+    } else {
+        (view.complete, view.incomplete)
+    };
+    let interval = if flaws.string_interval {
+        b"8:interval2:60".to_vec()
+    } else {
+        b"8:intervali60e".to_vec()
+    };
     let mut fields = [
-        format!("8:completei{}e", view.complete).into_bytes(),
-        format!("10:incompletei{}e", view.incomplete).into_bytes(),
-        b"8:intervali60e".to_vec(),
+        format!("8:completei{complete}e").into_bytes(),
+        format!("10:incompletei{incomplete}e").into_bytes(),
+        interval,
         [format!("5:peers{}:", peers.len()).into_bytes(), peers].concat(),
     ];
     if flaws.unsorted {
@@ -354,6 +374,7 @@ async fn failed_checks(flaws: Flaws) -> (Vec<&'static str>, Vec<Outcome>) {
     target.limits.head = Duration::from_secs(2);
     let outcomes = tracker::run_all(&target, &hashes()).await;
     task.abort();
+    eprintln!("{flaws:?}\n{}", show(&outcomes));
     let failed = outcomes
         .iter()
         .filter(|o| o.judgement.is_err())
@@ -471,4 +492,44 @@ async fn the_probe_reaches_a_tracker_inside_a_network_namespace() {
         show(&outcomes)
     );
     assert!(udp.judgement.is_ok(), "{udp:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swapped_counts_fail_events_alone() {
+    let flaws = Flaws {
+        swapped_counts: true,
+        ..Flaws::default()
+    };
+    let (failed, outcomes) = failed_checks(flaws).await;
+    assert_eq!(failed, ["events"], "{}", show(&outcomes));
+    let m = message_of(&outcomes, "events");
+    assert!(m.contains("`complete` is 3 (want 0)"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interval_written_as_a_string_fails_interval_alone() {
+    let flaws = Flaws {
+        string_interval: true,
+        ..Flaws::default()
+    };
+    let (failed, outcomes) = failed_checks(flaws).await;
+    assert_eq!(failed, ["interval"], "{}", show(&outcomes));
+    let m = message_of(&outcomes, "interval");
+    assert!(
+        m.contains("`interval` is a byte string, not an integer"),
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusing_compact_0_fails_peer_list_alone() {
+    let flaws = Flaws {
+        compact_only: true,
+        ..Flaws::default()
+    };
+    let (failed, outcomes) = failed_checks(flaws).await;
+    assert_eq!(failed, ["peer-list"], "{}", show(&outcomes));
+    let m = message_of(&outcomes, "peer-list");
+    assert!(m.contains("D's announce (compact=0)"), "{m}");
+    assert!(m.contains("BEP 23"), "{m}");
 }

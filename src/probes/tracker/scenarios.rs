@@ -181,8 +181,9 @@ fn canonical(ex: &Exchange) -> Result<String, String> {
     let decoded = ex.bencode.as_ref().expect("a dictionary");
     if let Some(d) = decoded.departures.first() {
         return Err(format!(
-            "the dictionary is not in canonical form: {} (byte {} of the body). Bencode has one encoding per value: dictionary keys sorted as raw byte strings, each once; integers without leading zeros or -0",
-            d.message, d.offset
+            "the dictionary is not in canonical form: {}, {} of the body. Bencode has one encoding per value: dictionary keys sorted as raw byte strings, each once; integers without leading zeros or -0",
+            d.message,
+            crate::probes::http::evidence(&ex.body, d.offset)
         ));
     }
     let Value::Dict(pairs) = &decoded.value else {
@@ -424,6 +425,12 @@ fn judge_peer_list(
         evidence.push(judge_listing(ex, &context, &e)?);
     }
     for (i, who, context) in judged {
+        let ex = &exchanges[*i];
+        if ex.target.contains("compact=0") && reply::read(ex).is_err() {
+            let mut f = usable(ex, context).expect_err("an unusable reply");
+            f.message.push_str(" `compact` only says what the client prefers (BEP 23): a tracker that speaks only the compact form answers compact=0 with a compact list, it does not refuse.");
+            return Err(f);
+        }
         let others = (0..4)
             .filter(|k| k != who)
             .map(|k| (&p[k], ips[k]))

@@ -122,6 +122,41 @@ async fn answer_once(bytes: &'static [u8], close: bool) -> SocketAddr {
     addr
 }
 
+/// A server that sends `first`, waits, then sends `second` and closes.
+async fn answer_in_two(first: &'static [u8], second: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        let _ = s.write_all(first).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = s.write_all(second).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_reply_in_pieces_is_read_to_its_end() {
+    let addr = answer_in_two(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nd8:in\r\n",
+        b"14\r\ntervali60e5:peers0:e\r\n0\r\n\r\n",
+    )
+    .await;
+    let ex = announce(&quick(addr), "A", Ipv4Addr::LOCALHOST, "").await;
+    assert_eq!(ex.end, End::Complete);
+    assert_eq!(ex.body, b"d8:intervali60e5:peers0:e");
+    let addr = answer_in_two(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\nd8:inter",
+        b"vali60e5:peers0:e",
+    )
+    .await;
+    let ex = announce(&quick(addr), "A", Ipv4Addr::LOCALHOST, "").await;
+    assert_eq!((ex.end, ex.body.len()), (End::Complete, 25));
+}
+
 fn quick(addr: SocketAddr) -> Target {
     let mut t = Target::new(addr, "/announce", 1);
     t.limits.head = Duration::from_millis(300);
