@@ -243,6 +243,8 @@ struct Flaws {
     string_interval: bool,
     /// An HTML 400 for `compact=0`.
     compact_only: bool,
+    /// No Content-Length, and the connection kept open after the body.
+    no_length: bool,
 }
 
 /// A tracker built on the reference swarm logic, with `flaws`.
@@ -320,6 +322,14 @@ async fn answer(
             ("200 OK", "text/plain", body)
         }
     };
+    if flaws.no_length {
+        let head =
+            format!("HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nConnection: keep-alive\r\n\r\n");
+        let _ = stream.write_all(&[head.into_bytes(), body].concat()).await;
+        // Wait for the client to give up and close.
+        let _ = stream.read(&mut buf).await;
+        return;
+    }
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -372,6 +382,7 @@ async fn failed_checks(flaws: Flaws) -> (Vec<&'static str>, Vec<Outcome>) {
     let (addr, task) = flawed(flaws).await;
     let mut target = Target::new(addr, "/announce", SEED);
     target.limits.head = Duration::from_secs(2);
+    target.limits.body = Duration::from_millis(200);
     let outcomes = tracker::run_all(&target, &hashes()).await;
     task.abort();
     eprintln!("{flaws:?}\n{}", show(&outcomes));
@@ -532,4 +543,19 @@ async fn refusing_compact_0_fails_peer_list_alone() {
     let m = message_of(&outcomes, "peer-list");
     assert!(m.contains("D's announce (compact=0)"), "{m}");
     assert!(m.contains("BEP 23"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_that_never_ends_fails_bencoded_alone() {
+    let flaws = Flaws {
+        no_length: true,
+        ..Flaws::default()
+    };
+    let (failed, outcomes) = failed_checks(flaws).await;
+    assert_eq!(failed, ["bencoded"], "{}", show(&outcomes));
+    let m = message_of(&outcomes, "bencoded");
+    assert!(
+        m.contains("the reply never ended: it has no Content-Length"),
+        "{m}"
+    );
 }

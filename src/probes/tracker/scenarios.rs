@@ -158,24 +158,24 @@ pub async fn bencoded(target: &Target, hash: InfoHash) -> Outcome {
 
 /// What is wrong with a good announce's reply as bencode, or what it is.
 fn canonical(ex: &Exchange) -> Result<String, String> {
-    if let super::End::TimedOut("body") = ex.end {
-        return Err(format!(
-            "the reply never ended: it has no Content-Length, is not chunked, and the connection stayed open, so a client waits until it gives up. Send `Content-Length: {}` (or close the connection after the body)",
-            ex.body.len()
-        ));
+    if let Some(why) = unframed(ex) {
+        return Err(why);
     }
     if let Some(why) = reply::not_a_dict(ex) {
         return Err(format!(
             "{why}. The body must be exactly one bencoded dictionary"
         ));
     }
-    match ex.status {
-        Some(200) => {}
-        _ => {
+    match (ex.status, &ex.status_line) {
+        (Some(200), _) => {}
+        (_, Some(line)) => {
             return Err(format!(
-                "the status line is {}: a tracker answers announces with `HTTP/1.1 200 OK`",
-                quote(ex.status_line.as_deref().unwrap_or("").as_bytes(), 60)
+                "the status line is {}: answer an announce with `HTTP/1.1 200 OK`",
+                quote(line.as_bytes(), 60)
             ));
+        }
+        (_, None) => {
+            return Err("the reply has no HTTP status line: start with `HTTP/1.1 200 OK`, then the header lines, a blank line and the bencoded body".into());
         }
     }
     let decoded = ex.bencode.as_ref().expect("a dictionary");
@@ -198,6 +198,20 @@ fn canonical(ex: &Exchange) -> Result<String, String> {
         ex.body.len(),
         keys.join(", ")
     ))
+}
+
+/// Why a reply that timed out in its body never ended, if it did.
+fn unframed(ex: &Exchange) -> Option<String> {
+    if ex.end != super::End::TimedOut("body") {
+        return None;
+    }
+    Some(match ex.framing {
+        Some(crate::probes::http::Framing::UntilClose) => format!(
+            "the reply never ended: it has no Content-Length, is not chunked, and the connection stayed open, so a client waits until it gives up. Send `Content-Length: {}` (or close the connection after the body)",
+            ex.body.len()
+        ),
+        _ => "the reply never ended: fewer bytes came than its Content-Length (or chunks) promised, and the connection stayed open".into(),
+    })
 }
 
 /// `interval`: the reply has an integer `interval` > 0, and `min interval`,
