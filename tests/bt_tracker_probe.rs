@@ -559,3 +559,59 @@ async fn a_reply_that_never_ends_fails_bencoded_alone() {
         "{m}"
     );
 }
+
+/// A BEP 15 tracker on the reference logic that takes any connection id
+/// (`any_id`) or answers with the transaction id zeroed (`lose_tid`).
+async fn flawed_udp(any_id: bool, lose_tid: bool) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use netgrade::servers::tracker::udp::{connection_id, handle};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let t = Mutex::new(Tracker::new(all_hashes(), 60));
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let mut req = buf[..n].to_vec();
+            if any_id && req.len() >= 16 && req[8..12] != [0, 0, 0, 0] {
+                req[..8].copy_from_slice(&connection_id(7, from).to_be_bytes());
+            }
+            if let (Some(mut reply), _) = handle(&t, 7, from, &req) {
+                if lose_tid {
+                    reply[4..8].fill(0);
+                }
+                let _ = socket.send_to(&reply, from).await;
+            }
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_udp_tracker_that_takes_any_connection_id_fails() {
+    let (addr, task) = flawed_udp(true, false).await;
+    let udp = udp_tracker(addr, None, udp_hash(), SEED, Retry::default()).await;
+    task.abort();
+    let f = udp.judgement.unwrap_err();
+    assert!(
+        f.message.contains("a connection id never given"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("instead of an error"), "{}", f.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_udp_tracker_that_drops_the_transaction_id_fails() {
+    let (addr, task) = flawed_udp(false, true).await;
+    let retry = Retry {
+        base: Duration::from_millis(50),
+        tries: 2,
+    };
+    let udp = udp_tracker(addr, None, udp_hash(), SEED, retry).await;
+    task.abort();
+    let f = udp.judgement.unwrap_err();
+    assert!(
+        f.message.contains("none with the request's transaction id"),
+        "{}",
+        f.message
+    );
+}

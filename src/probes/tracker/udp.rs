@@ -48,6 +48,8 @@ pub struct Datagram {
     pub reply: Option<Vec<u8>>,
     /// Times the request was sent.
     pub tries: u32,
+    /// Datagrams that came back without the request's transaction id.
+    pub stray: Vec<Vec<u8>>,
     /// From the first send to the reply (or giving up).
     pub elapsed: Duration,
 }
@@ -128,6 +130,7 @@ impl Client {
         let tid = &sent[12..16];
         let mut wait = self.retry.base;
         let mut buf = vec![0u8; 2048];
+        let mut stray = Vec::new();
         for n in 1..=self.retry.tries.max(1) {
             let _ = self.socket.send(&sent).await;
             let until = Instant::now() + wait;
@@ -140,9 +143,11 @@ impl Client {
                         sent,
                         reply,
                         tries: n,
+                        stray,
                         elapsed,
                     };
                 }
+                stray.push(buf[..len].to_vec());
             }
             wait *= 2;
         }
@@ -152,6 +157,7 @@ impl Client {
             sent,
             reply: None,
             tries,
+            stray,
             elapsed: start.elapsed(),
         }
     }
@@ -198,6 +204,15 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 fn expect_action(d: &Datagram, want: u32, min_len: usize) -> Result<&[u8], Finding> {
     let fail = |m: String| Finding::new(m, vec![d.evidence()]);
     let Some(r) = d.reply.as_deref() else {
+        if let Some(other) = d.stray.first() {
+            return Err(fail(format!(
+                "{}: {} replies came, none with the request's transaction id (bytes 12-15 of the request, {}); the first was {}. Copy the transaction id into bytes 4-7 of the reply.",
+                d.what,
+                d.stray.len(),
+                crate::torrent::hex(&d.sent[12..16]),
+                crate::torrent::hex(other)
+            )));
+        }
         return Err(fail(format!(
             "{}: no reply with the request's transaction id after {} tries ({:?}). Echo the transaction id (bytes 12-15 of the request) at bytes 4-7 of the reply.",
             d.what, d.tries, d.elapsed
