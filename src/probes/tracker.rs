@@ -12,22 +12,26 @@
 //!
 //! Each scenario ([`scenarios`]) runs a fixed series of announces and judges
 //! them: [`Outcome::judgement`] holds the evidence of a pass, or a
-//! [`Finding`] whose message names the problem, quotes the request and the
-//! bytes, and says what to fix. Peer ids and ports come from a seed, so a
-//! scenario sends the same requests in the same order every time.
+//! [`Finding`] whose message names the problem, quotes the offending bytes
+//! and says what to fix, with the requests and responses as evidence. Peer
+//! ids and ports come from a seed, so a scenario sends the same requests in
+//! the same order every time. Each scenario wants a torrent of its own
+//! ([`info_hash_for`]); a student's tracker must accept any info hash.
 //!
-//! What the scenarios require beyond the letter of BEP 3:
+//! What the scenarios require, where BEP 3 and BEP 23 leave room:
 //! - `compact` is advisory (BEP 23): either peer-list form is accepted
 //!   whatever the client asked, but a request with `compact=0` must still be
 //!   answered with a peer list, not refused.
 //! - In the dictionary form, `peer id` must be present and right unless the
 //!   client sent `no_peer_id=1`; `ip` must be the address the peer announced
 //!   from, as text.
-//! - A peer is never given itself.
+//! - A peer is never given itself. Only `peer-list` judges this, so that one
+//!   mistake fails one check; the others ignore the requester's own entry.
 //! - `complete` and `incomplete` are optional, but when sent they must count
-//!   the swarm right.
-//! - A bad request gets a bencoded dictionary with `failure reason` (any
-//!   HTTP status).
+//!   the swarm right (seeders: peers whose last `left` was 0).
+//! - A bad request gets a bencoded dictionary with `failure reason`, under
+//!   any HTTP status; a good announce gets `200 OK`.
+//! - A reply must end: by `Content-Length`, chunks, or closing.
 
 pub mod bencode;
 pub mod reply;

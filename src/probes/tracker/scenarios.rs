@@ -241,11 +241,14 @@ pub async fn interval(target: &Target, hash: InfoHash) -> Outcome {
 fn check_interval(ex: &Exchange) -> Result<String, Finding> {
     usable(ex, &format!("When peer {} announced", ex.who))?;
     let dict = ex.dict().expect("a usable reply is a dictionary");
-    let fail = |m: String| Finding::new(m, vec![ex.evidence()]);
+    let fail = |m: String| {
+        let m = format!("In the reply to {}'s announce, {m}", ex.who);
+        Finding::new(m, vec![ex.evidence()])
+    };
     let n = match dict.get(b"interval") {
         None => {
             return Err(fail(
-                "the reply has no `interval`: add `8:intervali1800e` (seconds until the client should announce again)".into(),
+                "there is no `interval`: add `8:intervali1800e` (seconds until the client should announce again)".into(),
             ));
         }
         Some(Value::Int(n)) if *n > 0 => *n,
