@@ -9,6 +9,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod tracker;
 
 use std::net::SocketAddr;
 use std::time::Duration;
