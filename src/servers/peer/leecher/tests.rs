@@ -190,7 +190,7 @@ async fn fetches_only_the_pieces_planned() {
 async fn a_corrupted_byte_fails_its_piece_at_its_offset() {
     let rec = Recorder::new();
     let liar = Behaviour {
-        corrupt: Some((1, 20000)),
+        corrupt: vec![(1, 20000)],
         ..Behaviour::default()
     };
     let r = leech(seeder(liar, &rec).await, &plan(), &rec).await;
@@ -221,7 +221,7 @@ async fn a_corrupted_byte_fails_its_piece_at_its_offset() {
 async fn a_seeder_vanishing_mid_piece_is_reported_so() {
     let rec = Recorder::new();
     let vanishing = Behaviour {
-        disconnect_mid_piece: Some(2),
+        disconnect_mid_piece: vec![2],
         ..Behaviour::default()
     };
     let r = leech(seeder(vanishing, &rec).await, &plan(), &rec).await;
@@ -811,7 +811,7 @@ async fn no_stream_of_bytes_makes_it_panic_or_hang() {
 async fn without_the_original_data_a_bad_piece_is_found_by_its_hash_alone() {
     let rec = Recorder::new();
     let liar = Behaviour {
-        corrupt: Some((3, 99)),
+        corrupt: vec![(3, 99)],
         ..Behaviour::default()
     };
     let p = LeechPlan {
