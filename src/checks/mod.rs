@@ -246,7 +246,8 @@ fn golden(ctx: &Ctx) -> Verdict {
 /// Evaluates every check of `lab` over `trace`.
 pub fn evaluate(lab: &Lab, trace: &Trace) -> Vec<CheckOutcome> {
     let ctx = Ctx { trace, lab };
-    lab.checks
+    let mut outcomes: Vec<CheckOutcome> = lab
+        .checks
         .iter()
         .map(|spec| {
             let mut v = check(spec, &ctx);
@@ -258,7 +259,39 @@ pub fn evaluate(lab: &Lab, trace: &Trace) -> Vec<CheckOutcome> {
             }
             outcome(spec, lab, v)
         })
-        .collect()
+        .collect();
+    // A lab of cases applies `requires` to the merged outcomes.
+    if lab.cases.is_empty() {
+        apply_requires(lab, &mut outcomes);
+    }
+    outcomes
+}
+
+/// Marks "not judged" each check whose `requires` names a check that did
+/// not pass (in report order, so a chain of requirements follows through).
+pub fn apply_requires(lab: &Lab, outcomes: &mut [CheckOutcome]) {
+    for spec in &lab.checks {
+        let Some(at) = outcomes.iter().position(|o| o.id == spec.id.value) else {
+            continue;
+        };
+        if outcomes[at].status == Status::Pass {
+            continue;
+        }
+        let unmet = spec.requires.iter().find(|r| {
+            outcomes
+                .iter()
+                .any(|o| &o.id == *r && o.status != Status::Pass)
+        });
+        if let Some(r) = unmet {
+            let o = &mut outcomes[at];
+            o.status = Status::Skip;
+            o.points = 0.0;
+            o.message = Some(format!(
+                "not judged: it builds on `{r}`, which did not pass (see `{r}`)"
+            ));
+            o.evidence.clear();
+        }
+    }
 }
 
 /// The scored outcome of `spec`'s verdict `v`.

@@ -55,11 +55,12 @@ fn merge(lab: &Lab, done: Vec<Done>) -> (RunOutcome, String) {
         .filter(|d| d.outcome.status != RunStatus::Error)
         .map(|d| (d.case.id.value.as_str(), &d.evidence))
         .collect();
-    let checks: Vec<CheckOutcome> = lab
+    let mut checks: Vec<CheckOutcome> = lab
         .checks
         .iter()
         .map(|c| crate::checks::across_cases(c, lab, &compared).unwrap_or_else(|| check(c, &done)))
         .collect();
+    crate::checks::apply_requires(lab, &mut checks);
     let first = &done[0].outcome;
     let mut notes: Vec<String> = Vec::new();
     for d in &done {

@@ -1177,6 +1177,26 @@ fn fitting_kinds(lab: &Lab) -> Vec<&'static str> {
 fn check_rules(lab: &Lab, i: usize, check: &super::CheckSpec, r: &mut Rules) {
     let here = [Step::Key("checks"), Step::Index(i)];
     let id = check.id.value.as_str();
+    for (k, req) in check.requires.iter().enumerate() {
+        let known = lab.checks.iter().any(|c| &c.id.value == req);
+        if req == id || !known {
+            let ids: Vec<&str> = lab
+                .checks
+                .iter()
+                .map(|c| c.id.value.as_str())
+                .filter(|c| *c != id)
+                .collect();
+            r.at(
+                &[here[0], here[1], Step::Key("requires"), Step::Index(k)],
+                if req == id {
+                    format!("check `{id}` requires itself")
+                } else {
+                    format!("`requires` names `{req}`, which is no check of this lab")
+                },
+            )
+            .set_help(format!("name other checks of the lab: {}", ids.join(", ")));
+        }
+    }
     if lab.checks[..i].iter().any(|c| c.id.value == id) {
         r.at(
             &[here[0], here[1], Step::Key("id")],

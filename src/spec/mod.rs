@@ -944,6 +944,11 @@ pub struct CheckSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub case: Option<Spanned<String>>,
+    /// Ids of checks this one builds on: when one of them does not pass,
+    /// this one is not judged (it says so and points there), so that one
+    /// fault is charged once.
+    #[serde(default)]
+    pub requires: Vec<String>,
     /// ping-count, ping-format, reports-stats: how many pings the handout asks for (default 10).
     #[serde(default)]
     pub count: Option<u32>,
