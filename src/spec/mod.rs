@@ -236,6 +236,10 @@ impl Lab {
         }
         lab.checks
             .retain(|c| c.case.as_ref().is_none_or(|k| k.value == case.id.value));
+        // What a check builds on is judged over the merged cases.
+        for check in &mut lab.checks {
+            check.requires.clear();
+        }
         lab.cases = Vec::new();
         lab
     }

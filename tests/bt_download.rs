@@ -1,0 +1,299 @@
+//! The `bt-download` lab graded for real: the reference client gets full
+//! marks; each common mistake loses the checks it deserves to lose, with a
+//! message that names the request, piece or announce at fault; hostile
+//! clients (a flood of connections, garbage, a client that never ends) are
+//! contained and told what they did; the lab's side of a run is the same
+//! every time.
+
+mod common;
+
+use common::*;
+
+const LAB: &str = "bt-download";
+
+const CHECKS: [&str; 13] = [
+    "runs",
+    "announce",
+    "handshake",
+    "interested-before-request",
+    "respects-choke",
+    "requests-blocks",
+    "file-exact",
+    "completed-event",
+    "verifies-pieces",
+    "survives-peer-loss",
+    "multiple-peers",
+    "pipelining",
+    "rarest-first",
+];
+
+/// The checks after the announce: not judged when the announce failed.
+const AFTER_ANNOUNCE: [&str; 11] = [
+    "handshake",
+    "interested-before-request",
+    "respects-choke",
+    "requests-blocks",
+    "file-exact",
+    "completed-event",
+    "verifies-pieces",
+    "survives-peer-loss",
+    "multiple-peers",
+    "pipelining",
+    "rarest-first",
+];
+
+/// fixture → checks that must fail; `None`: every other check passes;
+/// `Some(list)`: these must pass (the rest follow from the mistake).
+const EXPECTED: &[Expectation] = &[
+    ("reference", &[], None),
+    ("sequential", &["pipelining", "rarest-first"], None),
+    ("no-sha1", &["verifies-pieces"], None),
+    ("exact-multiple", &["file-exact"], None),
+    ("zero-peer-id", &["announce"], None),
+    ("no-completed", &["completed-event"], None),
+    ("dead-peer-abort", &["survives-peer-loss"], None),
+    // Hangs on a `have` in the middle of a batch: the swarm's download.
+    ("have-hang", &["file-exact"], None),
+    (
+        "no-interested",
+        &["interested-before-request"],
+        Some(&["announce", "handshake", "requests-blocks"]),
+    ),
+    (
+        "whole-piece",
+        &["requests-blocks"],
+        Some(&["announce", "handshake", "interested-before-request"]),
+    ),
+    // Port 6881 (0x1ae1) does not survive a reply read as text.
+    (
+        "text-tracker",
+        &["handshake"],
+        Some(&["runs", "announce", "file-exact"]),
+    ),
+    // A message that comes in two segments is misread: the program fails
+    // outright, charged by `runs`; what builds on a download is not judged.
+    ("raw-recv", &["runs"], Some(&["announce", "handshake"])),
+    ("hex-info-hash", &["announce"], Some(&[])),
+    // Hostile.
+    ("garbage", &["handshake"], Some(&["runs", "announce"])),
+    ("flood", &["runs", "handshake"], Some(&["announce"])),
+    ("never-ends", &["runs", "handshake"], Some(&["announce"])),
+];
+
+fn fixture(name: &str) -> String {
+    format!("fixtures/bt-download/{name}")
+}
+
+#[test]
+fn every_bt_download_fixture_gets_the_grade_it_deserves() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bt-download.json");
+    netgrade()
+        .args([
+            "run",
+            LAB,
+            "-j",
+            "4",
+            "--quiet",
+            "--time-limit",
+            "8s",
+            "--json",
+        ])
+        .arg(&json)
+        .args(EXPECTED.iter().map(|(n, _, _)| fixture(n)))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    check_expectations(&report, EXPECTED, &CHECKS, fixture);
+    let hex = run_of(&report, &fixture("hex-info-hash"));
+    for id in AFTER_ANNOUNCE {
+        assert_eq!(status(hex, id), "skip", "hex-info-hash/{id}: {hex}");
+    }
+    assert_eq!(status(hex, "runs"), "skip", "{hex}");
+    for (name, id) in [
+        ("raw-recv", "file-exact"),
+        ("raw-recv", "verifies-pieces"),
+        ("raw-recv", "survives-peer-loss"),
+        ("whole-piece", "file-exact"),
+        ("whole-piece", "survives-peer-loss"),
+        ("no-interested", "respects-choke"),
+        ("text-tracker", "verifies-pieces"),
+    ] {
+        let run = run_of(&report, &fixture(name));
+        assert_eq!(status(run, id), "skip", "{name}/{id}: {run}");
+    }
+    for (name, id, needle) in [
+        (
+            "hex-info-hash",
+            "announce",
+            "info_hash is 40 bytes, not 20 (40 hex digits)",
+        ),
+        (
+            "zero-peer-id",
+            "announce",
+            "the peer_id is 20 bytes of 0x00",
+        ),
+        (
+            "exact-multiple",
+            "file-exact",
+            "though every one of the 8 pieces reached it (262144 bytes is exactly 8 × 32768",
+        ),
+        (
+            "whole-piece",
+            "requests-blocks",
+            "32768 bytes at once: peers serve blocks of at most 16384 bytes",
+        ),
+        (
+            "no-sha1",
+            "verifies-pieces",
+            "came from liar with a byte flipped, and went into downloaded.bin",
+        ),
+        (
+            "dead-peer-abort",
+            "survives-peer-loss",
+            "dropper closed connection",
+        ),
+        (
+            "no-interested",
+            "interested-before-request",
+            "with no interested before it",
+        ),
+        ("sequential", "pipelining", "never more than one request"),
+        (
+            "sequential",
+            "rarest-first",
+            "first pieces asked on each connection",
+        ),
+        (
+            "no-completed",
+            "completed-event",
+            "no announce said event=completed",
+        ),
+        ("garbage", "handshake", "bad handshake: byte 0"),
+        (
+            "flood",
+            "handshake",
+            "connections the program opened to the lab's peers",
+        ),
+        ("never-ends", "runs", "still running at the time limit"),
+        (
+            "text-tracker",
+            "handshake",
+            "connected to none of the peers the tracker listed",
+        ),
+    ] {
+        let m = message(&report, &fixture(name), id);
+        assert!(m.contains(needle), "{name}/{id}: {m}");
+    }
+}
+
+#[test]
+fn the_lab_side_of_a_run_is_the_same_every_time() {
+    // `sequential` asks in a fixed order: everything but its random
+    // peer_id is netgrade's (torrents, corrupted bytes, pieces, haves).
+    let transcript = |dir: &std::path::Path| {
+        netgrade()
+            .args(["run", LAB, &fixture("sequential"), "--quiet", "--snapshots"])
+            .arg(dir)
+            .assert()
+            .code(1);
+        let text =
+            std::fs::read_to_string(dir.join("fixtures_bt-download_sequential.txt")).unwrap();
+        let peer_id = regex::Regex::new(r"peer_id=\S+").unwrap();
+        peer_id.replace_all(&text, "peer_id=<id>").into_owned()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first, second) = (transcript(a.path()), transcript(b.path()));
+    assert_eq!(first, second);
+    for needle in [
+        "== case swarm:",
+        "== tracker (tracker, TCP 127.0.0.1:6969) ==",
+        "announce info_hash=74a2434efcb362ce042a47666aa3bab7fb06596e peer_id=<id> port=6881",
+        "event=completed",
+        "corrupted-on-purpose: piece 0 byte",
+        "piece (cut)",
+        "conn 1 -> request 9/0/5088",
+    ] {
+        assert!(first.contains(needle), "{needle}\n{first}");
+    }
+}
+
+#[test]
+fn serve_runs_the_swarm_and_writes_the_torrents() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = std::fs::read_to_string(root().join("labs/bt-download.yaml")).unwrap();
+    // Ports of their own, so that the test runs beside anything else.
+    let lab = dir.path().join("lab.yaml");
+    let moved = regex::Regex::new(r"port: (\d+)")
+        .unwrap()
+        .replace_all(&yaml, |c: &regex::Captures| {
+            format!("port: {}", c[1].parse::<u32>().unwrap() + 31000)
+        });
+    std::fs::write(&lab, moved.as_ref()).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .args(["serve", "--lab"])
+        .arg(&lab)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let out = child.stdout.take().unwrap();
+    let child = Kill(child);
+    let mut lines = BufReader::new(out).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        seen.push(line.clone());
+        if line.starts_with("delta:") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains(&"wrote single.torrent".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l == "tracker: tracker on TCP 127.0.0.1:37969"),
+        "{seen:?}"
+    );
+    let client = std::process::Command::new("python3")
+        .arg(root().join("fixtures/bt-download/reference/client.py"))
+        .args(["swarm.torrent", "out.bin"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join("out.bin")).unwrap().len(),
+        1 << 20
+    );
+    // What it printed: the announces and the peers' messages.
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("event=completed");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.starts_with("alpha: conn 1 <- bitfield")),
+        "{printed:?}"
+    );
+    drop(child);
+}
