@@ -300,6 +300,18 @@ pub enum EventKind {
         /// What the peer did.
         report: Box<crate::servers::peer::leecher::LeechReport>,
     },
+    /// A scenario of announces netgrade's fake peers made to a student's
+    /// tracker (an `announce` probe), and its judgement.
+    TrackerScenario {
+        /// The probe's id.
+        probe: String,
+        /// The scenario (a check's name).
+        scenario: String,
+        /// Each request and what came back, in words, in order (bounded).
+        exchanges: Vec<String>,
+        /// Evidence of a pass, or the finding.
+        judgement: crate::probes::tracker::Judgement,
+    },
     /// An announce the reference tracker answered (or refused), decoded.
     Announce {
         /// Server name.
@@ -655,6 +667,18 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         K::Output { line, .. } => (Budget::Traffic, line.len()),
         K::PeerMessage { name, head, .. } => (Budget::Traffic, name.len() + head.len()),
         K::Announce { record, .. } => (Budget::Traffic, record.target.len() + 96),
+        K::TrackerScenario {
+            exchanges,
+            judgement,
+            ..
+        } => (
+            Budget::Traffic,
+            exchanges.iter().map(String::len).sum::<usize>()
+                + match judgement {
+                    Ok(e) => e.iter().map(String::len).sum(),
+                    Err(f) => f.message.len() + f.evidence.iter().map(String::len).sum::<usize>(),
+                },
+        ),
         K::Leech { report, .. } => (
             Budget::Traffic,
             report.blocks.len() * 48 + report.pieces.len() * 24 + report.handshake_raw.len() + 256,

@@ -123,6 +123,13 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::Unchokes => bt::seed::unchokes(spec, ctx),
         CheckKind::ServesPieces => bt::seed::serves_pieces(spec, ctx),
         CheckKind::HandlesCancel => bt::seed::handles_cancel(spec, ctx),
+        CheckKind::Bencoded
+        | CheckKind::Interval
+        | CheckKind::PeerList
+        | CheckKind::Events
+        | CheckKind::FailureReason
+        | CheckKind::ConcurrentAnnounces
+        | CheckKind::UdpTracker => bt::tracker::scenario(spec, ctx),
         CheckKind::PingCount => pinger::ping_count(spec, ctx),
         CheckKind::PingFormat => pinger::ping_format(spec, ctx),
         CheckKind::WaitsForTimeout => pinger::waits_for_timeout(spec, ctx),

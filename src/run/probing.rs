@@ -451,6 +451,11 @@ async fn run_step(
         return leech_step(spec, leech, target, (netns, recorder), torrents).await;
     }
     if let Step::One(spec) = step
+        && let Some(announce) = &spec.announce
+    {
+        return announce_step(spec, announce, target, (netns, recorder), seed).await;
+    }
+    if let Step::One(spec) = step
         && let Some(dns) = &spec.dns
     {
         let probe = probes::dns::Probe::from_spec(spec, dns, seed);
@@ -543,6 +548,90 @@ async fn leech_step(
             },
         );
         StepOutcome(vec![(plan.name, summary)])
+    });
+    let _guard = AbortOnDrop(task.abort_handle());
+    task.await.unwrap_or(StepOutcome(Vec::new()))
+}
+
+/// Most exchanges of a scenario kept in the trace, in words.
+const MAX_SCENARIO_LINES: usize = 64;
+
+/// An announce probe: netgrade's fake peers run one scenario against the
+/// student's tracker; its judgement is recorded
+/// ([`EventKind::TrackerScenario`]).
+async fn announce_step(
+    spec: &ProbeSpec,
+    announce: &crate::spec::AnnounceProbeSpec,
+    target: SocketAddr,
+    (netns, recorder): (Option<&NetNs>, &Recorder),
+    seed: u64,
+) -> StepOutcome {
+    use probes::tracker;
+    let name = spec.id.value.clone();
+    let scenario = announce.scenario.clone();
+    let hash = tracker::info_hash_for(seed, &scenario);
+    let netns = netns
+        .and_then(|ns| ns.try_clone().ok())
+        .map(std::sync::Arc::new);
+    let mut t = tracker::Target::new(
+        target,
+        announce.path.as_deref().unwrap_or("/announce"),
+        seed,
+    );
+    t.netns = netns.clone();
+    let udp_at = SocketAddr::new(target.ip(), announce.udp_port.unwrap_or(target.port()));
+    let recorder = recorder.clone();
+    let task = crate::servers::clock::handle().spawn(async move {
+        let at = recorder.now();
+        let (lines, judgement, end) = if scenario == "udp-tracker" {
+            let out = tracker::udp::udp_tracker(
+                udp_at,
+                netns.as_deref(),
+                hash,
+                seed,
+                tracker::udp::Retry::default(),
+            )
+            .await;
+            let lines: Vec<String> = out.datagrams.iter().map(|d| d.evidence()).collect();
+            let answered = out.datagrams.iter().any(|d| d.reply.is_some());
+            let end = if answered {
+                crate::trace::ExchangeEnd::Complete
+            } else {
+                crate::trace::ExchangeEnd::TimedOut
+            };
+            (lines, out.judgement, (end, usize::from(answered)))
+        } else {
+            let Some(out) = tracker::run(&t, &scenario, hash).await else {
+                return StepOutcome(Vec::new());
+            };
+            let lines = out.exchanges.iter().map(|e| e.evidence()).collect();
+            let received: usize = out.exchanges.iter().map(|e| e.received.len()).sum();
+            let end = match out.exchanges.first().map(|e| &e.end) {
+                Some(tracker::End::ConnectFailed(why)) => {
+                    crate::trace::ExchangeEnd::ConnectFailed(why.clone())
+                }
+                Some(tracker::End::Reset) => crate::trace::ExchangeEnd::Reset,
+                Some(tracker::End::Closed) => crate::trace::ExchangeEnd::Closed,
+                _ => crate::trace::ExchangeEnd::Complete,
+            };
+            (lines, out.judgement, (end, received))
+        };
+        let mut exchanges: Vec<String> = lines;
+        exchanges.truncate(MAX_SCENARIO_LINES);
+        recorder.record_at(
+            at,
+            EventKind::TrackerScenario {
+                probe: name.clone(),
+                scenario,
+                exchanges,
+                judgement,
+            },
+        );
+        let summary = http::Summary {
+            end: end.0,
+            received: end.1,
+        };
+        StepOutcome(vec![(name, summary)])
     });
     let _guard = AbortOnDrop(task.abort_handle());
     task.await.unwrap_or(StepOutcome(Vec::new()))

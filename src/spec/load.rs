@@ -75,6 +75,10 @@ pub const BUILTIN: &[Builtin] = &[
         name: "bt-seed",
         yaml: include_str!("../../labs/bt-seed.yaml"),
     },
+    Builtin {
+        name: "bt-tracker",
+        yaml: include_str!("../../labs/bt-tracker.yaml"),
+    },
 ];
 
 /// Data folders of the built-in labs (`data:` value → files), embedded too.
@@ -970,6 +974,37 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
         }
         if let Some(leech) = &probe.leech {
             leech_probe_rules(lab, probe, leech, &here, r);
+        }
+        if let Some(announce) = &probe.announce {
+            let at = [here[0], here[1], Step::Key("announce")];
+            if !super::ANNOUNCE_SCENARIOS.contains(&announce.scenario.as_str()) {
+                r.at_key(
+                    &at,
+                    "scenario",
+                    format!("`{}` is no announce scenario", announce.scenario),
+                )
+                .set_help(format!(
+                    "write one of: {}",
+                    super::ANNOUNCE_SCENARIOS.join(", ")
+                ));
+            }
+            if probe.raw.is_some()
+                || probe.method.is_some()
+                || probe.target.is_some()
+                || probe.dns.is_some()
+                || probe.leech.is_some()
+            {
+                r.at(
+                    &at,
+                    format!(
+                        "probe `{}` has both `announce` and another request",
+                        probe.id.value
+                    ),
+                )
+                .set_help(
+                    "a probe runs announces (`announce:`), or sends one other request, not both",
+                );
+            }
         }
     }
     if !lab.probes.is_empty() && lab.program.role != Role::Server {

@@ -762,7 +762,39 @@ pub struct ProbeSpec {
     /// request (see [`LeechProbeSpec`]).
     #[serde(default)]
     pub leech: Option<LeechProbeSpec>,
+    /// Announces of fake peers to a student's BitTorrent tracker instead of
+    /// an HTTP request (see [`AnnounceProbeSpec`]).
+    #[serde(default)]
+    pub announce: Option<AnnounceProbeSpec>,
 }
+
+/// A scenario of announces netgrade's fake peers make to a student's
+/// tracker, judged for one check; each scenario uses a torrent of its own.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnnounceProbeSpec {
+    /// `bencoded`, `interval`, `peer-list`, `events`, `failure-reason`,
+    /// `concurrent-announces` (over HTTP) or `udp-tracker` (BEP 15).
+    pub scenario: String,
+    /// The announce path over HTTP (default `/announce`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// udp-tracker: the tracker's UDP port (default: the port it listens
+    /// on over TCP).
+    #[serde(default)]
+    pub udp_port: Option<u16>,
+}
+
+/// The scenarios an `announce` probe may run.
+pub const ANNOUNCE_SCENARIOS: [&str; 7] = [
+    "bencoded",
+    "interval",
+    "peer-list",
+    "events",
+    "failure-reason",
+    "concurrent-announces",
+    "udp-tracker",
+];
 
 /// A download netgrade's leecher makes from a student's BitTorrent peer:
 /// handshake, bitfield, interested, then blocks of 16 KiB, each checked.
@@ -1160,11 +1192,25 @@ pub enum CheckKind {
     ServesPieces,
     /// BitTorrent peer: after a cancel the peer keeps the connection and serves on.
     HandlesCancel,
+    /// BitTorrent tracker: every reply is one valid, canonical bencoded dictionary.
+    Bencoded,
+    /// BitTorrent tracker: the reply has an integer interval.
+    Interval,
+    /// BitTorrent tracker: the peers of the swarm, compact and as dictionaries, never the requester.
+    PeerList,
+    /// BitTorrent tracker: a stopped peer disappears, completed updates the counts.
+    Events,
+    /// BitTorrent tracker: bad requests get a bencoded failure reason, and the tracker goes on.
+    FailureReason,
+    /// BitTorrent tracker: announces at once (one connection idle) are all answered.
+    ConcurrentAnnounces,
+    /// BitTorrent tracker: the UDP tracker protocol (BEP 15).
+    UdpTracker,
 }
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 77] = [
+    pub const ALL: [CheckKind; 84] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1242,6 +1288,13 @@ impl CheckKind {
         CheckKind::Unchokes,
         CheckKind::ServesPieces,
         CheckKind::HandlesCancel,
+        CheckKind::Bencoded,
+        CheckKind::Interval,
+        CheckKind::PeerList,
+        CheckKind::Events,
+        CheckKind::FailureReason,
+        CheckKind::ConcurrentAnnounces,
+        CheckKind::UdpTracker,
     ];
 
     /// The kebab-case name used in YAML.
@@ -1324,6 +1377,13 @@ impl CheckKind {
             CheckKind::Unchokes => "unchokes",
             CheckKind::ServesPieces => "serves-pieces",
             CheckKind::HandlesCancel => "handles-cancel",
+            CheckKind::Bencoded => "bencoded",
+            CheckKind::Interval => "interval",
+            CheckKind::PeerList => "peer-list",
+            CheckKind::Events => "events",
+            CheckKind::FailureReason => "failure-reason",
+            CheckKind::ConcurrentAnnounces => "concurrent-announces",
+            CheckKind::UdpTracker => "udp-tracker",
         }
     }
 
@@ -1408,6 +1468,13 @@ impl CheckKind {
             CheckKind::Unchokes => &["probe", "probes"],
             CheckKind::ServesPieces => &["probe", "probes"],
             CheckKind::HandlesCancel => &["probe", "probes"],
+            CheckKind::Bencoded => &["probe"],
+            CheckKind::Interval => &["probe"],
+            CheckKind::PeerList => &["probe"],
+            CheckKind::Events => &["probe"],
+            CheckKind::FailureReason => &["probe"],
+            CheckKind::ConcurrentAnnounces => &["probe"],
+            CheckKind::UdpTracker => &["probe"],
         }
     }
 
@@ -1481,6 +1548,14 @@ impl CheckKind {
             | CheckKind::Unchokes
             | CheckKind::ServesPieces
             | CheckKind::HandlesCancel => None,
+            // These read announce probes of a student's tracker.
+            CheckKind::Bencoded
+            | CheckKind::Interval
+            | CheckKind::PeerList
+            | CheckKind::Events
+            | CheckKind::FailureReason
+            | CheckKind::ConcurrentAnnounces
+            | CheckKind::UdpTracker => None,
             // These read probe exchanges (dns-server) or the lab's DNS server (dns-client, dns-resolver).
             CheckKind::Header
             | CheckKind::Question
@@ -1516,6 +1591,13 @@ impl CheckKind {
                 | CheckKind::Unchokes
                 | CheckKind::ServesPieces
                 | CheckKind::HandlesCancel
+                | CheckKind::Bencoded
+                | CheckKind::Interval
+                | CheckKind::PeerList
+                | CheckKind::Events
+                | CheckKind::FailureReason
+                | CheckKind::ConcurrentAnnounces
+                | CheckKind::UdpTracker
         )
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod download;
 pub mod seed;
+pub mod tracker;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
