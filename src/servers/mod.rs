@@ -45,6 +45,9 @@ pub struct RunningServers {
     /// The DNS servers, whose TCP side is waited for only while a connection
     /// is open or waits to be accepted (a DNS client mostly speaks UDP).
     dns: Vec<std::sync::Arc<dns::Shared>>,
+    /// How many connections each BitTorrent tracker and peer is serving:
+    /// they are waited for like the DNS servers' (only while one is open).
+    swarm: Vec<Serving>,
     /// Bound address of each server, by spec order.
     pub addrs: Vec<(String, SocketAddr)>,
     /// Every socket the servers listen on, for the capture's steering.
@@ -57,6 +60,24 @@ pub struct RunningServers {
     /// Files the program gets in its folder: a DNS hierarchy's root hints
     /// (`named.root`), as (name, contents).
     pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// A BitTorrent server whose open connections are counted.
+#[derive(Debug)]
+enum Serving {
+    /// A reference peer.
+    Peer(std::sync::Arc<peer::Seeder>),
+    /// A tracker's count of open connections.
+    Tracker(std::sync::Arc<std::sync::atomic::AtomicUsize>),
+}
+
+impl Serving {
+    fn open(&self) -> usize {
+        match self {
+            Serving::Peer(p) => p.open_connections(),
+            Serving::Tracker(open) => open.load(std::sync::atomic::Ordering::Acquire),
+        }
+    }
 }
 
 /// A socket a server receives on: its server, kind and a descriptor for it.
@@ -83,6 +104,7 @@ impl Default for RunningServers {
             stop: tokio::sync::watch::channel(false).0,
             tcp: false,
             dns: Vec::new(),
+            swarm: Vec::new(),
             addrs: Vec::new(),
             sockets: Vec::new(),
             tls_addrs: Vec::new(),
@@ -138,12 +160,17 @@ impl RunningServers {
     /// listening socket polls readable).
     fn dns_tcp_busy(&self) -> bool {
         use std::os::fd::AsRawFd;
-        if self.dns.iter().any(|d| d.tcp_open() > 0) {
+        if self.dns.iter().any(|d| d.tcp_open() > 0) || self.swarm.iter().any(|s| s.open() > 0) {
             return true;
         }
         self.sockets
             .iter()
-            .filter(|s| s.kind == ServerKind::Dns && s.transport == crate::trace::Transport::Tcp)
+            .filter(|s| {
+                matches!(
+                    s.kind,
+                    ServerKind::Dns | ServerKind::Tracker | ServerKind::Peer
+                ) && s.transport == crate::trace::Transport::Tcp
+            })
             .any(|s| {
                 let mut pfd = libc::pollfd {
                     fd: s.fd.as_raw_fd(),
@@ -442,7 +469,6 @@ pub fn start(
                     addr: bound,
                     fd: listener.as_fd().try_clone_to_owned()?,
                 });
-                running.tcp = true;
                 swarm.push((spec, listener));
             }
         }
@@ -516,6 +542,7 @@ fn start_swarm(
         if let Ok(std::net::SocketAddr::V4(at)) = listener.local_addr() {
             tracker.pin(t.meta.info_hash, seeder.peer_id, *at.ip(), at.port());
         }
+        running.swarm.push(Serving::Peer(seeder.clone()));
         running.tasks.push(rt.spawn(peer::serve(listener, seeder)));
     }
     if let Some((name, listener)) = tracker_at {
@@ -527,8 +554,10 @@ fn start_swarm(
                 record,
             });
         });
+        let slots = std::sync::Arc::<std::sync::atomic::AtomicUsize>::default();
+        running.swarm.push(Serving::Tracker(slots.clone()));
         running.tasks.push(rt.spawn(async move {
-            let _ = tracker::serve(listener, tracker, record).await;
+            let _ = tracker::serve_counted(listener, tracker, record, slots).await;
         }));
     }
     Ok(())

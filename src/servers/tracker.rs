@@ -519,13 +519,26 @@ pub async fn serve(
     tracker: Arc<Mutex<Tracker>>,
     record: Arc<dyn Fn(AnnounceRecord) + Send + Sync>,
 ) -> std::io::Result<()> {
+    serve_counted(listener, tracker, record, Arc::default()).await
+}
+
+/// [`serve`], counting in `open` the connections being served.
+pub async fn serve_counted(
+    listener: TcpListener,
+    tracker: Arc<Mutex<Tracker>>,
+    record: Arc<dyn Fn(AnnounceRecord) + Send + Sync>,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+) -> std::io::Result<()> {
+    use std::sync::atomic::Ordering;
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = slots.clone().acquire_owned().await.expect("never closed");
         let (stream, from) = listener.accept().await?;
-        let (tracker, record) = (tracker.clone(), record.clone());
+        let (tracker, record, open) = (tracker.clone(), record.clone(), open.clone());
+        open.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
             serve_connection(stream, from, tracker, &*record).await;
+            open.fetch_sub(1, Ordering::AcqRel);
             drop(permit);
         });
     }

@@ -145,6 +145,8 @@ pub struct Seeder {
     /// Where it records.
     pub recorder: Recorder,
     conns: AtomicU32,
+    /// Connections being served.
+    active: AtomicU32,
     slots: Arc<Semaphore>,
 }
 
@@ -162,8 +164,14 @@ impl Seeder {
             peer_id,
             recorder,
             conns: AtomicU32::new(0),
+            active: AtomicU32::new(0),
             slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         }
+    }
+
+    /// Connections being served now.
+    pub fn open_connections(&self) -> usize {
+        self.active.load(Ordering::Acquire) as usize
     }
 
     fn deviation(&self, conn: u32, kind: &str, detail: String) {
@@ -199,11 +207,13 @@ pub async fn serve(listener: TcpListener, seeder: Arc<Seeder>) {
         };
         let seeder = seeder.clone();
         let conn = seeder.conns.fetch_add(1, Ordering::Relaxed) + 1;
+        seeder.active.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
             let _permit = permit;
             if let Err(e) = Conn::run(&seeder, conn, stream).await {
                 seeder.deviation(conn, "connection", e);
             }
+            seeder.active.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }
