@@ -1150,26 +1150,57 @@ async fn serve_tracker(torrents: &[PathBuf], host: &str, port: u16, interval: u3
         Ok(l) => l,
         Err(e) => return usage_error(&format!("cannot bind {host}:{port}: {e}")),
     };
-    let at = listener
-        .local_addr()
-        .map_or_else(|_| format!("{host}:{port}"), |a| a.to_string());
+    let bound = listener.local_addr().ok();
+    let at = bound.map_or_else(|| format!("{host}:{port}"), |a| a.to_string());
+    // BEP 15 on the same port number over UDP.
+    let udp = match bound {
+        Some(a) => tokio::net::UdpSocket::bind(a).await,
+        None => Err(std::io::Error::other("no TCP address")),
+    };
     let names: Vec<String> = hashes.iter().map(|(h, n)| format!("{n} {h}")).collect();
     println!(
         "tracker listening on TCP {at}: announce URL http://{at}/announce, interval {interval} s, torrents: {}.",
         names.join(", ")
     );
-    let state = Tracker::new(hashes.into_iter().map(|(h, _)| h), interval);
+    match &udp {
+        Ok(_) => println!("and on UDP {at} (BEP 15): announce URL udp://{at}"),
+        Err(e) => println!("no UDP tracker: cannot bind UDP {at}: {e}"),
+    }
+    let state = std::sync::Arc::new(std::sync::Mutex::new(Tracker::new(
+        hashes.into_iter().map(|(h, _)| h),
+        interval,
+    )));
     let print = std::sync::Arc::new(|rec: tracker::AnnounceRecord| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{rec}");
         let _ = out.flush();
     });
-    let served = tracker::serve(listener, std::sync::Arc::new(state.into()), print);
+    let udp_served = async {
+        match udp {
+            // Connection ids are the SHA-1 of this secret and the client's address.
+            Ok(socket) => {
+                let secret = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+                    ^ u64::from(std::process::id());
+                tracker::udp::serve(socket, state.clone(), secret, print.clone()).await
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let served = tracker::serve(listener, state.clone(), print.clone());
     tokio::select! {
         r = served => match r {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("netgrade: tracker: {e}");
+                ExitCode::from(EXIT_INTERNAL)
+            }
+        },
+        r = udp_served => match r {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("netgrade: UDP tracker: {e}");
                 ExitCode::from(EXIT_INTERNAL)
             }
         },

@@ -191,6 +191,109 @@ fn aria2c_downloads_from_an_aria2c_seeder_through_the_tracker() {
     drop(tracker);
 }
 
+/// The tracker's two announce URLs from its banner: HTTP and UDP.
+fn urls(rx: &mpsc::Receiver<String>) -> (String, String) {
+    let banner = rx.recv_timeout(Duration::from_secs(20)).expect("a banner");
+    let http = banner
+        .split("announce URL ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap_or_else(|| panic!("no announce URL in {banner}"))
+        .to_string();
+    let udp_line = rx.recv_timeout(Duration::from_secs(5)).expect("a UDP line");
+    let udp = udp_line
+        .split("announce URL ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no UDP tracker: {udp_line}"))
+        .to_string();
+    (http, udp)
+}
+
+#[test]
+fn libtorrent_finds_an_aria2c_seeder_through_the_udp_tracker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, leech) = (dir.path().join("seed"), dir.path().join("leech"));
+    std::fs::create_dir_all(&seed).unwrap();
+    std::fs::create_dir_all(&leech).unwrap();
+    let data: Vec<u8> = (0..70_000u32)
+        .map(|i| (i.wrapping_mul(2246822519) >> 11) as u8)
+        .collect();
+    std::fs::write(seed.join("b.bin"), &data).unwrap();
+    let first = dir.path().join("first.torrent");
+    make(&seed.join("b.bin"), "http://127.0.0.1:1/announce", &first);
+    let mut tracker = netgrade_child()
+        .args([
+            "serve",
+            "tracker",
+            "--port",
+            "0",
+            "--interval",
+            "5",
+            "--torrent",
+        ])
+        .arg(&first)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(tracker.stdout.take().unwrap());
+    let tracker = Killed(tracker);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (http, udp) = urls(&rx);
+    assert!(udp.starts_with("udp://127.0.0.1:"), "{udp}");
+    // The same info dictionary: aria2c announces over HTTP, libtorrent over UDP.
+    let (over_http, over_udp) = (dir.path().join("h.torrent"), dir.path().join("u.torrent"));
+    make(&seed.join("b.bin"), &http, &over_http);
+    make(&seed.join("b.bin"), &udp, &over_udp);
+    let seed_port = free_port();
+    let _seeder = Killed(
+        aria2c(&over_http, &seed, seed_port, &["-V", "--seed-time=2"])
+            .spawn()
+            .expect("aria2c (aria2)"),
+    );
+    let seeded = format!("port={seed_port} uploaded=0 downloaded=0 left=0 event=started");
+    let mut lines = lines_until(&rx, Duration::from_secs(30), |l| {
+        l.iter().any(|l| l.contains(&seeded))
+    });
+    assert!(lines.iter().any(|l| l.contains(&seeded)), "{lines:#?}");
+    let client = Std::new("/usr/bin/python3")
+        .arg(root().join("tests/bt/libtorrent_client.py"))
+        .arg("track")
+        .arg(&over_udp)
+        .arg(&leech)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3-libtorrent");
+    let done = Killed(client);
+    let status = {
+        let mut done = done;
+        let end = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(s) = done.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < end, "libtorrent still running after 90 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert!(status.success(), "libtorrent: {status}");
+    assert_eq!(std::fs::read(leech.join("b.bin")).unwrap(), data);
+    // Its announce came over UDP: no HTTP target, so no `numwant` of 50 …
+    // but the tracker printed it like any other, and told it of the seeder.
+    lines.extend(lines_until(&rx, Duration::from_secs(2), |_| false));
+    let leeched = lines
+        .iter()
+        .find(|l| l.contains("left=70000 event=started"))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(leeched.ends_with("-> 1 peers"), "{leeched}");
+    drop(tracker);
+}
+
 #[test]
 fn bad_announces_get_a_failure_reason_over_http() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,6 +334,9 @@ fn bad_announces_get_a_failure_reason_over_http() {
         get(&format!("info_hash={}&{id}", "%AA".repeat(20))),
         "d14:failure reason12:missing porte"
     );
+    let mut udp = String::new();
+    out.read_line(&mut udp).unwrap();
+    assert!(udp.starts_with("and on UDP 127.0.0.1:"), "{udp}");
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert!(

@@ -5,6 +5,9 @@ get TORRENT DIR PORT...          downloads into DIR from 127.0.0.1:PORT..., prin
                                  the hash failures seen; exits 1 after 60 s. The
                                  first port is tried alone until a hash fails or
                                  3 s pass, then the others join
+track TORRENT DIR                downloads into DIR from the peers the torrent's
+                                 tracker names (HTTP or UDP), no peer given;
+                                 prints the tracker's alerts; exits 1 after 60 s
 """
 import os
 import sys
@@ -52,8 +55,30 @@ def get(torrent, save, ports):
     print("hash_failed", failed)
 
 
+def track(torrent, save):
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False, "enable_lsd": False,
+        "enable_upnp": False, "enable_natpmp": False,
+        "alert_mask": lt.alert.category_t.tracker_notification
+        | lt.alert.category_t.error_notification,
+    })
+    h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save})
+    deadline = time.time() + 60
+    while not h.status().is_seeding:
+        for a in ses.pop_alerts():
+            print(type(a).__name__, a.message(), flush=True)
+        if time.time() > deadline:
+            print("timeout; progress", h.status().progress, file=sys.stderr)
+            sys.exit(1)
+        time.sleep(0.05)
+    print("complete", flush=True)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == "track":
+        track(sys.argv[2], sys.argv[3])
     else:
         get(sys.argv[2], sys.argv[3], [int(p) for p in sys.argv[4:]])
