@@ -297,3 +297,85 @@ fn serve_runs_the_swarm_and_writes_the_torrents() {
     );
     drop(child);
 }
+
+#[test]
+fn libtorrent_downloads_a_multi_file_torrent_from_a_labs_peers() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    // A lab whose torrent is a folder of its data: three files, the middle
+    // one shorter than a block, pieces spanning the files.
+    let album = dir.path().join("data/album");
+    std::fs::create_dir_all(album.join("disc")).unwrap();
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a.txt",
+            (0..40000u32).map(|i| (i * 7 % 251) as u8).collect(),
+        ),
+        ("disc/b.txt", b"five!".to_vec()),
+        (
+            "c.bin",
+            (0..70000u32).map(|i| (i * 13 % 241) as u8).collect(),
+        ),
+    ];
+    for (p, bytes) in &files {
+        std::fs::write(album.join(p), bytes).unwrap();
+    }
+    let lab = dir.path().join("album.yaml");
+    std::fs::write(
+        &lab,
+        "name: album\ntitle: A multi-file torrent\ndata: data\n\
+         torrents:\n  - { name: album, path: album, piece_length: 16384 }\n\
+         servers:\n  - { name: tracker, kind: tracker, port: 37971 }\n\
+         \x20 - { name: left, kind: peer, port: 37972, has: [0, 1, 2, 3] }\n\
+         \x20 - { name: right, kind: peer, port: 37973, has: [4, 5, 6] }\n\
+         program:\n  entry: [client.py]\n\
+         checks:\n  - { id: runs, title: r, points: 1 }\n",
+    )
+    .unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .args(["serve", "--lab"])
+        .arg(&lab)
+        .current_dir(&work)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let out = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let mut lines = BufReader::new(out).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.starts_with("right:") {
+            break;
+        }
+    }
+    let got = dir.path().join("got");
+    std::fs::create_dir_all(&got).unwrap();
+    let client = std::process::Command::new("/usr/bin/python3")
+        .arg(root().join("tests/bt/libtorrent_client.py"))
+        .arg("track")
+        .arg(work.join("album.torrent"))
+        .arg(&got)
+        .output()
+        .expect("python3-libtorrent");
+    assert!(
+        client.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&client.stdout),
+        String::from_utf8_lossy(&client.stderr)
+    );
+    for (p, bytes) in &files {
+        assert_eq!(
+            &std::fs::read(got.join("album").join(p)).unwrap(),
+            bytes,
+            "{p}"
+        );
+    }
+}

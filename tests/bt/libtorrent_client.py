@@ -60,6 +60,8 @@ def track(torrent, save):
         "listen_interfaces": "127.0.0.1:0",
         "enable_dht": False, "enable_lsd": False,
         "enable_upnp": False, "enable_natpmp": False,
+        # Every peer here is 127.0.0.1.
+        "allow_multiple_connections_per_ip": True,
         "alert_mask": lt.alert.category_t.tracker_notification
         | lt.alert.category_t.error_notification,
     })
