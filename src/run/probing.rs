@@ -580,6 +580,10 @@ async fn announce_step(
     );
     t.netns = netns.clone();
     let udp_at = SocketAddr::new(target.ip(), announce.udp_port.unwrap_or(target.port()));
+    let mut retry = probes::tracker::udp::Retry::default();
+    if let Some(base) = announce.udp_retry {
+        retry.base = base.get();
+    }
     let recorder = recorder.clone();
     let task = crate::servers::clock::handle().spawn(async move {
         let at = recorder.now();
@@ -589,7 +593,7 @@ async fn announce_step(
                 netns.as_deref(),
                 hash,
                 seed,
-                tracker::udp::Retry::default(),
+                retry,
             )
             .await;
             let lines: Vec<String> = out.datagrams.iter().map(|d| d.evidence()).collect();

@@ -783,6 +783,11 @@ pub struct AnnounceProbeSpec {
     /// on over TCP).
     #[serde(default)]
     pub udp_port: Option<u16>,
+    /// udp-tracker: how long to wait for the first reply to a request
+    /// before sending it again; the wait doubles at each retry (BEP 15
+    /// says 15 s, shortened for grading; default 250ms, 4 sends).
+    #[serde(default)]
+    pub udp_retry: Option<Dur>,
 }
 
 /// The scenarios an `announce` probe may run.

@@ -88,6 +88,7 @@ fn examples() -> Vec<(&'static str, &'static str, Value)> {
         ("AnnounceProbeSpec", "scenario", json!("peer-list")),
         ("AnnounceProbeSpec", "path", json!("/announce")),
         ("AnnounceProbeSpec", "udp_port", json!(6969)),
+        ("AnnounceProbeSpec", "udp_retry", json!("500ms")),
         ("LeechProbeSpec", "pipeline", json!(5)),
         ("LeechProbeSpec", "cancel", json!(true)),
         ("TorrentSpec", "piece_length", json!(32768)),
