@@ -379,3 +379,97 @@ fn libtorrent_downloads_a_multi_file_torrent_from_a_labs_peers() {
         );
     }
 }
+
+#[test]
+fn aria2c_and_ctorrent_download_from_the_labs_peers_through_its_tracker() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = std::fs::read_to_string(root().join("labs/bt-download.yaml")).unwrap();
+    let lab = dir.path().join("lab.yaml");
+    let moved = regex::Regex::new(r"port: (\d+)")
+        .unwrap()
+        .replace_all(&yaml, |c: &regex::Captures| {
+            format!("port: {}", c[1].parse::<u32>().unwrap() + 32000)
+        });
+    std::fs::write(&lab, moved.as_ref()).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .args(["serve", "--lab"])
+        .arg(&lab)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let out = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let mut lines = BufReader::new(out).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.starts_with("delta:") {
+            break;
+        }
+    }
+    // Keep reading what it prints, so that it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let run = |what: &str, mut cmd: std::process::Command, limit: u64| {
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let mut child = Kill(child);
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(limit);
+        loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                assert!(status.success(), "{what}: {status}");
+                return;
+            }
+            assert!(std::time::Instant::now() < end, "{what} still running");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let aria = dir.path().join("aria2c");
+    for torrent in ["swarm.torrent", "liars.torrent", "vanishing.torrent"] {
+        let mut cmd = std::process::Command::new("aria2c");
+        cmd.args([
+            "--no-conf",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--seed-time=0",
+            "--listen-port=39101",
+        ])
+        .arg("-d")
+        .arg(&aria)
+        .arg(dir.path().join(torrent));
+        run(&format!("aria2c {torrent}"), cmd, 60);
+    }
+    // ctorrent keeps one connection per address: each lab peer has its own.
+    let ct = dir.path().join("ctorrent");
+    std::fs::create_dir_all(&ct).unwrap();
+    let mut cmd = std::process::Command::new("ctorrent");
+    cmd.args(["-e", "0", "-p", "39102"])
+        .arg(dir.path().join("swarm.torrent"))
+        .current_dir(&ct)
+        .stdin(std::process::Stdio::null());
+    run("ctorrent", cmd, 90);
+    let a = std::fs::read(aria.join("swarm.bin")).unwrap();
+    assert_eq!(a.len(), 1 << 20);
+    assert_eq!(a, std::fs::read(ct.join("swarm.bin")).unwrap());
+    // aria2c got past the liar and the dropper: whole files (it checks
+    // every piece itself before it says it is done).
+    assert_eq!(
+        std::fs::metadata(aria.join("liars.bin")).unwrap().len(),
+        200000
+    );
+    assert_eq!(
+        std::fs::metadata(aria.join("vanishing.bin")).unwrap().len(),
+        600000
+    );
+}

@@ -588,14 +588,7 @@ async fn announce_step(
     let task = crate::servers::clock::handle().spawn(async move {
         let at = recorder.now();
         let (lines, judgement, end) = if scenario == "udp-tracker" {
-            let out = tracker::udp::udp_tracker(
-                udp_at,
-                netns.as_deref(),
-                hash,
-                seed,
-                retry,
-            )
-            .await;
+            let out = tracker::udp::udp_tracker(udp_at, netns.as_deref(), hash, seed, retry).await;
             let lines: Vec<String> = out.datagrams.iter().map(|d| d.evidence()).collect();
             let answered = out.datagrams.iter().any(|d| d.reply.is_some());
             let end = if answered {
