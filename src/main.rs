@@ -1213,7 +1213,7 @@ async fn serve_tracker(torrents: &[PathBuf], host: &str, port: u16, interval: u3
 /// current folder; prints each announce and each peer's messages until
 /// SIGINT or SIGTERM.
 async fn serve_swarm(lab: &Lab) -> ExitCode {
-    use netgrade::trace::{Dir, EventKind, Recorder};
+    use netgrade::trace::{EventKind, Recorder};
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
     let recorder = Recorder::with_tap(tx);
     let running = match servers::start(lab, lab.seed, None, None, None, &recorder) {
@@ -1241,11 +1241,10 @@ async fn serve_swarm(lab: &Lab) -> ExitCode {
                     name,
                     block,
                     ..
-                } => {
-                    let arrow = if dir == Dir::In { "->" } else { "<-" };
-                    let block = block.map_or(String::new(), |(i, b, l)| format!(" {i}/{b}/{l}"));
-                    format!("{server}: conn {conn} {arrow} {name}{block}")
-                }
+                } => format!(
+                    "{server}: {}",
+                    servers::peer::message_line(conn, dir, &name, block)
+                ),
                 EventKind::Deviation {
                     server,
                     conn,

@@ -80,6 +80,62 @@ const EXPECTED: &[Expectation] = &[
     ("never-ends", &["runs", "handshake"], Some(&["announce"])),
 ];
 
+/// A child killed when the test ends, however it ends.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+type Lines = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
+
+/// `netgrade serve --lab LAB` in `cwd`, once it has printed the line that
+/// starts with `last` (the lines so far); what it prints next comes
+/// through the lines.
+fn serve_lab(
+    lab: &std::path::Path,
+    cwd: &std::path::Path,
+    last: &str,
+) -> (Kill, Vec<String>, Lines) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
+        .args(["serve", "--lab"])
+        .arg(lab)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let child = Kill(child);
+    let mut lines = std::io::BufReader::new(out).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let done = line.starts_with(last);
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    (child, seen, lines)
+}
+
+/// The bt-download lab written into `dir` with every port moved up by
+/// `by`, so that a test serves it beside anything else.
+fn moved_lab(dir: &std::path::Path, by: u32) -> std::path::PathBuf {
+    let yaml = std::fs::read_to_string(root().join("labs/bt-download.yaml")).unwrap();
+    let lab = dir.join("lab.yaml");
+    let moved = regex::Regex::new(r"port: (\d+)")
+        .unwrap()
+        .replace_all(&yaml, |c: &regex::Captures| {
+            format!("port: {}", c[1].parse::<u32>().unwrap() + by)
+        });
+    std::fs::write(&lab, moved.as_ref()).unwrap();
+    lab
+}
+
 fn fixture(name: &str) -> String {
     format!("fixtures/bt-download/{name}")
 }
@@ -220,41 +276,10 @@ fn the_lab_side_of_a_run_is_the_same_every_time() {
 
 #[test]
 fn serve_runs_the_swarm_and_writes_the_torrents() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let yaml = std::fs::read_to_string(root().join("labs/bt-download.yaml")).unwrap();
     // Ports of their own, so that the test runs beside anything else.
-    let lab = dir.path().join("lab.yaml");
-    let moved = regex::Regex::new(r"port: (\d+)")
-        .unwrap()
-        .replace_all(&yaml, |c: &regex::Captures| {
-            format!("port: {}", c[1].parse::<u32>().unwrap() + 31000)
-        });
-    std::fs::write(&lab, moved.as_ref()).unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
-        .args(["serve", "--lab"])
-        .arg(&lab)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let out = child.stdout.take().unwrap();
-    let child = Kill(child);
-    let mut lines = BufReader::new(out).lines();
-    let mut seen = Vec::new();
-    while let Some(Ok(line)) = lines.next() {
-        seen.push(line.clone());
-        if line.starts_with("delta:") {
-            break;
-        }
-    }
+    let lab = moved_lab(dir.path(), 31000);
+    let (child, seen, mut lines) = serve_lab(&lab, dir.path(), "delta:");
     assert!(
         seen.contains(&"wrote single.torrent".to_string()),
         "{seen:?}"
@@ -300,7 +325,6 @@ fn serve_runs_the_swarm_and_writes_the_torrents() {
 
 #[test]
 fn libtorrent_downloads_a_multi_file_torrent_from_a_labs_peers() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     // A lab whose torrent is a folder of its data: three files, the middle
     // one shorter than a block, pieces spanning the files.
@@ -334,28 +358,7 @@ fn libtorrent_downloads_a_multi_file_torrent_from_a_labs_peers() {
     .unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
-        .args(["serve", "--lab"])
-        .arg(&lab)
-        .current_dir(&work)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let out = child.stdout.take().unwrap();
-    let _child = Kill(child);
-    let mut lines = BufReader::new(out).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if line.starts_with("right:") {
-            break;
-        }
-    }
+    let (_child, _, _lines) = serve_lab(&lab, &work, "right:");
     let got = dir.path().join("got");
     std::fs::create_dir_all(&got).unwrap();
     let client = std::process::Command::new("/usr/bin/python3")
@@ -382,38 +385,9 @@ fn libtorrent_downloads_a_multi_file_torrent_from_a_labs_peers() {
 
 #[test]
 fn aria2c_and_ctorrent_download_from_the_labs_peers_through_its_tracker() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let yaml = std::fs::read_to_string(root().join("labs/bt-download.yaml")).unwrap();
-    let lab = dir.path().join("lab.yaml");
-    let moved = regex::Regex::new(r"port: (\d+)")
-        .unwrap()
-        .replace_all(&yaml, |c: &regex::Captures| {
-            format!("port: {}", c[1].parse::<u32>().unwrap() + 32000)
-        });
-    std::fs::write(&lab, moved.as_ref()).unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("netgrade"))
-        .args(["serve", "--lab"])
-        .arg(&lab)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let out = child.stdout.take().unwrap();
-    let _child = Kill(child);
-    let mut lines = BufReader::new(out).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if line.starts_with("delta:") {
-            break;
-        }
-    }
+    let lab = moved_lab(dir.path(), 32000);
+    let (_child, _, mut lines) = serve_lab(&lab, dir.path(), "delta:");
     // Keep reading what it prints, so that it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref() {});
     let run = |what: &str, mut cmd: std::process::Command, limit: u64| {

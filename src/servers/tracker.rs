@@ -83,6 +83,24 @@ pub struct Announce {
     pub numwant: usize,
 }
 
+impl Announce {
+    /// The fields for people, ids as text or hex: `info_hash=… peer_id=…
+    /// port=… uploaded=… downloaded=… left=… event=… compact=…`.
+    pub fn fields(&self) -> String {
+        format!(
+            "info_hash={} peer_id={} port={} uploaded={} downloaded={} left={} event={} compact={}",
+            self.info_hash,
+            printable(&self.peer_id),
+            self.port,
+            self.uploaded,
+            self.downloaded,
+            self.left,
+            self.event.map_or("none", AnnounceEvent::as_str),
+            u8::from(self.compact),
+        )
+    }
+}
+
 /// Percent-decodes a query component (`+` stays `+`).
 fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
@@ -196,19 +214,7 @@ impl fmt::Display for AnnounceRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "announce from {}: ", self.from)?;
         if let Ok(a) = &self.announce {
-            write!(
-                f,
-                "info_hash={} peer_id={} port={} uploaded={} downloaded={} left={} event={} compact={} numwant={} ",
-                a.info_hash,
-                printable(&a.peer_id),
-                a.port,
-                a.uploaded,
-                a.downloaded,
-                a.left,
-                a.event.map_or("none", AnnounceEvent::as_str),
-                u8::from(a.compact),
-                a.numwant
-            )?;
+            write!(f, "{} numwant={} ", a.fields(), a.numwant)?;
         }
         match &self.outcome {
             Ok(n) => write!(f, "-> {n} peers"),
@@ -562,17 +568,7 @@ pub fn transcript(server: &str, trace: &crate::trace::Trace) -> Vec<String> {
 /// outcome, without the client's address (its port changes run to run).
 fn announce_line(r: &AnnounceRecord) -> String {
     let asked = match &r.announce {
-        Ok(a) => format!(
-            "info_hash={} peer_id={} port={} uploaded={} downloaded={} left={} event={} compact={}",
-            a.info_hash,
-            printable(&a.peer_id),
-            a.port,
-            a.uploaded,
-            a.downloaded,
-            a.left,
-            a.event.map_or("none", AnnounceEvent::as_str),
-            u8::from(a.compact),
-        ),
+        Ok(a) => a.fields(),
         Err(_) => format!("{:?}", r.target),
     };
     match &r.outcome {

@@ -799,13 +799,27 @@ fn lab_torrent_len(lab: &Lab, path: &str) -> Option<u64> {
     found.then_some(len)
 }
 
+/// The lab's torrent called `name`, or its first.
+fn named_torrent<'a>(lab: &'a Lab, name: Option<&str>) -> Option<&'a super::TorrentSpec> {
+    match name {
+        Some(name) => lab.torrents.iter().find(|t| t.name == name),
+        None => lab.torrents.first(),
+    }
+}
+
+/// How many pieces a lab's torrent has, when its content is known.
+fn torrent_pieces(lab: &Lab, torrent: &super::TorrentSpec) -> Option<u64> {
+    let len = match (torrent.size, &torrent.path) {
+        (Some(size), _) => Some(size),
+        (None, Some(path)) => lab_torrent_len(lab, path),
+        _ => None,
+    };
+    len.map(|l| l.div_ceil(torrent.piece_length.max(1)))
+}
+
 /// A peer: the torrent it seeds, and piece numbers within it.
 fn peer_rules(lab: &Lab, server: &super::ServerSpec, here: &[Step], r: &mut Rules) {
-    let torrent = match &server.torrent {
-        Some(name) => lab.torrents.iter().find(|t| &t.name == name),
-        None => lab.torrents.first(),
-    };
-    let Some(torrent) = torrent else {
+    let Some(torrent) = named_torrent(lab, server.torrent.as_deref()) else {
         let (at, message) = match &server.torrent {
             Some(name) => (
                 "torrent",
@@ -824,12 +838,7 @@ fn peer_rules(lab: &Lab, server: &super::ServerSpec, here: &[Step], r: &mut Rule
         });
         return;
     };
-    let len = match (torrent.size, &torrent.path) {
-        (Some(size), _) => Some(size),
-        (None, Some(path)) => lab_torrent_len(lab, path),
-        _ => None,
-    };
-    let Some(pieces) = len.map(|l| l.div_ceil(torrent.piece_length.max(1))) else {
+    let Some(pieces) = torrent_pieces(lab, torrent) else {
         return;
     };
     let fields: [(&str, Vec<u32>); 4] = [
@@ -977,7 +986,7 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
         }
         if let Some(announce) = &probe.announce {
             let at = [here[0], here[1], Step::Key("announce")];
-            if !super::ANNOUNCE_SCENARIOS.contains(&announce.scenario.as_str()) {
+            if !super::announce_scenarios().any(|k| k == announce.scenario) {
                 r.at_key(
                     &at,
                     "scenario",
@@ -985,7 +994,7 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
                 )
                 .set_help(format!(
                     "write one of: {}",
-                    super::ANNOUNCE_SCENARIOS.join(", ")
+                    super::announce_scenarios().collect::<Vec<_>>().join(", ")
                 ));
             }
             if probe.raw.is_some()
@@ -1035,11 +1044,7 @@ fn leech_probe_rules(
             .set_help("a probe downloads from a BitTorrent peer (`leech:`), or sends an HTTP request or a DNS query, not both");
     }
     let at = [here[0], here[1], Step::Key("leech")];
-    let torrent = match &leech.torrent {
-        Some(name) => lab.torrents.iter().find(|t| &t.name == name),
-        None => lab.torrents.first(),
-    };
-    let Some(torrent) = torrent else {
+    let Some(torrent) = named_torrent(lab, leech.torrent.as_deref()) else {
         let names: Vec<&str> = lab.torrents.iter().map(|t| t.name.as_str()).collect();
         r.at(
             &at,
@@ -1052,12 +1057,7 @@ fn leech_probe_rules(
         });
         return;
     };
-    let len = match (torrent.size, &torrent.path) {
-        (Some(size), _) => Some(size),
-        (None, Some(path)) => lab_torrent_len(lab, path),
-        _ => None,
-    };
-    if let Some(pieces) = len.map(|l| l.div_ceil(torrent.piece_length.max(1)))
+    if let Some(pieces) = torrent_pieces(lab, torrent)
         && let Some(bad) = leech
             .pieces
             .iter()

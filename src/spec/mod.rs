@@ -790,16 +790,13 @@ pub struct AnnounceProbeSpec {
     pub udp_retry: Option<Dur>,
 }
 
-/// The scenarios an `announce` probe may run.
-pub const ANNOUNCE_SCENARIOS: [&str; 7] = [
-    "bencoded",
-    "interval",
-    "peer-list",
-    "events",
-    "failure-reason",
-    "concurrent-announces",
-    "udp-tracker",
-];
+/// The scenarios an `announce` probe may run: those over HTTP, and
+/// `udp-tracker`.
+pub fn announce_scenarios() -> impl Iterator<Item = &'static str> {
+    crate::probes::tracker::CHECKS
+        .into_iter()
+        .chain(["udp-tracker"])
+}
 
 /// A download netgrade's leecher makes from a student's BitTorrent peer:
 /// handshake, bitfield, interested, then blocks of 16 KiB, each checked.

@@ -498,6 +498,17 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// One recorded message for people: `conn 1 -> request 3/0/16384` (`->`
+/// sent by the other side, `<-` by the reference peer).
+pub fn message_line(conn: u32, dir: Dir, name: &str, block: Option<(u32, u32, u32)>) -> String {
+    let arrow = if dir == Dir::In { "->" } else { "<-" };
+    match (name, block) {
+        ("have", Some((i, _, _))) => format!("conn {conn} {arrow} have {i}"),
+        (_, Some((i, b, l))) => format!("conn {conn} {arrow} {name} {i}/{b}/{l}"),
+        _ => format!("conn {conn} {arrow} {name}"),
+    }
+}
+
 /// What peer `server` exchanged, connection by connection, a line per
 /// message, for transcripts: `conn 1 -> request 3/0/16384` (`->` sent by
 /// the other side, `<-` by the peer).
@@ -512,15 +523,7 @@ pub fn transcript(server: &str, trace: &crate::trace::Trace) -> Vec<String> {
                 name,
                 block,
                 ..
-            } if s == server => {
-                let arrow = if *dir == Dir::In { "->" } else { "<-" };
-                let what = match (name.as_str(), block) {
-                    ("have", Some((i, _, _))) => format!("have {i}"),
-                    (_, Some((i, b, l))) => format!("{name} {i}/{b}/{l}"),
-                    _ => name.clone(),
-                };
-                lines.push((*conn, format!("conn {conn} {arrow} {what}")));
-            }
+            } if s == server => lines.push((*conn, message_line(*conn, *dir, name, *block))),
             EventKind::Deviation {
                 server: s,
                 conn,
