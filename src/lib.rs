@@ -31,18 +31,22 @@
 //!   cgroup, the helper that starts it, clean-up of leftovers, the janitor,
 //!   the capture's routes and BPF steering, diagnoses of common errors.
 //! - [`servers`]: one module per reference server (the lossy UDP pinger,
-//!   HTTP/1.1, SMTP, POP3, the lab's DNS name servers, the capture's DNS
+//!   HTTP/1.1, SMTP, POP3, the lab's DNS name servers, the BitTorrent
+//!   tracker (HTTP and UDP) and peers (seeders with seeded misbehaviour, and
+//!   the leecher that downloads from a student's peer), the capture's DNS
 //!   resolver), their TLS, their
 //!   runtime and its lateness, a watcher of where a program's traffic went,
 //!   and the servers run on their own, as `netgrade serve` runs them.
 //! - [`probes`]: netgrade as a client of a student's server (raw HTTP exchanges
-//!   and the response parser the checks use; DNS queries over UDP and TCP).
+//!   and the response parser the checks use; DNS queries over UDP and TCP;
+//!   fake peers' announces to a student's BitTorrent tracker, judged as they
+//!   run).
 //! - [`dns_wire`]: DNS messages read field by field, each field with its
 //!   offset and each name with the pointers it was reached through, read as
 //!   far as they go; the dns-client and dns-server checks and the DNS probes
 //!   share it.
 //! - [`torrent`]: BitTorrent metainfo files (BEP 3) read, written and made,
-//!   and their info_hash.
+//!   their info_hash, and a lab's torrents made for a run.
 //! - [`trace`]: the event record every run produces; checks read only this.
 //! - [`checks`]: check kinds, each a function from trace to verdict, and the
 //!   lab's numbers their messages, titles and hints name ([`checks::params`]).
