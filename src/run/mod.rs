@@ -130,7 +130,7 @@ pub async fn run_one(lab: &Lab, submission: &Path, shown: &str, opts: &Options) 
 
 /// Like [`run_one`], also returning the run's normalized session transcript
 /// (what a golden transcript holds). A lab of several cases runs the
-/// program once per case and merges the runs ([`cases`]).
+/// program once per case and merges the runs (see `cases.rs`).
 pub async fn run_with_session(
     lab: &Lab,
     submission: &Path,
