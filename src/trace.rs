@@ -807,9 +807,10 @@ impl Recorder {
             last: None,
             last_output: None,
         };
+        let (start, wall) = clock_pair();
         Recorder {
-            start: Instant::now(),
-            wall: std::time::SystemTime::now(),
+            start,
+            wall,
             store: Arc::new(Mutex::new(store)),
             tap: None,
         }
@@ -926,6 +927,30 @@ impl Default for Recorder {
     fn default() -> Self {
         Recorder::new()
     }
+}
+
+/// The monotonic clock and the wall clock read at one moment: a pair read
+/// with a preemption between its two reads would shift every kernel
+/// timestamp ([`Recorder::at_wall`]) against the run's own times, and
+/// reorder a datagram and the reply it answers. The tightest of a few
+/// tries is kept (the wall clock read on both sides of the monotonic one).
+fn clock_pair() -> (Instant, std::time::SystemTime) {
+    let mut best: Option<(Duration, Instant, std::time::SystemTime)> = None;
+    for _ in 0..16 {
+        let before = std::time::SystemTime::now();
+        let mono = Instant::now();
+        let after = std::time::SystemTime::now();
+        let gap = after.duration_since(before).unwrap_or_default();
+        let wall = before + gap / 2;
+        if best.is_none_or(|(g, _, _)| gap < g) {
+            best = Some((gap, mono, wall));
+        }
+        if gap < Duration::from_micros(20) {
+            break;
+        }
+    }
+    let (_, mono, wall) = best.expect("at least one try");
+    (mono, wall)
 }
 
 /// The finished record of a run, ordered by time.
