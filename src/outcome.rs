@@ -179,6 +179,33 @@ pub struct ProgramSummary {
     pub stderr: String,
     /// Whether `stderr` is not all the program wrote there, as `stdout_truncated`.
     pub stderr_truncated: bool,
+    /// The other instances of a lab of several (`program.instances`),
+    /// from instance 2 on; the fields above are instance 1's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<InstanceSummary>,
+}
+
+/// One more instance of the student's server in a lab of several.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceSummary {
+    /// Its number, from 2.
+    pub instance: u8,
+    /// Its command line.
+    pub command: Vec<String>,
+    /// The port it was told to listen on.
+    pub port: u16,
+    /// Where it listened; `None` when it listened nowhere in time.
+    pub listened: Option<std::net::SocketAddr>,
+    /// How it ended ([`ExitKind::Stopped`]: netgrade stopped it after the probes).
+    pub exit: ExitKind,
+    /// Wall time from spawn to exit, in milliseconds.
+    pub duration_ms: u64,
+    /// What it wrote on standard output, as [`ProgramSummary::stdout`].
+    pub stdout: String,
+    /// What it wrote on standard error.
+    pub stderr: String,
+    /// Whether either stream was cut.
+    pub truncated: bool,
 }
 
 /// How much of each of the program's streams a report carries.
@@ -214,6 +241,7 @@ impl ProgramSummary {
             stdout_truncated: false,
             stderr: String::new(),
             stderr_truncated: false,
+            instances: Vec::new(),
         }
     }
 }

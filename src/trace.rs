@@ -236,6 +236,28 @@ pub enum EventKind {
         /// Where the new instance listens; `None` when it did not listen in time.
         addr: Option<SocketAddr>,
     },
+    /// Another instance of the student's server (instance 2 and on, in a
+    /// lab of `program.instances`) was started in a folder of its own.
+    InstanceStarted {
+        /// Its number, from 2.
+        instance: u8,
+        /// The port it was told to listen on (`{listen}`).
+        port: u16,
+        /// Where it listens (its port if it listens there, else the first
+        /// one found); `None` when it listened nowhere in time.
+        addr: Option<SocketAddr>,
+        /// How long netgrade waited for it to listen.
+        waited: Duration,
+    },
+    /// Another instance ended: by itself, or stopped after the last probe.
+    InstanceEnded {
+        /// Its number, from 2.
+        instance: u8,
+        /// How it ended ([`ExitKind::Stopped`]: netgrade stopped it).
+        exit: ExitKind,
+        /// The end of what it printed on stderr (its traceback).
+        stderr: String,
+    },
     /// The student's server did not listen on any TCP port in time.
     NotListening {
         /// How long netgrade waited.
@@ -297,6 +319,8 @@ pub enum EventKind {
     Leech {
         /// The probe's id.
         probe: String,
+        /// The instance of the student's program it downloaded from, from 1.
+        instance: u8,
         /// What the peer did.
         report: Box<crate::servers::peer::leecher::LeechReport>,
     },
@@ -649,6 +673,7 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         | K::NotListening { .. }
         | K::ServerEnded { .. }
         | K::ServerRestarted { .. }
+        | K::InstanceStarted { .. }
         | K::Capturing { .. }
         | K::RecordingCapped { .. }
         | K::RecordingCut { .. } => return None,
@@ -685,6 +710,7 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         ),
         K::Torrent { meta, .. } => (Budget::Traffic, meta.info.pieces.len() * 20 + 128),
         K::TlsFailed { reason, .. } => (Budget::Traffic, reason.len()),
+        K::InstanceEnded { stderr, .. } => (Budget::Traffic, stderr.len()),
         K::DnsMessage { raw, summary, .. } => (
             Budget::Traffic,
             raw.len()
@@ -995,7 +1021,8 @@ impl Trace {
             return;
         }
         for e in &mut self.events {
-            if let EventKind::Output { line, .. } = &mut e.kind
+            if let EventKind::Output { line, .. } | EventKind::InstanceEnded { stderr: line, .. } =
+                &mut e.kind
                 && line.contains(from)
             {
                 *line = line.replace(from, to);

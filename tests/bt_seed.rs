@@ -10,20 +10,43 @@ use common::*;
 
 const LAB: &str = "bt-seed";
 
-const CHECKS: [&str; 6] = [
+const CHECKS: [&str; 7] = [
     "runs",
     "handshake-reply",
     "bitfield",
     "unchokes",
     "serves-pieces",
     "handles-cancel",
+    "swarm",
 ];
 
 const EXPECTED: &[Expectation] = &[
     ("bt-seed/reference", &[], None),
     ("bt-seed-real/libtorrent", &[], None),
-    ("bt-seed/ignores-begin", &["serves-pieces"], None),
-    ("bt-seed/padded-last-block", &["serves-pieces"], None),
+    (
+        "bt-seed/ignores-begin",
+        &["serves-pieces"],
+        Some(&[
+            "runs",
+            "handshake-reply",
+            "bitfield",
+            "unchokes",
+            "handles-cancel",
+        ]),
+    ),
+    (
+        "bt-seed/padded-last-block",
+        &["serves-pieces"],
+        Some(&[
+            "runs",
+            "handshake-reply",
+            "bitfield",
+            "unchokes",
+            "handles-cancel",
+        ]),
+    ),
+    ("bt-seed/fixed-port", &["swarm"], None),
+    ("bt-seed/shared-port", &["swarm"], None),
     ("bt-seed/closes-on-cancel", &["handles-cancel"], None),
     (
         "bt-seed/never-unchokes",
@@ -69,14 +92,32 @@ fn every_bt_seed_fixture_gets_the_grade_it_deserves() {
         ),
         (
             "bt-seed/never-unchokes",
-            &["serves-pieces", "handles-cancel"],
+            &["serves-pieces", "handles-cancel", "swarm"],
         ),
+        // One fault charged once: a second seeder serving the same wrong
+        // blocks is not charged again.
+        ("bt-seed/ignores-begin", &["swarm"]),
     ] {
         let run = run_of(&report, &fixture(name));
         for id in ids {
             assert_eq!(status(run, id), "skip", "{name}/{id}: {run}");
         }
     }
+    // Each instance is reported: instance 2 of fixed-port, with its traceback.
+    let second = &run_of(&report, &fixture("bt-seed/fixed-port"))["program"]["instances"][0];
+    assert_eq!(second["instance"], 2, "{second}");
+    assert_eq!(second["port"], 6882, "{second}");
+    assert!(second["listened"].is_null(), "{second}");
+    assert_eq!(second["command"][4], "6882", "{second}");
+    assert!(
+        second["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("File \"seeder.py\", line"),
+        "{second}"
+    );
+    let second = &run_of(&report, &fixture("bt-seed/reference"))["program"]["instances"][0];
+    assert_eq!(second["listened"], "127.0.0.1:6882", "{second}");
     for (name, id, needle) in [
         (
             "bt-seed/ignores-begin",
@@ -108,6 +149,11 @@ fn every_bt_seed_fixture_gets_the_grade_it_deserves() {
             "handshake-reply",
             "7 bytes came back: 00 00 00 03 05 ff c0",
         ),
+        (
+            "bt-seed/fixed-port",
+            "swarm",
+            "instance 2: it never listened on port 6882, the port it was told; it exited with status 1: OSError: [Errno 98] Address already in use",
+        ),
     ] {
         let m = message(&report, &fixture(name), id);
         assert!(m.contains(needle), "{name}/{id}: {m}");
@@ -125,7 +171,7 @@ fn aria2c_as_the_students_seeder_gets_full_marks() {
         .arg(
             "aria2c --no-conf --enable-dht=false --enable-dht6=false --bt-enable-lpd=false \
              --enable-peer-exchange=false --seed-ratio=0.0 --check-integrity=true \
-             --bt-seed-unverified=true --listen-port=6881 --console-log-level=warn \
+             --bt-seed-unverified=true --listen-port={listen} --console-log-level=warn \
              --summary-interval=0 -d . seed.torrent",
         )
         .arg("--json")

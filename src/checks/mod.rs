@@ -123,6 +123,7 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::Unchokes => bt::seed::unchokes(spec, ctx),
         CheckKind::ServesPieces => bt::seed::serves_pieces(spec, ctx),
         CheckKind::HandlesCancel => bt::seed::handles_cancel(spec, ctx),
+        CheckKind::Swarm => bt::seed::swarm(spec, ctx),
         CheckKind::Bencoded
         | CheckKind::Interval
         | CheckKind::PeerList

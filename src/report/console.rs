@@ -151,6 +151,9 @@ fn write_run(s: &mut String, out: &RunOutcome, p: &Palette) -> fmt::Result {
     };
     for (label, program) in programs {
         writeln!(s, "  {label}: {}", program_line(program))?;
+        for line in super::instance_lines(program) {
+            writeln!(s, "  {line}")?;
+        }
         for diagnosis in &program.diagnoses {
             for line in clean_lines(diagnosis) {
                 writeln!(s, "  diagnosis: {line}")?;

@@ -133,6 +133,9 @@ fn write_run(s: &mut String, out: &RunOutcome) -> fmt::Result {
     }
     if let Some(program) = &out.program {
         writeln!(s, "program: {}\n", text(&program_line(program)))?;
+        for line in super::instance_lines(program) {
+            writeln!(s, "{}\n", text(&line))?;
+        }
     }
     let diagnoses = out.program.iter().flat_map(|p| &p.diagnoses);
     let notes: Vec<String> = diagnoses

@@ -152,6 +152,33 @@ pub(crate) fn program_line(program: &ProgramSummary) -> String {
     line
 }
 
+/// One line per other instance of a lab of several: its command, where it
+/// listened, how it ended and, when it ended by itself, its last stderr line.
+pub(crate) fn instance_lines(program: &ProgramSummary) -> Vec<String> {
+    program
+        .instances
+        .iter()
+        .map(|i| {
+            let listened = match i.listened {
+                Some(at) if at.port() == i.port => format!("listened on {at}"),
+                Some(at) => format!("listened on {at}, not on port {}", i.port),
+                None => format!("never listened on port {}", i.port),
+            };
+            let mut line = format!(
+                "instance {}: {} — {listened}; {}",
+                i.instance,
+                command_line(&i.command),
+                clean(&i.exit.describe())
+            );
+            let last = i.stderr.lines().map(str::trim).rfind(|l| !l.is_empty());
+            if let (false, Some(last)) = (i.exit == ExitKind::Stopped, last) {
+                write!(line, " ({})", clean(last)).expect(WRITE_TO_STRING);
+            }
+            line
+        })
+        .collect()
+}
+
 /// Counts over a batch of runs, for the last line of a grade book.
 #[derive(Default)]
 pub(crate) struct Totals {
@@ -238,6 +265,7 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
             stdout_truncated: false,
             stderr: String::new(),
             stderr_truncated: false,
+            instances: Vec::new(),
         })
     }
 

@@ -66,6 +66,11 @@ pub fn finish(
 ) -> (RunOutcome, String, checks::CaseEvidence) {
     // The work directory is gone after the run: show paths relative to it.
     let root = format!("{}", work.root().display());
+    let others: Vec<(u8, String)> = program
+        .other_roots
+        .iter()
+        .map(|(k, r)| (*k, format!("{}", r.display())))
+        .collect();
     let mut summary = program.summary;
     if let Some(p) = &mut summary {
         for arg in p.command.iter_mut().chain(p.build.iter_mut().flatten()) {
@@ -73,6 +78,17 @@ pub fn finish(
         }
         for text in p.diagnoses.iter_mut().chain([&mut p.stdout, &mut p.stderr]) {
             *text = text.replace(&format!("{root}/"), "");
+        }
+        for i in &mut p.instances {
+            let Some((_, other)) = others.iter().find(|(k, _)| *k == i.instance) else {
+                continue;
+            };
+            for arg in &mut i.command {
+                *arg = arg.replace(other, ".");
+            }
+            for text in [&mut i.stdout, &mut i.stderr] {
+                *text = text.replace(&format!("{other}/"), "");
+            }
         }
     }
     let mut trace = recorder.snapshot();
@@ -82,7 +98,9 @@ pub fn finish(
     }
     // The raw transcript shows paths as the program printed them.
     let raw_trace = plan.opts.raw_transcripts.then(|| trace.clone());
-    trace.replace_in_output(&format!("{root}/"), "");
+    for root in std::iter::once(&root).chain(others.iter().map(|(_, r)| r)) {
+        trace.replace_in_output(&format!("{root}/"), "");
+    }
     if summary.is_none()
         && let Some((_, ExitKind::DidNotStart { reason })) = trace.exit()
     {

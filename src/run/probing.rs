@@ -18,7 +18,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::outcome::ExitKind;
+use crate::outcome::{ExitKind, InstanceSummary};
 use crate::probes::{self, http};
 use crate::sandbox::{self, NetNs, Running, ports};
 use crate::spec::{DnsTransport, Lab, ProbeSpec};
@@ -32,18 +32,32 @@ const END_SETTLE: Duration = Duration::from_secs(1);
 /// How often netgrade looks during [`END_SETTLE`].
 const END_POLL: Duration = Duration::from_millis(10);
 
-/// Starts a student's server, waits until it listens, runs the lab's probes
-/// against it (restarting it when a request ends it), and stops it. Every
-/// step has a deadline. The result is the last instance's exit, with the
-/// output, durations and leftovers of every instance.
+/// Another instance of the student's server (a lab of `program.instances`),
+/// ready to start: its number (from 2), the port it is told, its command
+/// (in its own folder, as its own user), or why it cannot start.
+pub struct OtherInstance {
+    /// Its number, from 2.
+    pub number: u8,
+    /// The port it is told to listen on.
+    pub port: u16,
+    /// How to start it, or why it cannot be.
+    pub cmd: Result<sandbox::Command, String>,
+}
+
+/// Starts a student's server (and its other instances, in a lab of
+/// several), waits until it listens, runs the lab's probes against it
+/// (restarting the first instance when a request ends it), and stops it.
+/// Every step has a deadline. The result is the first instance's last exit,
+/// with the output, durations and leftovers of each of its restarts, and
+/// an account of each other instance.
 pub async fn drive_server(
     lab: &Lab,
     cmd: &sandbox::Command,
-    fallback: Option<u16>,
+    (fallback, others): (Option<u16>, &[OtherInstance]),
     netns: Option<&NetNs>,
     recorder: &Recorder,
     seed: u64,
-) -> sandbox::Finished {
+) -> (sandbox::Finished, Vec<InstanceSummary>) {
     let started = Instant::now();
     let ready = lab.program.ready_timeout.get();
     let socket = Socket::of(lab);
@@ -54,13 +68,18 @@ pub async fn drive_server(
                 if let Some((waited, exited)) = listen {
                     recorder.record(EventKind::NotListening { waited, exited });
                 }
-                return finished;
+                return (finished, Vec::new());
             }
         };
     recorder.record(EventKind::Listening {
         addr: instance.target,
         all: instance.all.clone(),
     });
+    let mut extras = Vec::new();
+    for other in others {
+        let deadline = Instant::now() + ready;
+        extras.push(Extra::start(other, socket, netns, recorder, deadline).await);
+    }
     let session = Session {
         cmd,
         fallback,
@@ -77,8 +96,106 @@ pub async fn drive_server(
         ),
         max_restarts: 2 * lab.probes.len(),
         ended: Vec::new(),
+        others: extras.iter().map(Extra::addr).collect(),
     };
-    session.run(instance).await
+    let finished = session.run(instance).await;
+    let mut summaries = Vec::new();
+    for extra in extras {
+        summaries.push(extra.stop(recorder, cmd.output_limit).await);
+    }
+    (finished, summaries)
+}
+
+/// Another instance while the probes run: started, or never started.
+struct Extra {
+    number: u8,
+    port: u16,
+    command: Vec<String>,
+    running: Result<Instance, sandbox::Finished>,
+}
+
+impl Extra {
+    /// Starts `other` and waits until it listens (at most until
+    /// `deadline`); records [`EventKind::InstanceStarted`].
+    async fn start(
+        other: &OtherInstance,
+        socket: Socket,
+        netns: Option<&NetNs>,
+        recorder: &Recorder,
+        deadline: Instant,
+    ) -> Extra {
+        let began = Instant::now();
+        let (command, running) = match &other.cmd {
+            Ok(cmd) => {
+                let fallback = (Some(other.port), socket);
+                let started = Instance::start(cmd, fallback, netns, recorder, deadline).await;
+                (cmd.argv.clone(), started.map_err(|(finished, _)| finished))
+            }
+            Err(reason) => (Vec::new(), Err(sandbox::not_started(reason.clone()))),
+        };
+        recorder.record(EventKind::InstanceStarted {
+            instance: other.number,
+            port: other.port,
+            addr: running.as_ref().ok().map(|i| i.target),
+            waited: began.elapsed(),
+        });
+        Extra {
+            number: other.number,
+            port: other.port,
+            command,
+            running,
+        }
+    }
+
+    /// Where probes to this instance go: where it listens, else the port
+    /// it was told (nothing listens there: they are refused).
+    fn addr(&self) -> SocketAddr {
+        match &self.running {
+            Ok(i) => i.target,
+            Err(_) => SocketAddr::from(([127, 0, 0, 1], self.port)),
+        }
+    }
+
+    /// Stops it; records [`EventKind::InstanceEnded`] and returns its account.
+    async fn stop(self, recorder: &Recorder, limit: u64) -> InstanceSummary {
+        let listened = self.running.as_ref().ok().map(|i| i.target);
+        let finished = match self.running {
+            Ok(i) => i.running.stop().await,
+            Err(finished) => finished,
+        };
+        let (stdout, out_cut) = crate::outcome::shown_output(&finished.stdout);
+        let (stderr, err_cut) = crate::outcome::shown_output(&finished.stderr);
+        let tail = String::from_utf8_lossy(tail(&finished.stderr, STDERR_TAIL)).into_owned();
+        recorder.record(EventKind::InstanceEnded {
+            instance: self.number,
+            exit: finished.exit.clone(),
+            stderr: tail,
+        });
+        InstanceSummary {
+            instance: self.number,
+            command: self.command,
+            port: self.port,
+            listened,
+            exit: finished.exit,
+            duration_ms: finished.duration.as_millis() as u64,
+            stdout,
+            stderr,
+            truncated: out_cut || err_cut || finished.cut.iter().any(|c| *c) || limit == 0,
+        }
+    }
+}
+
+/// Bytes of another instance's stderr kept in its [`EventKind::InstanceEnded`].
+const STDERR_TAIL: usize = 2048;
+
+/// The last `n` bytes of `bytes`, from a line's start when one is near.
+fn tail(bytes: &[u8], n: usize) -> &[u8] {
+    let from = bytes.len().saturating_sub(n);
+    let rest = &bytes[from..];
+    match (from, rest.iter().position(|b| *b == b'\n')) {
+        (0, _) | (_, None) => rest,
+        (_, Some(nl)) => &rest[nl + 1..],
+    }
 }
 
 /// The probing of one run: the steps, and the instances that ended so far.
@@ -99,6 +216,8 @@ struct Session<'a> {
     /// Each step may end the server once, and once more when sent again.
     max_restarts: usize,
     ended: Vec<sandbox::Finished>,
+    /// Where the other instances listen (instance 2 first).
+    others: Vec<SocketAddr>,
 }
 
 /// A step whose request reached the current instance: its index, when it
@@ -114,15 +233,20 @@ impl Session<'_> {
         while k < self.steps.len() && Instant::now() < self.stop_at {
             let began = self.recorder.now();
             let (gone, watch) = tokio::sync::watch::channel(false);
+            let targets: Vec<SocketAddr> = std::iter::once(instance.target)
+                .chain(self.others.iter().copied())
+                .collect();
             let step = run_step(
                 &self.steps[k],
-                instance.target,
+                &targets,
                 (self.netns, self.recorder),
                 (self.seed, &self.torrents),
                 watch,
             );
             let outcome = instance.watching(step, &gone).await;
-            if !instance.ended(outcome.died_silent()).await {
+            // A step for another instance says nothing of the first one.
+            let first = self.steps[k].reaches_first();
+            if !first || !instance.ended(outcome.died_silent()).await {
                 last = Some((k, began, outcome));
                 (k, retried) = (k + 1, false);
                 continue;
@@ -420,6 +544,27 @@ impl StepOutcome {
 }
 
 impl Step<'_> {
+    /// The probe the step is about (a held one's, the held probe).
+    fn spec(&self) -> &ProbeSpec {
+        match self {
+            Step::One(p) | Step::Held { held: p, .. } => p,
+        }
+    }
+
+    /// The instance the step goes to, from 1 (`None`: to every instance).
+    fn instance(&self) -> Option<u8> {
+        let spec = self.spec();
+        if spec.leech.as_ref().is_some_and(|l| l.swarm) {
+            return None;
+        }
+        Some(spec.instance.unwrap_or(1))
+    }
+
+    /// Whether the step sends anything to the first instance.
+    fn reaches_first(&self) -> bool {
+        self.instance().is_none_or(|k| k == 1)
+    }
+
     /// The probe an end after this step is recorded against: the first whose
     /// connection died without an answer, else the last request sent.
     fn blamed(&self, outcome: &StepOutcome) -> String {
@@ -440,15 +585,22 @@ impl Step<'_> {
 /// rather than judged on late evidence.
 async fn run_step(
     step: &Step<'_>,
-    target: SocketAddr,
+    targets: &[SocketAddr],
     (netns, recorder): (Option<&NetNs>, &Recorder),
     (seed, torrents): (u64, &std::sync::Arc<Vec<crate::torrent::LabTorrent>>),
     mut gone: tokio::sync::watch::Receiver<bool>,
 ) -> StepOutcome {
+    // Validation keeps every probe's instance among the lab's.
+    let k = step.instance().unwrap_or(1);
+    let target = targets[usize::from(k.max(1) - 1).min(targets.len() - 1)];
     if let Step::One(spec) = step
         && let Some(leech) = &spec.leech
     {
-        return leech_step(spec, leech, target, (netns, recorder), torrents).await;
+        let targets: Vec<(u8, SocketAddr)> = match step.instance() {
+            Some(k) => vec![(k, target)],
+            None => (1..).zip(targets.iter().copied()).collect(),
+        };
+        return leech_step(spec, leech, &targets, (netns, recorder), torrents).await;
     }
     if let Step::One(spec) = step
         && let Some(announce) = &spec.announce
@@ -493,15 +645,17 @@ async fn run_step(
 }
 
 /// A leech probe: netgrade's leecher downloads from the student's peer and
-/// records what it did ([`EventKind::Leech`]).
+/// records what it did ([`EventKind::Leech`]). A swarm download goes to
+/// every instance at once, piece `i` from the `i mod N`-th: one connection,
+/// and one record, per instance.
 async fn leech_step(
     spec: &ProbeSpec,
     leech: &crate::spec::LeechProbeSpec,
-    target: SocketAddr,
+    targets: &[(u8, SocketAddr)],
     (netns, recorder): (Option<&NetNs>, &Recorder),
     torrents: &std::sync::Arc<Vec<crate::torrent::LabTorrent>>,
 ) -> StepOutcome {
-    use crate::servers::peer::leecher::{self, End, LeechPlan};
+    use crate::servers::peer::leecher::{self, LeechPlan};
     let name = spec.id.value.clone();
     let Some(torrent) = crate::torrent::LabTorrent::named(torrents, leech.torrent.as_deref())
     else {
@@ -512,45 +666,76 @@ async fn leech_step(
         Err(_) => return StepOutcome(Vec::new()),
     };
     plan.expected = Some(torrent.data.clone());
-    plan.pieces = leech.pieces.clone();
     plan.cancel = leech.cancel;
     plan.pipeline = leech.pipeline.unwrap_or(leecher::PIPELINE).max(1);
     plan.wait = spec.timeout.get();
     plan.deadline = spec.timeout.get() * 4;
-    let netns = netns.and_then(|ns| ns.try_clone().ok());
-    let recorder = recorder.clone();
-    let timeout = spec.timeout.get();
-    let task = crate::servers::clock::handle().spawn(async move {
-        let at = recorder.now();
-        let report = match probes::connect(target, netns.as_ref(), timeout).await {
-            Ok(stream) => leecher::leech_over(stream, &plan, &recorder).await,
-            Err(e) => leecher::LeechReport {
-                end: End::ConnectFailed(format!("{target}: {e}")),
-                ..leecher::LeechReport::new()
-            },
+    let count = plan.piece_hashes.len() as u32;
+    let wanted: Vec<u32> = leech.pieces.clone().unwrap_or_else(|| (0..count).collect());
+    let n = targets.len();
+    let mut tasks = Vec::new();
+    for (i, &(instance, target)) in targets.iter().enumerate() {
+        let mut plan = plan.clone();
+        plan.conn = u32::from(instance);
+        plan.pieces = match (n, &leech.pieces) {
+            (1, pieces) => pieces.clone(),
+            _ => Some(
+                wanted
+                    .iter()
+                    .copied()
+                    .filter(|p| *p as usize % n == i)
+                    .collect(),
+            ),
         };
-        let end = match &report.end {
-            End::ConnectFailed(why) => crate::trace::ExchangeEnd::ConnectFailed(why.clone()),
-            End::Closed { error: Some(_), .. } => crate::trace::ExchangeEnd::Reset,
-            End::Closed { .. } => crate::trace::ExchangeEnd::Closed,
-            End::TimedOut { .. } => crate::trace::ExchangeEnd::TimedOut,
-            _ => crate::trace::ExchangeEnd::Complete,
-        };
-        let summary = http::Summary {
-            end,
-            received: report.received as usize,
-        };
-        recorder.record_at(
-            at,
-            EventKind::Leech {
-                probe: plan.name.clone(),
-                report: Box::new(report),
-            },
-        );
-        StepOutcome(vec![(plan.name, summary)])
-    });
-    let _guard = AbortOnDrop(task.abort_handle());
-    task.await.unwrap_or(StepOutcome(Vec::new()))
+        let netns = netns.and_then(|ns| ns.try_clone().ok());
+        let recorder = recorder.clone();
+        let task = crate::servers::clock::handle()
+            .spawn(async move { leech_one(plan, (instance, target), netns, recorder).await });
+        tasks.push((AbortOnDrop(task.abort_handle()), task));
+    }
+    let mut out = Vec::new();
+    for (_guard, task) in tasks {
+        out.extend(task.await.ok());
+    }
+    StepOutcome(out)
+}
+
+/// One leecher's download from one instance; records [`EventKind::Leech`].
+async fn leech_one(
+    plan: crate::servers::peer::leecher::LeechPlan,
+    (instance, target): (u8, SocketAddr),
+    netns: Option<NetNs>,
+    recorder: Recorder,
+) -> (String, http::Summary) {
+    use crate::servers::peer::leecher::{self, End};
+    let at = recorder.now();
+    let report = match probes::connect(target, netns.as_ref(), plan.wait).await {
+        Ok(stream) => leecher::leech_over(stream, &plan, &recorder).await,
+        Err(e) => leecher::LeechReport {
+            end: End::ConnectFailed(format!("{target}: {e}")),
+            ..leecher::LeechReport::new()
+        },
+    };
+    let end = match &report.end {
+        End::ConnectFailed(why) => crate::trace::ExchangeEnd::ConnectFailed(why.clone()),
+        End::Closed { error: Some(_), .. } => crate::trace::ExchangeEnd::Reset,
+        End::Closed { .. } => crate::trace::ExchangeEnd::Closed,
+        End::TimedOut { .. } => crate::trace::ExchangeEnd::TimedOut,
+        _ => crate::trace::ExchangeEnd::Complete,
+    };
+    let summary = http::Summary {
+        end,
+        received: report.received as usize,
+    };
+    recorder.record_at(
+        at,
+        EventKind::Leech {
+            probe: plan.name.clone(),
+            instance,
+            report: Box::new(report),
+        },
+    );
+    (plan.name, summary)
 }
 
 /// Most exchanges of a scenario kept in the trace, in words.
@@ -856,6 +1041,28 @@ while True:
     }
 
     #[test]
+    fn steps_go_to_their_instance_and_a_swarm_to_all() {
+        let lab = crate::spec::load_builtin("bt-seed").unwrap().unwrap();
+        let to: Vec<(String, Option<u8>, bool)> = steps(&lab.probes)
+            .iter()
+            .map(|s| (s.spec().id.value.clone(), s.instance(), s.reaches_first()))
+            .collect();
+        assert_eq!(to.last(), Some(&("both".to_string(), None, true)));
+        assert!(
+            to[..to.len() - 1]
+                .iter()
+                .all(|(_, k, first)| *k == Some(1) && *first)
+        );
+    }
+
+    #[test]
+    fn a_stderr_tail_starts_at_a_line() {
+        assert_eq!(tail(b"short", 10), b"short");
+        assert_eq!(tail(b"aaaa\nbbbb\ncc", 7), b"cc");
+        assert_eq!(tail(b"aaaabbbbcc", 4), b"bbcc");
+    }
+
+    #[test]
     fn an_end_is_blamed_on_the_request_that_died_first() {
         let lab = load_str("t.yaml", LAB).unwrap();
         let steps = steps(&lab.probes);
@@ -933,13 +1140,15 @@ while True:
             netns: Some(ns.clone()),
             binds: Vec::new(),
             pid_namespace: true,
+            netns_shared: false,
             record_output: true,
             limits: sandbox::Limits::default(),
             user: None,
             view: None,
         };
         let recorder = Recorder::new();
-        let finished = drive_server(&lab, &cmd, Some(6789), Some(&ns), &recorder, 1).await;
+        let (finished, _) =
+            drive_server(&lab, &cmd, (Some(6789), &[]), Some(&ns), &recorder, 1).await;
         Some((recorder.snapshot(), finished))
     }
 

@@ -39,6 +39,8 @@ pub struct ProgramRun {
     pub started: Option<std::time::Instant>,
     /// Notes for the report (the protections the program did not get).
     pub notes: Vec<String>,
+    /// The work folders of the other instances, by number (gone after the run).
+    pub other_roots: Vec<(u8, std::path::PathBuf)>,
 }
 
 /// The command lines a run uses: an optional build step, then the program.
@@ -120,6 +122,8 @@ pub async fn execute(
         output_limit: plan.lab.program.output_limit.0,
         binds: capture.binds.clone(),
         pid_namespace: base.pid_namespace || net.namespace().is_some(),
+        // Instances of a lab of several share the run's network.
+        netns_shared: plan.is_server() && plan.lab.program.instances > 1,
         record_output: true,
         ..base
     };
@@ -132,14 +136,21 @@ pub async fn execute(
                 .filter_map(|(_, v)| Path::new(v).parent().map(Path::to_path_buf)),
         );
     }
+    // Other instances (a swarm of the student's peers) run in copies of
+    // this folder, as it is after the build.
+    let (others, kept) = other_instances(plan, work, &cmd, &placeholders).await;
+    done.other_roots = kept
+        .iter()
+        .map(|(k, w, _)| (*k, w.root().to_path_buf()))
+        .collect();
     let before = blocking(|| file_stamps(&cmd.cwd)).await;
     done.started = Some(std::time::Instant::now());
-    let finished = if plan.is_server() {
+    let (finished, others) = if plan.is_server() {
         let fallback = plan.opts.port.or(plan.lab.program.port);
         let (lab, ns) = (plan.lab, net.namespace());
-        probing::drive_server(lab, &cmd, fallback, ns, recorder, plan.seed).await
+        probing::drive_server(lab, &cmd, (fallback, &others), ns, recorder, plan.seed).await
     } else {
-        sandbox::run(&cmd, recorder).await
+        (sandbox::run(&cmd, recorder).await, Vec::new())
     };
     done.time += finished.duration;
     for (path, bytes) in blocking(|| changed_files(&cmd.cwd, &before)).await {
@@ -178,8 +189,80 @@ pub async fn execute(
         stdout_truncated: stdout_cut || finished.cut[0],
         stderr,
         stderr_truncated: stderr_cut || finished.cut[1],
+        instances: others,
     });
     done
+}
+
+/// What other instances hold while they run: their folders and users.
+type Kept = Vec<(u8, Workspace, confine::Confinement)>;
+
+/// The other instances of a lab of several (`program.instances`): each in
+/// a copy of the work folder, as a user of its own, told its own port
+/// (`{listen}`) and number (`{instance}`). One that cannot be prepared
+/// comes with the reason, and is reported as not started.
+async fn other_instances(
+    plan: &Plan<'_>,
+    work: &Workspace,
+    cmd: &sandbox::Command,
+    ph: &Placeholders,
+) -> (Vec<probing::OtherInstance>, Kept) {
+    let (mut others, mut kept) = (Vec::new(), Vec::new());
+    if !plan.is_server() {
+        return (others, kept);
+    }
+    let first = plan.opts.port.or(plan.lab.program.port).unwrap_or(0);
+    for number in 2..=plan.lab.program.instances {
+        let port = first.saturating_add(u16::from(number) - 1);
+        let prepared = other_instance(plan, work, cmd, ph, (number, port)).await;
+        let cmd = prepared.map(|(cmd, copy, confinement)| {
+            kept.push((number, copy, confinement));
+            cmd
+        });
+        others.push(probing::OtherInstance { number, port, cmd });
+    }
+    (others, kept)
+}
+
+/// Instance `number`'s folder, user and command.
+async fn other_instance(
+    plan: &Plan<'_>,
+    work: &Workspace,
+    cmd: &sandbox::Command,
+    ph: &Placeholders,
+    (number, port): (u8, u16),
+) -> Result<(sandbox::Command, Workspace, confine::Confinement), String> {
+    let copy = blocking(|| super::workspace::replicate(plan, work, number))
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let ph = Placeholders {
+        listen: port.to_string(),
+        instance: number.to_string(),
+        dir: copy.cwd().display().to_string(),
+        ..ph.clone()
+    };
+    let run = plan_commands(plan, copy.entry.as_ref(), &ph)?
+        .ok_or("the program has no entry to run")?
+        .run;
+    let confinement = confine::confine(&copy, language(&copy), &cmd.env, cmd.limits.disk).await;
+    if let Some(reason) = confinement.refused.clone() {
+        return Err(reason);
+    }
+    let mut other = sandbox::Command {
+        argv: run,
+        cwd: copy.cwd(),
+        record_output: false,
+        ..cmd.clone()
+    };
+    other.user = confinement.identity.as_ref().map(|i| i.id);
+    // The same toolchains and files as the first instance, and its own folder.
+    other.view = confinement.view.clone().map(|mut view| {
+        if let Some(first) = &cmd.view {
+            view.read_only = first.read_only.clone();
+        }
+        view
+    });
+    Ok((other, copy, confinement))
 }
 
 /// A diagnosis for a program whose connection was refused: where it went
@@ -280,7 +363,10 @@ fn placeholders(plan: &Plan, work: &Workspace, servers: &RunningServers) -> Plac
             .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], port)))
     });
     let entry = work.entry.as_ref();
+    let listen = plan.opts.port.or(plan.lab.program.port);
     Placeholders {
+        listen: listen.map(|p| p.to_string()).unwrap_or_default(),
+        instance: "1".into(),
         host: primary.map(|a| a.ip().to_string()).unwrap_or_default(),
         port: primary.map(|a| a.port().to_string()).unwrap_or_default(),
         addr: primary.map(|a| a.to_string()).unwrap_or_default(),
@@ -339,6 +425,7 @@ fn base_command(plan: &Plan, work: &Workspace) -> sandbox::Command {
         netns: None,
         binds: Vec::new(),
         pid_namespace: false,
+        netns_shared: false,
         record_output: false,
         limits: plan.lab.program.limits.resolve(),
         user: None,

@@ -471,7 +471,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Values for `{host}`, `{port}`, `{addr}`, `{entry}`, `{stem}`, `{dir}`.
+/// Values for `{host}`, `{port}`, `{addr}`, `{entry}`, `{stem}`, `{dir}`,
+/// `{listen}` and `{instance}`.
 #[derive(Clone, Debug, Default)]
 pub struct Placeholders {
     /// Server host.
@@ -486,6 +487,10 @@ pub struct Placeholders {
     pub stem: String,
     /// The directory the program runs in (absolute).
     pub dir: String,
+    /// A server's port to listen on: this instance's (`program.port` + instance − 1).
+    pub listen: String,
+    /// This instance's number, from 1.
+    pub instance: String,
 }
 
 impl Placeholders {
@@ -497,6 +502,8 @@ impl Placeholders {
             .replace("{entry}", &self.entry)
             .replace("{stem}", &self.stem)
             .replace("{dir}", &self.dir)
+            .replace("{listen}", &self.listen)
+            .replace("{instance}", &self.instance)
     }
 }
 
@@ -764,6 +771,7 @@ mod tests {
             entry: e.file.clone(),
             stem: "UDPPinger".into(),
             dir: String::new(),
+            ..Default::default()
         };
         let (build, run) = commands(&e, &spec(&["*.java"], None), &ph).unwrap();
         assert_eq!(
@@ -782,10 +790,16 @@ mod tests {
             entry: "a b.py".into(),
             stem: "a b".into(),
             dir: "/w".into(),
+            listen: "6882".into(),
+            instance: "2".into(),
         };
         assert_eq!(
             split_command("python3 '{entry}' {host} {port} {dir} {addr}", &ph).unwrap(),
             ["python3", "a b.py", "h", "1", "/w", "h:1"]
+        );
+        assert_eq!(
+            split_command("./{stem} --listen {listen} --name peer{instance}", &ph).unwrap(),
+            ["./a b", "--listen", "6882", "--name", "peer2"]
         );
         assert!(uses_entry("python3 {entry}") && uses_entry("./{stem}"));
         assert!(!uses_entry("python3 ping.py {addr}"));

@@ -420,6 +420,23 @@ fn session_view(lab: &Lab, trace: &Trace, view: View, r: &Redactor) -> String {
                     if *exited { " (it had exited)" } else { "" }
                 );
             }
+            EventKind::InstanceStarted {
+                instance,
+                port,
+                addr,
+                ..
+            } => {
+                let _ = match addr {
+                    Some(addr) => writeln!(
+                        out,
+                        "instance {instance} (told port {port}) listening; probes connect to {addr}"
+                    ),
+                    None => writeln!(out, "instance {instance} (told port {port}) never listened"),
+                };
+            }
+            EventKind::InstanceEnded { instance, exit, .. } => {
+                let _ = writeln!(out, "instance {instance}: {}", exit.describe());
+            }
             EventKind::Holding { probe, until } => {
                 let until = until.as_deref().unwrap_or("the next probe");
                 let _ = writeln!(

@@ -84,6 +84,31 @@ pub fn prepare(plan: &Plan, recorder: &Recorder, notes: &mut Vec<String>) -> Res
     Ok(work)
 }
 
+/// Instance `k` of a lab of several (`program.instances`): a copy of
+/// `work` as it is now (after the build), in a folder of its own of the
+/// same size limit, with the entry at the same place.
+pub fn replicate(plan: &Plan, work: &Workspace, k: u8) -> Result<Workspace> {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("netgrade-{k}-"))
+        .tempdir_in(janitor::scratch())
+        .context("cannot create a work directory for another instance")?;
+    let disk = Disk::mount(dir.path(), plan.lab.program.limits.resolve().disk);
+    super::submission::copy_submission(work.root(), dir.path()).map_err(|reason| {
+        anyhow::anyhow!("cannot copy the work folder for instance {k}: {reason}")
+    })?;
+    let moved = |p: &Path| {
+        p.strip_prefix(work.root())
+            .map(|rel| dir.path().join(rel))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let entry = work.entry.as_ref().map(|e| Entry {
+        dir: moved(&e.dir),
+        module: e.module.as_deref().map(moved),
+        ..e.clone()
+    });
+    Ok(Workspace { disk, dir, entry })
+}
+
 /// A work folder that is a memory file system of a fixed size: what the
 /// run's program writes there is bounded, and freed when the run ends.
 #[derive(Debug)]

@@ -64,6 +64,10 @@ pub struct Command {
     /// Start the program as PID 2 of its own PID namespace under netgrade's
     /// init, so nothing it starts outlives the run (needs root).
     pub pid_namespace: bool,
+    /// Other programs share the network namespace (instances of a lab of
+    /// several): with a PID namespace, the program's processes are that
+    /// namespace's, not every process of the network namespace.
+    pub netns_shared: bool,
     /// Record each output line in the trace (the program under test, not a build step).
     pub record_output: bool,
     /// Processes, memory, CPU time, file size and open files.
@@ -139,6 +143,17 @@ struct Reaper {
     pgid: Option<i32>,
     netns: Option<Arc<NetNs>>,
     armed: bool,
+}
+
+impl Command {
+    /// The network namespace whose every process is this program's: its
+    /// own, unless it shares it with other programs in PID namespaces of
+    /// their own.
+    fn sweeps(&self) -> Option<&Arc<NetNs>> {
+        self.netns
+            .as_ref()
+            .filter(|_| !(self.netns_shared && self.pid_namespace))
+    }
 }
 
 impl Drop for Reaper {
@@ -220,13 +235,13 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Box<Finished
     let mut child = match crate::rt::now(|| wrap.spawn()) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::rt::now(|| clean_up(None, cmd.netns.as_deref()));
+            crate::rt::now(|| clean_up(None, cmd.sweeps().map(|n| &**n)));
             return fail(format!(
                 "`{program}` was not found (is it installed and on PATH?)"
             ));
         }
         Err(e) => {
-            crate::rt::now(|| clean_up(None, cmd.netns.as_deref()));
+            crate::rt::now(|| clean_up(None, cmd.sweeps().map(|n| &**n)));
             return fail(format!("cannot start `{program}`: {e}"));
         }
     };
@@ -288,7 +303,7 @@ pub fn spawn(cmd: &Command, recorder: &Recorder) -> Result<Running, Box<Finished
         recorder: recorder.clone(),
         reaper: Reaper {
             pgid,
-            netns: cmd.netns.clone(),
+            netns: cmd.sweeps().cloned(),
             armed: true,
         },
         cgroup,
@@ -315,13 +330,14 @@ impl Running {
     /// Every live process of the program: its group, and its namespaces.
     pub fn processes(&self) -> Vec<i32> {
         let mut pids: Vec<i32> = self.pgid.map(group_members).unwrap_or_default();
-        if let Some(ns) = &self.cmd.netns {
+        let netns = self.cmd.sweeps();
+        if let Some(ns) = netns {
             pids.extend(ns.processes());
         }
         // The run's PID namespace, where no network namespace finds it.
         if let Some(pgid) = self
             .pgid
-            .filter(|_| self.cmd.pid_namespace && self.cmd.netns.is_none())
+            .filter(|_| self.cmd.pid_namespace && netns.is_none())
         {
             pids.extend(
                 init::namespace_members(pgid)
@@ -383,7 +399,8 @@ impl Running {
         };
         let duration = self.started.elapsed();
 
-        let leftovers = crate::rt::blocking(|| clean_up(self.pgid, cmd.netns.as_deref())).await;
+        let leftovers =
+            crate::rt::blocking(|| clean_up(self.pgid, cmd.sweeps().map(|n| &**n))).await;
         self.reaper.armed = false;
 
         // Output pipes close once every holder is dead; a process that escaped
@@ -457,7 +474,8 @@ impl Running {
     }
 }
 
-fn not_started(reason: String) -> Finished {
+/// A program that could not start, and why.
+pub(crate) fn not_started(reason: String) -> Finished {
     Finished {
         exit: ExitKind::DidNotStart { reason },
         duration: Duration::ZERO,
@@ -708,6 +726,7 @@ mod tests {
             netns: None,
             binds: Vec::new(),
             pid_namespace: false,
+            netns_shared: false,
             record_output: true,
             limits: Limits::default(),
             user: None,

@@ -597,6 +597,7 @@ fn program_rules(lab: &Lab, r: &mut Rules) {
             .set_help("give file names or globs, e.g. `[\"*Server*\"]`");
         }
     }
+    instances_rules(lab, r);
     let requirement = regex::Regex::new(super::schema::REQUIREMENT).expect("valid regex");
     let mut seen = HashSet::new();
     for (i, package) in program.python_packages.iter().enumerate() {
@@ -613,6 +614,50 @@ fn program_rules(lab: &Lab, r: &mut Rules) {
         }
     }
 }
+
+/// `program.instances`: 1 to 8, a server's, each told its own port.
+fn instances_rules(lab: &Lab, r: &mut Rules) {
+    let program = &lab.program;
+    let at = [Step::Key("program"), Step::Key("instances")];
+    let n = program.instances;
+    if !(1..=MAX_INSTANCES).contains(&n) {
+        r.at(&at, format!("`instances: {n}` is out of range"))
+            .set_help(format!(
+                "run 1 to {MAX_INSTANCES} instances of the program side by side"
+            ));
+        return;
+    }
+    if n == 1 {
+        return;
+    }
+    if program.role != Role::Server {
+        r.at(&at, format!("`instances: {n}` needs `role: server`"))
+            .set_help("a client lab runs its program once per case; instances are servers netgrade probes side by side (a swarm of peers)");
+    } else if program.port.is_none() {
+        r.at(&at, format!("`instances: {n}` needs `program.port`"))
+            .set_help(
+                "instance k listens on port + k - 1: give the first one's, e.g. `port: 6881`",
+            );
+    }
+    let told = program
+        .args
+        .iter()
+        .chain(&program.command)
+        .any(|a| a.contains("{listen}"));
+    if !told {
+        let args = [Step::Key("program"), Step::Key("args")];
+        let at = if tree_has(r.tree, &args[..1], "args") {
+            &args[..]
+        } else {
+            &at[..]
+        };
+        r.at(at, format!("`instances: {n}`, but the program is never told its port"))
+            .set_help("each instance must listen on a port of its own: pass `{listen}` in `program.args` (or `program.command`), e.g. `args: [seed.torrent, seed.bin, \"{listen}\"]`");
+    }
+}
+
+/// Most instances of the student's program a lab may run.
+const MAX_INSTANCES: u8 = 8;
 
 fn server_rules(lab: &Lab, i: usize, server: &super::ServerSpec, r: &mut Rules) {
     let here = [Step::Key("servers"), Step::Index(i)];
@@ -981,6 +1026,7 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
         if let Some(dns) = &probe.dns {
             dns_probe_rules(probe, dns, &here, r);
         }
+        probe_instance_rules(lab, probe, &here, r);
         if let Some(leech) = &probe.leech {
             leech_probe_rules(lab, probe, leech, &here, r);
         }
@@ -1074,6 +1120,38 @@ fn leech_probe_rules(
             ),
         )
         .set_help("pieces are numbered from 0");
+    }
+}
+
+/// A probe's `instance`, and a `swarm` download, need the instances they name.
+fn probe_instance_rules(lab: &Lab, probe: &ProbeSpec, here: &[Step], r: &mut Rules) {
+    let (id, n) = (&probe.id.value, lab.program.instances);
+    if let Some(k) = probe.instance
+        && (k == 0 || k > n)
+    {
+        r.at_key(
+            here,
+            "instance",
+            format!("probe `{id}` goes to instance {k}, which the lab does not run"),
+        )
+        .set_help(format!(
+            "instances are numbered from 1; the lab runs {n} (`program.instances`)"
+        ));
+    }
+    if probe.leech.as_ref().is_some_and(|l| l.swarm) {
+        let at = [here[0], here[1], Step::Key("leech")];
+        if n < 2 {
+            r.at_key(&at, "swarm", format!("probe `{id}` downloads from a swarm of one"))
+                .set_help("a swarm download spreads its pieces over the program's instances: set `program.instances: 2` or more, or remove `swarm`");
+        }
+        if probe.instance.is_some() {
+            r.at_key(
+                here,
+                "instance",
+                format!("probe `{id}` is a swarm download and goes to one instance"),
+            )
+            .set_help("a swarm download goes to every instance: remove `instance`");
+        }
     }
 }
 

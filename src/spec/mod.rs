@@ -619,6 +619,12 @@ pub struct ProgramSpec {
     /// Role server: how long to wait for the program to listen.
     #[serde(default = "default_ready_timeout")]
     pub ready_timeout: Dur,
+    /// Role server: how many instances of the program run side by side (a
+    /// swarm of peers), 1 to 8. Instance `k` listens on `port + k - 1`
+    /// (the `{listen}` placeholder) and runs in a copy of the work folder
+    /// of its own, as a user of its own.
+    #[serde(default = "default_instances")]
+    pub instances: u8,
     /// Role client: file names (globs) that mark a file as the lab's server,
     /// e.g. the handout's `UDPPingerServer.py`; such a file is not graded
     /// while a client is there. Default: `*Server*`, `*server*`, `*SERVER*`.
@@ -705,6 +711,10 @@ impl ProgramSpec {
     }
 }
 
+fn default_instances() -> u8 {
+    1
+}
+
 fn default_ready_timeout() -> Dur {
     Dur::from_secs(5)
 }
@@ -766,6 +776,10 @@ pub struct ProbeSpec {
     /// an HTTP request (see [`AnnounceProbeSpec`]).
     #[serde(default)]
     pub announce: Option<AnnounceProbeSpec>,
+    /// Which instance of the student's server the probe goes to (from 1; a
+    /// lab of `program.instances`); the first by default.
+    #[serde(default)]
+    pub instance: Option<u8>,
 }
 
 /// A scenario of announces netgrade's fake peers make to a student's
@@ -815,6 +829,10 @@ pub struct LeechProbeSpec {
     /// Requests a block, then cancels it at once, then goes on.
     #[serde(default)]
     pub cancel: bool,
+    /// Downloads from every instance of the student's program at once
+    /// (`program.instances`), piece `i` from instance `i mod N + 1`.
+    #[serde(default)]
+    pub swarm: bool,
 }
 
 /// A DNS query a probe sends: a question (or several), or exact bytes.
@@ -1194,6 +1212,9 @@ pub enum CheckKind {
     ServesPieces,
     /// BitTorrent peer: after a cancel the peer keeps the connection and serves on.
     HandlesCancel,
+    /// BitTorrent peer: instances side by side, each on the port it is told,
+    /// serve one download together (a `swarm` leech probe).
+    Swarm,
     /// BitTorrent tracker: every reply is one valid, canonical bencoded dictionary.
     Bencoded,
     /// BitTorrent tracker: the reply has an integer interval.
@@ -1212,7 +1233,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 84] = [
+    pub const ALL: [CheckKind; 85] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1290,6 +1311,7 @@ impl CheckKind {
         CheckKind::Unchokes,
         CheckKind::ServesPieces,
         CheckKind::HandlesCancel,
+        CheckKind::Swarm,
         CheckKind::Bencoded,
         CheckKind::Interval,
         CheckKind::PeerList,
@@ -1379,6 +1401,7 @@ impl CheckKind {
             CheckKind::Unchokes => "unchokes",
             CheckKind::ServesPieces => "serves-pieces",
             CheckKind::HandlesCancel => "handles-cancel",
+            CheckKind::Swarm => "swarm",
             CheckKind::Bencoded => "bencoded",
             CheckKind::Interval => "interval",
             CheckKind::PeerList => "peer-list",
@@ -1470,6 +1493,7 @@ impl CheckKind {
             CheckKind::Unchokes => &["probe", "probes"],
             CheckKind::ServesPieces => &["probe", "probes"],
             CheckKind::HandlesCancel => &["probe", "probes"],
+            CheckKind::Swarm => &["probe", "probes"],
             CheckKind::Bencoded => &["probe"],
             CheckKind::Interval => &["probe"],
             CheckKind::PeerList => &["probe"],
@@ -1549,7 +1573,8 @@ impl CheckKind {
             | CheckKind::Bitfield
             | CheckKind::Unchokes
             | CheckKind::ServesPieces
-            | CheckKind::HandlesCancel => None,
+            | CheckKind::HandlesCancel
+            | CheckKind::Swarm => None,
             // These read announce probes of a student's tracker.
             CheckKind::Bencoded
             | CheckKind::Interval
@@ -1593,6 +1618,7 @@ impl CheckKind {
                 | CheckKind::Unchokes
                 | CheckKind::ServesPieces
                 | CheckKind::HandlesCancel
+                | CheckKind::Swarm
                 | CheckKind::Bencoded
                 | CheckKind::Interval
                 | CheckKind::PeerList

@@ -11,7 +11,8 @@ use crate::trace::EventKind;
 use super::hex;
 
 /// The leech probes a check reads (its `probe`/`probes`, or every one), with
-/// their reports in order; a probe that never ran has none.
+/// their reports in order; a probe that never ran has none. Of a swarm
+/// download, the first instance's part: the others are `swarm`'s.
 fn reports<'a>(spec: &CheckSpec, ctx: &Ctx<'a>) -> Vec<(&'a str, Option<&'a LeechReport>)> {
     let named: Vec<&str> = match (&spec.probe, &spec.probes) {
         (Some(p), _) => vec![p.as_str()],
@@ -24,8 +25,13 @@ fn reports<'a>(spec: &CheckSpec, ctx: &Ctx<'a>) -> Vec<(&'a str, Option<&'a Leec
         .filter(|p| p.leech.is_some())
         .filter(|p| named.is_empty() || named.contains(&p.id.value.as_str()))
         .map(|p| {
+            let swarm = p.leech.as_ref().is_some_and(|l| l.swarm);
             let report = ctx.trace.events.iter().find_map(|e| match &e.kind {
-                EventKind::Leech { probe, report } if *probe == p.id.value => Some(&**report),
+                EventKind::Leech {
+                    probe,
+                    instance,
+                    report,
+                } if *probe == p.id.value && (!swarm || *instance == 1) => Some(&**report),
                 _ => None,
             });
             (p.id.value.as_str(), report)
@@ -231,6 +237,166 @@ pub fn handles_cancel(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         )))
     })
     .or_skip_if(cancelling.is_empty())
+}
+
+/// `swarm`: every instance serves its part of a swarm download (a `swarm`
+/// leech probe), each on the port it was told. The first instance's own
+/// faults are the other checks'; this one charges what only a second
+/// instance shows (a port fixed in the code, a file written where another
+/// instance reads).
+pub fn swarm(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    let named: Vec<&str> = match (&spec.probe, &spec.probes) {
+        (Some(p), _) => vec![p.as_str()],
+        (None, Some(ps)) => ps.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let probes: Vec<&str> = ctx
+        .lab
+        .probes
+        .iter()
+        .filter(|p| p.leech.as_ref().is_some_and(|l| l.swarm))
+        .map(|p| p.id.value.as_str())
+        .filter(|id| named.is_empty() || named.contains(id))
+        .collect();
+    if probes.is_empty() {
+        return Verdict::skip(
+            "not judged: the lab has no swarm download (`leech: { swarm: true }`)",
+        );
+    }
+    let mut evidence = Vec::new();
+    for probe in probes {
+        let parts: Vec<(u8, &LeechReport)> = ctx
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Leech {
+                    probe: p,
+                    instance,
+                    report,
+                } if p == probe => Some((*instance, &**report)),
+                _ => None,
+            })
+            .collect();
+        if parts.is_empty() {
+            return Verdict::skip(format!(
+                "not judged: probe `{probe}` did not run (the server had stopped; see `runs`)"
+            ));
+        }
+        for (instance, report) in parts {
+            match swarm_part(ctx, instance, report) {
+                Ok(line) => evidence.push(format!("{probe}, instance {instance}: {line}")),
+                Err(m) => {
+                    return Verdict::fail(format!("probe `{probe}`, instance {instance}: {m}"))
+                        .with_evidence(instance_evidence(ctx, instance));
+                }
+            }
+        }
+    }
+    Verdict::pass().with_evidence(evidence)
+}
+
+/// How one instance's part of a swarm download went.
+fn swarm_part(ctx: &Ctx, instance: u8, r: &LeechReport) -> Result<String, String> {
+    let (told, listened) = started(ctx, instance);
+    if let (Some(port), Some(at)) = (told, listened)
+        && at.port() != port
+    {
+        return Err(format!(
+            "it listens on port {}, not on {port}, the port it was told: listen on the PORT argument, never on a fixed port, so several peers can run on one machine",
+            at.port()
+        ));
+    }
+    if let (Some(port), None) = (told, listened) {
+        let ended = ended(ctx, instance);
+        return Err(format!(
+            "it never listened on port {port}, the port it was told{}: listen on the PORT argument, never on a fixed port, so several peers can run on one machine",
+            ended.map_or(String::new(), |(exit, stderr)| format!(
+                "; it {}{}",
+                exit.describe(),
+                last_line(stderr).map_or(String::new(), |l| format!(": {l}"))
+            ))
+        ));
+    }
+    let wanted = r
+        .blocks
+        .iter()
+        .map(|b| b.index)
+        .collect::<std::collections::BTreeSet<_>>();
+    if let Some(p) = r.failed().first() {
+        return Err(format!(
+            "piece {} came back wrong: its SHA-1 is not the torrent's (this instance reads the file in its own folder)",
+            p.index
+        ));
+    }
+    if r.end != End::Completed {
+        return Err(format!(
+            "{} of its piece(s) came back, then the session ended: {}",
+            r.verified().len(),
+            r.end
+        ));
+    }
+    Ok(format!(
+        "{} pieces ({} asked), all right, in {} ms",
+        r.verified().len(),
+        wanted.len(),
+        r.elapsed.as_millis()
+    ))
+}
+
+/// The port instance `k` was told and where it listened (instance 1: the
+/// program's `Listening`).
+fn started(ctx: &Ctx, k: u8) -> (Option<u16>, Option<std::net::SocketAddr>) {
+    ctx.trace
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::InstanceStarted {
+                instance,
+                port,
+                addr,
+                ..
+            } if *instance == k => Some((Some(*port), *addr)),
+            EventKind::Listening { addr, .. } if k == 1 => Some((None, Some(*addr))),
+            _ => None,
+        })
+        .unwrap_or((None, None))
+}
+
+/// How instance `k` (2 and on) ended, and the end of its stderr.
+fn ended<'a>(ctx: &Ctx<'a>, k: u8) -> Option<(&'a crate::outcome::ExitKind, &'a str)> {
+    ctx.trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::InstanceEnded {
+            instance,
+            exit,
+            stderr,
+        } if *instance == k => Some((exit, stderr.as_str())),
+        _ => None,
+    })
+}
+
+/// The last non-empty line of `text` (a traceback's error).
+fn last_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).rfind(|l| !l.is_empty())
+}
+
+/// What the report shows of instance `k`: its end and the end of its stderr.
+fn instance_evidence(ctx: &Ctx, k: u8) -> Vec<String> {
+    let Some((exit, stderr)) = ended(ctx, k) else {
+        return Vec::new();
+    };
+    let mut out = vec![format!("instance {k}: {}", exit.describe())];
+    out.extend(
+        stderr
+            .lines()
+            .rev()
+            .take(6)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .map(|l| format!("instance {k} stderr: {l}")),
+    );
+    out
 }
 
 trait OrSkip {
