@@ -352,9 +352,14 @@ impl RunOutcome {
         }
     }
 
-    /// Whether every check passed.
+    /// Whether every check with points passed (optional ones, of 0 points, aside).
     pub fn full_marks(&self) -> bool {
-        self.status == RunStatus::Graded && self.checks.iter().all(CheckOutcome::passed)
+        // An optional check (0 points) is reported, never held against a run.
+        self.status == RunStatus::Graded
+            && self
+                .checks
+                .iter()
+                .all(|c| c.passed() || c.max_points == 0.0)
     }
 }
 

@@ -324,6 +324,15 @@ pub enum EventKind {
         /// What the peer did.
         report: Box<crate::servers::peer::leecher::LeechReport>,
     },
+    /// A crowd of netgrade's leechers downloading from a student's peer at
+    /// once (a `leech: { crowd }` probe): who was choked when, and what
+    /// each received.
+    Crowd {
+        /// The probe's id.
+        probe: String,
+        /// What each leecher saw.
+        report: Box<crate::servers::peer::crowd::CrowdReport>,
+    },
     /// A scenario of announces netgrade's fake peers made to a student's
     /// tracker (an `announce` probe), and its judgement.
     TrackerScenario {
@@ -711,6 +720,14 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         K::Torrent { meta, .. } => (Budget::Traffic, meta.info.pieces.len() * 20 + 128),
         K::TlsFailed { reason, .. } => (Budget::Traffic, reason.len()),
         K::InstanceEnded { stderr, .. } => (Budget::Traffic, stderr.len()),
+        K::Crowd { report, .. } => (
+            Budget::Traffic,
+            report
+                .members
+                .iter()
+                .map(|m| m.chokes.len() * 16 + m.received.len() * 8 + 64)
+                .sum(),
+        ),
         K::DnsMessage { raw, summary, .. } => (
             Budget::Traffic,
             raw.len()

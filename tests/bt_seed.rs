@@ -47,6 +47,9 @@ const EXPECTED: &[Expectation] = &[
     ),
     ("bt-seed/fixed-port", &["swarm"], None),
     ("bt-seed/shared-port", &["swarm"], None),
+    ("bt-seed/tit-for-tat", &[], None),
+    ("bt-seed/never-rotates", &[], None),
+    ("bt-seed/slowest-first", &[], None),
     ("bt-seed/closes-on-cancel", &["handles-cancel"], None),
     (
         "bt-seed/never-unchokes",
@@ -101,6 +104,40 @@ fn every_bt_seed_fixture_gets_the_grade_it_deserves() {
         let run = run_of(&report, &fixture(name));
         for id in ids {
             assert_eq!(status(run, id), "skip", "{name}/{id}: {run}");
+        }
+    }
+    // tit-for-tat is optional (0 points): judged apart from the checks above.
+    for (name, status_wanted, needle) in [
+        ("bt-seed/tit-for-tat", "pass", "at 3.0 s unchoked: 1 ("),
+        (
+            "bt-seed/reference",
+            "fail",
+            "8 of the 8 interested leechers were unchoked at once",
+        ),
+        (
+            "bt-seed/never-rotates",
+            "fail",
+            "was ever unchoked in 9 s: every 3000 ms, move the optimistic unchoke",
+        ),
+        (
+            "bt-seed/slowest-first",
+            "fail",
+            "was choked while slow leecher",
+        ),
+        ("bt-seed/never-unchokes", "skip", "not judged"),
+    ] {
+        let run = run_of(&report, &fixture(name));
+        assert_eq!(status(run, "tit-for-tat"), status_wanted, "{name}: {run}");
+        let check = run["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "tit-for-tat")
+            .unwrap();
+        assert!(check.to_string().contains(needle), "{name}: {check}");
+        // Optional: failing it costs nothing.
+        if status_wanted != "skip" {
+            assert_eq!(run["score"], run["max_score"], "{name}: {run}");
         }
     }
     // Each instance is reported: instance 2 of fixed-port, with its traceback.

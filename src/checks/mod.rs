@@ -124,6 +124,7 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::ServesPieces => bt::seed::serves_pieces(spec, ctx),
         CheckKind::HandlesCancel => bt::seed::handles_cancel(spec, ctx),
         CheckKind::Swarm => bt::seed::swarm(spec, ctx),
+        CheckKind::TitForTat => bt::seed::tit_for_tat(spec, ctx),
         CheckKind::Bencoded
         | CheckKind::Interval
         | CheckKind::PeerList

@@ -670,6 +670,13 @@ async fn leech_step(
     plan.pipeline = leech.pipeline.unwrap_or(leecher::PIPELINE).max(1);
     plan.wait = spec.timeout.get();
     plan.deadline = spec.timeout.get() * 4;
+    if let Some(crowd) = &leech.crowd {
+        let target = targets.first().map(|t| t.1);
+        let Some(target) = target else {
+            return StepOutcome(Vec::new());
+        };
+        return crowd_step(&name, crowd, plan, target, (netns, recorder)).await;
+    }
     let count = plan.piece_hashes.len() as u32;
     let wanted: Vec<u32> = leech.pieces.clone().unwrap_or_else(|| (0..count).collect());
     let n = targets.len();
@@ -698,6 +705,51 @@ async fn leech_step(
         out.extend(task.await.ok());
     }
     StepOutcome(out)
+}
+
+/// A crowd of leechers at once ([`crate::servers::peer::crowd`]); records
+/// [`EventKind::Crowd`].
+async fn crowd_step(
+    name: &str,
+    spec: &crate::spec::CrowdSpec,
+    torrent: crate::servers::peer::leecher::LeechPlan,
+    target: SocketAddr,
+    (netns, recorder): (Option<&NetNs>, &Recorder),
+) -> StepOutcome {
+    use crate::servers::peer::crowd::{self, CrowdPlan};
+    let wait = torrent.wait;
+    let plan = CrowdPlan {
+        torrent,
+        paces: crowd::paces(spec.fast, spec.slow, spec.gap.get(), spec.stagger.get()),
+        duration: spec.duration.get(),
+        wait,
+    };
+    let netns = netns.and_then(|ns| ns.try_clone().ok());
+    let (recorder, name) = (recorder.clone(), name.to_string());
+    let task = crate::servers::clock::handle().spawn(async move {
+        let at = recorder.now();
+        let connect = || probes::connect(target, netns.as_ref(), wait);
+        let report = crowd::crowd(&plan, connect).await;
+        let joined = report.members.iter().filter(|m| m.joined.is_some()).count();
+        let summary = http::Summary {
+            end: if joined == 0 {
+                crate::trace::ExchangeEnd::ConnectFailed(format!("{target}: no leecher got in"))
+            } else {
+                crate::trace::ExchangeEnd::Complete
+            },
+            received: report.members.iter().map(|m| m.blocks as usize).sum(),
+        };
+        recorder.record_at(
+            at,
+            EventKind::Crowd {
+                probe: name.clone(),
+                report: Box::new(report),
+            },
+        );
+        StepOutcome(vec![(name, summary)])
+    });
+    let _guard = AbortOnDrop(task.abort_handle());
+    task.await.unwrap_or(StepOutcome(Vec::new()))
 }
 
 /// One leecher's download from one instance; records [`EventKind::Leech`].

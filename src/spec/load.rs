@@ -1138,6 +1138,32 @@ fn probe_instance_rules(lab: &Lab, probe: &ProbeSpec, here: &[Step], r: &mut Rul
             "instances are numbered from 1; the lab runs {n} (`program.instances`)"
         ));
     }
+    if let Some(leech) = &probe.leech
+        && let Some(crowd) = &leech.crowd
+    {
+        let at = [here[0], here[1], Step::Key("leech")];
+        if leech.swarm || leech.cancel || leech.pieces.is_some() {
+            r.at_key(&at, "crowd", format!("probe `{id}` is a crowd and a download of its own"))
+                .set_help("a crowd's leechers download round the whole torrent until its time is up: remove `swarm`, `cancel` and `pieces`, or make them another probe");
+        }
+        if crowd.fast == 0 || u16::from(crowd.fast) + u16::from(crowd.slow) > 32 {
+            r.at_key(
+                &at,
+                "crowd",
+                format!(
+                    "probe `{id}` has a crowd of {} fast and {} slow leechers",
+                    crowd.fast, crowd.slow
+                ),
+            )
+            .set_help(
+                "give 1 to 32 leechers, at least one fast, e.g. `crowd: { fast: 4, slow: 4 }`",
+            );
+        }
+        if crowd.duration.get() < std::time::Duration::from_secs(1) {
+            r.at_key(&at, "crowd", format!("probe `{id}`'s crowd downloads for less than a second"))
+                .set_help("give the peer several rechoke intervals, e.g. `duration: 9s` for a 1 s interval and a 3 s optimistic unchoke");
+        }
+    }
     if probe.leech.as_ref().is_some_and(|l| l.swarm) {
         let at = [here[0], here[1], Step::Key("leech")];
         if n < 2 {

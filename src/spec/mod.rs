@@ -833,6 +833,53 @@ pub struct LeechProbeSpec {
     /// (`program.instances`), piece `i` from instance `i mod N + 1`.
     #[serde(default)]
     pub swarm: bool,
+    /// A crowd of leechers at once, fast and slow, for judging choking
+    /// (see [`CrowdSpec`]).
+    #[serde(default)]
+    pub crowd: Option<CrowdSpec>,
+}
+
+/// A crowd of leechers downloading from the student's peer at once, round
+/// the torrent, until the time is up, one block at a time: the fast ones
+/// ask for the next 4 ms after a block, the slow ones after `gap`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrowdSpec {
+    /// Fast leechers (default 4).
+    #[serde(default = "default_fast")]
+    pub fast: u8,
+    /// Slow leechers (default 4).
+    #[serde(default = "default_slow")]
+    pub slow: u8,
+    /// How long they download (default 9s).
+    #[serde(default = "default_crowd_duration")]
+    pub duration: Dur,
+    /// A slow leecher's wait after each block (default 250ms).
+    #[serde(default = "default_crowd_gap")]
+    pub gap: Dur,
+    /// When the slow leechers join, after the fast ones (default 1.5s).
+    #[serde(default = "default_crowd_stagger")]
+    pub stagger: Dur,
+}
+
+fn default_crowd_stagger() -> Dur {
+    Dur::from_millis(1500)
+}
+
+fn default_fast() -> u8 {
+    4
+}
+
+fn default_slow() -> u8 {
+    4
+}
+
+fn default_crowd_duration() -> Dur {
+    Dur::from_secs(9)
+}
+
+fn default_crowd_gap() -> Dur {
+    Dur::from_millis(250)
 }
 
 /// A DNS query a probe sends: a question (or several), or exact bytes.
@@ -1024,6 +1071,15 @@ pub struct CheckSpec {
     /// (default 100ms); the run's timeline bounds every value regardless.
     #[serde(default)]
     pub tolerance: Option<Dur>,
+    /// tit-for-tat: how often the peer rechokes (default 1s; BEP 3 says 10 s).
+    #[serde(default)]
+    pub interval: Option<Dur>,
+    /// tit-for-tat: how often the optimistic unchoke moves (default 3s; BEP 3 says 30 s).
+    #[serde(default)]
+    pub optimistic: Option<Dur>,
+    /// tit-for-tat: peers unchoked for their rate, the optimistic one aside (default 4).
+    #[serde(default)]
+    pub slots: Option<u32>,
     /// reports-timeouts: regex for a timeout line (default: "request timed out" in any case).
     #[serde(default)]
     pub pattern: Option<String>,
@@ -1215,6 +1271,9 @@ pub enum CheckKind {
     /// BitTorrent peer: instances side by side, each on the port it is told,
     /// serve one download together (a `swarm` leech probe).
     Swarm,
+    /// BitTorrent peer: unchokes the peers it uploads to fastest and
+    /// rotates an optimistic unchoke (a `crowd` leech probe).
+    TitForTat,
     /// BitTorrent tracker: every reply is one valid, canonical bencoded dictionary.
     Bencoded,
     /// BitTorrent tracker: the reply has an integer interval.
@@ -1233,7 +1292,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 85] = [
+    pub const ALL: [CheckKind; 86] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1312,6 +1371,7 @@ impl CheckKind {
         CheckKind::ServesPieces,
         CheckKind::HandlesCancel,
         CheckKind::Swarm,
+        CheckKind::TitForTat,
         CheckKind::Bencoded,
         CheckKind::Interval,
         CheckKind::PeerList,
@@ -1402,6 +1462,7 @@ impl CheckKind {
             CheckKind::ServesPieces => "serves-pieces",
             CheckKind::HandlesCancel => "handles-cancel",
             CheckKind::Swarm => "swarm",
+            CheckKind::TitForTat => "tit-for-tat",
             CheckKind::Bencoded => "bencoded",
             CheckKind::Interval => "interval",
             CheckKind::PeerList => "peer-list",
@@ -1494,6 +1555,7 @@ impl CheckKind {
             CheckKind::ServesPieces => &["probe", "probes"],
             CheckKind::HandlesCancel => &["probe", "probes"],
             CheckKind::Swarm => &["probe", "probes"],
+            CheckKind::TitForTat => &["probe", "interval", "optimistic", "slots"],
             CheckKind::Bencoded => &["probe"],
             CheckKind::Interval => &["probe"],
             CheckKind::PeerList => &["probe"],
@@ -1574,7 +1636,8 @@ impl CheckKind {
             | CheckKind::Unchokes
             | CheckKind::ServesPieces
             | CheckKind::HandlesCancel
-            | CheckKind::Swarm => None,
+            | CheckKind::Swarm
+            | CheckKind::TitForTat => None,
             // These read announce probes of a student's tracker.
             CheckKind::Bencoded
             | CheckKind::Interval
@@ -1619,6 +1682,7 @@ impl CheckKind {
                 | CheckKind::ServesPieces
                 | CheckKind::HandlesCancel
                 | CheckKind::Swarm
+                | CheckKind::TitForTat
                 | CheckKind::Bencoded
                 | CheckKind::Interval
                 | CheckKind::PeerList

@@ -91,6 +91,17 @@ fn examples() -> Vec<(&'static str, &'static str, Value)> {
         ("AnnounceProbeSpec", "udp_retry", json!("500ms")),
         ("LeechProbeSpec", "pipeline", json!(5)),
         ("LeechProbeSpec", "cancel", json!(true)),
+        ("LeechProbeSpec", "swarm", json!(true)),
+        ("CrowdSpec", "fast", json!(4)),
+        ("CrowdSpec", "slow", json!(4)),
+        ("CrowdSpec", "duration", json!("9s")),
+        ("CrowdSpec", "gap", json!("250ms")),
+        ("CrowdSpec", "stagger", json!("1500ms")),
+        ("CheckSpec", "interval", json!("1s")),
+        ("CheckSpec", "optimistic", json!("3s")),
+        ("CheckSpec", "slots", json!(4)),
+        ("ProbeSpec", "instance", json!(2)),
+        ("ProgramSpec", "instances", json!(2)),
         ("TorrentSpec", "piece_length", json!(32768)),
         ("TorrentSpec", "size", json!(300000)),
         ("TorrentSpec", "path", json!("album")),
@@ -103,7 +114,7 @@ fn examples() -> Vec<(&'static str, &'static str, Value)> {
 }
 
 /// Every optional check parameter, as named in YAML.
-pub const CHECK_PARAMS: [&str; 11] = [
+pub const CHECK_PARAMS: [&str; 14] = [
     "count",
     "first_seq",
     "min_wait",
@@ -115,6 +126,9 @@ pub const CHECK_PARAMS: [&str; 11] = [
     "probes",
     "file",
     "status",
+    "interval",
+    "optimistic",
+    "slots",
 ];
 
 /// The server fields that belong to one kind of server.

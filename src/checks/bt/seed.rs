@@ -22,7 +22,8 @@ fn reports<'a>(spec: &CheckSpec, ctx: &Ctx<'a>) -> Vec<(&'a str, Option<&'a Leec
     ctx.lab
         .probes
         .iter()
-        .filter(|p| p.leech.is_some())
+        // A crowd is `tit-for-tat`'s alone.
+        .filter(|p| p.leech.as_ref().is_some_and(|l| l.crowd.is_none()))
         .filter(|p| named.is_empty() || named.contains(&p.id.value.as_str()))
         .map(|p| {
             let swarm = p.leech.as_ref().is_some_and(|l| l.swarm);
@@ -410,5 +411,342 @@ impl OrSkip for Verdict {
         } else {
             self
         }
+    }
+}
+
+/// `tit-for-tat`: under a crowd of fast and slow leechers (a `crowd` leech
+/// probe), the peer keeps the ones it uploads to fastest unchoked, at most
+/// `slots` of them plus one optimistic unchoke, and moves the optimistic
+/// unchoke round the others. Judged at the middle of each rechoke
+/// interval after the first, so a rechoke a little late is never charged;
+/// each rule must hold at three samples in four.
+pub fn tit_for_tat(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    use crate::servers::peer::crowd::CrowdReport;
+    let probe = ctx.lab.probes.iter().find(|p| {
+        p.leech.as_ref().is_some_and(|l| l.crowd.is_some())
+            && spec.probe.as_ref().is_none_or(|id| *id == p.id.value)
+    });
+    let Some(probe) = probe else {
+        return Verdict::skip(
+            "not judged: the lab has no crowd of leechers (`leech: { crowd: {} }`)",
+        );
+    };
+    let report: Option<&CrowdReport> = ctx.trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::Crowd { probe: p, report } if *p == probe.id.value => Some(&**report),
+        _ => None,
+    });
+    let Some(report) = report else {
+        return Verdict::skip(format!(
+            "not judged: probe `{}` did not run (the server had stopped; see `runs`)",
+            probe.id.value
+        ));
+    };
+    let rules = Schedule {
+        interval: spec
+            .interval
+            .map_or(std::time::Duration::from_secs(1), |d| d.get()),
+        optimistic: spec
+            .optimistic
+            .map_or(std::time::Duration::from_secs(3), |d| d.get()),
+        slots: spec.slots.unwrap_or(4) as usize,
+    };
+    if let Some(m) = report.members.iter().find(|m| m.joined.is_none()) {
+        return Verdict::skip(format!(
+            "not judged: leecher {} never got past the handshake ({}); see `handshake-reply`",
+            m.number, m.end
+        ));
+    }
+    match rules.judge(report) {
+        Ok(lines) => Verdict::pass().with_evidence(lines),
+        Err((message, lines)) => Verdict::fail(message).with_evidence(lines),
+    }
+}
+
+/// The choking schedule a check judges against.
+struct Schedule {
+    interval: std::time::Duration,
+    optimistic: std::time::Duration,
+    slots: usize,
+}
+
+impl Schedule {
+    /// The sample times: the middle of each interval, from the first whole
+    /// interval after the last leecher joined.
+    fn samples(
+        &self,
+        joined: std::time::Duration,
+        duration: std::time::Duration,
+    ) -> Vec<std::time::Duration> {
+        let mut out = Vec::new();
+        let mut t = joined + self.interval + self.interval / 2;
+        while t + self.interval / 2 <= duration {
+            out.push(t);
+            t += self.interval;
+        }
+        out
+    }
+
+    /// Passes with the timeline, or fails with why and the timeline.
+    fn judge(
+        &self,
+        report: &crate::servers::peer::crowd::CrowdReport,
+    ) -> Result<Vec<String>, (String, Vec<String>)> {
+        use crate::servers::peer::crowd::unchoked_at;
+        let members = &report.members;
+        let fast: Vec<u8> = members
+            .iter()
+            .filter(|m| m.fast)
+            .map(|m| m.number)
+            .collect();
+        let joined = members
+            .iter()
+            .filter_map(|m| m.joined)
+            .max()
+            .unwrap_or_default();
+        let samples = self.samples(joined, report.duration);
+        if samples.is_empty() {
+            return Err((
+                format!(
+                    "the crowd downloaded for {} ms, too short to judge a {} ms rechoke interval: give the probe a longer `duration`",
+                    report.duration.as_millis(),
+                    self.interval.as_millis()
+                ),
+                Vec::new(),
+            ));
+        }
+        let rate = |n: u8, t: std::time::Duration| {
+            let m = &members[usize::from(n) - 1];
+            human_rate(
+                m.bytes_between(t.saturating_sub(self.interval), t),
+                self.interval,
+            )
+        };
+        let lines: Vec<String> = samples
+            .iter()
+            .map(|t| {
+                let open = unchoked_at(members, *t);
+                let shown: Vec<String> = open
+                    .iter()
+                    .map(|n| format!("{n}{} ({})", if fast.contains(n) { "" } else { "*" }, rate(*n, *t)))
+                    .collect();
+                format!(
+                    "at {:.1} s unchoked: {}",
+                    t.as_secs_f64(),
+                    if shown.is_empty() { "none".into() } else { shown.join(", ") }
+                )
+            })
+            .chain([format!(
+                "leechers 1–{} are fast, {}–{} slow (*); a rate is what the leecher received in the {} ms before",
+                fast.len(),
+                fast.len() + 1,
+                members.len(),
+                self.interval.as_millis()
+            )])
+            .collect();
+        let enough = |good: usize| good * 4 >= samples.len() * 3;
+        let cap = self.slots + 1;
+        let crowded: Vec<_> = samples
+            .iter()
+            .filter(|t| unchoked_at(members, **t).len() > cap)
+            .collect();
+        if !enough(samples.len() - crowded.len()) {
+            let t = crowded[0];
+            let open = unchoked_at(members, *t);
+            return Err((
+                format!(
+                    "{} of the {} interested leechers were unchoked at once at {:.1} s: tit-for-tat unchokes the {} peers you upload to fastest, plus one optimistic unchoke, and chokes the rest",
+                    open.len(),
+                    members.len(),
+                    t.as_secs_f64(),
+                    self.slots
+                ),
+                lines,
+            ));
+        }
+        let kept = |t: &std::time::Duration| {
+            let open = unchoked_at(members, *t);
+            fast.iter().take(self.slots).all(|n| open.contains(n))
+        };
+        if let Some(t) = samples.iter().find(|t| !kept(t))
+            && !enough(samples.iter().filter(|t| kept(t)).count())
+        {
+            let open = unchoked_at(members, *t);
+            let choked = fast
+                .iter()
+                .find(|n| !open.contains(n))
+                .copied()
+                .unwrap_or(1);
+            let slow_open: Vec<String> = open
+                .iter()
+                .filter(|n| !fast.contains(n))
+                .map(|n| format!("{n} ({})", rate(*n, *t)))
+                .collect();
+            let instead = match slow_open.len() {
+                0 => String::new(),
+                1 => format!(" while slow leecher {} was unchoked", slow_open[0]),
+                _ => format!(
+                    " while slow leechers {} and {} were unchoked",
+                    slow_open[..slow_open.len() - 1].join(", "),
+                    slow_open[slow_open.len() - 1]
+                ),
+            };
+            return Err((
+                format!(
+                    "at {:.1} s fast leecher {choked} ({} in the {} ms before) was choked{instead}: every {} ms, unchoke the {} peers you uploaded to fastest in the last interval",
+                    t.as_secs_f64(),
+                    rate(choked, *t),
+                    self.interval.as_millis(),
+                    self.interval.as_millis(),
+                    self.slots
+                ),
+                lines,
+            ));
+        }
+        let lucky: std::collections::BTreeSet<u8> = samples
+            .iter()
+            .flat_map(|t| unchoked_at(members, *t))
+            .filter(|n| !fast.contains(n))
+            .collect();
+        // Over a window longer than the optimistic interval, it moves at least once.
+        let window = report.duration.saturating_sub(joined + self.interval);
+        let want = if window > self.optimistic { 2 } else { 1 };
+        let want = want.min(members.len() - fast.len());
+        if lucky.len() < want {
+            let who = match lucky.iter().next() {
+                Some(n) => format!("only slow leecher {n} was"),
+                None => "no slow leecher was".into(),
+            };
+            return Err((
+                format!(
+                    "{who} ever unchoked in {:.0} s: every {} ms, move the optimistic unchoke to another choked peer, chosen at random or in turn",
+                    report.duration.as_secs_f64(),
+                    self.optimistic.as_millis()
+                ),
+                lines,
+            ));
+        }
+        Ok(lines)
+    }
+}
+
+/// Bytes in `span` as a rate for people.
+fn human_rate(bytes: u64, span: std::time::Duration) -> String {
+    let per_s = bytes as f64 / span.as_secs_f64().max(1e-3);
+    if per_s >= 1e6 {
+        format!("{:.1} MB/s", per_s / 1e6)
+    } else {
+        format!("{:.0} KB/s", per_s / 1e3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::servers::peer::crowd::{CrowdReport, Member};
+    use std::time::Duration;
+
+    const S: Duration = Duration::from_secs(1);
+
+    /// A crowd of 4 fast and 4 slow leechers over 9 s (slow ones joining at
+    /// 1 s, so samples fall at 2.5 s, 3.5 s …): `open(n, t)` says whether
+    /// leecher n is unchoked during second t.
+    fn crowd(open: impl Fn(u8, u64) -> bool) -> CrowdReport {
+        let members = (1..=8u8)
+            .map(|n| {
+                let fast = n <= 4;
+                let mut m = Member {
+                    number: n,
+                    fast,
+                    joined: Some(if fast { Duration::ZERO } else { S }),
+                    end: "time up".into(),
+                    ..Member::default()
+                };
+                let mut was = false;
+                for t in 0..9u64 {
+                    let now = open(n, t);
+                    if now != was {
+                        m.chokes.push((S * t as u32, now));
+                        was = now;
+                    }
+                    // Ten buckets a second: 300 KB a second fast, 6 KB slow.
+                    for _ in 0..10 {
+                        m.received.push(match (now, fast) {
+                            (false, _) => 0,
+                            (true, true) => 30_000,
+                            (true, false) => 600,
+                        });
+                    }
+                }
+                m
+            })
+            .collect();
+        CrowdReport {
+            members,
+            duration: S * 9,
+        }
+    }
+
+    fn judge(report: &CrowdReport) -> Result<Vec<String>, (String, Vec<String>)> {
+        Schedule {
+            interval: S,
+            optimistic: S * 3,
+            slots: 4,
+        }
+        .judge(report)
+    }
+
+    #[test]
+    fn tit_for_tat_passes_with_the_fast_four_and_a_moving_fifth() {
+        // The optimistic unchoke moves every 3 s: 5, 6, 7.
+        let r = crowd(|n, t| n <= 4 || n == 5 + (t / 3) as u8);
+        let lines = judge(&r).unwrap();
+        assert_eq!(
+            lines[0],
+            "at 2.5 s unchoked: 1 (300 KB/s), 2 (300 KB/s), 3 (300 KB/s), 4 (300 KB/s), 5* (6 KB/s)"
+        );
+        assert_eq!(lines.len(), 8, "seven samples and the legend: {lines:?}");
+    }
+
+    #[test]
+    fn unchoking_everyone_is_not_tit_for_tat() {
+        let (m, _) = judge(&crowd(|_, _| true)).unwrap_err();
+        assert!(
+            m.starts_with("8 of the 8 interested leechers were unchoked at once at 2.5 s"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_fast_leecher_choked_for_slow_ones_is_named_with_its_rate() {
+        let r = crowd(|n, _| n != 3);
+        let (m, _) = judge(&r).unwrap_err();
+        assert!(m.starts_with("7 of the 8"), "{m}");
+        let r = crowd(|n, t| (n <= 4 && n != 3) || n == 5 || n == 6 + (t / 3 % 2) as u8);
+        let (m, _) = judge(&r).unwrap_err();
+        assert!(
+            m.starts_with("at 2.5 s fast leecher 3 (0 KB/s in the 1000 ms before) was choked while slow leechers 5 (6 KB/s) and 6 (6 KB/s) were unchoked"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn an_optimistic_unchoke_that_never_moves_is_charged() {
+        let (m, _) = judge(&crowd(|n, _| n <= 5)).unwrap_err();
+        assert!(
+            m.starts_with("only slow leecher 5 was ever unchoked in 9 s"),
+            "{m}"
+        );
+        let (m, _) = judge(&crowd(|n, _| n <= 4)).unwrap_err();
+        assert!(m.starts_with("no slow leecher was ever unchoked"), "{m}");
+    }
+
+    #[test]
+    fn one_late_rechoke_in_four_samples_is_forgiven() {
+        // At 4 s the rechoke came late: a slow leecher still had a fast one's slot.
+        let r = crowd(|n, t| {
+            let late = t == 4;
+            (n <= 4 && !(late && n == 2)) || n == 5 + (t / 3) as u8 || (late && n == 8)
+        });
+        assert!(judge(&r).is_ok());
     }
 }

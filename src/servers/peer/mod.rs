@@ -6,6 +6,7 @@
 //! [`EventKind::PeerMessage`]; every protocol fault as an
 //! [`EventKind::Deviation`].
 
+pub mod crowd;
 pub mod leecher;
 pub mod wire;
 
