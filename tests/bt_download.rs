@@ -243,6 +243,58 @@ fn every_bt_download_fixture_gets_the_grade_it_deserves() {
     }
 }
 
+/// A client with another command line (`client.py download -o OUT
+/// TORRENT`): as handed in it gets a usage error, charged by `runs` alone;
+/// `--cmd` with each case's arguments reordered grades its download.
+#[test]
+fn a_client_with_its_own_command_line_is_graded_through_cmd() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("subcommand.json");
+    netgrade()
+        .args(["run", LAB, "--quiet", "--time-limit", "8s", "--json"])
+        .arg(&json)
+        .arg(fixture("subcommand"))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    assert_eq!(status(run, "runs"), "fail", "{run}");
+    let m = message(&report, &fixture("subcommand"), "runs");
+    assert!(m.contains("status 2"), "{m}");
+    assert!(
+        run.to_string().contains("invalid choice: 'single.torrent'"),
+        "{run}"
+    );
+    for id in AFTER_ANNOUNCE {
+        assert_ne!(status(run, id), "pass", "{id}: {run}");
+    }
+    netgrade()
+        .args(["run", LAB, "--quiet", "--time-limit", "8s", "--cmd"])
+        .arg("python3 {entry} download -o {arg2} {arg1}")
+        .arg("--json")
+        .arg(&json)
+        .arg(fixture("subcommand"))
+        .assert()
+        .code(0);
+    let report = read_json(&json);
+    let run = &report["runs"][0];
+    for id in CHECKS {
+        assert_eq!(status(run, id), "pass", "{id}: {run}");
+    }
+    assert_eq!(
+        run["cases"][4]["program"]["command"],
+        serde_json::json!([
+            "python3",
+            "client.py",
+            "download",
+            "-o",
+            "downloaded.bin",
+            "swarm.torrent"
+        ]),
+        "{run}"
+    );
+}
+
 #[test]
 fn the_lab_side_of_a_run_is_the_same_every_time() {
     // `sequential` asks in a fixed order: everything but its random

@@ -235,12 +235,14 @@ async fn other_instance(
     let copy = blocking(|| super::workspace::replicate(plan, work, number))
         .await
         .map_err(|e| format!("{e:#}"))?;
-    let ph = Placeholders {
+    let mut ph = Placeholders {
         listen: port.to_string(),
         instance: number.to_string(),
         dir: copy.cwd().display().to_string(),
+        args: Vec::new(),
         ..ph.clone()
     };
+    ph.args = filled_args(plan, &ph);
     let run = plan_commands(plan, copy.entry.as_ref(), &ph)?
         .ok_or("the program has no entry to run")?
         .run;
@@ -364,7 +366,7 @@ fn placeholders(plan: &Plan, work: &Workspace, servers: &RunningServers) -> Plac
     });
     let entry = work.entry.as_ref();
     let listen = plan.opts.port.or(plan.lab.program.port);
-    Placeholders {
+    let mut ph = Placeholders {
         listen: listen.map(|p| p.to_string()).unwrap_or_default(),
         instance: "1".into(),
         host: primary.map(|a| a.ip().to_string()).unwrap_or_default(),
@@ -373,7 +375,16 @@ fn placeholders(plan: &Plan, work: &Workspace, servers: &RunningServers) -> Plac
         entry: entry.map(|e| e.file.clone()).unwrap_or_default(),
         stem: entry.map(|e| e.stem.clone()).unwrap_or_default(),
         dir: work.cwd().display().to_string(),
-    }
+        args: Vec::new(),
+    };
+    ph.args = filled_args(plan, &ph);
+    ph
+}
+
+/// The lab's (the case's) arguments with the placeholders filled, for
+/// `{args}` and `{argN}`.
+fn filled_args(plan: &Plan, ph: &Placeholders) -> Vec<String> {
+    plan.lab.program.args.iter().map(|a| ph.fill(a)).collect()
 }
 
 /// The commands to run: `--cmd` when given, else the entry's language

@@ -491,19 +491,39 @@ pub struct Placeholders {
     pub listen: String,
     /// This instance's number, from 1.
     pub instance: String,
+    /// The lab's (or the case's) `program.args`, filled: `{args}` (all of
+    /// them, as separate words), `{arg1}`, `{arg2}` … (one each).
+    pub args: Vec<String>,
 }
 
 impl Placeholders {
     /// Replaces every placeholder in `s`.
     pub fn fill(&self, s: &str) -> String {
-        s.replace("{host}", &self.host)
+        let s = s
+            .replace("{host}", &self.host)
             .replace("{port}", &self.port)
             .replace("{addr}", &self.addr)
             .replace("{entry}", &self.entry)
             .replace("{stem}", &self.stem)
             .replace("{dir}", &self.dir)
             .replace("{listen}", &self.listen)
-            .replace("{instance}", &self.instance)
+            .replace("{instance}", &self.instance);
+        self.fill_args(s)
+    }
+
+    /// Replaces `{arg1}`, `{arg2}` … (an argument the lab does not give is empty).
+    fn fill_args(&self, mut s: String) -> String {
+        while let Some(at) = s.find("{arg") {
+            let rest = &s[at + 4..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 || rest.as_bytes().get(digits) != Some(&b'}') {
+                break;
+            }
+            let n: usize = rest[..digits].parse().unwrap_or(0);
+            let value = n.checked_sub(1).and_then(|i| self.args.get(i)).cloned();
+            s.replace_range(at..at + 4 + digits + 1, &value.unwrap_or_default());
+        }
+        s
     }
 }
 
@@ -519,7 +539,13 @@ pub fn split_command(command: &str, ph: &Placeholders) -> Result<Vec<String>, St
     if words.is_empty() {
         return Err("the command is empty".into());
     }
-    Ok(words.iter().map(|w| ph.fill(w)).collect())
+    Ok(words
+        .iter()
+        .flat_map(|w| match w.as_str() {
+            "{args}" => ph.args.clone(),
+            w => vec![ph.fill(w)],
+        })
+        .collect())
 }
 
 /// The build and run command lines for `entry`.
@@ -790,6 +816,7 @@ mod tests {
             entry: "a b.py".into(),
             stem: "a b".into(),
             dir: "/w".into(),
+            args: Vec::new(),
             listen: "6882".into(),
             instance: "2".into(),
         };
@@ -801,6 +828,34 @@ mod tests {
             split_command("./{stem} --listen {listen} --name peer{instance}", &ph).unwrap(),
             ["./a b", "--listen", "6882", "--name", "peer2"]
         );
+        // The lab's arguments, reordered or all at once.
+        let ph = Placeholders {
+            args: vec!["swarm.torrent".into(), "out file.bin".into()],
+            ..ph
+        };
+        assert_eq!(
+            split_command("python3 x.py download -o {arg2} {arg1} {arg3}", &ph).unwrap(),
+            [
+                "python3",
+                "x.py",
+                "download",
+                "-o",
+                "out file.bin",
+                "swarm.torrent",
+                ""
+            ]
+        );
+        assert_eq!(
+            split_command("python3 x.py {args} --verbose", &ph).unwrap(),
+            [
+                "python3",
+                "x.py",
+                "swarm.torrent",
+                "out file.bin",
+                "--verbose"
+            ]
+        );
+        assert_eq!(ph.fill("{argument}{arg}"), "{argument}{arg}");
         assert!(uses_entry("python3 {entry}") && uses_entry("./{stem}"));
         assert!(!uses_entry("python3 ping.py {addr}"));
         assert!(split_command("python3 'unclosed", &ph).is_err());

@@ -48,6 +48,9 @@ pub fn stopped_by(ctx: &Ctx) -> Option<&'static str> {
         return None;
     }
     let s = Swarm::of(ctx, None);
+    if s.ended_unannounced {
+        return None;
+    }
     s.blocker().or_else(|| {
         (s.output.is_none() && !bad_requests(&s).is_empty()).then_some("requests-blocks")
     })
@@ -59,6 +62,11 @@ pub fn announce(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let Some((_, meta)) = s.torrent else {
         return Verdict::skip("not judged: the run made no torrent");
     };
+    if s.ended_unannounced {
+        return Verdict::skip(
+            "not judged: the program ended before it sent an announce (see `runs`)",
+        );
+    }
     let Some(first) = s.announces.first() else {
         return Verdict::fail(format!(
             "the tracker ({}) got no announce: GET the torrent's announce URL ({}) with the torrent's info_hash before contacting peers",

@@ -81,6 +81,10 @@ pub struct Swarm<'a> {
     pub output_name: Option<String>,
     /// What the program wrote there.
     pub output: Option<&'a [u8]>,
+    /// The program ended in failure (a usage error, a crash reading the
+    /// torrent, the time limit) before it sent any announce: `runs` is
+    /// the check that charges it.
+    pub ended_unannounced: bool,
 }
 
 impl<'a> Swarm<'a> {
@@ -160,7 +164,12 @@ impl<'a> Swarm<'a> {
             .iter()
             .find(|s| s.kind.value == ServerKind::Tracker)
             .map(|s| format!("{}:{}", s.host, s.port));
+        let failed = ctx
+            .trace
+            .exit()
+            .is_some_and(|(_, exit)| *exit != crate::outcome::ExitKind::Exited { code: 0 });
         Swarm {
+            ended_unannounced: failed && announces.is_empty(),
             torrent,
             announces,
             tracker,
@@ -277,6 +286,9 @@ impl<'a> Swarm<'a> {
     pub fn blocker(&self) -> Option<&'static str> {
         if self.got_blocks() {
             return None;
+        }
+        if self.ended_unannounced {
+            return Some("runs");
         }
         let announced = self.announces.iter().any(|a| a.outcome.is_ok());
         if !announced {
