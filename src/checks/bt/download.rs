@@ -185,6 +185,9 @@ pub fn completed_event(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
 pub fn handshake(_spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let s = Swarm::of(ctx, None);
     if s.conns.is_empty() {
+        if s.ended_unannounced {
+            return not_judged("runs");
+        }
         if !s.announces.iter().any(|a| a.outcome.is_ok()) {
             return not_judged("announce");
         }
