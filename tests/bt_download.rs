@@ -46,6 +46,8 @@ const AFTER_ANNOUNCE: [&str; 11] = [
 /// `Some(list)`: these must pass (the rest follow from the mistake).
 const EXPECTED: &[Expectation] = &[
     ("reference", &[], None),
+    // Announces to a public tracker it hard-coded: steered to the lab's.
+    ("fixed-tracker", &[], None),
     ("sequential", &["pipelining", "rarest-first"], None),
     ("no-sha1", &["verifies-pieces"], None),
     ("exact-multiple", &["file-exact"], None),
@@ -161,6 +163,13 @@ fn every_bt_download_fixture_gets_the_grade_it_deserves() {
         .code(1);
     let report = read_json(&json);
     check_expectations(&report, EXPECTED, &CHECKS, fixture);
+    let fixed = run_of(&report, &fixture("fixed-tracker"));
+    assert!(
+        fixed["notes"]
+            .to_string()
+            .contains("connected to tracker.opentrackr.org:1337"),
+        "{fixed}"
+    );
     let hex = run_of(&report, &fixture("hex-info-hash"));
     for id in AFTER_ANNOUNCE {
         assert_eq!(status(hex, id), "skip", "hex-info-hash/{id}: {hex}");
