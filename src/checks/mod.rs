@@ -7,6 +7,7 @@
 mod bt;
 mod capture;
 mod dns;
+mod heartbeat;
 mod http_client;
 pub mod output;
 pub mod params;
@@ -125,6 +126,8 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::HandlesCancel => bt::seed::handles_cancel(spec, ctx),
         CheckKind::Swarm => bt::seed::swarm(spec, ctx),
         CheckKind::TitForTat => bt::seed::tit_for_tat(spec, ctx),
+        CheckKind::SendsHeartbeats => heartbeat::sends_heartbeats(spec, ctx),
+        CheckKind::NoHangOnLoss => heartbeat::no_hang_on_loss(spec, ctx),
         CheckKind::Bencoded
         | CheckKind::Interval
         | CheckKind::PeerList

@@ -61,6 +61,11 @@ pub(super) fn runs(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             }
             format!("the program {}", exit.describe())
         }
+        ExitKind::TimedOut { .. } if super::heartbeat::hung_on_loss(ctx) => {
+            return Verdict::skip(
+                "not judged: the program hung waiting for a lost reply (see `no-hang-on-loss`)",
+            );
+        }
         ExitKind::TimedOut { .. } => {
             evidence.extend(last_lines(stderr.iter().copied(), STDERR_TAIL, "stderr"));
             format!(

@@ -28,6 +28,10 @@ pub const BUILTIN: &[Builtin] = &[
         yaml: include_str!("../../labs/udp-pinger-stats.yaml"),
     },
     Builtin {
+        name: "udp-heartbeat-client",
+        yaml: include_str!("../../labs/udp-heartbeat-client.yaml"),
+    },
+    Builtin {
         name: "webserver",
         yaml: include_str!("../../labs/webserver.yaml"),
     },

@@ -1052,7 +1052,8 @@ pub struct CheckSpec {
     /// fault is charged once.
     #[serde(default)]
     pub requires: Vec<String>,
-    /// ping-count, ping-format, reports-stats: how many pings the handout asks for (default 10).
+    /// ping-count, ping-format, reports-stats: how many pings the handout asks
+    /// for; sends-heartbeats: how many heartbeats (default 10).
     #[serde(default)]
     pub count: Option<u32>,
     /// ping-format: the first sequence number (default 1).
@@ -1063,7 +1064,8 @@ pub struct CheckSpec {
     #[serde(default)]
     pub min_wait: Option<Dur>,
     /// waits-for-timeout: longest acceptable wait after a lost ping (default
-    /// 3s); retransmits: before a lost query is sent again (default 6s).
+    /// 3s); retransmits: before a lost query is sent again (default 6s);
+    /// no-hang-on-loss: after a lost reply, beyond the interval (default 3s).
     #[serde(default)]
     pub max_wait: Option<Dur>,
     /// reports-rtt, reports-stats: how far above the server-side RTT a reported
@@ -1071,7 +1073,8 @@ pub struct CheckSpec {
     /// (default 100ms); the run's timeline bounds every value regardless.
     #[serde(default)]
     pub tolerance: Option<Dur>,
-    /// tit-for-tat: how often the peer rechokes (default 1s; BEP 3 says 10 s).
+    /// tit-for-tat: how often the peer rechokes (default 1s; BEP 3 says 10 s);
+    /// sends-heartbeats, no-hang-on-loss: the heartbeat interval (default 1s).
     #[serde(default)]
     pub interval: Option<Dur>,
     /// tit-for-tat: how often the optimistic unchoke moves (default 3s; BEP 3 says 30 s).
@@ -1274,6 +1277,10 @@ pub enum CheckKind {
     /// BitTorrent peer: unchokes the peers it uploads to fastest and
     /// rotates an optimistic unchoke (a `crowd` leech probe).
     TitForTat,
+    /// UDP heartbeat client: `count` heartbeats, sequence and timestamp, at the interval.
+    SendsHeartbeats,
+    /// UDP heartbeat client: a lost reply never blocks the next heartbeat.
+    NoHangOnLoss,
     /// BitTorrent tracker: every reply is one valid, canonical bencoded dictionary.
     Bencoded,
     /// BitTorrent tracker: the reply has an integer interval.
@@ -1292,7 +1299,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 86] = [
+    pub const ALL: [CheckKind; 88] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1372,6 +1379,8 @@ impl CheckKind {
         CheckKind::HandlesCancel,
         CheckKind::Swarm,
         CheckKind::TitForTat,
+        CheckKind::SendsHeartbeats,
+        CheckKind::NoHangOnLoss,
         CheckKind::Bencoded,
         CheckKind::Interval,
         CheckKind::PeerList,
@@ -1463,6 +1472,8 @@ impl CheckKind {
             CheckKind::HandlesCancel => "handles-cancel",
             CheckKind::Swarm => "swarm",
             CheckKind::TitForTat => "tit-for-tat",
+            CheckKind::SendsHeartbeats => "sends-heartbeats",
+            CheckKind::NoHangOnLoss => "no-hang-on-loss",
             CheckKind::Bencoded => "bencoded",
             CheckKind::Interval => "interval",
             CheckKind::PeerList => "peer-list",
@@ -1556,6 +1567,8 @@ impl CheckKind {
             CheckKind::HandlesCancel => &["probe", "probes"],
             CheckKind::Swarm => &["probe", "probes"],
             CheckKind::TitForTat => &["probe", "interval", "optimistic", "slots"],
+            CheckKind::SendsHeartbeats => &["count", "interval"],
+            CheckKind::NoHangOnLoss => &["interval", "max_wait"],
             CheckKind::Bencoded => &["probe"],
             CheckKind::Interval => &["probe"],
             CheckKind::PeerList => &["probe"],
@@ -1576,7 +1589,9 @@ impl CheckKind {
             | CheckKind::ReportsTimeouts
             | CheckKind::PrintsReplies
             | CheckKind::ReportsRtt
-            | CheckKind::ReportsStats => Some(ServerKind::UdpPinger),
+            | CheckKind::ReportsStats
+            | CheckKind::SendsHeartbeats
+            | CheckKind::NoHangOnLoss => Some(ServerKind::UdpPinger),
             CheckKind::RequestLine | CheckKind::HostHeader | CheckKind::PrintsResponse => {
                 Some(ServerKind::Http)
             }
