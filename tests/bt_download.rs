@@ -118,14 +118,16 @@ fn serve_lab(
         let done = line.starts_with(last);
         seen.push(line);
         if done {
-            break;
+            return (child, seen, lines);
         }
     }
-    (child, seen, lines)
+    panic!("`netgrade serve --lab` ended before printing `{last}…`: {seen:?}");
 }
 
 /// The bt-download lab written into `dir` with every port moved up by
-/// `by`, so that a test serves it beside anything else.
+/// `by`, so that a test serves it beside anything else. Ports stay below
+/// Linux's ephemeral range (32768–60999): a port there may be any
+/// connection's local end at that moment.
 fn moved_lab(dir: &std::path::Path, by: u32) -> std::path::PathBuf {
     let yaml = std::fs::read_to_string(root().join("labs/bt-download.yaml")).unwrap();
     let lab = dir.join("lab.yaml");
@@ -339,7 +341,7 @@ fn the_lab_side_of_a_run_is_the_same_every_time() {
 fn serve_runs_the_swarm_and_writes_the_torrents() {
     let dir = tempfile::tempdir().unwrap();
     // Ports of their own, so that the test runs beside anything else.
-    let lab = moved_lab(dir.path(), 31000);
+    let lab = moved_lab(dir.path(), 11000);
     let (child, seen, mut lines) = serve_lab(&lab, dir.path(), "delta:");
     assert!(
         seen.contains(&"wrote single.torrent".to_string()),
@@ -347,7 +349,7 @@ fn serve_runs_the_swarm_and_writes_the_torrents() {
     );
     assert!(
         seen.iter()
-            .any(|l| l == "tracker: tracker on TCP 127.0.0.1:37969"),
+            .any(|l| l == "tracker: tracker on TCP 127.0.0.1:17969"),
         "{seen:?}"
     );
     let client = std::process::Command::new("python3")
@@ -410,9 +412,9 @@ fn libtorrent_downloads_a_multi_file_torrent_from_a_labs_peers() {
         &lab,
         "name: album\ntitle: A multi-file torrent\ndata: data\n\
          torrents:\n  - { name: album, path: album, piece_length: 16384 }\n\
-         servers:\n  - { name: tracker, kind: tracker, port: 37971 }\n\
-         \x20 - { name: left, kind: peer, port: 37972, has: [0, 1, 2, 3] }\n\
-         \x20 - { name: right, kind: peer, port: 37973, has: [4, 5, 6] }\n\
+         servers:\n  - { name: tracker, kind: tracker, port: 27971 }\n\
+         \x20 - { name: left, kind: peer, port: 27972, has: [0, 1, 2, 3] }\n\
+         \x20 - { name: right, kind: peer, port: 27973, has: [4, 5, 6] }\n\
          program:\n  entry: [client.py]\n\
          checks:\n  - { id: runs, title: r, points: 1 }\n",
     )
@@ -447,7 +449,7 @@ fn libtorrent_downloads_a_multi_file_torrent_from_a_labs_peers() {
 #[test]
 fn aria2c_and_ctorrent_download_from_the_labs_peers_through_its_tracker() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = moved_lab(dir.path(), 32000);
+    let lab = moved_lab(dir.path(), 12000);
     let (_child, _, mut lines) = serve_lab(&lab, dir.path(), "delta:");
     // Keep reading what it prints, so that it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref() {});
@@ -478,7 +480,7 @@ fn aria2c_and_ctorrent_download_from_the_labs_peers_through_its_tracker() {
             "--bt-enable-lpd=false",
             "--enable-peer-exchange=false",
             "--seed-time=0",
-            "--listen-port=39101",
+            "--listen-port=19101",
         ])
         .arg("-d")
         .arg(&aria)
@@ -489,7 +491,7 @@ fn aria2c_and_ctorrent_download_from_the_labs_peers_through_its_tracker() {
     let ct = dir.path().join("ctorrent");
     std::fs::create_dir_all(&ct).unwrap();
     let mut cmd = std::process::Command::new("ctorrent");
-    cmd.args(["-e", "0", "-p", "39102"])
+    cmd.args(["-e", "0", "-p", "19102"])
         .arg(dir.path().join("swarm.torrent"))
         .current_dir(&ct)
         .stdin(std::process::Stdio::null());
