@@ -484,6 +484,22 @@ pub enum EventKind {
         /// of the lab's): `wrong-id`, `truncated` or `malformed`.
         fault: Option<String>,
     },
+    /// A heartbeat netgrade's client sent a student's heartbeat server, or
+    /// would have sent had it not been lost; stamped when it left (was due).
+    Heartbeat {
+        /// The probe.
+        probe: String,
+        /// Which client: 1, or 2 after the silence.
+        client: u8,
+        /// Its sequence number.
+        seq: u32,
+        /// The datagram (empty for a lost one).
+        data: Vec<u8>,
+        /// Its one-way delay: how long before it left its timestamp is.
+        delay: Duration,
+        /// Never sent: lost on the way.
+        lost: bool,
+    },
     /// A file the program created or changed in its work directory.
     FileWritten {
         /// Path relative to the work directory.
@@ -699,6 +715,7 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         K::Deviation { kind, detail, .. } => (Budget::Traffic, kind.len() + detail.len()),
         K::FileWritten { path, bytes } => (Budget::Traffic, path.len() + bytes.len()),
         K::Output { line, .. } => (Budget::Traffic, line.len()),
+        K::Heartbeat { probe, data, .. } => (Budget::Traffic, probe.len() + data.len()),
         K::PeerMessage { name, head, .. } => (Budget::Traffic, name.len() + head.len()),
         K::Announce { record, .. } => (Budget::Traffic, record.target.len() + 96),
         K::TrackerScenario {

@@ -128,6 +128,10 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::TitForTat => bt::seed::tit_for_tat(spec, ctx),
         CheckKind::SendsHeartbeats => heartbeat::sends_heartbeats(spec, ctx),
         CheckKind::NoHangOnLoss => heartbeat::no_hang_on_loss(spec, ctx),
+        CheckKind::ReportsLost => heartbeat::reports_lost(spec, ctx),
+        CheckKind::OneWayDelay => heartbeat::one_way_delay(spec, ctx),
+        CheckKind::DetectsStop => heartbeat::detects_stop(spec, ctx),
+        CheckKind::KeepsRunning => heartbeat::keeps_running(spec, ctx),
         CheckKind::Bencoded
         | CheckKind::Interval
         | CheckKind::PeerList

@@ -260,6 +260,27 @@ fn mask(text: &str) -> (String, Option<u32>) {
     (s, label)
 }
 
+/// The numbers a line states that may be durations, in order, with the
+/// number the line is labelled with (`Heartbeat 3:`, `seq=3`): addresses,
+/// ports, times of day, dates and the label are masked first; percentages
+/// and clock readings (epoch seconds or milliseconds) are left out.
+pub fn durations(text: &str) -> (Vec<Value>, Option<u32>) {
+    let (masked, label) = mask(text);
+    let names_ms = MS_WORD.is_match(&masked);
+    let values = numbers(&masked)
+        .into_iter()
+        .filter(|n| !n.percent && !n.epoch_like())
+        .map(|n| n.value(names_ms))
+        .collect();
+    (values, label)
+}
+
+/// Addresses and ports (`127.0.0.1:12000`, `('127.0.0.1', 40022)`, `port
+/// 12000`) blanked out of `text`.
+pub fn without_addresses(text: &str) -> String {
+    ADDRESS.replace_all(text, " ").into_owned()
+}
+
 /// The RTT a (masked) per-ping line reports, if any.
 fn rtt_value(masked: &str) -> Option<Value> {
     let nums: Vec<Num> = numbers(masked).into_iter().filter(|n| !n.percent).collect();

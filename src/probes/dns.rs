@@ -293,7 +293,7 @@ pub async fn exchange_until(
 }
 
 /// A UDP socket connected to `addr`, made inside `netns`.
-async fn udp_socket(
+pub(crate) async fn udp_socket(
     addr: SocketAddr,
     netns: Option<&NetNs>,
 ) -> std::io::Result<tokio::net::UdpSocket> {
@@ -411,15 +411,9 @@ pub fn message(transport: DnsTransport, received: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// How a lab's probes reach the student's server: `UDP` when it sends a
-/// DNS query over UDP, else `TCP`.
+/// How a lab's probes reach the student's server: `UDP` or `TCP`.
 pub fn probes_transport(lab: &crate::spec::Lab) -> &'static str {
-    let udp = lab.probes.iter().any(|p| {
-        p.dns
-            .as_ref()
-            .is_some_and(|d| d.transport == DnsTransport::Udp)
-    });
-    if udp { "UDP" } else { "TCP" }
+    if lab.probes_over_udp() { "UDP" } else { "TCP" }
 }
 
 /// One probe's exchange in one line, for the transcript: the query and

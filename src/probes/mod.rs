@@ -8,6 +8,7 @@
 //! reader both layers share ([`crate::dns_wire`]).
 
 pub mod dns;
+pub mod heartbeat;
 pub mod http;
 pub mod tracker;
 

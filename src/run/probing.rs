@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::outcome::{ExitKind, InstanceSummary};
 use crate::probes::{self, http};
 use crate::sandbox::{self, NetNs, Running, ports};
-use crate::spec::{DnsTransport, Lab, ProbeSpec};
+use crate::spec::{Lab, ProbeSpec};
 use crate::trace::{EventKind, Recorder};
 
 /// How often netgrade looks for the student's listening socket.
@@ -481,14 +481,13 @@ enum Socket {
 }
 
 impl Socket {
-    /// UDP when the lab sends a DNS probe over UDP, else TCP.
+    /// UDP when the lab sends a DNS probe over UDP or heartbeats, else TCP.
     fn of(lab: &Lab) -> Socket {
-        let udp = lab.probes.iter().any(|p| {
-            p.dns
-                .as_ref()
-                .is_some_and(|d| d.transport == DnsTransport::Udp)
-        });
-        if udp { Socket::Udp } else { Socket::Tcp }
+        if lab.probes_over_udp() {
+            Socket::Udp
+        } else {
+            Socket::Tcp
+        }
     }
 
     /// The addresses `pids` serve on.
@@ -588,7 +587,7 @@ async fn run_step(
     targets: &[SocketAddr],
     (netns, recorder): (Option<&NetNs>, &Recorder),
     (seed, torrents): (u64, &std::sync::Arc<Vec<crate::torrent::LabTorrent>>),
-    mut gone: tokio::sync::watch::Receiver<bool>,
+    gone: tokio::sync::watch::Receiver<bool>,
 ) -> StepOutcome {
     // Validation keeps every probe's instance among the lab's.
     let k = step.instance().unwrap_or(1);
@@ -608,23 +607,28 @@ async fn run_step(
         return announce_step(spec, announce, target, (netns, recorder), seed).await;
     }
     if let Step::One(spec) = step
+        && let Some(heartbeat) = &spec.heartbeat
+    {
+        let plan = probes::heartbeat::Plan::new(&spec.id.value, heartbeat, seed);
+        let (netns, recorder) = (netns.and_then(|ns| ns.try_clone().ok()), recorder.clone());
+        return until_gone(gone, move |ended| async move {
+            let summary =
+                probes::heartbeat::run(&plan, target, netns.as_ref(), &recorder, ended).await;
+            StepOutcome(vec![(plan.name, summary)])
+        })
+        .await;
+    }
+    if let Step::One(spec) = step
         && let Some(dns) = &spec.dns
     {
         let probe = probes::dns::Probe::from_spec(spec, dns, seed);
-        let netns = netns.and_then(|ns| ns.try_clone().ok());
-        let recorder = recorder.clone();
-        let task = crate::servers::clock::handle().spawn(async move {
-            let ended = async move {
-                if gone.wait_for(|g| *g).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
+        let (netns, recorder) = (netns.and_then(|ns| ns.try_clone().ok()), recorder.clone());
+        return until_gone(gone, move |ended| async move {
             let summary =
                 probes::dns::exchange_until(target, netns.as_ref(), &probe, &recorder, ended).await;
             StepOutcome(vec![(probe.name, summary)])
-        });
-        let _guard = AbortOnDrop(task.abort_handle());
-        return task.await.unwrap_or(StepOutcome(Vec::new()));
+        })
+        .await;
     }
     let owned = match step {
         Step::One(spec) => (probe(spec, target), None),
@@ -641,6 +645,28 @@ async fn run_step(
     // A run stopped meanwhile (Ctrl-C) stops its probes too.
     let abort = task.abort_handle();
     let _guard = AbortOnDrop(abort);
+    task.await.unwrap_or(StepOutcome(Vec::new()))
+}
+
+/// Runs a probe over datagrams, which no connection tells of the server's
+/// end, on the servers' runtime: `probe` gets a future that completes when
+/// `gone` says the server ended. A run stopped meanwhile stops it too.
+async fn until_gone<F, Fut>(mut gone: tokio::sync::watch::Receiver<bool>, probe: F) -> StepOutcome
+where
+    F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut
+        + Send
+        + 'static,
+    Fut: std::future::Future<Output = StepOutcome> + Send + 'static,
+{
+    let task = crate::servers::clock::handle().spawn(async move {
+        let ended = Box::pin(async move {
+            if gone.wait_for(|g| *g).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        });
+        probe(ended).await
+    });
+    let _guard = AbortOnDrop(task.abort_handle());
     task.await.unwrap_or(StepOutcome(Vec::new()))
 }
 

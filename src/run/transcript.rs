@@ -437,6 +437,24 @@ fn session_view(lab: &Lab, trace: &Trace, view: View, r: &Redactor) -> String {
             EventKind::InstanceEnded { instance, exit, .. } => {
                 let _ = writeln!(out, "instance {instance}: {}", exit.describe());
             }
+            EventKind::Heartbeat {
+                probe,
+                client,
+                seq,
+                delay,
+                lost,
+                ..
+            } => {
+                let _ = if *lost {
+                    writeln!(out, "{probe}: client {client} #{seq} lost (never sent)")
+                } else {
+                    writeln!(
+                        out,
+                        "{probe}: client {client} #{seq} -> \"{seq} <time>\" (one-way delay {} ms)",
+                        delay.as_millis()
+                    )
+                };
+            }
             EventKind::Holding { probe, until } => {
                 let until = until.as_deref().unwrap_or("the next probe");
                 let _ = writeln!(

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use super::tree::{self, Node, Step};
 use super::{
@@ -30,6 +31,10 @@ pub const BUILTIN: &[Builtin] = &[
     Builtin {
         name: "udp-heartbeat-client",
         yaml: include_str!("../../labs/udp-heartbeat-client.yaml"),
+    },
+    Builtin {
+        name: "udp-heartbeat-server",
+        yaml: include_str!("../../labs/udp-heartbeat-server.yaml"),
     },
     Builtin {
         name: "webserver",
@@ -1034,6 +1039,9 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
         if let Some(leech) = &probe.leech {
             leech_probe_rules(lab, probe, leech, &here, r);
         }
+        if let Some(heartbeat) = &probe.heartbeat {
+            heartbeat_probe_rules(probe, heartbeat, &here, r);
+        }
         if let Some(announce) = &probe.announce {
             let at = [here[0], here[1], Step::Key("announce")];
             if !super::announce_scenarios().any(|k| k == announce.scenario) {
@@ -1073,6 +1081,83 @@ fn probe_rules(lab: &Lab, r: &mut Rules) {
             "the lab has probes, but `program.role` is not `server`",
         )
         .set_help("probes drive a student's server: add `role: server` under `program:`");
+    }
+}
+
+/// A heartbeat probe sends heartbeats only; what it loses shows as a gap.
+fn heartbeat_probe_rules(
+    probe: &ProbeSpec,
+    heartbeat: &super::HeartbeatProbeSpec,
+    here: &[Step],
+    r: &mut Rules,
+) {
+    let id = &probe.id.value;
+    let at = [here[0], here[1], Step::Key("heartbeat")];
+    if probe.raw.is_some()
+        || probe.method.is_some()
+        || probe.target.is_some()
+        || probe.dns.is_some()
+        || probe.leech.is_some()
+        || probe.announce.is_some()
+    {
+        r.at(
+            &at,
+            format!("probe `{id}` has both `heartbeat` and another request"),
+        )
+        .set_help("a probe sends heartbeats (`heartbeat:`), or one other request, not both");
+    }
+    if !(2..=1000).contains(&heartbeat.count) {
+        r.at_key(
+            &at,
+            "count",
+            format!("probe `{id}` sends {} heartbeat(s)", heartbeat.count),
+        )
+        .set_help("send 2 to 1000 heartbeats, e.g. `count: 12`");
+    }
+    let every = heartbeat.interval.get();
+    if every < Duration::from_millis(10) || every > Duration::from_secs(10) {
+        r.at_key(
+            &at,
+            "interval",
+            format!(
+                "probe `{id}` sends a heartbeat every {}",
+                heartbeat.interval
+            ),
+        )
+        .set_help("give an interval from 10ms to 10s, e.g. `interval: 500ms`");
+    }
+    if heartbeat.delay.min > heartbeat.delay.max
+        || heartbeat.delay.max.get() > Duration::from_secs(60)
+    {
+        r.at_key(
+            &at,
+            "delay",
+            "the delay's `min` is above its `max`, or `max` is over a minute",
+        )
+        .set_help("e.g. `delay: { min: 40ms, max: 400ms }`");
+    }
+    if let Some(bad) = heartbeat
+        .lost
+        .iter()
+        .find(|&&seq| seq == 0 || seq >= heartbeat.count)
+    {
+        r.at_key(&at, "lost", format!("probe `{id}` cannot lose heartbeat {bad}"))
+            .set_help(format!(
+                "lose heartbeats 1 to {}: a lost one shows only when a later one arrives, so the last ({}) always arrives",
+                heartbeat.count.saturating_sub(1),
+                heartbeat.count
+            ));
+    }
+    if heartbeat.then > 1000 {
+        r.at_key(
+            &at,
+            "then",
+            format!(
+                "probe `{id}` has {} heartbeats of the second client",
+                heartbeat.then
+            ),
+        )
+        .set_help("send at most 1000, e.g. `then: 3`");
     }
 }
 

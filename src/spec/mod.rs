@@ -219,6 +219,17 @@ impl ServerPatch {
 }
 
 impl Lab {
+    /// Whether the student's server serves on UDP: the lab sends it DNS
+    /// queries over UDP, or heartbeats (else its probes connect over TCP).
+    pub fn probes_over_udp(&self) -> bool {
+        self.probes.iter().any(|p| {
+            p.heartbeat.is_some()
+                || p.dns
+                    .as_ref()
+                    .is_some_and(|d| d.transport == DnsTransport::Udp)
+        })
+    }
+
     /// The lab as case `case` runs it: the case's arguments, input and server
     /// settings, and only the checks that judge this case.
     pub fn for_case(&self, case: &CaseSpec) -> Lab {
@@ -776,10 +787,68 @@ pub struct ProbeSpec {
     /// an HTTP request (see [`AnnounceProbeSpec`]).
     #[serde(default)]
     pub announce: Option<AnnounceProbeSpec>,
+    /// Heartbeats to a student's UDP heartbeat server instead of an HTTP
+    /// request (see [`HeartbeatProbeSpec`]).
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatProbeSpec>,
     /// Which instance of the student's server the probe goes to (from 1; a
     /// lab of `program.instances`); the first by default.
     #[serde(default)]
     pub instance: Option<u8>,
+}
+
+/// Heartbeats netgrade's client sends a student's UDP heartbeat server: one
+/// datagram `<seq> <timestamp>` every `interval`, the timestamp the wall
+/// clock's seconds since 1970 backdated by a seeded delay (the heartbeat's
+/// true one-way delay); some sequence numbers are never sent (lost); then
+/// silence, the client having stopped; then a second client (a new socket)
+/// starts again from 1.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatProbeSpec {
+    /// Heartbeats of the first client, sequence numbers 1 to `count`
+    /// (default 12).
+    #[serde(default = "default_beats")]
+    pub count: u32,
+    /// Between heartbeats (default 500ms).
+    #[serde(default = "default_beat_interval")]
+    pub interval: Dur,
+    /// Sequence numbers never sent (lost on the way); not the last one.
+    #[serde(default)]
+    pub lost: Vec<u32>,
+    /// Each heartbeat's one-way delay, drawn (seeded) from this range: its
+    /// timestamp is that much before it leaves (default 40ms to 400ms).
+    #[serde(default = "default_beat_delay")]
+    pub delay: DelayRange,
+    /// Quiet after the first client's last heartbeat (default 6s).
+    #[serde(default = "default_beat_silence")]
+    pub silence: Dur,
+    /// Heartbeats of the second client, from sequence number 1 (default 3).
+    #[serde(default = "default_then")]
+    pub then: u32,
+}
+
+fn default_beats() -> u32 {
+    12
+}
+
+fn default_beat_interval() -> Dur {
+    Dur::from_millis(500)
+}
+
+fn default_beat_delay() -> DelayRange {
+    DelayRange {
+        min: Dur::from_millis(40),
+        max: Dur::from_millis(400),
+    }
+}
+
+fn default_beat_silence() -> Dur {
+    Dur::from_secs(6)
+}
+
+fn default_then() -> u32 {
+    3
 }
 
 /// A scenario of announces netgrade's fake peers make to a student's
@@ -1060,17 +1129,21 @@ pub struct CheckSpec {
     #[serde(default)]
     pub first_seq: Option<u32>,
     /// waits-for-timeout: shortest acceptable wait after a lost ping (default
-    /// 0.75s); retransmits: before a lost query is sent again (default 0.5s).
+    /// 0.75s); retransmits: before a lost query is sent again (default 0.5s);
+    /// detects-stop: after the last heartbeat, before the stop is reported
+    /// (default 2.5s).
     #[serde(default)]
     pub min_wait: Option<Dur>,
     /// waits-for-timeout: longest acceptable wait after a lost ping (default
     /// 3s); retransmits: before a lost query is sent again (default 6s);
-    /// no-hang-on-loss: after a lost reply, beyond the interval (default 3s).
+    /// no-hang-on-loss: after a lost reply, beyond the interval (default 3s);
+    /// detects-stop: after the last heartbeat, the stop reported (default 5s).
     #[serde(default)]
     pub max_wait: Option<Dur>,
     /// reports-rtt, reports-stats: how far above the server-side RTT a reported
     /// value is expected to be, on top of twice the server's median lateness
-    /// (default 100ms); the run's timeline bounds every value regardless.
+    /// (default 100ms); the run's timeline bounds every value regardless;
+    /// one-way-delay: beyond the true delay and the timeline (default 20ms).
     #[serde(default)]
     pub tolerance: Option<Dur>,
     /// tit-for-tat: how often the peer rechokes (default 1s; BEP 3 says 10 s);
@@ -1281,6 +1354,14 @@ pub enum CheckKind {
     SendsHeartbeats,
     /// UDP heartbeat client: a lost reply never blocks the next heartbeat.
     NoHangOnLoss,
+    /// UDP heartbeat server: the sequence numbers of lost heartbeats are named.
+    ReportsLost,
+    /// UDP heartbeat server: each heartbeat's printed one-way delay is its true one.
+    OneWayDelay,
+    /// UDP heartbeat server: after a silence, says the client stopped, in the lab's window.
+    DetectsStop,
+    /// UDP heartbeat server: outlives the client and serves the next one.
+    KeepsRunning,
     /// BitTorrent tracker: every reply is one valid, canonical bencoded dictionary.
     Bencoded,
     /// BitTorrent tracker: the reply has an integer interval.
@@ -1299,7 +1380,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 88] = [
+    pub const ALL: [CheckKind; 92] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1381,6 +1462,10 @@ impl CheckKind {
         CheckKind::TitForTat,
         CheckKind::SendsHeartbeats,
         CheckKind::NoHangOnLoss,
+        CheckKind::ReportsLost,
+        CheckKind::OneWayDelay,
+        CheckKind::DetectsStop,
+        CheckKind::KeepsRunning,
         CheckKind::Bencoded,
         CheckKind::Interval,
         CheckKind::PeerList,
@@ -1474,6 +1559,10 @@ impl CheckKind {
             CheckKind::TitForTat => "tit-for-tat",
             CheckKind::SendsHeartbeats => "sends-heartbeats",
             CheckKind::NoHangOnLoss => "no-hang-on-loss",
+            CheckKind::ReportsLost => "reports-lost",
+            CheckKind::OneWayDelay => "one-way-delay",
+            CheckKind::DetectsStop => "detects-stop",
+            CheckKind::KeepsRunning => "keeps-running",
             CheckKind::Bencoded => "bencoded",
             CheckKind::Interval => "interval",
             CheckKind::PeerList => "peer-list",
@@ -1569,6 +1658,9 @@ impl CheckKind {
             CheckKind::TitForTat => &["probe", "interval", "optimistic", "slots"],
             CheckKind::SendsHeartbeats => &["count", "interval"],
             CheckKind::NoHangOnLoss => &["interval", "max_wait"],
+            CheckKind::ReportsLost | CheckKind::KeepsRunning => &["probe"],
+            CheckKind::OneWayDelay => &["probe", "tolerance"],
+            CheckKind::DetectsStop => &["probe", "min_wait", "max_wait"],
             CheckKind::Bencoded => &["probe"],
             CheckKind::Interval => &["probe"],
             CheckKind::PeerList => &["probe"],
@@ -1653,6 +1745,11 @@ impl CheckKind {
             | CheckKind::HandlesCancel
             | CheckKind::Swarm
             | CheckKind::TitForTat => None,
+            // These read heartbeat probes of a student's server.
+            CheckKind::ReportsLost
+            | CheckKind::OneWayDelay
+            | CheckKind::DetectsStop
+            | CheckKind::KeepsRunning => None,
             // These read announce probes of a student's tracker.
             CheckKind::Bencoded
             | CheckKind::Interval
@@ -1705,6 +1802,10 @@ impl CheckKind {
                 | CheckKind::FailureReason
                 | CheckKind::ConcurrentAnnounces
                 | CheckKind::UdpTracker
+                | CheckKind::ReportsLost
+                | CheckKind::OneWayDelay
+                | CheckKind::DetectsStop
+                | CheckKind::KeepsRunning
         )
     }
 }

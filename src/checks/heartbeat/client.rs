@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::{Ctx, Verdict};
+use crate::checks::{Ctx, Verdict};
 use crate::outcome::ExitKind;
 use crate::spec::{CheckKind, CheckSpec};
 use crate::trace::Ping;
