@@ -303,14 +303,6 @@ fn real_servers_are_graded_fairly() {
     }
 }
 
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| std::path::Path::new(d).join(program))
-        .find(|p| p.is_file())
-}
-
 #[test]
 fn a_server_that_ignores_sigterm_and_forks_is_stopped_and_cleaned_up() {
     let marker = format!("marker-web-{}", std::process::id());

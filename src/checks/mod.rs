@@ -14,6 +14,7 @@ pub mod params;
 mod pinger;
 mod pop3;
 mod process;
+mod proxy;
 mod session;
 mod smtp;
 mod web;
@@ -132,6 +133,15 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::OneWayDelay => heartbeat::one_way_delay(spec, ctx),
         CheckKind::DetectsStop => heartbeat::detects_stop(spec, ctx),
         CheckKind::KeepsRunning => heartbeat::keeps_running(spec, ctx),
+        CheckKind::ProxyForwards => proxy::forwards(spec, ctx),
+        CheckKind::ProxyRelays => proxy::relays(spec, ctx),
+        CheckKind::ProxyCaches => proxy::caches(spec, ctx),
+        CheckKind::CacheKey => proxy::cache_key(spec, ctx),
+        CheckKind::BinaryAndLarge => proxy::binary_and_large(spec, ctx),
+        CheckKind::ProxyNotFound => proxy::not_found(spec, ctx),
+        CheckKind::AbsoluteForm => proxy::absolute_form(spec, ctx),
+        CheckKind::ConditionalGet => proxy::conditional_get(spec, ctx),
+        CheckKind::ProxyPost => proxy::post(spec, ctx),
         CheckKind::Bencoded
         | CheckKind::Interval
         | CheckKind::PeerList

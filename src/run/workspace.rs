@@ -74,8 +74,14 @@ pub fn prepare(plan: &Plan, recorder: &Recorder, notes: &mut Vec<String>) -> Res
         notes.push(note);
     }
     let work = Workspace { disk, dir, entry };
-    // A student's server serves the lab's files (its web root) from its own folder.
-    if plan.is_server() {
+    // A student's server serves the lab's files (its web root) from its own
+    // folder, unless the lab's web servers serve them (a proxy's origins).
+    let origins = plan
+        .lab
+        .servers
+        .iter()
+        .any(|s| s.kind.value == crate::spec::ServerKind::Http);
+    if plan.is_server() && !origins {
         plan.lab
             .files
             .write_to(&work.cwd())

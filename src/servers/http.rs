@@ -91,6 +91,12 @@ pub struct HttpConfig {
     pub max_recorded_requests: u32,
     /// Bytes of requests recorded before the same, [`MAX_RECORDED_BYTES`] by default.
     pub max_recorded_bytes: usize,
+    /// Each folder of `root` is the site of the host it is named after
+    /// (`www.example.com/`): a request is served by the site its host names
+    /// (the absolute-form target's, else `Host`'s), else by the first site,
+    /// in name order, that has the path; and `POST` is answered 200 with an
+    /// echo of its body ([`post_echo`]). A web proxy's origin servers.
+    pub sites: bool,
 }
 
 impl HttpConfig {
@@ -107,6 +113,7 @@ impl HttpConfig {
             request_timeout: Duration::from_secs(10),
             max_recorded_requests: MAX_RECORDED_REQUESTS,
             max_recorded_bytes: MAX_RECORDED_BYTES,
+            sites: false,
         }
     }
 }
@@ -284,6 +291,7 @@ impl Conn {
                 Next::Request(head, len) => (head, len),
             };
             self.record_request(len);
+            let body = self.buf[head.len.min(len)..len].to_vec();
             self.buf.drain(..len);
             let keep_alive = head.keep_alive();
             let connection = match (keep_alive, head.minor) {
@@ -291,7 +299,7 @@ impl Conn {
                 (true, 0) => Some("keep-alive"),
                 (true, _) => None,
             };
-            let response = respond(&self.shared.root, &head).await;
+            let response = respond(&self.shared, &head, &body).await;
             if !self.send(response, connection).await {
                 return;
             }
@@ -443,8 +451,13 @@ impl Conn {
         let (stream, body) = (&mut self.stream, response.body);
         let body_len = body.len();
         let write = async move {
-            stream.write_all(&head).await?;
-            body.write_to(stream).await?;
+            match body {
+                Body::Bytes(bytes) => stream.write_all(&[&head[..], &bytes].concat()).await?,
+                file => {
+                    stream.write_all(&head).await?;
+                    file.write_to(stream).await?;
+                }
+            }
             io::Result::Ok(head)
         };
         let Ok(Ok(head)) = timeout_at(deadline, write).await else {
@@ -482,6 +495,8 @@ impl Conn {
 /// A parsed request head, owned.
 #[derive(Debug)]
 struct RequestHead {
+    /// Bytes of the head, up to and including its blank line.
+    len: usize,
     method: String,
     target: String,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
@@ -585,6 +600,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, u16> {
         Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => Err(431),
         Ok(httparse::Status::Complete(len)) => {
             let head = RequestHead {
+                len,
                 method: req.method.unwrap_or_default().to_owned(),
                 target: req.path.unwrap_or_default().to_owned(),
                 minor: req.version.unwrap_or_default(),
@@ -698,17 +714,103 @@ impl Response {
     }
 }
 
-/// The response to a well-framed request.
-async fn respond(root: &Path, head: &RequestHead) -> Response {
+/// The response to a well-framed request (whose body, or its first
+/// [`KEPT_BODY`] bytes, is `body`).
+async fn respond(shared: &Shared, head: &RequestHead, body: &[u8]) -> Response {
     let is_head = head.method == "HEAD";
+    let sites = shared.config.sites;
+    if sites && head.method == "POST" {
+        let path = target_path(&head.target).unwrap_or_default();
+        let echo = post_echo(&path.to_string_lossy(), body);
+        return Response {
+            status: 200,
+            headers: vec![
+                ("Content-Type", "text/plain; charset=utf-8".into()),
+                ("Content-Length", echo.len().to_string()),
+            ],
+            body: Body::Bytes(echo),
+        };
+    }
     if !is_head && head.method != "GET" {
         let mut response = Response::error(501, false);
-        response.headers.push(("Allow", "GET, HEAD".into()));
+        let allow = if sites {
+            "GET, HEAD, POST"
+        } else {
+            "GET, HEAD"
+        };
+        response.headers.push(("Allow", allow.into()));
         return response;
     }
-    file_response(root, head, is_head)
+    let root = match sites {
+        true => site_root(&shared.root, head).await,
+        false => shared.root.clone(),
+    };
+    file_response(&root, head, is_head)
         .await
         .unwrap_or_else(|status| Response::error(status, is_head))
+}
+
+/// What a server of sites answers a `POST` to `path` (relative, without
+/// its leading slash) with: `POST /form: 21 bytes` and the body.
+pub fn post_echo(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut echo = format!("POST /{path}: {} bytes\n", body.len()).into_bytes();
+    echo.extend_from_slice(body);
+    echo
+}
+
+/// The host a request names: its absolute-form target's authority, else
+/// its `Host` field; without the port, lower-cased.
+fn request_host(head: &RequestHead) -> Option<String> {
+    let authority = match head.target.split_once("://") {
+        Some((_, rest)) => rest.split(['/', '?', '#']).next().map(str::to_owned),
+        None => head.single("host").map(str::to_owned),
+    }?;
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority.as_str(), |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                authority.as_str()
+            }
+        });
+    Some(host.to_ascii_lowercase())
+}
+
+/// Which of `sites` serves a request for `path` naming `host`: the site
+/// named `host`, else the first (in name order) that `has` the path.
+pub fn choose_site<'a>(
+    sites: &'a [String],
+    host: Option<&str>,
+    has: impl Fn(&str) -> bool,
+) -> Option<&'a str> {
+    let named = host.and_then(|h| sites.iter().find(|s| s.eq_ignore_ascii_case(h)));
+    named
+        .or_else(|| sites.iter().find(|s| has(s)))
+        .map(String::as_str)
+}
+
+/// The folder of the site that serves `head` (see [`HttpConfig::sites`]);
+/// `root` itself when no site has the path (the answer is then 404).
+async fn site_root(root: &Path, head: &RequestHead) -> PathBuf {
+    let host = request_host(head);
+    let relative = target_path(&head.target).unwrap_or_default();
+    let (root, fallback) = (root.to_path_buf(), root.to_path_buf());
+    let chosen = tokio::task::spawn_blocking(move || {
+        let mut sites: Vec<String> = std::fs::read_dir(&root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        sites.sort();
+        let has = |site: &str| root.join(site).join(&relative).is_file();
+        let site = choose_site(&sites, host.as_deref(), has).map(str::to_owned);
+        site.map_or(root.clone(), |s| root.join(s))
+    })
+    .await;
+    chosen.unwrap_or(fallback)
 }
 
 /// The file `head` asks for, 304 if the client's copy is current, or the error status.
@@ -727,6 +829,17 @@ async fn file_response(root: &Path, head: &RequestHead, is_head: bool) -> Result
     let length = meta.len();
     let body = if is_head {
         Body::Bytes(Vec::new())
+    } else if length <= FILE_CHUNK as u64 {
+        // A small file goes out with the head in one write, as servers
+        // send it: a reader's single recv then sees the whole response
+        // every time, never by chance only its head.
+        let mut bytes = Vec::with_capacity(length as usize);
+        let mut file = file;
+        file.read_to_end(&mut bytes).await.map_err(io_status)?;
+        if bytes.len() as u64 != length {
+            return Err(404);
+        }
+        Body::Bytes(bytes)
     } else {
         Body::File(file, length)
     };
@@ -1138,6 +1251,66 @@ mod tests {
             rec,
             task,
         }
+    }
+
+    /// Sites are chosen by the request's host (curl through it as a proxy
+    /// sends the absolute form), else by who has the path; POST is echoed.
+    #[tokio::test]
+    async fn sites_are_chosen_by_host_and_posts_echoed() {
+        let root = TempDir::new().unwrap();
+        for (path, text) in [
+            ("www.example.com/index.html", "example\n"),
+            ("gaia.cs.umass.edu/index.html", "gaia\n"),
+            ("gaia.cs.umass.edu/only.txt", "only at gaia\n"),
+        ] {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let config = HttpConfig {
+            sites: true,
+            ..HttpConfig::new("origin", root.path())
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(run(listener, config, Recorder::new()));
+        let url = |p: &str| format!("http://{addr}{p}");
+        let get = |args: Vec<String>| async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            command("curl", &[&["-s", "--noproxy", ""][..], &args].concat()).await
+        };
+        let host = |h: &str, p: &str| vec!["-H".into(), format!("Host: {h}"), url(p)];
+        assert_eq!(
+            get(host("www.example.com", "/index.html")).await,
+            "example\n"
+        );
+        assert_eq!(
+            get(host("GAIA.cs.umass.edu:80", "/index.html")).await,
+            "gaia\n"
+        );
+        let proxied = vec![
+            "-x".into(),
+            format!("http://{addr}"),
+            "http://www.example.com/index.html".into(),
+        ];
+        assert_eq!(get(proxied).await, "example\n");
+        // An unknown host: the first site, in name order, that has the path.
+        assert_eq!(
+            get(host("example.com", "/only.txt")).await,
+            "only at gaia\n"
+        );
+        assert_eq!(get(host("example.com", "/index.html")).await, "gaia\n");
+        let missing = vec![
+            "-o".into(),
+            "/dev/null".into(),
+            "-w".into(),
+            "%{http_code}".into(),
+        ];
+        let missing = [missing, host("www.example.com", "/only.txt")].concat();
+        assert_eq!(get(missing).await, "404");
+        let post = vec!["-d".into(), "name=ada".into(), url("/form")];
+        assert_eq!(get(post).await, "POST /form: 8 bytes\nname=ada");
+        task.abort();
     }
 
     /// Runs `program` with `args` (10 s at most); its standard output.

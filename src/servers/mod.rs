@@ -274,6 +274,7 @@ pub fn http_config(spec: &ServerSpec, seed: u64, root: &std::path::Path) -> http
         latency_min: delay.min.get(),
         latency_max: delay.max.get(),
         seed,
+        sites: spec.sites.unwrap_or(false),
         ..http::HttpConfig::new(&spec.name, root)
     }
 }

@@ -14,7 +14,9 @@
 //!   (`netgrade.test`); other reverse names under `arpa.` do not exist
 //!   (NXDOMAIN), except those above a lab address (RFC 8020).
 //! - Names under `localhost.` (RFC 6761 §6.3): `127.0.0.1` and `::1`, and no
-//!   data of other types.
+//!   data of other types; names under `invalid.` (§6.4) do not exist
+//!   (NXDOMAIN), so a program's handling of a host that does not resolve
+//!   can be graded.
 //! - Anything else: no data (NOERROR without answers).
 //!
 //! A negative answer carries an SOA record in its authority section, so
@@ -508,6 +510,15 @@ fn lookup(zone: &Zone, name: &Name, qtype: RecordType, class: DNSClass) -> Data 
     }
     if arpa.zone_of(name) {
         return reverse(zone, name, qtype);
+    }
+    // RFC 6761 §6.4: names under `invalid.` never exist.
+    let invalid = Name::from_ascii("invalid.").expect("a valid name");
+    if invalid.zone_of(name) {
+        return Data {
+            rcode: ResponseCode::NXDomain,
+            answers: Vec::new(),
+            additionals: Vec::new(),
+        };
     }
     let v4 = zone.v4.iter().map(|ip| IpAddr::from(*ip));
     let v6 = zone.v6.iter().map(|ip| IpAddr::from(*ip));
@@ -1210,6 +1221,10 @@ mod peers {
         );
         let out = server.dig(&["@127.0.0.53", "-x", "192.0.2.1"]).await;
         assert!(out.contains("status: NXDOMAIN"), "{out}");
+        let out = server
+            .dig(&["@127.0.0.53", "no-such-host.invalid", "A"])
+            .await;
+        assert!(out.contains("status: NXDOMAIN"), "{out}");
         let seen: Vec<(Transport, SocketAddr, String, String)> = server
             .lookups()
             .into_iter()
@@ -1234,7 +1249,7 @@ mod peers {
                 "A".into()
             )
         );
-        assert_eq!(seen.len(), 6, "{seen:?}");
+        assert_eq!(seen.len(), 7, "{seen:?}");
     }
 
     #[tokio::test]

@@ -41,6 +41,10 @@ pub const BUILTIN: &[Builtin] = &[
         yaml: include_str!("../../labs/webserver.yaml"),
     },
     Builtin {
+        name: "webproxy",
+        yaml: include_str!("../../labs/webproxy.yaml"),
+    },
+    Builtin {
         name: "webserver-threaded",
         yaml: include_str!("../../labs/webserver-threaded.yaml"),
     },
@@ -115,6 +119,41 @@ const BUILTIN_DATA: &[(&str, EmbeddedFiles)] = &[
             (
                 "image.png",
                 include_bytes!("../../labs/webserver/www/image.png"),
+            ),
+        ],
+    ),
+    (
+        "webproxy",
+        &[
+            (
+                "www.example.com/index.html",
+                include_bytes!("../../labs/webproxy/www.example.com/index.html"),
+            ),
+            (
+                "www.example.com/news.html",
+                include_bytes!("../../labs/webproxy/www.example.com/news.html"),
+            ),
+            (
+                "www.example.com/a/notes.txt",
+                include_bytes!("../../labs/webproxy/www.example.com/a/notes.txt"),
+            ),
+            (
+                "www.example.com/b/notes.txt",
+                include_bytes!("../../labs/webproxy/www.example.com/b/notes.txt"),
+            ),
+            (
+                "www.example.com/images/logo.png",
+                include_bytes!("../../labs/webproxy/www.example.com/images/logo.png"),
+            ),
+            (
+                "www.example.com/files/big.bin",
+                include_bytes!("../../labs/webproxy/www.example.com/files/big.bin"),
+            ),
+            (
+                "gaia.cs.umass.edu/wireshark-labs/HTTP-wireshark-file1.html",
+                include_bytes!(
+                    "../../labs/webproxy/gaia.cs.umass.edu/wireshark-labs/HTTP-wireshark-file1.html"
+                ),
             ),
         ],
     ),

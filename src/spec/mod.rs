@@ -135,11 +135,24 @@ impl DataFiles {
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(target, bytes)?;
+            std::fs::write(&target, bytes)?;
+            // The same modification time every run: a server's
+            // Last-Modified, and a cache's revalidation, never depend on
+            // when the run started.
+            std::fs::File::options()
+                .write(true)
+                .open(&target)?
+                .set_modified(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(DATA_MODIFIED_SECS),
+                )?;
         }
         Ok(())
     }
 }
+
+/// The modification time of every file of a lab's data as a run writes it
+/// out, in seconds since 1970: 2026-01-01 00:00:00 UTC.
+pub const DATA_MODIFIED_SECS: u64 = 1_767_225_600;
 
 /// One run of the program in a lab of several: what differs from the lab's
 /// own settings.
@@ -348,6 +361,13 @@ pub struct ServerSpec {
     /// pop3: folder in the lab's `data` holding the maildrop, one message per file, in name order.
     #[serde(default)]
     pub maildrop: Option<String>,
+    /// http: each folder of the lab's `data` is the site of the host it is
+    /// named after (`www.example.com/`), served by that host's name (the
+    /// request's absolute-form target, else its `Host`), else by the first
+    /// site that has the path; `POST` is answered with an echo of its body.
+    /// A web proxy's origin servers.
+    #[serde(default)]
+    pub sites: Option<bool>,
     /// dns: the zones the server answers for, authoritatively.
     #[serde(default)]
     pub zones: Option<Vec<ZoneSpec>>,
@@ -1362,6 +1382,24 @@ pub enum CheckKind {
     DetectsStop,
     /// UDP heartbeat server: outlives the client and serves the next one.
     KeepsRunning,
+    /// Web proxy: the origin receives a well-formed request for the right path and host.
+    ProxyForwards,
+    /// Web proxy: the client gets the origin's status line, headers and body.
+    ProxyRelays,
+    /// Web proxy: a repeated request is answered from the cache, status line first.
+    ProxyCaches,
+    /// Web proxy: each URL has its own cache entry.
+    CacheKey,
+    /// Web proxy: binary and large objects come through byte for byte.
+    BinaryAndLarge,
+    /// Web proxy: an origin 404 is relayed; an unknown host gets an error response.
+    ProxyNotFound,
+    /// Web proxy: the browser's absolute-form request is forwarded and relayed.
+    AbsoluteForm,
+    /// Web proxy: a cache hit is revalidated with If-Modified-Since.
+    ConditionalGet,
+    /// Web proxy: a POST and its body reach the origin, its reply the client.
+    ProxyPost,
     /// BitTorrent tracker: every reply is one valid, canonical bencoded dictionary.
     Bencoded,
     /// BitTorrent tracker: the reply has an integer interval.
@@ -1380,7 +1418,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 92] = [
+    pub const ALL: [CheckKind; 101] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1466,6 +1504,15 @@ impl CheckKind {
         CheckKind::OneWayDelay,
         CheckKind::DetectsStop,
         CheckKind::KeepsRunning,
+        CheckKind::ProxyForwards,
+        CheckKind::ProxyRelays,
+        CheckKind::ProxyCaches,
+        CheckKind::CacheKey,
+        CheckKind::BinaryAndLarge,
+        CheckKind::ProxyNotFound,
+        CheckKind::AbsoluteForm,
+        CheckKind::ConditionalGet,
+        CheckKind::ProxyPost,
         CheckKind::Bencoded,
         CheckKind::Interval,
         CheckKind::PeerList,
@@ -1563,6 +1610,15 @@ impl CheckKind {
             CheckKind::OneWayDelay => "one-way-delay",
             CheckKind::DetectsStop => "detects-stop",
             CheckKind::KeepsRunning => "keeps-running",
+            CheckKind::ProxyForwards => "proxy-forwards",
+            CheckKind::ProxyRelays => "proxy-relays",
+            CheckKind::ProxyCaches => "proxy-caches",
+            CheckKind::CacheKey => "cache-key",
+            CheckKind::BinaryAndLarge => "binary-and-large",
+            CheckKind::ProxyNotFound => "proxy-not-found",
+            CheckKind::AbsoluteForm => "absolute-form",
+            CheckKind::ConditionalGet => "conditional-get",
+            CheckKind::ProxyPost => "proxy-post",
             CheckKind::Bencoded => "bencoded",
             CheckKind::Interval => "interval",
             CheckKind::PeerList => "peer-list",
@@ -1661,6 +1717,15 @@ impl CheckKind {
             CheckKind::ReportsLost | CheckKind::KeepsRunning => &["probe"],
             CheckKind::OneWayDelay => &["probe", "tolerance"],
             CheckKind::DetectsStop => &["probe", "min_wait", "max_wait"],
+            CheckKind::ProxyForwards
+            | CheckKind::ProxyRelays
+            | CheckKind::ProxyCaches
+            | CheckKind::CacheKey
+            | CheckKind::BinaryAndLarge
+            | CheckKind::ProxyNotFound
+            | CheckKind::AbsoluteForm
+            | CheckKind::ConditionalGet
+            | CheckKind::ProxyPost => &["probe", "probes"],
             CheckKind::Bencoded => &["probe"],
             CheckKind::Interval => &["probe"],
             CheckKind::PeerList => &["probe"],
@@ -1745,6 +1810,16 @@ impl CheckKind {
             | CheckKind::HandlesCancel
             | CheckKind::Swarm
             | CheckKind::TitForTat => None,
+            // These read probes of a student's proxy and the origin's log.
+            CheckKind::ProxyForwards
+            | CheckKind::ProxyRelays
+            | CheckKind::ProxyCaches
+            | CheckKind::CacheKey
+            | CheckKind::BinaryAndLarge
+            | CheckKind::ProxyNotFound
+            | CheckKind::AbsoluteForm
+            | CheckKind::ConditionalGet
+            | CheckKind::ProxyPost => Some(ServerKind::Http),
             // These read heartbeat probes of a student's server.
             CheckKind::ReportsLost
             | CheckKind::OneWayDelay
@@ -1806,6 +1881,15 @@ impl CheckKind {
                 | CheckKind::OneWayDelay
                 | CheckKind::DetectsStop
                 | CheckKind::KeepsRunning
+                | CheckKind::ProxyForwards
+                | CheckKind::ProxyRelays
+                | CheckKind::ProxyCaches
+                | CheckKind::CacheKey
+                | CheckKind::BinaryAndLarge
+                | CheckKind::ProxyNotFound
+                | CheckKind::AbsoluteForm
+                | CheckKind::ConditionalGet
+                | CheckKind::ProxyPost
         )
     }
 }

@@ -144,7 +144,7 @@ pub fn server_only_fields(kind: ServerKind) -> &'static [&'static str] {
             "tls_port",
         ],
         ServerKind::Pop3 => &["user", "password", "maildrop"],
-        ServerKind::Http => &[],
+        ServerKind::Http => &["sites"],
         ServerKind::Dns => &["zones", "hierarchy", "faults"],
         ServerKind::Tracker => &["interval"],
         ServerKind::Peer => &[

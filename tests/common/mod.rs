@@ -191,3 +191,12 @@ pub fn as_root(needs: &str) -> bool {
     }
     root
 }
+
+/// Where `program` is on the PATH, if it is.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
