@@ -31,7 +31,7 @@
 //!   cgroup, the helper that starts it, clean-up of leftovers, the janitor,
 //!   the capture's routes and BPF steering, diagnoses of common errors.
 //! - [`servers`]: one module per reference server (the lossy UDP pinger,
-//!   HTTP/1.1, SMTP, POP3, the lab's DNS name servers, the BitTorrent
+//!   HTTP/1.1 (a folder, or sites by host name: a web proxy's origin), SMTP, POP3, the lab's DNS name servers, the BitTorrent
 //!   tracker (HTTP and UDP) and peers (seeders with seeded misbehaviour, and
 //!   the leecher that downloads from a student's peer), the capture's DNS
 //!   resolver), their TLS, their
@@ -40,7 +40,8 @@
 //! - [`probes`]: netgrade as a client of a student's server (raw HTTP exchanges
 //!   and the response parser the checks use; DNS queries over UDP and TCP;
 //!   fake peers' announces to a student's BitTorrent tracker, judged as they
-//!   run).
+//!   run; heartbeats with seeded one-way delays to a student's UDP heartbeat
+//!   server).
 //! - [`dns_wire`]: DNS messages read field by field, each field with its
 //!   offset and each name with the pointers it was reached through, read as
 //!   far as they go; the dns-client and dns-server checks and the DNS probes

@@ -310,10 +310,12 @@ enum Serve {
         /// Seed for the latency draws (default: the lab's, or 1).
         #[arg(long)]
         seed: Option<u64>,
+        /// Serve each folder of the root as the site of the host it is named
+        /// after (`www.example.com/`), chosen by the request's host, and echo
+        /// POSTs: the webproxy lab's origin (default: the lab's, or off).
+        #[arg(long)]
+        sites: bool,
     },
-    /// Authoritative DNS name servers for zones (RFC 1034, 1035), over UDP and
-    /// TCP, alone or as a hierarchy (root, TLD, authoritative): prints each
-    /// query and what it answered.
     /// The BitTorrent tracker (HTTP, BEP 3): prints each announce and what it answered.
     Tracker {
         /// The torrents to track (.torrent files); announces for others fail.
@@ -329,6 +331,9 @@ enum Serve {
         #[arg(long, default_value_t = 60)]
         interval: u32,
     },
+    /// Authoritative DNS name servers for zones (RFC 1034, 1035), over UDP and
+    /// TCP, alone or as a hierarchy (root, TLD, authoritative): prints each
+    /// query and what it answered.
     Dns {
         /// A YAML file of zones: `zones:` as a lab's dns server lists them
         /// (and, optionally, `hierarchy: true` and `faults:`).
@@ -948,6 +953,7 @@ fn serve_plan(
             port,
             latency,
             seed,
+            sites,
         } => {
             if let Some(root) = &root
                 && !root.is_dir()
@@ -994,6 +1000,7 @@ fn serve_plan(
             if let Some(seed) = seed {
                 config.seed = seed;
             }
+            config.sites |= sites;
             (served, host, port)
         }
         Serve::Tracker { .. } => unreachable!("serve() runs the tracker itself"),
