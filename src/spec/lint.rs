@@ -58,8 +58,65 @@ pub fn warnings(lab: &Lab) -> Vec<Warning> {
             }
         }
     }
+    heartbeat_windows(lab, &mut out);
     out.sort_by_key(|w| (w.line, w.column));
     out
+}
+
+/// A `detects-stop` window that a correct heartbeat server cannot meet: one
+/// that ends after the second client starts, or begins before the longest
+/// gap of lost heartbeats is over (a server deciding at that silence would
+/// call a loss a stop).
+fn heartbeat_windows(lab: &Lab, out: &mut Vec<Warning>) {
+    for check in checks_of(lab, &[CheckKind::DetectsStop]) {
+        let Some(hb) = lab
+            .probes
+            .iter()
+            .filter(|p| check.probe.as_deref().is_none_or(|id| id == p.id.value))
+            .find_map(|p| p.heartbeat.as_ref())
+        else {
+            continue;
+        };
+        let min = check.min_wait.map_or(2.5, |d| d.get().as_secs_f64());
+        let max = check.max_wait.map_or(5.0, |d| d.get().as_secs_f64());
+        let silence = hb.silence.get().as_secs_f64();
+        let every = hb.interval.get().as_secs_f64();
+        let mut lost: Vec<u32> = hb.lost.clone();
+        lost.sort_unstable();
+        lost.dedup();
+        let run = lost
+            .iter()
+            .map(|&s| (0..).take_while(|k| lost.contains(&(s + k))).count())
+            .max()
+            .unwrap_or(0);
+        let gap = every * (run as f64 + 1.0);
+        let (line, column) = (
+            check.id.referenced.line() as usize,
+            check.id.referenced.column() as usize,
+        );
+        if max >= silence {
+            out.push(Warning {
+                line,
+                column,
+                message: format!(
+                    "`{}` accepts a stop reported up to {max} s after the last heartbeat, but the second client starts {silence} s after it",
+                    check.id.value
+                ),
+                help: format!("make `max_wait` shorter than the probe's `silence` ({silence} s), or the silence longer"),
+            });
+        }
+        if gap >= min {
+            out.push(Warning {
+                line,
+                column,
+                message: format!(
+                    "`{}` wants the stop reported {min} s after the last heartbeat at the earliest, but lost heartbeats leave a gap of {gap} s while the client is still sending: a server that decides at {min} s calls that loss a stop",
+                    check.id.value
+                ),
+                help: "lose fewer heartbeats in a row, or make `min_wait` longer than the longest gap".into(),
+            });
+        }
+    }
 }
 
 /// Seeds tried for a suggestion.
@@ -352,6 +409,31 @@ mod tests {
             "{help}"
         );
         assert!(help.contains("`drop: [3]`"), "{help}");
+    }
+
+    #[test]
+    fn a_stop_window_no_correct_heartbeat_server_can_meet_is_caught() {
+        let lab = |probe: &str, check: &str| {
+            let yaml = format!(
+                "name: t\ntitle: t\nprogram:\n  role: server\n  entry: [s.py]\nprobes:\n  - {{ id: b, heartbeat: {{ {probe} }} }}\nchecks:\n  - {{ id: detects-stop, title: t, points: 1, {check} }}\n"
+            );
+            crate::spec::load_str("t.yaml", &yaml).unwrap()
+        };
+        let fine = lab("lost: [4, 8, 9]", "min_wait: 2500ms, max_wait: 5s");
+        assert_eq!(warnings(&fine), vec![]);
+        let late = warnings(&lab("silence: 4s", "max_wait: 5s"));
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert!(late[0].message.contains(
+            "up to 5 s after the last heartbeat, but the second client starts 4 s after it"
+        ));
+        let gap = warnings(&lab("lost: [3, 4, 5, 6]", "min_wait: 2s"));
+        assert_eq!(gap.len(), 1, "{gap:?}");
+        assert!(
+            gap[0]
+                .message
+                .contains("leave a gap of 2.5 s while the client is still sending"),
+            "{gap:?}"
+        );
     }
 
     #[test]
