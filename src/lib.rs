@@ -48,6 +48,8 @@
 //!   share it.
 //! - [`torrent`]: BitTorrent metainfo files (BEP 3) read, written and made,
 //!   their info_hash, and a lab's torrents made for a run.
+//! - [`homework`]: the chapter's written problems: answers files, per-student
+//!   variants of a lab's parameters, expressions and quantities with units.
 //! - [`trace`]: the event record every run produces; checks read only this.
 //! - [`checks`]: check kinds, each a function from trace to verdict, and the
 //!   lab's numbers their messages, titles and hints name ([`checks::params`]).
@@ -62,6 +64,7 @@
 
 pub mod checks;
 pub mod dns_wire;
+pub mod homework;
 pub mod outcome;
 pub mod probes;
 pub mod report;

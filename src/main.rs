@@ -92,6 +92,19 @@ enum Command {
     },
     /// List the built-in labs.
     Labs,
+    /// Print a student's homework: the questions of a homework lab
+    /// (`program.role: answers`) in Markdown, with that student's numbers.
+    Homework {
+        /// A built-in homework lab's name or a lab YAML file.
+        lab: String,
+        /// The student's identity: the name their submission will have
+        /// (a folder `ID/`, or a file `ID.yaml`), or what `--student` will say.
+        #[arg(long, value_name = "ID")]
+        student: String,
+        /// The lab's seed instead of its own.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Check lab spec files and report errors with their line and column;
     /// warn about what would cost a correct program points; with
     /// --reference, grade the lab's reference solution and fail unless it
@@ -170,6 +183,10 @@ struct Grading {
     /// paths, every line whole (escaped only to be text).
     #[arg(long, requires = "snapshots")]
     raw_transcripts: bool,
+    /// Homework: grade the answers with this student's variant of the
+    /// lab's parameters (default: each submission's name).
+    #[arg(long, value_name = "ID")]
+    student: Option<String>,
     /// Print only the final grade book, not each run's checks.
     #[arg(short, long)]
     quiet: bool,
@@ -433,6 +450,7 @@ fn main() -> ExitCode {
             Command::Check { lab, dir, grading } => grade(&lab, vec![dir], 1, grading).await,
             Command::Serve { server, lab } => serve(server, lab).await,
             Command::Labs => labs(),
+            Command::Homework { lab, student, seed } => homework(&lab, &student, seed),
             Command::Torrent { action } => torrent(action),
             Command::Validate {
                 files,
@@ -558,6 +576,7 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
             Isolation::Auto
         },
         raw_transcripts: g.raw_transcripts,
+        student: g.student.clone(),
         batch,
     });
     let total = submissions.len();
@@ -1314,6 +1333,23 @@ fn labs() -> ExitCode {
             None => {}
         }
     }
+    ExitCode::SUCCESS
+}
+
+/// `netgrade homework`: a student's questions, numbers filled in.
+fn homework(lab: &str, student: &str, seed: Option<u64>) -> ExitCode {
+    let lab = match spec::resolve(lab) {
+        Ok(lab) => lab,
+        Err(e) => return spec_error(&e),
+    };
+    if lab.program.role != spec::Role::Answers {
+        return usage_error(&format!(
+            "lab `{}` is not a homework (its program's role is not `answers`); `netgrade labs` lists the labs",
+            lab.name
+        ));
+    }
+    let variant = netgrade::homework::variant_of(&lab, seed.unwrap_or(lab.seed), student);
+    print!("{}", netgrade::homework::sheet(&lab, &variant));
     ExitCode::SUCCESS
 }
 

@@ -17,6 +17,9 @@ pub enum Status {
     Error,
     /// The check was not evaluated (for instance the program never started).
     Skip,
+    /// A person grades it (a homework's `manual` question): never counted
+    /// as passed or failed, and its points are not in the score until then.
+    Pending,
 }
 
 impl Status {
@@ -27,6 +30,7 @@ impl Status {
             Status::Fail => "fail",
             Status::Error => "error",
             Status::Skip => "skip",
+            Status::Pending => "pending",
         }
     }
 }
@@ -359,7 +363,16 @@ impl RunOutcome {
             && self
                 .checks
                 .iter()
-                .all(|c| c.passed() || c.max_points == 0.0)
+                .all(|c| c.passed() || c.max_points == 0.0 || c.status == Status::Pending)
+    }
+
+    /// The points of the checks a person has still to grade.
+    pub fn pending_points(&self) -> f64 {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Pending)
+            .map(|c| c.max_points)
+            .sum()
     }
 }
 

@@ -500,6 +500,23 @@ pub enum EventKind {
         /// Never sent: lost on the way.
         lost: bool,
     },
+    /// Homework: the student whose variant of the lab's parameters the
+    /// questions use, and its values.
+    Variant {
+        /// The student's identity (`--student`, else the submission's name).
+        student: String,
+        /// Each parameter and its value.
+        values: Vec<(String, crate::spec::ParamValue)>,
+    },
+    /// Homework: the answers file as read.
+    Answers {
+        /// Its name in the submission.
+        file: String,
+        /// The answers, in the file's order.
+        answers: Vec<crate::homework::answers::Answer>,
+        /// Why it could not be read, when it could not.
+        problem: Option<String>,
+    },
     /// A file the program created or changed in its work directory.
     FileWritten {
         /// Path relative to the work directory.
@@ -716,6 +733,13 @@ pub fn weight(kind: &EventKind) -> Option<(Budget, u64)> {
         K::FileWritten { path, bytes } => (Budget::Traffic, path.len() + bytes.len()),
         K::Output { line, .. } => (Budget::Traffic, line.len()),
         K::Heartbeat { probe, data, .. } => (Budget::Traffic, probe.len() + data.len()),
+        K::Answers { answers, .. } => (
+            Budget::Traffic,
+            answers
+                .iter()
+                .map(|a| a.text.len() + a.label.len() + 32)
+                .sum(),
+        ),
         K::PeerMessage { name, head, .. } => (Budget::Traffic, name.len() + head.len()),
         K::Announce { record, .. } => (Budget::Traffic, record.target.len() + 96),
         K::TrackerScenario {

@@ -4,6 +4,7 @@
 //! lab lists and turns verdicts into scored [`CheckOutcome`]s. A check either
 //! passes (full points) or not (none): scores stay easy to explain.
 
+mod answers;
 mod bt;
 mod capture;
 mod dns;
@@ -142,6 +143,12 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::AbsoluteForm => proxy::absolute_form(spec, ctx),
         CheckKind::ConditionalGet => proxy::conditional_get(spec, ctx),
         CheckKind::ProxyPost => proxy::post(spec, ctx),
+        CheckKind::Numeric | CheckKind::Expression => answers::numeric(spec, ctx),
+        CheckKind::Choice => answers::choice(spec, ctx),
+        CheckKind::Exact => answers::exact(spec, ctx),
+        CheckKind::Regex => answers::regex(spec, ctx),
+        CheckKind::Set => answers::set(spec, ctx),
+        CheckKind::Manual => answers::manual(spec, ctx),
         CheckKind::Bencoded
         | CheckKind::Interval
         | CheckKind::PeerList

@@ -47,6 +47,7 @@ impl Palette {
             Status::Fail => ("✗", self.fail),
             Status::Error => ("!", self.error),
             Status::Skip => ("-", self.skip),
+            Status::Pending => ("…", self.hint),
         }
     }
 
@@ -166,9 +167,19 @@ fn write_run(s: &mut String, out: &RunOutcome, p: &Palette) -> fmt::Result {
                 writeln!(s, "  note: {line}")?;
             }
             let style = p.score(out);
+            let pending = out.pending_points();
+            let pending = if pending > 0.0 {
+                format!(
+                    " ({} point{} pending: graded by a person)",
+                    crate::outcome::fmt_points(pending),
+                    if pending == 1.0 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            };
             writeln!(
                 s,
-                "  {style}score {}{style:#}",
+                "  {style}score {}{style:#}{pending}",
                 fraction(out.score, out.max_score)
             )
         }

@@ -66,7 +66,7 @@ fn test_case(check: &CheckOutcome) -> TestCase {
     let message = check.message.as_deref().unwrap_or(&check.title);
     let status = match check.status {
         Status::Pass => TestCaseStatus::success(),
-        Status::Skip => {
+        Status::Skip | Status::Pending => {
             let mut status = TestCaseStatus::skipped();
             status.set_message(clean(message));
             status

@@ -156,6 +156,7 @@ fn status_emoji(status: Status) -> &'static str {
         Status::Fail => "❌",
         Status::Error => "⚠️",
         Status::Skip => "⏭️",
+        Status::Pending => "⏳",
     }
 }
 

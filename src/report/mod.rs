@@ -16,7 +16,7 @@ use std::io::{self, Write as _};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::outcome::{ExitKind, ProgramSummary, RunOutcome, RunStatus, fmt_points};
+use crate::outcome::{ExitKind, ProgramSummary, RunOutcome, RunStatus, Status, fmt_points};
 use crate::spec::{Dur, trim_float};
 
 /// Longest evidence line shown, in characters, before it is cut with `…`.
@@ -107,11 +107,14 @@ pub(crate) fn fraction(earned: f64, available: f64) -> String {
 }
 
 /// Ids of the checks that did not pass (fail, error or skip), in order.
-pub(crate) fn lost_ids(out: &RunOutcome) -> Vec<&str> {
+pub(crate) fn lost_ids(out: &RunOutcome) -> Vec<String> {
     out.checks
         .iter()
         .filter(|c| !c.passed())
-        .map(|c| c.id.as_str())
+        .map(|c| match c.status {
+            Status::Pending => format!("{} (pending)", c.id),
+            _ => c.id.clone(),
+        })
         .collect()
 }
 

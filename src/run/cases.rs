@@ -108,7 +108,11 @@ fn merge(lab: &Lab, done: Vec<Done>) -> (RunOutcome, String) {
         submission: first.submission.clone(),
         status,
         score: checks.iter().map(|c| c.points).sum(),
-        max_score: checks.iter().map(|c| c.max_points).sum(),
+        max_score: checks
+            .iter()
+            .filter(|c| c.status != crate::outcome::Status::Pending)
+            .map(|c| c.max_points)
+            .sum(),
         seed: first.seed,
         program: first.program.clone(),
         notes,

@@ -132,7 +132,11 @@ pub fn finish(
         submission: plan.shown.to_string(),
         status: RunStatus::Graded,
         score: checks.iter().map(|c| c.points).sum(),
-        max_score: checks.iter().map(|c| c.max_points).sum(),
+        max_score: checks
+            .iter()
+            .filter(|c| c.status != crate::outcome::Status::Pending)
+            .map(|c| c.max_points)
+            .sum(),
         seed: plan.seed,
         checks,
         program: summary,

@@ -71,6 +71,9 @@ pub struct Options {
     pub port: Option<u16>,
     /// Also render each run's transcript raw, unredacted ([`RunOutcome::raw_transcript`]).
     pub raw_transcripts: bool,
+    /// Homework: the student whose variant grades the answers (default:
+    /// the submission's name).
+    pub student: Option<String>,
     /// What the batch prepared for its runs ([`prepare_batch`]).
     pub batch: BatchEnv,
 }
@@ -172,6 +175,9 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String, crate::checks::Ca
     let mut notes = Vec::new();
 
     let work = blocking(|| workspace::prepare(plan, &recorder, &mut notes)).await?;
+    if plan.lab.program.role == Role::Answers {
+        return Ok(blocking(|| answers(plan, work, recorder, started, notes)).await);
+    }
     let net = network::enter(plan, &mut notes).await;
     let (data, trust, mut servers) = blocking(|| -> Result<_> {
         let data = workspace::stage_lab_data(plan, &work)?;
@@ -229,4 +235,40 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String, crate::checks::Ca
         )
     })
     .await)
+}
+
+/// A homework's run: the answers file is read with the student's variant,
+/// and the checks judge it; nothing runs, no network, no servers.
+fn answers(
+    plan: &Plan<'_>,
+    work: workspace::Workspace,
+    recorder: Recorder,
+    started: Instant,
+    notes: Vec<String>,
+) -> (RunOutcome, String, crate::checks::CaseEvidence) {
+    let student = crate::homework::student_of(plan.submission, plan.opts.student.as_deref());
+    let file = work
+        .entry
+        .as_ref()
+        .map(|e| (e.dir.join(&e.file), e.file.clone()));
+    crate::homework::record(
+        plan.lab,
+        plan.seed,
+        &student,
+        file.as_ref().map(|(p, n)| (p.as_path(), n.as_str())),
+        &recorder,
+    );
+    evaluate::finish(
+        plan,
+        work,
+        program::ProgramRun::default(),
+        recorder,
+        None,
+        evaluate::Timeline {
+            started,
+            queued: std::time::Duration::ZERO,
+            late: std::time::Duration::ZERO,
+            notes,
+        },
+    )
 }

@@ -274,7 +274,8 @@ fn find_entry_among(
                 f.file_name()
                     .is_some_and(|n| glob_match(pattern, &n.to_string_lossy()))
             })
-            .filter(|f| Language::of(&root.join(f)).is_some())
+            // A homework's entry is its answers file, in no language.
+            .filter(|f| spec.role == Role::Answers || Language::of(&root.join(f)).is_some())
             .collect();
         let mut clients = Vec::new();
         for f in matches {

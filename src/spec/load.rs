@@ -41,6 +41,10 @@ pub const BUILTIN: &[Builtin] = &[
         yaml: include_str!("../../labs/webserver.yaml"),
     },
     Builtin {
+        name: "hw-dash",
+        yaml: include_str!("../../labs/hw-dash.yaml"),
+    },
+    Builtin {
         name: "webproxy",
         yaml: include_str!("../../labs/webproxy.yaml"),
     },
@@ -1437,6 +1441,7 @@ fn fitting_kinds(lab: &Lab) -> Vec<&'static str> {
                 .is_none_or(|need| lab.servers.iter().any(|s| s.kind.value == need))
         })
         .filter(|k| !k.needs_probes() || lab.program.role == Role::Server)
+        .filter(|k| crate::homework::is_answer_kind(*k) == (lab.program.role == Role::Answers))
         .map(CheckKind::name)
         .collect()
 }
@@ -1597,6 +1602,73 @@ fn needs_rules(lab: &Lab, here: &[Step], id: &str, kind: CheckKind, r: &mut Rule
             format!("check `{id}` judges probe exchanges, but the lab has no `probes`"),
         )
         .set_help("list the requests to send under `probes:`, and set `program.role: server`");
+    }
+    if let Some(spec) = lab.checks.iter().find(|c| c.id.value == id) {
+        answer_rules(lab, spec, kind, &at, r);
+    }
+}
+
+/// A homework's checks are questions, and a question belongs to a homework,
+/// with the expected answer its kind reads.
+fn answer_rules(lab: &Lab, spec: &super::CheckSpec, kind: CheckKind, at: &[Step], r: &mut Rules) {
+    use super::Expected;
+    let id = &spec.id.value;
+    let homework = lab.program.role == Role::Answers;
+    let question = crate::homework::is_answer_kind(kind);
+    if homework && !question {
+        r.at(at, format!("check `{id}` ({}) needs a program, but the lab's program is an answers file", kind.name()))
+            .set_help("a homework's checks are questions: numeric, expression, choice, exact, regex, set or manual");
+        return;
+    }
+    if !question {
+        return;
+    }
+    if !homework {
+        r.at(at, format!("check `{id}` is a question ({}), but the lab's program is not an answers file", kind.name()))
+            .set_help("set `program.role: answers`, with `entry:` naming the answers file (answers.yaml, answers.md)");
+        return;
+    }
+    let needs = match (kind, &spec.expect) {
+        (CheckKind::Manual, _) => None,
+        (CheckKind::Numeric, Some(Expected::Number(_))) => None,
+        (CheckKind::Numeric, _) => Some("a number, e.g. `expect: 40`"),
+        (CheckKind::Expression, Some(Expected::Text(t))) => {
+            if let Err(e) = crate::homework::expr::Expr::parse(t) {
+                r.at(
+                    at,
+                    format!("the expected answer of `{id}` is no expression: {e}"),
+                )
+                .set_help(
+                    "write it over the lab's `params`, e.g. `rates * minutes * 60 / segment`",
+                );
+            }
+            None
+        }
+        (CheckKind::Expression, _) => {
+            Some("an expression over the lab's `params`, e.g. `expect: \"N * F / us\"`")
+        }
+        (CheckKind::Choice, Some(Expected::Text(_) | Expected::Number(_)))
+            if !spec.options.is_empty() =>
+        {
+            None
+        }
+        (CheckKind::Choice, _) => {
+            Some("the right option's letter, with `options:` listing them, e.g. `expect: B`")
+        }
+        (CheckKind::Exact | CheckKind::Regex, Some(Expected::Text(_))) => None,
+        (CheckKind::Exact | CheckKind::Regex, _) => Some("a text, e.g. `expect: MX`"),
+        (CheckKind::Set, Some(Expected::List(_))) => None,
+        (_, _) => Some("a list, e.g. `expect: [A, NS, MX]`"),
+    };
+    if let Some(example) = needs {
+        r.at(
+            at,
+            format!(
+                "question `{id}` ({}) has no expected answer it can use",
+                kind.name()
+            ),
+        )
+        .set_help(format!("give `expect:` {example}"));
     }
 }
 

@@ -83,10 +83,74 @@ pub struct Lab {
     /// from a reference solution), which the `transcript` check compares with.
     #[serde(default)]
     pub golden: Option<String>,
+    /// Homework (`program.role: answers`): parameters drawn for each student
+    /// from the lab's seed and the student's identity, named in questions
+    /// as `{name}` and in expressions.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamSpec>,
+    /// Homework: when reports show each question's expected answer:
+    /// `never` (the default), `always`, or a date and time (UTC) after
+    /// which they do, e.g. `2026-12-10T23:59:00Z` (the deadline).
+    #[serde(default)]
+    pub show_expected: Option<String>,
     /// The lab's data files, loaded with the spec.
     #[serde(skip)]
     #[schemars(skip)]
     pub files: DataFiles,
+}
+
+/// A homework parameter: one of `choose`, or a number from `min` to `max`
+/// on the `step` grid (default step 1).
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    /// The values to choose from (numbers or texts).
+    #[serde(default)]
+    pub choose: Option<Vec<ParamValue>>,
+    /// The smallest number.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// The largest number.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// The grid between them (default 1).
+    #[serde(default)]
+    pub step: Option<f64>,
+}
+
+/// A parameter's value: a number or a text.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// A number.
+    Number(f64),
+    /// A text (a host name, a date).
+    Text(String),
+}
+
+/// A question's expected answer: a number or an expression (`numeric`,
+/// `expression`), a text (`choice`, `exact`, `regex`), or a list (`set`).
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Expected {
+    /// A number.
+    Number(f64),
+    /// A text, an expression or a pattern.
+    Text(String),
+    /// The members of a set.
+    List(Vec<String>),
+}
+
+/// A wrong answer students give, and what to tell them.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MistakeSpec {
+    /// The wrong answer: as `expect` is written for the check's kind (an
+    /// expression for `expression`).
+    pub answer: Expected,
+    /// What it shows, for the student: `F/u_s is one copy; the server
+    /// sends N of them`.
+    pub says: String,
 }
 
 /// A torrent of a lab: its content, made of seeded bytes or taken from the
@@ -759,6 +823,9 @@ pub enum Role {
     Client,
     /// Listens; netgrade drives it with probes and stops it afterwards.
     Server,
+    /// Homework: the submission is an answers file (the `entry`), graded
+    /// question by question; nothing runs.
+    Answers,
 }
 
 /// One request netgrade sends to a student's server.
@@ -1191,6 +1258,36 @@ pub struct CheckSpec {
     /// serves-file, binary-file: the lab data file the body must equal.
     #[serde(default)]
     pub file: Option<String>,
+    /// Homework: the question, in Markdown, with `{param}` and `{expression}`
+    /// filled in from the student's variant.
+    #[serde(default)]
+    pub question: Option<String>,
+    /// Homework: the label the answers file gives the question (`1`, `b`);
+    /// default its number among the lab's questions. Its id works too.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Homework: the expected answer: a number (`numeric`), an expression
+    /// over the parameters (`expression`), an option's letter or text
+    /// (`choice`), a text (`exact`), a pattern (`regex`), members (`set`).
+    #[serde(default)]
+    pub expect: Option<Expected>,
+    /// Homework, numeric and expression: the unit of the expected value
+    /// (`s`, `ms`, `Mbps`, `MB`, or a word such as `URLs`); answers in
+    /// another unit of the same kind are converted.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Homework, numeric and expression: how far an answer may be from the
+    /// expected value, absolute (`0.5`, in `unit`) or relative (`1%`);
+    /// default `1%`.
+    #[serde(default)]
+    #[schemars(with = "Option<Expected>")]
+    pub within: Option<Expected>,
+    /// Homework, choice: the options, lettered A, B, C … in order.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// Homework: wrong answers students give, each with what to tell them.
+    #[serde(default)]
+    pub mistakes: Vec<MistakeSpec>,
     /// HTTP checks: the expected status code.
     #[serde(default)]
     pub status: Option<u16>,
@@ -1400,6 +1497,21 @@ pub enum CheckKind {
     ConditionalGet,
     /// Web proxy: a POST and its body reach the origin, its reply the client.
     ProxyPost,
+    /// Homework: a number, within `within` of `expect`, units converted.
+    Numeric,
+    /// Homework: a number, within `within` of `expect` computed from the
+    /// student's parameters.
+    Expression,
+    /// Homework: one of the `options`, by letter or text.
+    Choice,
+    /// Homework: a text, equal to `expect` but for case, spaces and a final period.
+    Exact,
+    /// Homework: a text matching the pattern `expect`.
+    Regex,
+    /// Homework: the members of `expect`, in any order.
+    Set,
+    /// Homework: graded by a person; pending in every report until then.
+    Manual,
     /// BitTorrent tracker: every reply is one valid, canonical bencoded dictionary.
     Bencoded,
     /// BitTorrent tracker: the reply has an integer interval.
@@ -1418,7 +1530,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 101] = [
+    pub const ALL: [CheckKind; 108] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1513,6 +1625,13 @@ impl CheckKind {
         CheckKind::AbsoluteForm,
         CheckKind::ConditionalGet,
         CheckKind::ProxyPost,
+        CheckKind::Numeric,
+        CheckKind::Expression,
+        CheckKind::Choice,
+        CheckKind::Exact,
+        CheckKind::Regex,
+        CheckKind::Set,
+        CheckKind::Manual,
         CheckKind::Bencoded,
         CheckKind::Interval,
         CheckKind::PeerList,
@@ -1619,6 +1738,13 @@ impl CheckKind {
             CheckKind::AbsoluteForm => "absolute-form",
             CheckKind::ConditionalGet => "conditional-get",
             CheckKind::ProxyPost => "proxy-post",
+            CheckKind::Numeric => "numeric",
+            CheckKind::Expression => "expression",
+            CheckKind::Choice => "choice",
+            CheckKind::Exact => "exact",
+            CheckKind::Regex => "regex",
+            CheckKind::Set => "set",
+            CheckKind::Manual => "manual",
             CheckKind::Bencoded => "bencoded",
             CheckKind::Interval => "interval",
             CheckKind::PeerList => "peer-list",
@@ -1726,6 +1852,14 @@ impl CheckKind {
             | CheckKind::AbsoluteForm
             | CheckKind::ConditionalGet
             | CheckKind::ProxyPost => &["probe", "probes"],
+            CheckKind::Numeric | CheckKind::Expression => {
+                &["question", "label", "expect", "unit", "within", "mistakes"]
+            }
+            CheckKind::Choice => &["question", "label", "expect", "options", "mistakes"],
+            CheckKind::Exact | CheckKind::Regex | CheckKind::Set => {
+                &["question", "label", "expect", "mistakes"]
+            }
+            CheckKind::Manual => &["question", "label"],
             CheckKind::Bencoded => &["probe"],
             CheckKind::Interval => &["probe"],
             CheckKind::PeerList => &["probe"],
@@ -1820,6 +1954,14 @@ impl CheckKind {
             | CheckKind::AbsoluteForm
             | CheckKind::ConditionalGet
             | CheckKind::ProxyPost => Some(ServerKind::Http),
+            // These read a homework's answers.
+            CheckKind::Numeric
+            | CheckKind::Expression
+            | CheckKind::Choice
+            | CheckKind::Exact
+            | CheckKind::Regex
+            | CheckKind::Set
+            | CheckKind::Manual => None,
             // These read heartbeat probes of a student's server.
             CheckKind::ReportsLost
             | CheckKind::OneWayDelay

@@ -114,7 +114,7 @@ fn examples() -> Vec<(&'static str, &'static str, Value)> {
 }
 
 /// Every optional check parameter, as named in YAML.
-pub const CHECK_PARAMS: [&str; 14] = [
+pub const CHECK_PARAMS: [&str; 21] = [
     "count",
     "first_seq",
     "min_wait",
@@ -129,6 +129,13 @@ pub const CHECK_PARAMS: [&str; 14] = [
     "interval",
     "optimistic",
     "slots",
+    "question",
+    "label",
+    "expect",
+    "unit",
+    "within",
+    "options",
+    "mistakes",
 ];
 
 /// The server fields that belong to one kind of server.

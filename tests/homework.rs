@@ -1,0 +1,145 @@
+//! Homework labs graded for real: answers files (YAML and Markdown) read
+//! with each student's variant of the lab's numbers; every fixture gets the
+//! verdict an expert would give, the same student always the same variant
+//! and grade, and a `manual` question stays pending.
+
+mod common;
+
+use common::*;
+
+const DASH_CHECKS: [&str; 3] = ["urls", "manifest", "who-chooses"];
+
+/// Every fixture answers the variant of student `reference` (a 90-minute
+/// movie, 4 rates, 15 s segments: 1440 URLs).
+const DASH: &[Expectation] = &[
+    ("reference", &[], None),
+    // Differently right: Markdown, `1,440 URLs (…working…)`, `The MPD (…)`, `b) the client`.
+    ("markdown", &[], None),
+    ("one-encoding", &["urls"], None),
+    ("with-manifest", &["urls"], None),
+    ("minutes", &["urls"], None),
+    ("unanswered", &["who-chooses"], None),
+    ("wrong-choice", &["manifest", "who-chooses"], None),
+];
+
+fn dash(name: &str) -> String {
+    format!("fixtures/hw-dash/{name}")
+}
+
+#[test]
+fn every_dash_answer_gets_the_grade_it_deserves() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("dash.json");
+    netgrade()
+        .args([
+            "run",
+            "hw-dash",
+            "--student",
+            "reference",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&json)
+        .args(DASH.iter().map(|(n, _, _)| dash(n)))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    check_expectations(&report, DASH, &DASH_CHECKS, dash);
+    for (name, id, needle) in [
+        (
+            "one-encoding",
+            "urls",
+            "the answer `360` (line 1) is 360 URLs: that is the number of segments of one encoding; each of the 4 rates has its own URL for every segment",
+        ),
+        ("with-manifest", "urls", "that counts the manifest too"),
+        (
+            "minutes",
+            "urls",
+            "the movie's length is in minutes and the segments' in seconds",
+        ),
+        (
+            "unanswered",
+            "who-chooses",
+            "answers.md has no answer labelled `3` (or `who-chooses`); its labels are: 1, 2, 4",
+        ),
+        ("wrong-choice", "who-chooses", "chooses A. The server"),
+    ] {
+        let m = message(&report, &dash(name), id);
+        assert!(m.contains(needle), "{name}/{id}: {m}");
+    }
+    // The lab never shows expected answers: no failure gives 1440 away.
+    for name in ["one-encoding", "with-manifest", "minutes"] {
+        let m = message(&report, &dash(name), "urls");
+        assert!(!m.contains("1440"), "{name}: {m}");
+    }
+    // The manual question is pending, outside the score, and costs nothing.
+    let reference = run_of(&report, &dash("reference"));
+    assert_eq!(status(reference, "why"), "pending", "{reference}");
+    assert_eq!(reference["score"], reference["max_score"], "{reference}");
+    assert_eq!(reference["max_score"].as_f64(), Some(4.0));
+}
+
+/// The same student always gets the same variant and the same grade; a
+/// neighbour gets other numbers, so the reference's answers are wrong for them.
+#[test]
+fn a_student_s_variant_is_theirs_alone() {
+    let sheet = |student: &str| {
+        let out = netgrade()
+            .args(["homework", "hw-dash", "--student", student])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let reference = sheet("reference");
+    assert_eq!(reference, sheet("reference"));
+    assert!(
+        reference.contains(
+            "A 90-minute movie is encoded at 4 different rates and cut into segments of 15 seconds"
+        ),
+        "{reference}"
+    );
+    assert!(reference.contains("\nB. The client\n"), "{reference}");
+    assert!(
+        reference.contains("## 4. Why adapting the rate helps — 2 points"),
+        "{reference}"
+    );
+    assert_ne!(sheet("alan"), reference);
+    let grade = |student: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("r.json");
+        netgrade()
+            .args(["run", "hw-dash", "--quiet", "--student", student, "--json"])
+            .arg(&json)
+            .arg(dash("reference"))
+            .output()
+            .unwrap();
+        let report = read_json(&json);
+        let run = &report["runs"][0];
+        (
+            run["score"].as_f64().unwrap(),
+            status(run, "urls").to_string(),
+        )
+    };
+    assert_eq!(grade("reference"), (4.0, "pass".to_string()));
+    assert_eq!(grade("reference"), (4.0, "pass".to_string()));
+    assert_eq!(grade("alan").1, "fail");
+    // Without --student, a submission is its folder's name: `reference`.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    netgrade()
+        .args(["run", "hw-dash", "--quiet", "--json"])
+        .arg(&json)
+        .arg(dash("reference"))
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn homework_refuses_a_lab_that_is_not_one() {
+    netgrade()
+        .args(["homework", "udp-pinger", "--student", "ada"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("is not a homework"));
+}
