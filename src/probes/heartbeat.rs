@@ -7,7 +7,7 @@
 //! wall clock when it leaves, less the delay drawn for it, so a server that
 //! subtracts the timestamp from its own clock on arrival reads that delay
 //! (plus the microseconds loopback takes). Every heartbeat, the lost ones
-//! too, is one [`EventKind::Heartbeat`], stamped when it left or was due;
+//! too, is one [`EventKind::Heartbeat`], stamped just before it left;
 //! a heartbeat sent later than its schedule by more than a few milliseconds
 //! is also an [`EventKind::LateReply`], so a run whose client fell behind is
 //! graded again rather than judged on gaps netgrade made.
@@ -148,6 +148,9 @@ async fn send_all(
         let Some((_, s)) = &socket else { continue };
         drain(s);
         let late = start.elapsed().saturating_sub(due);
+        // Stamped before it leaves: whatever the server prints because of
+        // it is recorded later, however late this task runs on a busy machine.
+        let at = recorder.now();
         let data = if lost {
             Vec::new()
         } else {
@@ -157,14 +160,17 @@ async fn send_all(
             let _ = s.send(&data).await;
             data
         };
-        recorder.record(EventKind::Heartbeat {
-            probe: plan.name.clone(),
-            client,
-            seq,
-            data,
-            delay,
-            lost,
-        });
+        recorder.record_at(
+            at,
+            EventKind::Heartbeat {
+                probe: plan.name.clone(),
+                client,
+                seq,
+                data,
+                delay,
+                lost,
+            },
+        );
         if late > LATE {
             recorder.record(EventKind::LateReply {
                 server: plan.name.clone(),
