@@ -143,3 +143,167 @@ fn homework_refuses_a_lab_that_is_not_one() {
         .code(2)
         .stderr(predicates::str::contains("is not a homework"));
 }
+
+/// File distribution, every fixture answering the variant of `reference`
+/// (F = 20 Gbit, N = 1000, u_s = 50 Mbps, d_min = 1 Mbps, u = 700 kbps:
+/// D_cs = 400 000 s, D_P2P ≈ 26 667 s).
+const DISTRIBUTION: &[Expectation] = &[
+    ("reference", &[], None),
+    // Differently right: hours, with the working before the result.
+    ("hours", &[], None),
+    ("one-copy", &["client-server"], None),
+    ("sum", &["client-server"], None),
+    ("no-peer-bound", &["p2p"], None),
+    ("gbit-as-mbit", &["p2p"], None),
+];
+
+fn distribution(name: &str) -> String {
+    format!("fixtures/hw-distribution/{name}")
+}
+
+#[test]
+fn every_distribution_answer_gets_the_grade_it_deserves() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("distribution.json");
+    netgrade()
+        .args([
+            "run",
+            "hw-distribution",
+            "--student",
+            "reference",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&json)
+        .args(DISTRIBUTION.iter().map(|(n, _, _)| distribution(n)))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    check_expectations(
+        &report,
+        DISTRIBUTION,
+        &["client-server", "p2p"],
+        distribution,
+    );
+    for (name, id, needle) in [
+        (
+            "one-copy",
+            "client-server",
+            "F/u_s is the time to upload one copy; the server uploads N copies",
+        ),
+        (
+            "sum",
+            "client-server",
+            "D_cs is the larger of the two bounds, not their sum",
+        ),
+        (
+            "no-peer-bound",
+            "p2p",
+            "the peers' total upload bound is missing",
+        ),
+        ("gbit-as-mbit", "p2p", "off by a factor of 1000"),
+    ] {
+        let m = message(&report, &distribution(name), id);
+        assert!(m.contains(needle), "{name}/{id}: {m}");
+    }
+}
+
+/// Reading an HTTP response of the student's own variant.
+const RESPONSE: &[Expectation] = &[
+    ("reference", &[], None),
+    // Differently right: Markdown, `Yes, the status is 200 OK`, a date in
+    // lower case with a period, `6,295 bytes`, the bytes in backticks.
+    ("markdown", &[], None),
+    ("dates-swapped", &["sent", "modified"], None),
+    ("status-line-bytes", &["first-bytes", "persistent"], None),
+];
+
+fn response(name: &str) -> String {
+    format!("fixtures/hw-http-response/{name}")
+}
+
+#[test]
+fn every_http_response_answer_gets_the_grade_it_deserves() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("response.json");
+    netgrade()
+        .args([
+            "run",
+            "hw-http-response",
+            "--student",
+            "reference",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&json)
+        .args(RESPONSE.iter().map(|(n, _, _)| response(n)))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    let checks = [
+        "found",
+        "sent",
+        "modified",
+        "length",
+        "first-bytes",
+        "persistent",
+    ];
+    check_expectations(&report, RESPONSE, &checks, response);
+    for (name, id, needle) in [
+        (
+            "dates-swapped",
+            "sent",
+            "that is when the document was last changed (Last-Modified)",
+        ),
+        (
+            "dates-swapped",
+            "modified",
+            "that is when the response was sent (Date)",
+        ),
+        (
+            "status-line-bytes",
+            "first-bytes",
+            "those are the first bytes of the response's status line",
+        ),
+    ] {
+        let m = message(&report, &response(name), id);
+        assert!(m.contains(needle), "{name}/{id}: {m}");
+    }
+}
+
+/// A lab that shows expected answers (`show_expected: always`, or a
+/// deadline that has passed) names them in its messages; one that does not
+/// (`never`, the default, or a deadline still ahead) never does.
+#[test]
+fn expected_answers_are_shown_only_when_the_lab_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = std::fs::read_to_string(root().join("labs/hw-dash.yaml")).unwrap();
+    let submission = root().join(dash("wrong-choice"));
+    let shown = submission.display().to_string();
+    let grade = |show: &str| {
+        let lab = dir.path().join("shown.yaml");
+        std::fs::write(&lab, format!("{yaml}\nshow_expected: \"{show}\"\n")).unwrap();
+        let json = dir.path().join("r.json");
+        let out = netgrade()
+            .args(["run", "--student", "reference", "--quiet", "--json"])
+            .arg(&json)
+            .arg(&lab)
+            .arg(&submission)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        message(&read_json(&json), &shown, "who-chooses")
+    };
+    let said = "; the expected answer is B. The client";
+    for show in ["always", "2020-01-01T00:00:00Z"] {
+        let m = grade(show);
+        assert!(m.contains(said), "{show}: {m}");
+    }
+    for show in ["never", "2999-01-01"] {
+        let m = grade(show);
+        assert!(
+            m.contains("chooses A. The server") && !m.contains(said),
+            "{show}: {m}"
+        );
+    }
+}

@@ -314,7 +314,21 @@ fn option_index(text: &str, options: &[String]) -> Option<usize> {
         }
     }
     let n = normal(t);
-    options.iter().position(|o| normal(o) == n)
+    if let Some(i) = options.iter().position(|o| normal(o) == n) {
+        return Some(i);
+    }
+    // An option's text, then its reasons: `Yes, because Connection: Keep-Alive`.
+    options
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| {
+            let o = normal(o);
+            !o.is_empty()
+                && n.strip_prefix(o.as_str())
+                    .is_some_and(|rest| rest.starts_with(|c: char| !c.is_alphanumeric()))
+        })
+        .max_by_key(|(_, o)| o.len())
+        .map(|(i, _)| i)
 }
 
 /// `exact`: the answer is the expected text, but for case, spaces, quotes
@@ -345,9 +359,15 @@ pub fn exact(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     if n == w || first_word.trim_end_matches('.') == w || as_word {
         return Verdict::pass().with_evidence(vec![quoted(answer)]);
     }
-    if let Some(m) = spec.mistakes.iter().find(
-        |m| matches!(&m.answer, Expected::Text(t) if normal(t) == n || normal(t) == first_word),
-    ) {
+    let is = |t: &str| {
+        let t = normal(&sheet.variant.fill(t));
+        t == n || t == first_word
+    };
+    if let Some(m) = spec
+        .mistakes
+        .iter()
+        .find(|m| matches!(&m.answer, Expected::Text(t) if is(t)))
+    {
         return Verdict::fail(format!(
             "the answer {}: {}",
             quoted(answer),
@@ -494,6 +514,13 @@ mod tests {
         assert_eq!(option_index("c.", &options), Some(2));
         assert_eq!(option_index("mx", &options), Some(1));
         assert_eq!(option_index("D", &options), None);
+        let yes_no = vec!["Yes".to_string(), "No".to_string()];
+        assert_eq!(
+            option_index("Yes, because Connection: Keep-Alive", &yes_no),
+            Some(0)
+        );
+        assert_eq!(option_index("no.", &yes_no), Some(1));
+        assert_eq!(option_index("Nope", &yes_no), None);
     }
 
     #[test]

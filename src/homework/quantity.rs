@@ -138,6 +138,17 @@ impl Quantity {
     /// Reads an answer: a number (`7500`, `7,500`, `7 500`, `1.5`, `1,5`,
     /// `2.5e3`, `2.5 × 10^3`, `≈ 40`), then a unit or a word, if any.
     pub fn parse(text: &str) -> Result<Quantity, String> {
+        // Working before the result: `D_cs = N·F/u_s = 400,000 s` is the
+        // number after the last `=`.
+        let first = text.lines().next().unwrap_or_default();
+        let starts_with_number = first
+            .trim_start()
+            .trim_start_matches(['≈', '~', '-', '+'])
+            .starts_with(|c: char| c.is_ascii_digit() || c == '.');
+        let text = match first.rsplit_once('=') {
+            Some((_, after)) if !starts_with_number => after,
+            _ => first,
+        };
         let t = text
             .trim()
             .trim_start_matches(['≈', '~', '='])
@@ -263,6 +274,8 @@ mod tests {
         assert_eq!(secs("1,5 s"), Ok(1.5));
         assert_eq!(secs("≈ 2 hours"), Ok(7200.0));
         assert_eq!(secs("125 min."), Ok(7500.0));
+        assert_eq!(secs("D_cs = N·F/u_s = 400,000 s"), Ok(400_000.0));
+        assert_eq!(secs("7.41 h\n(26,667 s)"), Ok(7.41 * 3600.0));
         let urls = unit("URLs");
         assert_eq!(Quantity::parse("40 URLs").unwrap().in_unit(urls), Ok(40.0));
         assert_eq!(Quantity::parse("40").unwrap().in_unit(urls), Ok(40.0));

@@ -45,6 +45,14 @@ pub const BUILTIN: &[Builtin] = &[
         yaml: include_str!("../../labs/hw-dash.yaml"),
     },
     Builtin {
+        name: "hw-distribution",
+        yaml: include_str!("../../labs/hw-distribution.yaml"),
+    },
+    Builtin {
+        name: "hw-http-response",
+        yaml: include_str!("../../labs/hw-http-response.yaml"),
+    },
+    Builtin {
         name: "webproxy",
         yaml: include_str!("../../labs/webproxy.yaml"),
     },
