@@ -307,3 +307,100 @@ fn expected_answers_are_shown_only_when_the_lab_says() {
         );
     }
 }
+
+/// A lab, its fixtures' expectations, their paths and the checks compared.
+type LabCase<'a> = (
+    &'a str,
+    &'a [Expectation],
+    fn(&str) -> String,
+    &'a [&'a str],
+);
+
+/// HTTP response times for the variant of `reference` (6 objects, RTT 40 ms),
+/// and DNS records.
+#[test]
+fn response_times_and_dns_records_get_the_grades_they_deserve() {
+    let dir = tempfile::tempdir().unwrap();
+    let times: &[Expectation] = &[
+        ("reference", &[], None),
+        // Differently right: seconds, with the working before the result.
+        ("seconds", &[], None),
+        ("one-rtt-per-object", &["non-persistent"], None),
+        ("forgot-html", &["non-persistent"], None),
+        ("pipelined", &["persistent"], None),
+    ];
+    let records: &[Expectation] = &[
+        ("reference", &[], None),
+        // Differently right: `A and CNAME`, `its authoritative name server`.
+        ("a-record", &["mail-record"], None),
+        (
+            "extra-record",
+            &["shared-name", "web-records", "authoritative"],
+            None,
+        ),
+    ];
+    fn time(name: &str) -> String {
+        format!("fixtures/hw-response-time/{name}")
+    }
+    fn record(name: &str) -> String {
+        format!("fixtures/hw-dns-records/{name}")
+    }
+    let cases: [LabCase; 2] = [
+        (
+            "hw-response-time",
+            times,
+            time,
+            &["non-persistent", "persistent", "parallel"],
+        ),
+        (
+            "hw-dns-records",
+            records,
+            record,
+            &["mail-record", "shared-name", "web-records", "authoritative"],
+        ),
+    ];
+    for (lab, expected, path, checks) in cases {
+        let json = dir.path().join(format!("{lab}.json"));
+        netgrade()
+            .args(["run", lab, "--student", "reference", "--quiet", "--json"])
+            .arg(&json)
+            .args(expected.iter().map(|(n, _, _)| path(n)))
+            .assert()
+            .code(1);
+        let report = read_json(&json);
+        check_expectations(&report, expected, checks, path);
+    }
+    let report = read_json(&dir.path().join("hw-response-time.json"));
+    let m = message(&report, &time("pipelined"), "persistent");
+    assert!(
+        m.contains(
+            "that is persistent HTTP with pipelining; without it each of the 5 images waits"
+        ),
+        "{m}"
+    );
+    let report = read_json(&dir.path().join("hw-dns-records.json"));
+    let m = message(&report, &record("a-record"), "mail-record");
+    assert!(m.contains("named by its MX record"), "{m}");
+    let m = message(&report, &record("extra-record"), "web-records");
+    assert!(m.contains("mx should not be there"), "{m}");
+}
+
+/// Every built-in homework's reference answers get full marks as
+/// `validate --reference` grades them (the folder's name is the student).
+#[test]
+fn the_reference_answers_get_full_marks() {
+    for lab in [
+        "hw-dash",
+        "hw-distribution",
+        "hw-http-response",
+        "hw-response-time",
+        "hw-dns-records",
+    ] {
+        netgrade()
+            .args(["validate", "--reference"])
+            .arg(format!("fixtures/{lab}/reference"))
+            .arg(format!("labs/{lab}.yaml"))
+            .assert()
+            .success();
+    }
+}

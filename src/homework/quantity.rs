@@ -138,15 +138,23 @@ impl Quantity {
     /// Reads an answer: a number (`7500`, `7,500`, `7 500`, `1.5`, `1,5`,
     /// `2.5e3`, `2.5 × 10^3`, `≈ 40`), then a unit or a word, if any.
     pub fn parse(text: &str) -> Result<Quantity, String> {
-        // Working before the result: `D_cs = N·F/u_s = 400,000 s` is the
-        // number after the last `=`.
+        // Working before the result: `D_cs = N·F/u_s = 400,000 s` and
+        // `6 × 2 RTT = 12 × 40 ms = 0.48 s` are the number after the last `=`.
+        // An `=` inside parentheses is the working after the result:
+        // `1,440 URLs (360 segments = …)`.
         let first = text.lines().next().unwrap_or_default();
-        let starts_with_number = first
-            .trim_start()
-            .trim_start_matches(['≈', '~', '-', '+'])
-            .starts_with(|c: char| c.is_ascii_digit() || c == '.');
-        let text = match first.rsplit_once('=') {
-            Some((_, after)) if !starts_with_number => after,
+        let mut depth = 0i32;
+        let mut last_eq = None;
+        for (i, c) in first.char_indices() {
+            match c {
+                '(' | '[' => depth += 1,
+                ')' | ']' => depth -= 1,
+                '=' if depth == 0 => last_eq = Some(i),
+                _ => {}
+            }
+        }
+        let text = match last_eq.map(|i| &first[i + 1..]) {
+            Some(after) if !after.trim().is_empty() => after,
             _ => first,
         };
         let t = text
@@ -276,6 +284,8 @@ mod tests {
         assert_eq!(secs("125 min."), Ok(7500.0));
         assert_eq!(secs("D_cs = N·F/u_s = 400,000 s"), Ok(400_000.0));
         assert_eq!(secs("7.41 h\n(26,667 s)"), Ok(7.41 * 3600.0));
+        assert_eq!(secs("6 × 2 RTT = 12 × 40 ms = 0.48 s"), Ok(0.48));
+        assert_eq!(secs("1,440 s (90 min × 60 = 5400 s / 15 × 4)"), Ok(1440.0));
         let urls = unit("URLs");
         assert_eq!(Quantity::parse("40 URLs").unwrap().in_unit(urls), Ok(40.0));
         assert_eq!(Quantity::parse("40").unwrap().in_unit(urls), Ok(40.0));

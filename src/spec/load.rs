@@ -53,6 +53,14 @@ pub const BUILTIN: &[Builtin] = &[
         yaml: include_str!("../../labs/hw-http-response.yaml"),
     },
     Builtin {
+        name: "hw-dns-records",
+        yaml: include_str!("../../labs/hw-dns-records.yaml"),
+    },
+    Builtin {
+        name: "hw-response-time",
+        yaml: include_str!("../../labs/hw-response-time.yaml"),
+    },
+    Builtin {
         name: "webproxy",
         yaml: include_str!("../../labs/webproxy.yaml"),
     },
