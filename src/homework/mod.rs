@@ -114,8 +114,21 @@ pub fn record(
 /// The file's text, at most [`answers::MAX_FILE`] bytes of it.
 fn read_bounded(path: &Path) -> Result<String, String> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    // Never through a symbolic link (the work folder's copy has none; this
+    // keeps it so), and never a FIFO that would wait for ever.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .and_then(|f| {
+            if f.metadata()?.is_file() {
+                Ok(f)
+            } else {
+                Err(std::io::Error::other("it is not a regular file"))
+            }
+        })
         .and_then(|f| f.take(answers::MAX_FILE as u64).read_to_end(&mut bytes))
         .map_err(|e| format!("cannot read the answers file: {e}"))?;
     String::from_utf8(bytes).or_else(|e| Ok(String::from_utf8_lossy(e.as_bytes()).into_owned()))
