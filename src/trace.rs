@@ -508,6 +508,17 @@ pub enum EventKind {
         /// Each parameter and its value.
         values: Vec<(String, crate::spec::ParamValue)>,
     },
+    /// Homework: a transcript question's client lines were replayed
+    /// against a POP3 server of its own, whose lines are recorded under
+    /// `server`.
+    Replayed {
+        /// The question's id.
+        question: String,
+        /// The server's name in the trace.
+        server: String,
+        /// Commands netgrade sent first (a login the transcript left out).
+        prepended: u32,
+    },
     /// Homework: the answers file as read.
     Answers {
         /// Its name in the submission.

@@ -404,3 +404,71 @@ fn the_reference_answers_get_full_marks() {
             .success();
     }
 }
+
+/// POP3 transcripts: the client lines of each are replayed against
+/// netgrade's POP3 server with the lab's maildrop, and the server lines the
+/// student wrote are compared with what it really said.
+#[test]
+fn pop3_transcripts_are_replayed_against_the_real_server() {
+    let pop3: &[Expectation] = &[
+        ("reference", &[], None),
+        ("keep-deletes", &["keep-mode"], None),
+        ("no-quit", &["delete-mode"], None),
+        ("wrong-sizes", &["delete-mode"], None),
+        ("retr-deleted", &["delete-mode"], None),
+        ("next-lists-both", &["next-session"], None),
+    ];
+    fn path(name: &str) -> String {
+        format!("fixtures/hw-pop3/{name}")
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("pop3.json");
+    netgrade()
+        .args(["run", "hw-pop3", "--quiet", "--json"])
+        .arg(&json)
+        .args(pop3.iter().map(|(n, _, _)| path(n)))
+        .assert()
+        .code(1);
+    let report = read_json(&json);
+    check_expectations(
+        &report,
+        pop3,
+        &["delete-mode", "keep-mode", "next-session"],
+        path,
+    );
+    for (name, id, needle) in [
+        (
+            "keep-deletes",
+            "keep-mode",
+            "in download-and-keep mode nothing is deleted, but `dele 1` (line 9) deletes a message at QUIT",
+        ),
+        ("no-quit", "delete-mode", "the session never reaches QUIT"),
+        (
+            "wrong-sizes",
+            "delete-mode",
+            "`S: 1 498`: to `list` the server lists `1 130`, `2 178`",
+        ),
+        (
+            "retr-deleted",
+            "delete-mode",
+            "`S: +OK`: to `retr 1` the server answers `-ERR message 1 already deleted`",
+        ),
+        (
+            "next-lists-both",
+            "next-session",
+            "after QUIT in download-and-delete mode every message is gone for good, so the next session's LIST shows none",
+        ),
+    ] {
+        let m = message(&report, &path(name), id);
+        assert!(m.contains(needle), "{name}/{id}: {m}");
+    }
+    netgrade()
+        .args([
+            "validate",
+            "--reference",
+            "fixtures/hw-pop3/reference",
+            "labs/hw-pop3.yaml",
+        ])
+        .assert()
+        .success();
+}

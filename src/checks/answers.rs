@@ -502,6 +502,206 @@ fn lab_error(message: &str) -> Verdict {
     }
 }
 
+/// A POP3 line without its line ending.
+fn pop3_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .trim_end_matches(['\r', '\n'])
+        .to_string()
+}
+
+/// `1 498`: a listing line (message number and size).
+fn listing(text: &str) -> Option<(u64, u64)> {
+    let mut words = text.split_whitespace();
+    let n = words.next()?.parse().ok()?;
+    let size = words.next()?.parse().ok()?;
+    words.next().is_none().then_some((n, size))
+}
+
+/// `pop3-session`: the student's transcript, its client lines replayed
+/// against the lab's POP3 server ([`crate::homework::replay`]): each
+/// server line they wrote that states something checkable — a status
+/// (`+OK`, `-ERR`), a listing line (`1 498`) — is what the server really
+/// said at that point; and the session leaves the maildrop as its mode
+/// asks (`delete`: every message gone after QUIT; `keep`: none).
+pub fn pop3_session(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
+    use crate::homework::replay::{self, Said};
+    let sheet = Sheet::of(ctx);
+    let answer = match sheet.answer(spec, ctx) {
+        Ok(a) => a,
+        Err(v) => return v,
+    };
+    let said = replay::transcript(&answer.text);
+    if !said.iter().any(|s| s.who == 'C') {
+        return Verdict::fail(format!(
+            "the answer (line {}) has no client line: write each command as `C: list` and each server line as `S: +OK …`",
+            answer.line
+        ));
+    }
+    let Some((server, prepended)) = ctx.trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::Replayed {
+            question,
+            server,
+            prepended,
+        } if *question == spec.id.value => Some((server.as_str(), *prepended as usize)),
+        _ => None,
+    }) else {
+        return lab_error("the transcript was not replayed: the lab has no pop3 server");
+    };
+    // The server's replies, one group per command it received.
+    let mut replies: Vec<(String, Vec<String>)> = Vec::new();
+    for e in &ctx.trace.events {
+        if let EventKind::Line {
+            server: s,
+            dir,
+            bytes,
+            ..
+        } = &e.kind
+            && s == server
+        {
+            match dir {
+                crate::trace::Dir::In => replies.push((pop3_text(bytes), Vec::new())),
+                crate::trace::Dir::Out => {
+                    if let Some((_, lines)) = replies.last_mut() {
+                        lines.push(pop3_text(bytes));
+                    }
+                }
+            }
+        }
+    }
+    let replies = replies
+        .get(prepended.min(replies.len())..)
+        .unwrap_or_default();
+    // The student's commands, each with the server lines written after it.
+    let mut groups: Vec<(&Said, Vec<&Said>)> = Vec::new();
+    for s in &said {
+        match s.who {
+            'C' => groups.push((s, Vec::new())),
+            _ => {
+                if let Some((_, lines)) = groups.last_mut() {
+                    lines.push(s);
+                }
+            }
+        }
+    }
+    let at = |s: &Said| format!("line {} of the transcript, `{}: {}`", s.line, s.who, s.text);
+    for ((command, written), (_, real)) in groups.iter().zip(replies) {
+        let status = |t: &str| {
+            let t = t.trim_start();
+            if t.starts_with("+OK") || t.starts_with("+ok") {
+                Some("+OK")
+            } else if t.to_ascii_uppercase().starts_with("-ERR") {
+                Some("-ERR")
+            } else {
+                None
+            }
+        };
+        let real_status = real.first().and_then(|l| status(l));
+        if let Some(first) = written.iter().find(|w| status(&w.text).is_some())
+            && status(&first.text) != real_status
+        {
+            return Verdict::fail(format!(
+                "{}: to `{}` the server answers `{}`",
+                at(first),
+                command.text,
+                real.first().map_or("nothing", String::as_str)
+            ));
+        }
+        let wrote: Vec<(&Said, (u64, u64))> = written
+            .iter()
+            .filter_map(|w| listing(&w.text).map(|l| (*w, l)))
+            .collect();
+        let truth: Vec<(u64, u64)> = real.iter().skip(1).filter_map(|l| listing(l)).collect();
+        if wrote.is_empty() {
+            continue;
+        }
+        for (i, (w, l)) in wrote.iter().enumerate() {
+            if truth.get(i) != Some(l) {
+                let listed: Vec<String> = truth.iter().map(|(n, s)| format!("`{n} {s}`")).collect();
+                let why = if listed.is_empty() && replay::mode(spec) == "after-delete" {
+                    ": after QUIT in download-and-delete mode every message is gone for good, so the next session's LIST shows none"
+                } else {
+                    ""
+                };
+                return Verdict::fail(format!(
+                    "{}: to `{}` the server lists {}{why}",
+                    at(w),
+                    command.text,
+                    if listed.is_empty() {
+                        "no message".to_string()
+                    } else {
+                        listed.join(", ")
+                    }
+                ));
+            }
+        }
+        if wrote.len() < truth.len() {
+            return Verdict::fail(format!(
+                "to `{}` ({}) the server lists {} messages, the transcript {}",
+                command.text,
+                at(command),
+                truth.len(),
+                wrote.len()
+            ));
+        }
+    }
+    session_outcome(spec, ctx, server, &groups)
+}
+
+/// Whether the session left the maildrop as its mode asks.
+fn session_outcome(
+    spec: &CheckSpec,
+    ctx: &Ctx,
+    server: &str,
+    groups: &[(
+        &crate::homework::replay::Said,
+        Vec<&crate::homework::replay::Said>,
+    )],
+) -> Verdict {
+    let mode = crate::homework::replay::mode(spec);
+    let end = ctx.trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::Maildrop {
+            server: s,
+            updated,
+            deleted,
+            remaining,
+            ..
+        } if s == server => Some((*updated, deleted, remaining)),
+        _ => None,
+    });
+    let deletes: Vec<String> = groups
+        .iter()
+        .filter(|(c, _)| c.text.to_ascii_lowercase().starts_with("dele"))
+        .map(|(c, _)| format!("`{}` (line {})", c.text, c.line))
+        .collect();
+    match (mode, end) {
+        ("delete" | "keep", None | Some((false, _, _))) => Verdict::fail(
+            "the session never reaches QUIT: without it the server deletes nothing and the session is not over (RFC 1939's UPDATE state); end it with `C: quit`",
+        ),
+        ("delete", Some((true, _, remaining))) if !remaining.is_empty() => {
+            let left: Vec<String> = remaining.iter().map(u32::to_string).collect();
+            Verdict::fail(format!(
+                "in download-and-delete mode every message is deleted after it is retrieved, but after QUIT message{} {} remain{}: `C: dele n` after each `C: retr n`",
+                if left.len() == 1 { "" } else { "s" },
+                left.join(", "),
+                if left.len() == 1 { "s" } else { "" }
+            ))
+        }
+        ("keep", Some((true, deleted, _))) if !deleted.is_empty() => Verdict::fail(format!(
+            "in download-and-keep mode nothing is deleted, but {} delete{} at QUIT",
+            deletes.join(", "),
+            if deletes.len() == 1 {
+                "s a message"
+            } else {
+                " messages"
+            }
+        )),
+        _ => Verdict::pass().with_evidence(vec![format!(
+            "{} commands replayed; the server agreed with every line the transcript states",
+            groups.len()
+        )]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,6 +149,7 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         CheckKind::Regex => answers::regex(spec, ctx),
         CheckKind::Set => answers::set(spec, ctx),
         CheckKind::Manual => answers::manual(spec, ctx),
+        CheckKind::Pop3Session => answers::pop3_session(spec, ctx),
         CheckKind::Bencoded
         | CheckKind::Interval
         | CheckKind::PeerList

@@ -13,6 +13,7 @@
 pub mod answers;
 pub mod expr;
 pub mod quantity;
+pub mod replay;
 pub mod variant;
 
 use std::path::Path;
@@ -33,6 +34,7 @@ pub fn is_answer_kind(kind: CheckKind) -> bool {
             | CheckKind::Regex
             | CheckKind::Set
             | CheckKind::Manual
+            | CheckKind::Pop3Session
     )
 }
 
@@ -71,15 +73,34 @@ pub fn variant_of(lab: &Lab, seed: u64, student: &str) -> Variant {
     Variant::draw(&lab.params, seed, student)
 }
 
+/// Each question's answer among `answers`: the last one labelled with one
+/// of its labels, by question id.
+pub fn answered(lab: &Lab, answers: &[answers::Answer]) -> Vec<(String, answers::Answer)> {
+    labels(lab)
+        .into_iter()
+        .filter_map(|(spec, labels)| {
+            answers
+                .iter()
+                .rev()
+                .find(|a| {
+                    labels
+                        .iter()
+                        .any(|l| l.eq_ignore_ascii_case(a.label.trim()))
+                })
+                .map(|a| (spec.id.value.clone(), a.clone()))
+        })
+        .collect()
+}
+
 /// Reads the answers file `file` (its name in the submission is `shown`)
-/// and records the student's variant and the answers.
+/// and records the student's variant and the answers; returns the answers.
 pub fn record(
     lab: &Lab,
     seed: u64,
     student: &str,
     file: Option<(&Path, &str)>,
     recorder: &Recorder,
-) {
+) -> Vec<answers::Answer> {
     let variant = variant_of(lab, seed, student);
     recorder.record(EventKind::Variant {
         student: variant.student.clone(),
@@ -106,9 +127,10 @@ pub fn record(
     };
     recorder.record(EventKind::Answers {
         file: name,
-        answers,
+        answers: answers.clone(),
         problem,
     });
+    answers
 }
 
 /// The file's text, at most [`answers::MAX_FILE`] bytes of it.

@@ -176,7 +176,7 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String, crate::checks::Ca
 
     let work = blocking(|| workspace::prepare(plan, &recorder, &mut notes)).await?;
     if plan.lab.program.role == Role::Answers {
-        return Ok(blocking(|| answers(plan, work, recorder, started, notes)).await);
+        return Ok(answers(plan, work, recorder, started, notes).await);
     }
     let net = network::enter(plan, &mut notes).await;
     let (data, trust, mut servers) = blocking(|| -> Result<_> {
@@ -239,7 +239,7 @@ async fn grade(plan: &Plan<'_>) -> Result<(RunOutcome, String, crate::checks::Ca
 
 /// A homework's run: the answers file is read with the student's variant,
 /// and the checks judge it; nothing runs, no network, no servers.
-fn answers(
+async fn answers(
     plan: &Plan<'_>,
     work: workspace::Workspace,
     recorder: Recorder,
@@ -251,24 +251,33 @@ fn answers(
         .entry
         .as_ref()
         .map(|e| (e.dir.join(&e.file), e.file.clone()));
-    crate::homework::record(
-        plan.lab,
-        plan.seed,
-        &student,
-        file.as_ref().map(|(p, n)| (p.as_path(), n.as_str())),
-        &recorder,
-    );
-    evaluate::finish(
-        plan,
-        work,
-        program::ProgramRun::default(),
-        recorder,
-        None,
-        evaluate::Timeline {
-            started,
-            queued: std::time::Duration::ZERO,
-            late: std::time::Duration::ZERO,
-            notes,
-        },
-    )
+    let read = blocking(|| {
+        crate::homework::record(
+            plan.lab,
+            plan.seed,
+            &student,
+            file.as_ref().map(|(p, n)| (p.as_path(), n.as_str())),
+            &recorder,
+        )
+    })
+    .await;
+    // Transcript answers are replayed against the lab's real POP3 server.
+    let answered = crate::homework::answered(plan.lab, &read);
+    crate::homework::replay::run(plan.lab, &answered, &recorder).await;
+    blocking(|| {
+        evaluate::finish(
+            plan,
+            work,
+            program::ProgramRun::default(),
+            recorder,
+            None,
+            evaluate::Timeline {
+                started,
+                queued: std::time::Duration::ZERO,
+                late: std::time::Duration::ZERO,
+                notes,
+            },
+        )
+    })
+    .await
 }

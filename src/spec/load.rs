@@ -61,6 +61,10 @@ pub const BUILTIN: &[Builtin] = &[
         yaml: include_str!("../../labs/hw-response-time.yaml"),
     },
     Builtin {
+        name: "hw-pop3",
+        yaml: include_str!("../../labs/hw-pop3.yaml"),
+    },
+    Builtin {
         name: "webproxy",
         yaml: include_str!("../../labs/webproxy.yaml"),
     },
@@ -139,6 +143,19 @@ const BUILTIN_DATA: &[(&str, EmbeddedFiles)] = &[
             (
                 "image.png",
                 include_bytes!("../../labs/webserver/www/image.png"),
+            ),
+        ],
+    ),
+    (
+        "hw-pop3",
+        &[
+            (
+                "maildrop/1.eml",
+                include_bytes!("../../labs/hw-pop3/maildrop/1.eml"),
+            ),
+            (
+                "maildrop/2.eml",
+                include_bytes!("../../labs/hw-pop3/maildrop/2.eml"),
             ),
         ],
     ),
@@ -1674,6 +1691,14 @@ fn answer_rules(lab: &Lab, spec: &super::CheckSpec, kind: CheckKind, at: &[Step]
         (CheckKind::Exact | CheckKind::Regex, Some(Expected::Text(_))) => None,
         (CheckKind::Exact | CheckKind::Regex, _) => Some("a text, e.g. `expect: MX`"),
         (CheckKind::Set, Some(Expected::List(_))) => None,
+        (CheckKind::Pop3Session, Some(Expected::Text(t)))
+            if ["delete", "keep", "after-delete", "after-keep"].contains(&t.trim()) =>
+        {
+            None
+        }
+        (CheckKind::Pop3Session, _) => Some(
+            "the session's mode: `delete` or `keep` (download-and-delete or -keep), `after-delete` or `after-keep` (a second session after one)",
+        ),
         (_, _) => Some("a list, e.g. `expect: [A, NS, MX]`"),
     };
     if let Some(example) = needs {

@@ -1512,6 +1512,9 @@ pub enum CheckKind {
     Set,
     /// Homework: graded by a person; pending in every report until then.
     Manual,
+    /// Homework: a POP3 session's transcript, its client lines replayed
+    /// against the lab's POP3 server and its server lines compared.
+    Pop3Session,
     /// BitTorrent tracker: every reply is one valid, canonical bencoded dictionary.
     Bencoded,
     /// BitTorrent tracker: the reply has an integer interval.
@@ -1530,7 +1533,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// All kinds, in documentation order.
-    pub const ALL: [CheckKind; 108] = [
+    pub const ALL: [CheckKind; 109] = [
         CheckKind::Runs,
         CheckKind::PingCount,
         CheckKind::PingFormat,
@@ -1632,6 +1635,7 @@ impl CheckKind {
         CheckKind::Regex,
         CheckKind::Set,
         CheckKind::Manual,
+        CheckKind::Pop3Session,
         CheckKind::Bencoded,
         CheckKind::Interval,
         CheckKind::PeerList,
@@ -1745,6 +1749,7 @@ impl CheckKind {
             CheckKind::Regex => "regex",
             CheckKind::Set => "set",
             CheckKind::Manual => "manual",
+            CheckKind::Pop3Session => "pop3-session",
             CheckKind::Bencoded => "bencoded",
             CheckKind::Interval => "interval",
             CheckKind::PeerList => "peer-list",
@@ -1860,6 +1865,7 @@ impl CheckKind {
                 &["question", "label", "expect", "mistakes"]
             }
             CheckKind::Manual => &["question", "label"],
+            CheckKind::Pop3Session => &["question", "label", "expect"],
             CheckKind::Bencoded => &["probe"],
             CheckKind::Interval => &["probe"],
             CheckKind::PeerList => &["probe"],
@@ -1962,6 +1968,7 @@ impl CheckKind {
             | CheckKind::Regex
             | CheckKind::Set
             | CheckKind::Manual => None,
+            CheckKind::Pop3Session => Some(ServerKind::Pop3),
             // These read heartbeat probes of a student's server.
             CheckKind::ReportsLost
             | CheckKind::OneWayDelay
