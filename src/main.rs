@@ -744,8 +744,33 @@ fn write_reports(g: &Grading, done: &[RunOutcome]) -> Result<(), String> {
     };
     write(&g.json, report::json::render(done))?;
     write(&g.junit, report::junit::render(done))?;
-    write(&g.summary, report::markdown::render(done))?;
+    match &g.summary {
+        Some(path) => write(
+            &g.summary,
+            report::markdown::render(&with_figures(path, done)?),
+        )?,
+        None => write(&g.summary, report::markdown::render(done))?,
+    }
     Ok(())
+}
+
+/// The runs with their figures (a homework's plot) written beside the
+/// Markdown report `path`, as `REPORT-RUN-FIGURE.svg`, for it to link.
+fn with_figures(path: &Path, done: &[RunOutcome]) -> Result<Vec<RunOutcome>, String> {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "summary".into(), |s| s.to_string_lossy().into_owned());
+    let mut runs = done.to_vec();
+    for (i, run) in runs.iter_mut().enumerate() {
+        for (j, figure) in run.figures.iter_mut().enumerate() {
+            let name = format!("{stem}-{}-{}.svg", i + 1, j + 1);
+            let file = path.with_file_name(&name);
+            write_atomic(&file, figure.svg.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            figure.file = Some(name);
+        }
+    }
+    Ok(runs)
 }
 
 /// Lab `arg` (a built-in lab's name or a file), which must have a server of

@@ -333,6 +333,22 @@ pub struct RunOutcome {
     /// own timing), when it cannot: the batch grades it again. Not in JSON.
     #[serde(skip)]
     pub disturbed: Option<String>,
+    /// Figures of the run (a homework's plot, as SVG), which the Markdown
+    /// report links once written beside it. Not in JSON.
+    #[serde(skip)]
+    pub figures: Vec<Figure>,
+}
+
+/// A figure of a run: its title, its SVG, and the file it was written to
+/// (set by whoever writes the Markdown report beside it).
+#[derive(Clone, Debug, Default)]
+pub struct Figure {
+    /// The title, the image's alternative text.
+    pub title: String,
+    /// The SVG document.
+    pub svg: String,
+    /// Where it was written, relative to the Markdown report.
+    pub file: Option<String>,
 }
 
 impl RunOutcome {
@@ -353,6 +369,7 @@ impl RunOutcome {
             transcript: String::new(),
             raw_transcript: None,
             disturbed: None,
+            figures: Vec::new(),
         }
     }
 

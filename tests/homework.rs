@@ -472,3 +472,34 @@ fn pop3_transcripts_are_replayed_against_the_real_server() {
         .assert()
         .success();
 }
+
+/// The distribution lab's plot, drawn with the student's numbers, is
+/// written beside the Markdown report and linked from it.
+#[test]
+fn the_distribution_plot_is_linked_from_the_markdown_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("report.md");
+    netgrade()
+        .args(["run", "hw-distribution", "--quiet", "--summary"])
+        .arg(&summary)
+        .arg(distribution("reference"))
+        .assert()
+        .code(0);
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        markdown.contains(
+            "(F = 20 Gbit, u\\_s = 50 Mbps, d\\_min = 1 Mbps, u = 700 kbps)](report-1-1.svg)"
+        ),
+        "{markdown}"
+    );
+    let svg = std::fs::read_to_string(dir.path().join("report-1-1.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let curves: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .collect();
+    assert_eq!(curves.len(), 2, "{svg}");
+    for name in ["client-server", "P2P"] {
+        assert!(doc.descendants().any(|n| n.text() == Some(name)), "{name}");
+    }
+}

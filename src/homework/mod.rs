@@ -12,6 +12,7 @@
 
 pub mod answers;
 pub mod expr;
+pub mod plot;
 pub mod quantity;
 pub mod replay;
 pub mod variant;
@@ -230,6 +231,7 @@ pub fn sheet(lab: &Lab, variant: &Variant) -> String {
         out.push_str(&variant.fill(lab.description.trim()));
         out.push_str("\n\n");
     }
+    out.push_str(&maildrop(lab));
     out.push_str(&format!("Variant of `{}`.\n", variant.student));
     for (spec, labels) in labels(lab) {
         let points = crate::outcome::fmt_points(spec.points);
@@ -255,6 +257,36 @@ pub fn sheet(lab: &Lab, variant: &Variant) -> String {
             out.push('\n');
         }
     }
+    out
+}
+
+/// The maildrop a lab's POP3 questions refer to: each message's number,
+/// size in octets (as LIST gives it) and subject.
+fn maildrop(lab: &Lab) -> String {
+    let Some(server) = lab
+        .servers
+        .iter()
+        .find(|s| s.kind.value == crate::spec::ServerKind::Pop3)
+    else {
+        return String::new();
+    };
+    let messages = server.maildrop_messages(&lab.files);
+    let mut out = format!(
+        "The POP3 server's maildrop of `{}` (password `{}`):\n\n| message | octets | subject |\n|--:|--:|---|\n",
+        server.user.as_deref().unwrap_or_default(),
+        server.password.as_deref().unwrap_or_default()
+    );
+    for (i, m) in messages.iter().enumerate() {
+        let text = String::from_utf8_lossy(m);
+        let subject = text
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .find_map(|l| l.strip_prefix("Subject:"))
+            .unwrap_or_default()
+            .trim();
+        out.push_str(&format!("| {} | {} | {subject} |\n", i + 1, m.len()));
+    }
+    out.push('\n');
     out
 }
 

@@ -116,6 +116,11 @@ fn write_run(s: &mut String, out: &RunOutcome) -> fmt::Result {
         }
         writeln!(s)?;
     }
+    for f in &out.figures {
+        if let Some(file) = &f.file {
+            writeln!(s, "![{}]({file})\n", text(&f.title))?;
+        }
+    }
     for c in out
         .checks
         .iter()

@@ -361,6 +361,7 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
         transcript: String::new(),
         raw_transcript: None,
         disturbed: None,
+        figures: Vec::new(),
     };
     let full = RunOutcome {
         submission: "fixtures/udp-pinger/good".to_string(),

@@ -233,6 +233,7 @@ mod tests {
         );
         let bad = RunOutcome {
             disturbed: Some("servers ran 2 s late".into()),
+            figures: Vec::new(),
             ..good
         };
         let out = finalize(bad, &[]);

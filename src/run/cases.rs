@@ -121,6 +121,7 @@ fn merge(lab: &Lab, done: Vec<Done>) -> (RunOutcome, String) {
         transcript,
         raw_transcript,
         disturbed: done.iter().find_map(|d| d.outcome.disturbed.clone()),
+        figures: Vec::new(),
         checks,
     };
     (outcome, session)

@@ -156,6 +156,7 @@ pub fn finish(
         // Late servers cannot have changed a run in which nothing reached
         // them and nothing of theirs reached the program.
         disturbed: disturbed(plan, late).filter(|_| met_servers(&trace)),
+        figures: Vec::new(),
     };
     (outcome, session, evidence)
 }

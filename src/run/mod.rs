@@ -264,7 +264,8 @@ async fn answers(
     // Transcript answers are replayed against the lab's real POP3 server.
     let answered = crate::homework::answered(plan.lab, &read);
     crate::homework::replay::run(plan.lab, &answered, &recorder).await;
-    blocking(|| {
+    let figures = figures(plan.lab, plan.seed, &student);
+    let (mut outcome, session, evidence) = blocking(|| {
         evaluate::finish(
             plan,
             work,
@@ -279,5 +280,25 @@ async fn answers(
             },
         )
     })
-    .await
+    .await;
+    match figures {
+        Ok(f) => outcome.figures = f,
+        Err(e) => outcome
+            .notes
+            .push(format!("the lab's plot cannot be drawn: {e}")),
+    }
+    (outcome, session, evidence)
+}
+
+/// A homework's plot for `student`, if the lab has one.
+fn figures(lab: &Lab, seed: u64, student: &str) -> Result<Vec<crate::outcome::Figure>, String> {
+    let Some(spec) = &lab.plot else {
+        return Ok(Vec::new());
+    };
+    let variant = crate::homework::variant_of(lab, seed, student);
+    Ok(vec![crate::outcome::Figure {
+        title: variant.fill(&spec.title),
+        svg: crate::homework::plot::svg(spec, &variant)?,
+        file: None,
+    }])
 }

@@ -641,6 +641,7 @@ fn validate(lab: &Lab, tree: &Node, path: &str, text: &str) -> Result<(), SpecEr
     }
     torrent_rules(lab, &mut r);
     probe_rules(lab, &mut r);
+    plot_rules(lab, &mut r);
     case_rules(lab, &mut r);
     for (i, check) in lab.checks.iter().enumerate() {
         check_rules(lab, i, check, &mut r);
@@ -1083,6 +1084,34 @@ fn fault_rules(faults: &super::DnsFaults, here: &[Step], r: &mut Rules) {
 
 fn tree_has(tree: &Node, steps: &[Step], field: &str) -> bool {
     tree.get(steps).and_then(|n| n.entry(field)).is_some()
+}
+
+/// A homework's plot: a scale it can draw, curves of expressions.
+fn plot_rules(lab: &Lab, r: &mut Rules) {
+    let Some(plot) = &lab.plot else { return };
+    let at = [Step::Key("plot")];
+    if plot.from >= plot.to
+        || plot.from.is_nan()
+        || plot.to.is_nan()
+        || (plot.log && plot.from <= 0.0)
+    {
+        r.at(
+            &at,
+            format!("the plot runs from {} to {}", plot.from, plot.to),
+        )
+        .set_help(
+            "give `from` below `to`, both above 0 with `log: true`, e.g. `from: 1`, `to: 1000`",
+        );
+    }
+    for (i, series) in plot.series.iter().enumerate() {
+        if let Err(e) = crate::homework::expr::Expr::parse(&series.expect) {
+            r.at(
+                &[at[0], Step::Key("series"), Step::Index(i)],
+                format!("curve `{}` is no expression: {e}", series.name),
+            )
+            .set_help("write it over the lab's `params` and the plot's `x`");
+        }
+    }
 }
 
 fn probe_rules(lab: &Lab, r: &mut Rules) {

@@ -93,6 +93,10 @@ pub struct Lab {
     /// which they do, e.g. `2026-12-10T23:59:00Z` (the deadline).
     #[serde(default)]
     pub show_expected: Option<String>,
+    /// Homework: a plot of expressions over one parameter, with the
+    /// student's other numbers, linked from the Markdown report as an SVG.
+    #[serde(default)]
+    pub plot: Option<PlotSpec>,
     /// The lab's data files, loaded with the spec.
     #[serde(skip)]
     #[schemars(skip)]
@@ -116,6 +120,38 @@ pub struct ParamSpec {
     /// The grid between them (default 1).
     #[serde(default)]
     pub step: Option<f64>,
+}
+
+/// A homework's plot: curves of expressions over one parameter `x`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSpec {
+    /// The title (`{param}` filled in).
+    pub title: String,
+    /// The parameter along the x axis, e.g. `N`.
+    pub x: String,
+    /// Its first value.
+    pub from: f64,
+    /// Its last value.
+    pub to: f64,
+    /// A logarithmic x axis (`from` above 0).
+    #[serde(default)]
+    pub log: bool,
+    /// The y axis's label, e.g. `seconds`.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// The curves.
+    pub series: Vec<SeriesSpec>,
+}
+
+/// One curve of a plot.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesSpec {
+    /// Its name in the legend.
+    pub name: String,
+    /// Its value: an expression over the lab's params and `x`.
+    pub expect: String,
 }
 
 /// A parameter's value: a number or a text.
