@@ -133,6 +133,11 @@ fn a_student_s_variant_is_theirs_alone() {
         .arg(dash("reference"))
         .assert()
         .code(0);
+    let notes = read_json(&json)["runs"][0]["notes"].to_string();
+    assert!(
+        notes.contains("graded with the numbers of student `reference`, the submission's name"),
+        "{notes}"
+    );
 }
 
 #[test]
@@ -328,6 +333,12 @@ fn response_times_and_dns_records_get_the_grades_they_deserve() {
         ("one-rtt-per-object", &["non-persistent"], None),
         ("forgot-html", &["non-persistent"], None),
         ("pipelined", &["persistent"], None),
+        // Seconds where the question asks for ms, without a unit.
+        (
+            "seconds-as-ms",
+            &["non-persistent", "persistent", "parallel"],
+            None,
+        ),
     ];
     let records: &[Expectation] = &[
         ("reference", &[], None),
@@ -376,6 +387,11 @@ fn response_times_and_dns_records_get_the_grades_they_deserve() {
         m.contains(
             "that is persistent HTTP with pipelining; without it each of the 5 images waits"
         ),
+        "{m}"
+    );
+    let m = message(&report, &time("seconds-as-ms"), "non-persistent");
+    assert!(
+        m.contains("is 0.48 ms, not the expected value — off by a factor of 1000"),
         "{m}"
     );
     let report = read_json(&dir.path().join("hw-dns-records.json"));

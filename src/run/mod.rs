@@ -244,9 +244,15 @@ async fn answers(
     work: workspace::Workspace,
     recorder: Recorder,
     started: Instant,
-    notes: Vec<String>,
+    mut notes: Vec<String>,
 ) -> (RunOutcome, String, crate::checks::CaseEvidence) {
     let student = crate::homework::student_of(plan.submission, plan.opts.student.as_deref());
+    if plan.opts.student.is_none() && !plan.lab.params.is_empty() {
+        notes.push(format!(
+            "graded with the numbers of student `{student}`, the submission's name (`netgrade homework {} --student {student}` prints them; `--student ID` grades with another's)",
+            plan.lab.name
+        ));
+    }
     let file = work
         .entry
         .as_ref()
