@@ -172,7 +172,8 @@ fn every_proxy_gets_the_grade_it_deserves() {
         (
             "single-recv",
             "binary-and-large",
-            "none of its 18526 bytes arrived, only the head",
+            // How much came with the one recv depends on the moment.
+            "read the origin's reply until recv returns b\\\"\\\"",
         ),
         (
             "text-mode",
