@@ -210,13 +210,7 @@ pub fn parse_utc(text: &str) -> Option<SystemTime> {
         return None;
     }
     let sec = rest.first().copied().unwrap_or(0);
-    // Days since 1970 (H. Hinnant's days_from_civil).
-    let (y, m) = if *m <= 2 { (y - 1, m + 9) } else { (*y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = crate::servers::http::days_from_civil(*y, *m as u32, *day as u32);
     let secs = days * 86_400 + h * 3600 + min * 60 + sec;
     u64::try_from(secs)
         .ok()
