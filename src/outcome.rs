@@ -3,10 +3,10 @@
 //! A [`RunOutcome`] is produced once per submission × lab. Reporters never run
 //! anything; they only turn outcomes into text, JSON, JUnit XML or Markdown.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The result of one check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The check passed: full points.
@@ -35,8 +35,64 @@ impl Status {
     }
 }
 
+/// Who may see a check: the lab's `visibility`, in Gradescope's words.
+///
+/// Only `visible` checks are named to students before grades are out
+/// (`netgrade check`, `--classroom`, `--autolab`, `--student-view`); the
+/// others count in their score as one `hidden checks` line. Gradescope's
+/// results carry each check's own visibility and Gradescope keeps to it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Students always see it.
+    #[default]
+    Visible,
+    /// Students never see it.
+    Hidden,
+    /// Students see it after the due date.
+    AfterDueDate,
+    /// Students see it once the grades are published.
+    AfterPublished,
+}
+
+impl Visibility {
+    /// Whether students see it at once.
+    pub fn is_visible(&self) -> bool {
+        *self == Visibility::Visible
+    }
+
+    /// The name as in the lab and in Gradescope's results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Visible => "visible",
+            Visibility::Hidden => "hidden",
+            Visibility::AfterDueDate => "after_due_date",
+            Visibility::AfterPublished => "after_published",
+        }
+    }
+}
+
+/// How much of a `partial: true` check was right: `right` of `of` items
+/// (answered pings, say), which earns that share of its points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fraction {
+    /// Items right.
+    pub right: u32,
+    /// Items judged.
+    pub of: u32,
+}
+
+impl std::fmt::Display for Fraction {
+    /// `5 of 7`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {}", self.right, self.of)
+    }
+}
+
 /// One graded check of a run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckOutcome {
     /// Stable check id from the lab spec, e.g. `ping-format`.
     pub id: String,
@@ -52,15 +108,27 @@ pub struct CheckOutcome {
     /// Present on everything but a plain pass.
     pub message: Option<String>,
     /// Multi-line evidence taken from the trace: datagrams, output lines, timings.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
     /// The lab's hint for students, shown when the check did not pass.
     pub hint: Option<String>,
     /// In a lab of several cases: the one case this check judges (`case:` in
     /// the lab); absent for a check of every case, whose message names the
     /// case it failed in.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<String>,
+    /// Who may see it (absent: visible).
+    #[serde(default, skip_serializing_if = "Visibility::is_visible")]
+    pub visibility: Visibility,
+    /// For a `partial: true` check that was partly right: how much was,
+    /// which earned that share of its points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<Fraction>,
+    /// The line of the entry file that best explains a failure: where a
+    /// traceback or a compiler pointed, else the first line the check's
+    /// `code` pattern matches (absent when neither is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
 }
 
 impl CheckOutcome {
@@ -71,7 +139,7 @@ impl CheckOutcome {
 }
 
 /// How the student's program ended.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ExitKind {
     /// Exited by itself with this status code.
@@ -154,12 +222,12 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// What netgrade knows about the student's program in this run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProgramSummary {
     /// The command line that was run (relative to the work directory).
     pub command: Vec<String>,
     /// The build command, when the language needed one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<Vec<String>>,
     /// How it ended.
     pub exit: ExitKind,
@@ -171,7 +239,7 @@ pub struct ProgramSummary {
     /// module …); an empty list when there are none.
     pub diagnoses: Vec<String>,
     /// The limits in force, and how they were enforced.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<String>,
     /// What the program wrote on standard output (as UTF-8, invalid bytes
     /// replaced), at most [`OUTPUT_SHOWN`] bytes of it.
@@ -185,12 +253,12 @@ pub struct ProgramSummary {
     pub stderr_truncated: bool,
     /// The other instances of a lab of several (`program.instances`),
     /// from instance 2 on; the fields above are instance 1's.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<InstanceSummary>,
 }
 
 /// One more instance of the student's server in a lab of several.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceSummary {
     /// Its number, from 2.
     pub instance: u8,
@@ -251,7 +319,7 @@ impl ProgramSummary {
 }
 
 /// Where the time of a run went.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Timing {
     /// Whole run, from planning to the last check, in milliseconds.
     pub total_ms: f64,
@@ -268,7 +336,7 @@ pub struct Timing {
 }
 
 /// One case's run, in a lab of several cases.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CaseRun {
     /// The case's id.
     pub id: String,
@@ -285,7 +353,7 @@ pub struct CaseRun {
 }
 
 /// Overall state of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Checks ran; the score is meaningful.
@@ -295,7 +363,7 @@ pub enum RunStatus {
 }
 
 /// Everything one run produced.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunOutcome {
     /// Lab name.
     pub lab: String,
@@ -309,6 +377,15 @@ pub struct RunOutcome {
     pub max_score: f64,
     /// Seed used for loss and delay decisions.
     pub seed: u64,
+    /// A digest of the lab (its YAML and data files): `--resume` grades a
+    /// submission again when its lab changed.
+    #[serde(default)]
+    pub lab_digest: String,
+    /// The graded entry file, relative to the submission
+    /// (`UDPPingerClient.py`; empty when the submission is that file);
+    /// absent when none was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
     /// One entry per check, in the spec's order.
     pub checks: Vec<CheckOutcome>,
     /// The student's program, when one was found.
@@ -320,7 +397,7 @@ pub struct RunOutcome {
     pub timing: Timing,
     /// In a lab of several cases, each case's run (its program, notes and
     /// timing); absent otherwise.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cases: Vec<CaseRun>,
     /// The normalized transcript (what `--snapshots` writes). Not in JSON.
     #[serde(skip)]
@@ -361,6 +438,8 @@ impl RunOutcome {
             score: 0.0,
             max_score: 0.0,
             seed,
+            lab_digest: String::new(),
+            entry: None,
             checks: Vec::new(),
             program: None,
             notes: vec![format!("internal error: {error}")],
@@ -383,6 +462,53 @@ impl RunOutcome {
                 .all(|c| c.passed() || c.max_points == 0.0 || c.status == Status::Pending)
     }
 
+    /// What a student may see before grades are out: checks that are not
+    /// `visible` become one `hidden-checks` line with their points, named
+    /// and explained nowhere. The score stays the same.
+    pub fn student_view(&self) -> RunOutcome {
+        let (shown, hidden): (Vec<&CheckOutcome>, Vec<&CheckOutcome>) =
+            self.checks.iter().partition(|c| c.visibility.is_visible());
+        if hidden.is_empty() {
+            return self.clone();
+        }
+        let points: f64 = hidden.iter().map(|c| c.points).sum();
+        let max_points: f64 = hidden.iter().map(|c| c.max_points).sum();
+        let all = hidden
+            .iter()
+            .all(|c| c.passed() || c.max_points == 0.0 || c.status == Status::Pending);
+        let plural = if hidden.len() == 1 { "check" } else { "checks" };
+        let summary = CheckOutcome {
+            id: HIDDEN_CHECKS.to_string(),
+            title: format!(
+                "{} {plural} the course shows after grading",
+                hidden.len()
+            ),
+            status: if all { Status::Pass } else { Status::Fail },
+            points,
+            max_points,
+            message: (!all).then(|| {
+                format!(
+                    "{} of {} points in checks the course keeps hidden until grades are out",
+                    fmt_points(points),
+                    fmt_points(max_points)
+                )
+            }),
+            evidence: Vec::new(),
+            hint: None,
+            case: None,
+            visibility: Visibility::Visible,
+            fraction: None,
+            line: None,
+        };
+        let mut view = self.clone();
+        view.checks = shown.into_iter().cloned().collect();
+        view.checks.push(summary);
+        // The transcript lists every check by name.
+        view.transcript = String::new();
+        view.raw_transcript = None;
+        view
+    }
+
     /// The points of the checks a person has still to grade.
     pub fn pending_points(&self) -> f64 {
         self.checks
@@ -392,6 +518,9 @@ impl RunOutcome {
             .sum()
     }
 }
+
+/// The id of the line that stands for a student's hidden checks.
+pub const HIDDEN_CHECKS: &str = "hidden-checks";
 
 /// Formats points without a trailing `.0`: `2`, `0.5`.
 pub fn fmt_points(p: f64) -> String {

@@ -157,6 +157,7 @@ pub fn numeric(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
                 status: Status::Error,
                 message: Some(format!("the lab's expected answer cannot be computed: {e}")),
                 evidence: Vec::new(),
+                share: None,
             };
         }
     };
@@ -268,6 +269,7 @@ pub fn choice(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             status: Status::Error,
             message: Some("the lab's expected option is none of its options".into()),
             evidence: Vec::new(),
+            share: None,
         };
     };
     let shown = |i: usize| {
@@ -491,6 +493,7 @@ pub fn manual(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
         status: Status::Pending,
         message: Some("graded by a person: pending".into()),
         evidence,
+        share: None,
     }
 }
 
@@ -499,6 +502,7 @@ fn lab_error(message: &str) -> Verdict {
         status: Status::Error,
         message: Some(message.into()),
         evidence: Vec::new(),
+        share: None,
     }
 }
 

@@ -23,7 +23,7 @@ mod web;
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
-use crate::outcome::{CheckOutcome, ExitKind, Status};
+use crate::outcome::{CheckOutcome, ExitKind, Fraction, Status};
 use crate::spec::{CheckKind, CheckSpec, Lab, ServerKind};
 use crate::trace::Trace;
 
@@ -36,6 +36,9 @@ pub struct Verdict {
     pub message: Option<String>,
     /// Supporting lines from the trace.
     pub evidence: Vec<String>,
+    /// For a check that judges several items: how many were right, which
+    /// earns that share of the points when the lab says `partial: true`.
+    pub share: Option<Fraction>,
 }
 
 impl Verdict {
@@ -45,6 +48,7 @@ impl Verdict {
             status: Status::Pass,
             message: None,
             evidence: Vec::new(),
+            share: None,
         }
     }
 
@@ -54,6 +58,7 @@ impl Verdict {
             status: Status::Fail,
             message: Some(message.into()),
             evidence: Vec::new(),
+            share: None,
         }
     }
 
@@ -63,7 +68,18 @@ impl Verdict {
             status: Status::Skip,
             message: Some(message.into()),
             evidence: Vec::new(),
+            share: None,
         }
+    }
+
+    /// Records that `right` of `of` judged items were right.
+    pub fn with_share(mut self, right: usize, of: usize) -> Self {
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        self.share = Some(Fraction {
+            right: n(right),
+            of: n(of),
+        });
+        self
     }
 
     /// Adds evidence lines.
@@ -100,6 +116,7 @@ pub fn check(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             status: Status::Error,
             message: Some("unknown check kind".into()),
             evidence: vec![],
+            share: None,
         };
     };
     if kind != CheckKind::Runs
@@ -244,6 +261,7 @@ fn golden(ctx: &Ctx) -> Verdict {
             status: Status::Error,
             message: Some("the lab has no golden transcript".into()),
             evidence: vec![],
+            share: None,
         };
     };
     let expected = String::from_utf8_lossy(expected);
@@ -331,11 +349,21 @@ pub fn apply_requires(lab: &Lab, outcomes: &mut [CheckOutcome]) {
 /// The scored outcome of `spec`'s verdict `v`.
 fn outcome(spec: &CheckSpec, lab: &Lab, v: Verdict) -> CheckOutcome {
     let passed = v.status == Status::Pass;
+    // Partial credit: a failed check of `partial: true` earns the share
+    // of its items that were right (rounded to hundredths of a point).
+    let fraction = v
+        .share
+        .filter(|f| spec.partial && v.status == Status::Fail && f.of > 0 && f.right < f.of);
+    let points = match fraction {
+        _ if passed => spec.points,
+        Some(f) => (spec.points * f64::from(f.right) / f64::from(f.of) * 100.0).floor() / 100.0,
+        None => 0.0,
+    };
     CheckOutcome {
         id: spec.id.value.clone(),
         title: params::expand(&spec.title, spec, lab),
         status: v.status,
-        points: if passed { spec.points } else { 0.0 },
+        points,
         max_points: spec.points,
         message: v.message,
         evidence: v.evidence,
@@ -347,6 +375,9 @@ fn outcome(spec: &CheckSpec, lab: &Lab, v: Verdict) -> CheckOutcome {
                 .map(|h| params::expand(h.trim(), spec, lab))
         },
         case: spec.case.as_ref().map(|c| c.value.clone()),
+        visibility: spec.visibility,
+        fraction,
+        line: None,
     }
 }
 

@@ -457,6 +457,7 @@ pub(super) fn reports_rtt(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
     let rtts = output::rtts_by_ping(&lines, &pings);
     let mut evidence = Vec::new();
     let mut wrong = None;
+    let mut wrongs = 0;
     let mut long = Vec::new();
     for span in &timeline.spans {
         if !span.in_time() {
@@ -476,6 +477,7 @@ pub(super) fn reports_rtt(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             .and_then(|(_, f)| f.as_ref());
         let Some((line, v)) = found else {
             evidence.push(format!("{}; no RTT found in the output", held(span, &e)));
+            wrongs += 1;
             wrong.get_or_insert(format!(
                 "no RTT was printed for ping {} (true RTT {:.3} s); print it with the reply, e.g. `RTT: 0.087 s`",
                 span.index, span.hold
@@ -499,22 +501,29 @@ pub(super) fn reports_rtt(spec: &CheckSpec, ctx: &Ctx) -> Verdict {
             }
             Fit::Wrong(why) => {
                 evidence.push(format!("{shown}  ← {why}"));
+                wrongs += 1;
                 wrong.get_or_insert(about(&why));
             }
         }
     }
     let evidence: Vec<String> = evidence.into_iter().take(MAX_EVIDENCE).collect();
-    if let Some(m) = wrong {
-        return Verdict::fail(m).with_evidence(evidence);
-    }
     // One long RTT is a hiccup of a busy machine; most of them are the program's doing.
-    if long.len() * 2 > timed {
+    let too_long = long.len() * 2 > timed;
+    // Partial credit counts the pings whose RTT was right.
+    let right = timed - wrongs - if too_long { long.len() } else { 0 };
+    if let Some(m) = wrong {
+        return Verdict::fail(m)
+            .with_evidence(evidence)
+            .with_share(right, timed);
+    }
+    if too_long {
         return Verdict::fail(format!(
             "{} of {timed} RTTs are longer than the round trip explains; the first: {}",
             long.len(),
             long[0]
         ))
-        .with_evidence(evidence);
+        .with_evidence(evidence)
+        .with_share(right, timed);
     }
     Verdict::pass()
 }

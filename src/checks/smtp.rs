@@ -380,6 +380,7 @@ pub(super) fn quit_smtp(ctx: &Ctx) -> Verdict {
                 m.break_note(&b)
             )),
             evidence: Vec::new(),
+            share: None,
         };
     }
     if deviation(ctx, &s, "closed-before-221").is_some() && !out_of_step {
@@ -399,6 +400,7 @@ pub(super) fn quit_smtp(ctx: &Ctx) -> Verdict {
             status: Status::Pass,
             message: Some("QUIT was sent without its CRLF, so the server never took it as a command (charged to `crlf`)".into()),
             evidence: Vec::new(),
+            share: None,
         },
         Some((i, cmd)) if cmd.reply.is_empty() => Verdict::fail(
             "the client sent QUIT but closed the connection before the server's 221 reply: read the reply to QUIT, then close",

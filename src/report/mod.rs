@@ -251,6 +251,9 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
             evidence: Vec::new(),
             hint: None,
             case: None,
+            visibility: crate::outcome::Visibility::Visible,
+            fraction: None,
+            line: None,
         }
     }
     fn program(exit: ExitKind, duration_ms: u64) -> Option<ProgramSummary> {
@@ -340,6 +343,8 @@ pub(crate) fn sample_outcomes() -> Vec<RunOutcome> {
         score: 4.5,
         max_score: 10.0,
         seed: 1,
+        lab_digest: "5f1d".to_string(),
+        entry: Some("UDPPingerClient.py".to_string()),
         checks: vec![runs.clone(), waits, format.clone(), echo, rtt, server],
         program: program(ExitKind::Exited { code: 0 }, 2300).map(|p| ProgramSummary {
             leftover_processes: 1,

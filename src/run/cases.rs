@@ -114,6 +114,8 @@ fn merge(lab: &Lab, done: Vec<Done>) -> (RunOutcome, String) {
             .map(|c| c.max_points)
             .sum(),
         seed: first.seed,
+        lab_digest: first.lab_digest.clone(),
+        entry: first.entry.clone(),
         program: first.program.clone(),
         notes,
         timing,
@@ -168,6 +170,9 @@ fn check(spec: &crate::spec::CheckSpec, done: &[Done]) -> CheckOutcome {
             evidence: Vec::new(),
             hint: None,
             case: spec.case.as_ref().map(|c| c.value.clone()),
+            visibility: spec.visibility,
+            fraction: None,
+            line: None,
         };
     };
     if spec.case.is_some() {

@@ -1,5 +1,6 @@
 //! Phase `evaluate`: checks over the trace, the transcript, and the outcome.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::Plan;
@@ -10,6 +11,27 @@ use crate::checks;
 use crate::outcome::{ExitKind, ProgramSummary, RunOutcome, RunStatus, Timing};
 use crate::servers::tls::RunTrust;
 use crate::trace::Recorder;
+
+/// The entry file as reports name it, with each check that did not pass
+/// pointed at the line of it that best explains why (see [`super::locate`]).
+fn located(
+    plan: &Plan,
+    work: &Workspace,
+    summary: Option<&ProgramSummary>,
+    checks: &mut [crate::outcome::CheckOutcome],
+) -> Option<String> {
+    let entry = work.entry.as_ref()?;
+    let file = entry.dir.join(&entry.file);
+    let inside = file.strip_prefix(work.root()).unwrap_or(Path::new(&entry.file));
+    let stderr = summary.map_or("", |p| p.stderr.as_str());
+    let source = super::locate::read_entry(&file);
+    super::locate::mark_lines(plan.lab, checks, &entry.file, source.as_deref(), stderr);
+    Some(super::locate::entry_path(
+        plan.shown,
+        plan.submission.is_file(),
+        inside,
+    ))
+}
 
 /// When the run started, how long it queued, and what it noted on the way.
 #[derive(Debug)]
@@ -111,7 +133,8 @@ pub fn finish(
     let mut notes = timeline.notes;
     notes.extend(super::capture::notes(plan, &trace));
     notes.extend(trace.cut_note());
-    let checks = checks::evaluate(lab, &trace);
+    let mut checks = checks::evaluate(lab, &trace);
+    let entry = located(plan, &work, summary.as_ref(), &mut checks);
     let evidence = checks::CaseEvidence::of(lab, &trace);
     let header = transcript::Header {
         submission: plan.shown,
@@ -138,6 +161,8 @@ pub fn finish(
             .map(|c| c.max_points)
             .sum(),
         seed: plan.seed,
+        lab_digest: lab.digest.clone(),
+        entry,
         checks,
         program: summary,
         notes,

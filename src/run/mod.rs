@@ -23,6 +23,7 @@ mod capture;
 mod cases;
 mod confine;
 mod evaluate;
+pub mod locate;
 mod network;
 mod prepare;
 mod probing;

@@ -403,10 +403,24 @@ fn finish(parsed: Parsed, path: &str, text: &str) -> Result<Lab, SpecErrors> {
         }
     }
     if errors.is_empty() {
-        Ok(lab)
+        let digest = digest(text, &lab.files);
+        Ok(Lab { digest, ..lab })
     } else {
         Err(SpecErrors::sorted(errors))
     }
+}
+
+/// SHA-1 of a lab's YAML text and data files (each name and length before
+/// its bytes, so no two labs share a stream), in hex.
+fn digest(text: &str, files: &DataFiles) -> String {
+    use sha1::{Digest, Sha1};
+    let mut hash = Sha1::new();
+    hash.update(text.as_bytes());
+    for (name, bytes) in &files.0 {
+        hash.update(format!("\0{name}\0{}\0", bytes.len()).as_bytes());
+        hash.update(bytes);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads every file under `dir` (relative paths with `/`), sorted.

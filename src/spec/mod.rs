@@ -101,6 +101,11 @@ pub struct Lab {
     #[serde(skip)]
     #[schemars(skip)]
     pub files: DataFiles,
+    /// SHA-1 of the lab's YAML and data files, in hex: a run graded with
+    /// another lab text is not taken over by `--resume`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub digest: String,
 }
 
 /// A homework parameter: one of `choose`, or a number from `min` to `max`
@@ -1244,6 +1249,22 @@ pub struct CheckSpec {
     /// fault is charged once.
     #[serde(default)]
     pub requires: Vec<String>,
+    /// Who may see the check: `visible` (the default), `hidden`,
+    /// `after_due_date` or `after_published`, as Gradescope names them.
+    /// Students see only visible checks by name before grades are out.
+    #[serde(default)]
+    pub visibility: crate::outcome::Visibility,
+    /// Whether the check may award part of its points: for a check that
+    /// judges several items (reports-rtt: each answered ping), the share
+    /// of them that were right. Default: all or nothing.
+    #[serde(default)]
+    pub partial: bool,
+    /// A regular expression for the code that usually explains this
+    /// check's failure (`settimeout` for waits-for-timeout): JUnit reports
+    /// point a failure at the first line of the entry file it matches,
+    /// unless a traceback or compiler already named a line.
+    #[serde(default)]
+    pub code: Option<String>,
     /// ping-count, ping-format, reports-stats: how many pings the handout asks
     /// for; sends-heartbeats: how many heartbeats (default 10).
     #[serde(default)]
