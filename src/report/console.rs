@@ -90,7 +90,11 @@ fn write_run(s: &mut String, out: &RunOutcome, p: &Palette) -> fmt::Result {
     let points: Vec<String> = out
         .checks
         .iter()
-        .map(|c| fraction(c.points, c.max_points))
+        .map(|c| match c.fraction {
+            // Partial credit says for how much was right.
+            Some(f) => format!("{} ({f})", fraction(c.points, c.max_points)),
+            None => fraction(c.points, c.max_points),
+        })
         .collect();
     let points_width = points.iter().map(String::len).max().unwrap_or(0);
     for (check, points) in out.checks.iter().zip(&points) {

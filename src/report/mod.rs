@@ -4,7 +4,10 @@
 //! submission names) goes through `clean` first, so it cannot inject terminal escapes or
 //! characters that XML forbids.
 
+pub mod autolab;
+pub mod classroom;
 pub mod console;
+pub mod csv;
 pub mod json;
 pub mod junit;
 pub mod markdown;
