@@ -63,6 +63,7 @@
 //! feeds a hand-made outcome.
 
 pub mod checks;
+pub mod class;
 pub mod dns_wire;
 pub mod homework;
 pub mod outcome;

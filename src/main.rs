@@ -60,13 +60,38 @@ enum Command {
         /// A built-in lab name (see `netgrade labs`) or a lab YAML file.
         lab: String,
         /// Submission directories or files.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "each", conflicts_with = "each")]
         submissions: Vec<PathBuf>,
+        /// Grade every subfolder of DIR as one submission (a roster: GitHub
+        /// Classroom's assistant and LMS downloads give one folder per student).
+        #[arg(long, value_name = "DIR")]
+        each: Option<PathBuf>,
+        /// Grade shard K of N: every N-th submission by name, from the K-th
+        /// (K from 1). Default: the shard of a Kubernetes Indexed Job
+        /// (JOB_COMPLETION_INDEX, JOB_COMPLETIONS) or a Slurm job array
+        /// (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT); else every submission.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<netgrade::class::Shard>,
+        /// Take over the runs of this JSON report graded with the same lab,
+        /// seed and netgrade version, and grade only the others (a batch
+        /// interrupted, or a roster that grew). A missing file is no error.
+        #[arg(long, value_name = "FILE")]
+        resume: Option<PathBuf>,
         /// How many submissions to grade at once.
         #[arg(short = 'j', long, default_value_t = default_jobs())]
         jobs: usize,
         #[command(flatten)]
         grading: Grading,
+    },
+    /// Write every report of one batch from the JSON reports of its shards
+    /// (`run --shard K/N --json shard-K.json`): the same reports one run of
+    /// the whole class writes, but for times.
+    Merge {
+        /// The shards' JSON reports.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        #[command(flatten)]
+        to: ReportFiles,
     },
     /// Grade the program in the current directory (for students).
     Check {
@@ -166,15 +191,25 @@ struct Grading {
     /// see it (default: the lab's).
     #[arg(long)]
     port: Option<u16>,
-    /// Write the JSON report to FILE.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// Write a JUnit XML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
-    /// Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when set).
-    #[arg(long, value_name = "FILE")]
-    summary: Option<PathBuf>,
+    #[command(flatten)]
+    to: ReportFiles,
+    /// GitHub Classroom: write the result for
+    /// classroom-resources/autograding-grading-reporter to $GITHUB_OUTPUT
+    /// (as `result`, base64-encoded JSON), as students see it.
+    #[arg(long)]
+    classroom: bool,
+    /// Autolab: end standard output with the line `{"scores": {...}}`, each
+    /// check's points under its id, as students see them.
+    #[arg(long)]
+    autolab: bool,
+    /// Write every report as students see it before grades are out: checks
+    /// the lab does not make `visible` show as one `hidden-checks` line
+    /// (`check` always does).
+    #[arg(long)]
+    student_view: bool,
+    /// Set by `check`: a student is reading.
+    #[arg(skip)]
+    for_students: bool,
     /// Write each run's normalized transcript into DIR.
     #[arg(long, value_name = "DIR")]
     snapshots: Option<PathBuf>,
@@ -190,6 +225,65 @@ struct Grading {
     /// Print only the final grade book, not each run's checks.
     #[arg(short, long)]
     quiet: bool,
+}
+
+/// Where reports go; `-` is standard output (then the console report goes
+/// to standard error).
+#[derive(Args, Clone, Default)]
+struct ReportFiles {
+    /// Write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    /// Write a CSV grade sheet to FILE: a row per submission (name,
+    /// submission, status, score, max_score), a column per check.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+}
+
+impl ReportFiles {
+    /// Every report file given, with the option that names it.
+    fn all(&self) -> impl Iterator<Item = (&'static str, &PathBuf)> {
+        [
+            ("--json", &self.json),
+            ("--junit", &self.junit),
+            ("--summary", &self.summary),
+            ("--csv", &self.csv),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| path.as_ref().map(|p| (flag, p)))
+    }
+
+    /// Whether a report goes to standard output.
+    fn to_stdout(&self) -> bool {
+        self.all().any(|(_, p)| is_stdout(p))
+    }
+
+    /// More than one report on standard output cannot be told apart.
+    fn check(&self) -> Result<(), String> {
+        let on_stdout: Vec<&str> = self
+            .all()
+            .filter(|(_, p)| is_stdout(p))
+            .map(|(f, _)| f)
+            .collect();
+        if on_stdout.len() > 1 {
+            return Err(format!(
+                "{} all write to standard output (`-`); give all but one of them a file",
+                on_stdout.join(" and ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `path` is `-`, standard output.
+fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
 }
 
 /// What `netgrade torrent` does.
@@ -444,10 +538,30 @@ fn main() -> ExitCode {
             Command::Run {
                 lab,
                 submissions,
+                each,
+                shard,
+                resume,
                 jobs,
                 grading,
-            } => grade(&lab, submissions, jobs, grading).await,
-            Command::Check { lab, dir, grading } => grade(&lab, vec![dir], 1, grading).await,
+            } => {
+                let pick = Pick {
+                    submissions,
+                    each,
+                    shard,
+                    resume,
+                    roster_check: true,
+                };
+                grade(&lab, pick, jobs, grading).await
+            }
+            Command::Check {
+                lab,
+                dir,
+                mut grading,
+            } => {
+                grading.for_students = true;
+                grade(&lab, Pick::one(dir), 1, grading).await
+            }
+            Command::Merge { reports, to } => merge(&reports, &to),
             Command::Serve { server, lab } => serve(server, lab).await,
             Command::Labs => labs(),
             Command::Homework { lab, student, seed } => homework(&lab, &student, seed),
@@ -536,19 +650,137 @@ fn snapshot_name(shown: &str) -> String {
     }
 }
 
-async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading) -> ExitCode {
-    let lab = match spec::resolve(lab_arg) {
-        Ok(lab) => Arc::new(lab),
-        Err(e) => return spec_error(&e),
+/// Which submissions a batch grades.
+struct Pick {
+    /// Given on the command line.
+    submissions: Vec<PathBuf>,
+    /// `--each`: the subfolders of this roster.
+    each: Option<PathBuf>,
+    /// `--shard`, else the engine's.
+    shard: Option<netgrade::class::Shard>,
+    /// `--resume`: runs taken over from this report.
+    resume: Option<PathBuf>,
+    /// Whether a roster given without `--each` is refused (`run`).
+    roster_check: bool,
+}
+
+impl Pick {
+    /// The one submission `check` grades.
+    fn one(dir: PathBuf) -> Self {
+        Pick {
+            submissions: vec![dir],
+            each: None,
+            shard: None,
+            resume: None,
+            roster_check: false,
+        }
+    }
+}
+
+/// The submissions to grade, after `--each`, the roster check and the shard.
+fn submissions_of(lab: &Lab, pick: &Pick) -> Result<Vec<PathBuf>, String> {
+    let all = match &pick.each {
+        Some(dir) => netgrade::class::roster(dir)?,
+        None => pick.submissions.clone(),
     };
-    for s in &submissions {
+    for s in &all {
         if !s.exists() {
-            return usage_error(&format!(
+            return Err(format!(
                 "the submission `{}` does not exist; give a folder or a file",
                 s.display()
             ));
         }
+        if !pick.roster_check || pick.each.is_some() {
+            continue;
+        }
+        let roster = run::submission::roster_of(s, &lab.program);
+        if roster.len() > 1 {
+            let names: Vec<String> = roster
+                .iter()
+                .take(3)
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            return Err(format!(
+                "`{dir}` holds {n} submissions ({names}{more}), not one; grade each of them with `netgrade run {lab} --each {dir}`, or give the folder that holds the one program",
+                dir = s.display(),
+                n = roster.len(),
+                names = names.join(", "),
+                more = if roster.len() > 3 { ", …" } else { "" },
+                lab = lab.name,
+            ));
+        }
     }
+    let shard = match pick.shard {
+        Some(shard) => Some((shard, "--shard")),
+        None if pick.roster_check => netgrade::class::shard_from_env(|v| std::env::var(v).ok())?,
+        None => None,
+    };
+    Ok(match shard {
+        Some((shard, from)) => {
+            let mine = netgrade::class::share(&all, shard);
+            let _ = writeln!(
+                anstream::stderr(),
+                "netgrade: shard {shard} (from {from}): grading {} of {} submissions",
+                mine.len(),
+                all.len()
+            );
+            mine
+        }
+        None => all,
+    })
+}
+
+/// The runs of `--resume`'s report that need no grading again, by
+/// submission, for the submissions of this batch.
+fn resumed(
+    lab: &Lab,
+    seed: u64,
+    submissions: &[PathBuf],
+    file: Option<&Path>,
+) -> Result<Vec<Option<RunOutcome>>, String> {
+    let mut taken = vec![None; submissions.len()];
+    let Some(file) = file.filter(|f| f.exists()) else {
+        return Ok(taken);
+    };
+    let report = netgrade::class::read_report(file)?;
+    let runs = netgrade::class::resumable(&report, &lab.name, &lab.digest, seed);
+    for (slot, path) in taken.iter_mut().zip(submissions) {
+        let shown = path.display().to_string();
+        *slot = runs.iter().find(|r| r.submission == shown).cloned();
+    }
+    let n = taken.iter().flatten().count();
+    let _ = writeln!(
+        anstream::stderr(),
+        "netgrade: resuming from {}: {n} of {} submissions already graded with this lab, seed and netgrade version",
+        file.display(),
+        submissions.len()
+    );
+    Ok(taken)
+}
+
+async fn grade(lab_arg: &str, pick: Pick, jobs: usize, g: Grading) -> ExitCode {
+    let lab = match spec::resolve(lab_arg) {
+        Ok(lab) => Arc::new(lab),
+        Err(e) => return spec_error(&e),
+    };
+    if let Err(e) = g.to.check() {
+        return usage_error(&e);
+    }
+    let submissions = match submissions_of(&lab, &pick) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    if (g.classroom || g.autolab) && submissions.len() != 1 {
+        return usage_error(&format!(
+            "--classroom and --autolab report one submission, and this batch has {}; grade each on its own",
+            submissions.len()
+        ));
+    }
+    let seed = g.seed.unwrap_or(lab.seed);
+    let earlier = match resumed(&lab, seed, &submissions, pick.resume.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e),
+    };
     if let Some(cmd) = &g.cmd
         && shlex::split(cmd).is_none_or(|w| w.is_empty())
     {
@@ -580,8 +812,11 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
         batch,
     });
     let total = submissions.len();
-    let progress = (total > 1 && std::io::stderr().is_terminal()).then(|| {
-        let pb = indicatif::ProgressBar::new(total as u64);
+    // Runs taken over by --resume are not graded again.
+    let pending: Vec<usize> = (0..total).filter(|&i| earlier[i].is_none()).collect();
+    let to_grade: Vec<PathBuf> = pending.iter().map(|&i| submissions[i].clone()).collect();
+    let progress = (to_grade.len() > 1 && std::io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new(to_grade.len() as u64);
         pb.set_style(
             indicatif::ProgressStyle::with_template(
                 "{bar:30} {pos}/{len} graded  {elapsed}  {msg}",
@@ -591,29 +826,28 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
         pb
     });
 
-    let mut results: Vec<Option<RunOutcome>> = vec![None; total];
-    let stdout_color =
-        anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+    let mut results: Vec<Option<RunOutcome>> = earlier;
+    let console = Console::new(&g.to);
     let mut write_failed = None;
-    let report_one = |i: usize, mut outcome: RunOutcome| {
+    let report_one = |j: usize, mut outcome: RunOutcome| {
         if !g.quiet {
-            let text = report::console::render_run(&outcome, stdout_color);
-            let print = || {
-                let _ = write!(anstream::stdout(), "{text}");
-                let _ = anstream::stdout().flush();
-            };
+            let text = report::console::render_run(&g.view(&outcome), console.color);
             match &progress {
-                Some(pb) => pb.suspend(print),
-                None => print(),
+                Some(pb) => pb.suspend(|| console.print(&text)),
+                None => console.print(&text),
             }
         }
         if let Some(dir) = &g.snapshots {
             let name = snapshot_name(&outcome.submission);
             // The raw transcript is written and not kept.
             let raw = outcome.raw_transcript.take();
+            let shown = g.view(&outcome);
             let files = [
-                (format!("{name}.txt"), Some(&outcome.transcript)),
-                (format!("{name}.raw.txt"), raw.as_ref()),
+                (format!("{name}.txt"), Some(&shown.transcript)),
+                (
+                    format!("{name}.raw.txt"),
+                    raw.as_ref().filter(|_| !g.students_read()),
+                ),
             ];
             for (file, text) in files {
                 let Some(text) = text else { continue };
@@ -627,7 +861,7 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
             pb.inc(1);
             pb.set_message(outcome.submission.clone());
         }
-        results[i] = Some(outcome);
+        results[pending[j]] = Some(outcome);
         // Each result is on disk as soon as it is known: a crash later loses nothing.
         let done: Vec<RunOutcome> = results.iter().flatten().cloned().collect();
         if let Err(e) = write_reports(&g, &done) {
@@ -636,7 +870,7 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
     };
     let end = run::batch::grade(
         lab.clone(),
-        &submissions,
+        &to_grade,
         jobs,
         opts,
         report_one,
@@ -647,6 +881,7 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
         pb.finish_and_clear();
     }
     let outcomes: Vec<RunOutcome> = results.into_iter().flatten().collect();
+    let shown: Vec<RunOutcome> = outcomes.iter().map(|o| g.view(o)).collect();
     if let run::batch::End::Stopped { in_flight } = end {
         // A second request ends netgrade at once (its janitor still removes
         // the work folders).
@@ -654,11 +889,8 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
             stop_requested().await;
             std::process::exit(EXIT_INTERRUPTED.into());
         });
-        let _ = write!(
-            anstream::stdout(),
-            "{}",
-            report::console::render_gradebook(&outcomes, stdout_color)
-        );
+        console.print(&report::console::render_gradebook(&shown, console.color));
+        let _ = finish_reports(&g, &outcomes);
         let _ = writeln!(
             anstream::stderr(),
             "netgrade: interrupted: {} of {total} submissions graded (their results are in the reports); {in_flight} run(s) in progress were stopped and cleaned up, {} not started",
@@ -668,30 +900,21 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
         return ExitCode::from(EXIT_INTERRUPTED);
     }
     if outcomes.len() > 1 || g.quiet {
-        let _ = write!(
-            anstream::stdout(),
-            "{}",
-            report::console::render_gradebook(&outcomes, stdout_color)
-        );
+        console.print(&report::console::render_gradebook(&shown, console.color));
     }
-    if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY")
-        && !path.is_empty()
-    {
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(report::markdown::render(&outcomes).as_bytes()));
-        if let Err(e) = appended {
-            write_failed.get_or_insert(format!(
-                "cannot append to $GITHUB_STEP_SUMMARY ({path}): {e}"
-            ));
-        }
+    if let Err(e) = finish_reports(&g, &outcomes) {
+        write_failed.get_or_insert(e);
     }
     if let Some(e) = write_failed {
         let _ = writeln!(anstream::stderr(), "netgrade: {e}");
         return ExitCode::from(EXIT_INTERNAL);
     }
+    exit_status(&outcomes)
+}
+
+/// 3 when netgrade could not grade a run, else 0 when every run got full
+/// marks, else 1.
+fn exit_status(outcomes: &[RunOutcome]) -> ExitCode {
     if outcomes.iter().any(|o| o.status == RunStatus::Error) {
         ExitCode::from(EXIT_INTERNAL)
     } else if outcomes.iter().all(RunOutcome::full_marks) {
@@ -699,6 +922,124 @@ async fn grade(lab_arg: &str, submissions: Vec<PathBuf>, jobs: usize, g: Grading
     } else {
         ExitCode::from(EXIT_FAILED)
     }
+}
+
+/// Where the console report goes: standard output, or standard error when
+/// a report file is `-`.
+struct Console {
+    to_stderr: bool,
+    color: bool,
+}
+
+impl Console {
+    fn new(to: &ReportFiles) -> Self {
+        let to_stderr = to.to_stdout();
+        let color = if to_stderr {
+            color_stderr()
+        } else {
+            anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+        };
+        Console { to_stderr, color }
+    }
+
+    fn print(&self, text: &str) {
+        if self.to_stderr {
+            let _ = write!(anstream::stderr(), "{text}");
+        } else {
+            let _ = write!(anstream::stdout(), "{text}");
+            let _ = anstream::stdout().flush();
+        }
+    }
+}
+
+impl Grading {
+    /// Whether every report is as students see it.
+    fn students_read(&self) -> bool {
+        self.for_students || self.student_view
+    }
+
+    /// `out` as this batch's reports show it.
+    fn view(&self, out: &RunOutcome) -> RunOutcome {
+        if self.students_read() {
+            out.student_view()
+        } else {
+            out.clone()
+        }
+    }
+}
+
+/// The reports written once the batch is over: those on standard output,
+/// the step summary, GitHub Classroom's result and Autolab's scores line
+/// (last, as Autolab reads it).
+fn finish_reports(g: &Grading, outcomes: &[RunOutcome]) -> Result<(), String> {
+    let shown: Vec<RunOutcome> = outcomes.iter().map(|o| g.view(o)).collect();
+    write_files(&g.to, &shown, true)?;
+    step_summary(&g.to, &shown)?;
+    if g.classroom
+        && let Some(out) = outcomes.first()
+    {
+        let line = report::classroom::output_line(&out.student_view());
+        let path = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty());
+        match path {
+            Some(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(line.as_bytes()))
+                .map_err(|e| {
+                    format!(
+                        "cannot append the Classroom result to $GITHUB_OUTPUT ({}): {e}",
+                        Path::new(&path).display()
+                    )
+                })?,
+            None => {
+                let _ = writeln!(
+                    anstream::stderr(),
+                    "netgrade: --classroom: $GITHUB_OUTPUT is not set (not in GitHub Actions), so the result goes to standard error:\n{line}"
+                );
+            }
+        }
+    }
+    if g.autolab
+        && let Some(out) = outcomes.first()
+    {
+        let _ = anstream::stdout().flush();
+        print!("{}", report::autolab::scores_line(&out.student_view()));
+    }
+    Ok(())
+}
+
+/// Appends the Markdown summary to `$GITHUB_STEP_SUMMARY`, trimmed under
+/// GitHub's 1 MiB with what is already there counted.
+fn step_summary(to: &ReportFiles, shown: &[RunOutcome]) -> Result<(), String> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let path = PathBuf::from(path);
+    let used = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
+    let full = match to
+        .all()
+        .find(|(flag, p)| matches!(*flag, "--summary" | "--json") && !is_stdout(p))
+    {
+        Some((_, p)) => format!("`{}` (keep it as the job's artifact)", p.display()),
+        None => {
+            "the reports `--summary FILE` or `--json FILE` write (keep them as the job's artifact)"
+                .to_string()
+        }
+    };
+    let limit = report::markdown::STEP_SUMMARY_LIMIT.saturating_sub(used);
+    let text = report::markdown::render_within(shown, limit, &full);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| {
+            format!(
+                "cannot append to $GITHUB_STEP_SUMMARY ({}): {e}",
+                path.display()
+            )
+        })
 }
 
 /// What no run may see: the folders of the lab file, of the submissions and
@@ -721,10 +1062,9 @@ fn out_of_sight(lab_arg: &str, submissions: &[PathBuf], g: &Grading) -> Vec<Path
         .into_iter()
         .chain(submissions.iter().map(PathBuf::as_path))
         .chain(
-            [&g.json, &g.junit, &g.summary]
-                .into_iter()
-                .flatten()
-                .map(PathBuf::as_path),
+            g.to.all()
+                .map(|(_, p)| p.as_path())
+                .filter(|p| !is_stdout(p)),
         )
         .chain(step_summary.as_deref())
         .map(folder_of)
@@ -735,23 +1075,62 @@ fn out_of_sight(lab_arg: &str, submissions: &[PathBuf], g: &Grading) -> Vec<Path
 }
 
 fn write_reports(g: &Grading, done: &[RunOutcome]) -> Result<(), String> {
-    let write = |path: &Option<PathBuf>, text: String| -> Result<(), String> {
-        match path {
-            Some(p) => write_atomic(p, text.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", p.display())),
-            None => Ok(()),
+    let shown: Vec<RunOutcome> = done.iter().map(|o| g.view(o)).collect();
+    write_files(&g.to, &shown, false)
+}
+
+/// Writes every report of `to` that goes to a file (`stdout: false`), or
+/// the one that goes to standard output (`stdout: true`).
+fn write_files(to: &ReportFiles, done: &[RunOutcome], stdout: bool) -> Result<(), String> {
+    let write = |path: &Option<PathBuf>, text: &dyn Fn() -> Result<String, String>| match path {
+        Some(p) if is_stdout(p) != stdout => Ok(()),
+        Some(p) if stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text()?.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| format!("cannot write a report to standard output: {e}"))
         }
+        Some(p) => write_atomic(p, text()?.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", p.display())),
+        None => Ok(()),
     };
-    write(&g.json, report::json::render(done))?;
-    write(&g.junit, report::junit::render(done))?;
-    match &g.summary {
-        Some(path) => write(
-            &g.summary,
-            report::markdown::render(&with_figures(path, done)?),
-        )?,
-        None => write(&g.summary, report::markdown::render(done))?,
-    }
+    write(&to.json, &|| Ok(report::json::render(done)))?;
+    write(&to.junit, &|| Ok(report::junit::render(done)))?;
+    write(&to.csv, &|| Ok(report::csv::render(done)))?;
+    write(&to.summary, &|| match &to.summary {
+        Some(path) if !is_stdout(path) => Ok(report::markdown::render(&with_figures(path, done)?)),
+        _ => Ok(report::markdown::render(done)),
+    })?;
     Ok(())
+}
+
+/// `netgrade merge`: the shards' JSON reports read back, checked to belong
+/// together, and every report written as one run of the class would.
+fn merge(files: &[PathBuf], to: &ReportFiles) -> ExitCode {
+    if let Err(e) = to.check() {
+        return usage_error(&e);
+    }
+    let mut reports = Vec::with_capacity(files.len());
+    for file in files {
+        match netgrade::class::read_report(file) {
+            Ok(r) => reports.push((file.clone(), r)),
+            Err(e) => return usage_error(&e),
+        }
+    }
+    let runs = match netgrade::class::merge(&reports) {
+        Ok(runs) => runs,
+        Err(e) => return usage_error(&e),
+    };
+    let written = write_files(to, &runs, false)
+        .and_then(|()| write_files(to, &runs, true))
+        .and_then(|()| step_summary(to, &runs));
+    if let Err(e) = written {
+        let _ = writeln!(anstream::stderr(), "netgrade: {e}");
+        return ExitCode::from(EXIT_INTERNAL);
+    }
+    let console = Console::new(to);
+    console.print(&report::console::render_gradebook(&runs, console.color));
+    exit_status(&runs)
 }
 
 /// The runs with their figures (a homework's plot) written beside the

@@ -479,10 +479,7 @@ impl RunOutcome {
         let plural = if hidden.len() == 1 { "check" } else { "checks" };
         let summary = CheckOutcome {
             id: HIDDEN_CHECKS.to_string(),
-            title: format!(
-                "{} {plural} the course shows after grading",
-                hidden.len()
-            ),
+            title: format!("{} {plural} the course shows after grading", hidden.len()),
             status: if all { Status::Pass } else { Status::Fail },
             points,
             max_points,

@@ -15,7 +15,10 @@ pub fn scores_line(out: &RunOutcome) -> String {
             Some(case) => format!("{} [{case}]", c.id),
             None => c.id.clone(),
         };
-        let points = scores.get(&key).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+        let points = scores
+            .get(&key)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0);
         scores.insert(key, serde_json::json!(points + c.points));
     }
     let line = serde_json::json!({ "scores": scores });

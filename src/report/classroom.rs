@@ -111,8 +111,7 @@ pub fn output_line(out: &RunOutcome) -> String {
 
 /// Standard base64 (RFC 4648 §4), with padding.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -163,6 +162,11 @@ mod tests {
         assert_eq!(tests[5]["status"], "error");
         let broken: serde_json::Value = serde_json::from_str(&render_json(&outs[2])).unwrap();
         assert_eq!(broken["status"], "error");
-        assert!(broken["tests"][0]["message"].as_str().unwrap().contains("network namespace"));
+        assert!(
+            broken["tests"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("network namespace")
+        );
     }
 }

@@ -31,13 +31,13 @@ pub fn render(outs: &[RunOutcome]) -> String {
             fmt_points(out.score),
             fmt_points(out.max_score),
         ];
-        let points = ids.iter().map(|id| {
-            match out.checks.iter().find(|c| c.id == *id) {
+        let points = ids
+            .iter()
+            .map(|id| match out.checks.iter().find(|c| c.id == *id) {
                 Some(c) if c.status == Status::Pending => "pending".to_string(),
                 Some(c) => fmt_points(c.points),
                 None => String::new(),
-            }
-        });
+            });
         let cells: Vec<String> = fixed.into_iter().chain(points).collect();
         lines.push(row(cells.iter().map(String::as_str)));
     }
@@ -50,7 +50,11 @@ pub fn render(outs: &[RunOutcome]) -> String {
 /// `class/ada/`), the folder a roster gives each student.
 pub fn name(submission: &str) -> &str {
     let trimmed = submission.trim_end_matches('/');
-    trimmed.rsplit('/').next().filter(|n| !n.is_empty() && *n != ".").unwrap_or(trimmed)
+    trimmed
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && *n != ".")
+        .unwrap_or(trimmed)
 }
 
 /// One CSV line of `cells`.
@@ -91,7 +95,10 @@ mod tests {
             "short-timeout,fixtures/udp-pinger/short-timeout,graded,4.5,10,1,0,3,0.5,0,0"
         );
         assert_eq!(lines[2], "good,fixtures/udp-pinger/good,graded,4,4,1,,3,,,");
-        assert_eq!(lines[3], "broken,fixtures/udp-pinger/broken,error,0,0,,,,,,");
+        assert_eq!(
+            lines[3],
+            "broken,fixtures/udp-pinger/broken,error,0,0,,,,,,"
+        );
         assert_eq!(lines.len(), 5, "ends with a line break");
     }
 

@@ -46,7 +46,9 @@ fn without_root_skipped(xml: String) -> String {
     let Some(at) = tag.find(" skipped=\"") else {
         return xml;
     };
-    let close = tag[at + 10..].find('"').map_or(tag.len(), |c| at + 10 + c + 1);
+    let close = tag[at + 10..]
+        .find('"')
+        .map_or(tag.len(), |c| at + 10 + c + 1);
     format!("{}{}{}", &xml[..start + at], &tag[close..], &xml[end..])
 }
 
@@ -60,7 +62,11 @@ fn seconds(ms: f64) -> Duration {
 /// that takes the part after the last dot as the class gets the whole
 /// submission name. Never empty: `.` (the current folder) is `submission`.
 pub fn classname(lab: &str, submission: &str) -> String {
-    format!("{}.{}", identifier(lab, "lab"), identifier(submission, "submission"))
+    format!(
+        "{}.{}",
+        identifier(lab, "lab"),
+        identifier(submission, "submission")
+    )
 }
 
 /// `text` with runs of characters other than letters, digits, `-` and `_`
@@ -111,16 +117,14 @@ fn suite(out: &RunOutcome) -> TestSuite {
         .clone()
         .unwrap_or_else(|| out.submission.trim_start_matches("./").to_string());
     let mut cases: Vec<(TestCase, Option<u32>)> = match out.status {
-        RunStatus::Graded => out
-            .checks
-            .iter()
-            .map(|c| (test_case(c), c.line))
-            .collect(),
+        RunStatus::Graded => out.checks.iter().map(|c| (test_case(c), c.line)).collect(),
         RunStatus::Error => {
             let notes: Vec<_> = out.notes.iter().flat_map(|n| clean_lines(n)).collect();
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status
-                .set_message(short(notes.first().map_or("internal error", |n| n.as_ref())))
+                .set_message(short(
+                    notes.first().map_or("internal error", |n| n.as_ref()),
+                ))
                 .set_description(notes.join("\n"));
             vec![(TestCase::new("netgrade", status), None)]
         }
@@ -129,7 +133,8 @@ fn suite(out: &RunOutcome) -> TestSuite {
     let share = seconds(out.timing.total_ms / cases.len().max(1) as f64);
     for (case, line) in &mut cases {
         case.set_classname(&classname).set_time(share);
-        case.extra.insert("file".into(), clean(&file).as_ref().into());
+        case.extra
+            .insert("file".into(), clean(&file).as_ref().into());
         case.extra
             .insert("line".into(), line.unwrap_or(1).to_string().into());
     }
@@ -219,7 +224,10 @@ mod tests {
 
     #[test]
     fn classnames_keep_the_whole_submission_name_without_dots() {
-        assert_eq!(classname("udp-pinger", "ada.lovelace/"), "udp-pinger.ada_lovelace");
+        assert_eq!(
+            classname("udp-pinger", "ada.lovelace/"),
+            "udp-pinger.ada_lovelace"
+        );
         assert_eq!(classname("udp-pinger", "."), "udp-pinger.submission");
         assert_eq!(classname("udp-pinger", "./"), "udp-pinger.submission");
         assert_eq!(

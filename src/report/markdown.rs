@@ -67,9 +67,9 @@ pub fn render_within(outs: &[RunOutcome], limit: usize, full: &str) -> String {
             }
         }
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "> **Trimmed:** GitHub shows a step summary only under 1 MiB, so {}{} not shown here. The whole report is in {}.\n",
+        "> **Trimmed:** GitHub shows a step summary only under 1 MiB, so {}{} not shown here. The whole report is in {}.",
         if details_left_out > 0 {
             format!(
                 "the details of {details_left_out} run{}",
@@ -79,7 +79,6 @@ pub fn render_within(outs: &[RunOutcome], limit: usize, full: &str) -> String {
             String::new()
         },
         match (rows_left_out, details_left_out) {
-            (0, 1) => " are".to_string(),
             (0, _) => " are".to_string(),
             (r, 0) => format!("{r} lines of the grade book are"),
             (r, _) => format!(" and {r} lines of the grade book are"),
@@ -456,11 +455,17 @@ mod tests {
         assert!(trimmed.contains("The whole report is in grades.md."));
         assert!(trimmed.contains("the details of "));
         // Small enough: nothing changes.
-        assert_eq!(render_within(&outs[..2], STEP_SUMMARY_LIMIT, "x"), render(&outs[..2]));
+        assert_eq!(
+            render_within(&outs[..2], STEP_SUMMARY_LIMIT, "x"),
+            render(&outs[..2])
+        );
         // A limit below the grade book cuts its rows.
         let tiny = render_within(&outs, 4096, "grades.md");
         assert!(tiny.len() <= 4096, "{}", tiny.len());
-        assert!(tiny.contains("lines of the grade book are not shown"), "{tiny}");
+        assert!(
+            tiny.contains("lines of the grade book are not shown"),
+            "{tiny}"
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@ fn located(
 ) -> Option<String> {
     let entry = work.entry.as_ref()?;
     let file = entry.dir.join(&entry.file);
-    let inside = file.strip_prefix(work.root()).unwrap_or(Path::new(&entry.file));
+    let inside = file
+        .strip_prefix(work.root())
+        .unwrap_or(Path::new(&entry.file));
     let stderr = summary.map_or("", |p| p.stderr.as_str());
     let source = super::locate::read_entry(&file);
     super::locate::mark_lines(plan.lab, checks, &entry.file, source.as_deref(), stderr);

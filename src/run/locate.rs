@@ -63,7 +63,7 @@ pub fn mark_lines(
             .iter()
             .find(|s| s.id.value == check.id)
             .and_then(|s| s.code.as_deref());
-        check.line = named.or_else(|| Some(first_match(source?, code?)?));
+        check.line = named.or_else(|| first_match(source?, code?));
     }
 }
 
@@ -125,7 +125,8 @@ mod tests {
 
     #[test]
     fn compilers_and_java_frames_are_read() {
-        let gcc = "client.c: In function 'main':\nclient.c:17:5: error: expected ';' before 'return'\n";
+        let gcc =
+            "client.c: In function 'main':\nclient.c:17:5: error: expected ';' before 'return'\n";
         assert_eq!(blamed_line(gcc, "client.c"), Some(17));
         let javac = "UDPPinger.java:42: error: cannot find symbol\n";
         assert_eq!(blamed_line(javac, "UDPPinger.java"), Some(42));
@@ -146,6 +147,9 @@ mod tests {
             entry_path("./subs/ada", false, Path::new("src/ping.py")),
             "subs/ada/src/ping.py"
         );
-        assert_eq!(entry_path("subs/bob.py", true, Path::new("bob.py")), "subs/bob.py");
+        assert_eq!(
+            entry_path("subs/bob.py", true, Path::new("bob.py")),
+            "subs/bob.py"
+        );
     }
 }

@@ -189,6 +189,37 @@ fn list_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The subfolders of `dir` that each hold a file the lab would take for
+/// its entry (sorted by name, hidden folders aside), when `dir` itself has
+/// no such file at its top: a roster of submissions, as GitHub Classroom's
+/// assistant and LMS downloads lay them out, not one submission.
+pub fn roster_of(dir: &Path, spec: &ProgramSpec) -> Vec<PathBuf> {
+    let matches = |name: &std::ffi::OsStr| {
+        let name = name.to_string_lossy();
+        spec.entry.iter().any(|p| glob_match(p, &name))
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut folders = Vec::new();
+    for e in entries.flatten() {
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_file() && matches(&e.file_name()) {
+            return Vec::new();
+        }
+        if kind.is_dir() && !e.file_name().to_string_lossy().starts_with('.') {
+            folders.push(e.path());
+        }
+    }
+    folders.retain(|f| {
+        list_files(f)
+            .iter()
+            .any(|file| file.file_name().is_some_and(matches))
+    });
+    folders.sort();
+    folders
+}
+
 /// Picks the entry file in `root` following the spec's candidates. In a
 /// client lab, a file that looks like the lab's server (it binds one of
 /// `server_ports`, listens for connections, or is named like the handout's
