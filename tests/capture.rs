@@ -148,7 +148,9 @@ fn mail_clients_that_hard_code_their_provider_are_graded_on_their_logic() {
     // The passwords never reach a report, in clear or in base64.
     let mut everything = String::from_utf8_lossy(&out.stdout).into_owned();
     everything.push_str(&std::fs::read_to_string(&json).unwrap());
-    everything.push_str(&std::fs::read_to_string(&junit).unwrap());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    common::junit::assert_valid_junit(&xml);
+    everything.push_str(&xml);
     for entry in std::fs::read_dir(&snapshots).unwrap() {
         everything.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }

@@ -101,6 +101,7 @@ fn each_case_runs_with_its_settings_and_every_report_names_it() {
 
     // JUnit names a scoped check with its case.
     let xml = std::fs::read_to_string(&junit).unwrap();
+    common::junit::assert_valid_junit(&xml);
     assert!(xml.contains(r#"<testcase name="six-pings [six]""#), "{xml}");
     assert!(xml.contains(r#"<testcase name="runs""#));
 

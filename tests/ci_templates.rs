@@ -717,6 +717,23 @@ fn the_junit_schema_accepts_a_valid_report_and_rejects_broken_ones() {
             "The value '1.5 s' is not accepted by the pattern",
         ),
     ];
+    // netgrade's two location attributes on test cases pass; the schema as
+    // published has no place for them, nor the extended one for any other.
+    let located = VALID_JUNIT.replace(
+        r#"<testcase name="runs" "#,
+        r#"<testcase name="runs" file="UDPPingerClient.py" line="12" "#,
+    );
+    assert_ne!(located, VALID_JUNIT);
+    assert_eq!(validate_junit(&located), Some(Ok(())));
+    let strict = common::junit::validate_junit_strict(&located)
+        .unwrap()
+        .expect_err("junit-10.xsd itself has no file attribute");
+    assert!(strict.contains("attribute 'file'"), "{strict}");
+    let other = VALID_JUNIT.replace(
+        r#"<testcase name="runs" "#,
+        r#"<testcase name="runs" points="1" "#,
+    );
+    assert!(validate_junit(&other).unwrap().is_err());
     for (doc, why) in broken {
         assert_ne!(doc, VALID_JUNIT, "the change applies");
         let findings = validate_junit(&doc)

@@ -292,6 +292,7 @@ fn clients_over_tls_with_auth_and_loose_addresses_get_the_grade_they_deserve() {
     for file in [&json, &junit, &summary] {
         reports.push(std::fs::read_to_string(file).unwrap());
     }
+    common::junit::assert_valid_junit(&reports[2]);
     for name in [
         "starttls-login",
         "starttls-plain",

@@ -137,6 +137,7 @@ fn every_fixture_gets_the_grade_it_deserves() {
 
     // The JUnit file is well-formed XML with one testcase per check and run.
     let xml = std::fs::read_to_string(&junit).unwrap();
+    common::junit::assert_valid_junit(&xml);
     let doc = roxmltree::Document::parse(&xml).expect("JUnit is valid XML");
     let cases = doc
         .descendants()
@@ -451,6 +452,7 @@ fn json_and_junit_reports_are_stable() {
         .args(["python2", "literal-time"].map(pinger_fixture))
         .assert()
         .code(1);
+    common::junit::assert_valid_junit(&std::fs::read_to_string(&junit).unwrap());
     insta::with_settings!({ filters => filters() }, {
         insta::assert_snapshot!("json-python2-literal-time", std::fs::read_to_string(&json).unwrap());
         insta::assert_snapshot!("junit-python2-literal-time", std::fs::read_to_string(&junit).unwrap());

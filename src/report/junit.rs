@@ -57,15 +57,17 @@ fn seconds(ms: f64) -> Duration {
     Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()
 }
 
-/// `udp-pinger.ada_lovelace`: the lab and the submission's name with every
-/// character but letters, digits, `-` and `_` made `_`, so that a reporter
-/// that takes the part after the last dot as the class gets the whole
-/// submission name. Never empty: `.` (the current folder) is `submission`.
+/// `udp-pinger.ada_lovelace`: the lab and the submission's own name (its
+/// folder or file, as a roster names the student) with every character
+/// but letters, digits, `-` and `_` made `_`, so that a reporter that takes
+/// the part after the last dot as the class gets the whole name. Never
+/// empty: `.` (the current folder) is `submission`.
 pub fn classname(lab: &str, submission: &str) -> String {
+    let name = super::csv::name(submission);
     format!(
         "{}.{}",
         identifier(lab, "lab"),
-        identifier(submission, "submission")
+        identifier(name, "submission")
     )
 }
 
@@ -232,7 +234,11 @@ mod tests {
         assert_eq!(classname("udp-pinger", "./"), "udp-pinger.submission");
         assert_eq!(
             classname("udp-pinger", "./subs/ada lovelace"),
-            "udp-pinger.subs_ada_lovelace"
+            "udp-pinger.ada_lovelace"
+        );
+        assert_eq!(
+            classname("udp-pinger", "/tmp/class/bob.py"),
+            "udp-pinger.bob_py"
         );
         assert_eq!(classname("my.lab", "..."), "my_lab.submission");
     }
@@ -263,7 +269,7 @@ mod tests {
         assert_eq!(waits.attribute("line"), Some("17"));
         assert_eq!(
             waits.attribute("classname"),
-            Some("udp-pinger.fixtures_udp-pinger_short-timeout")
+            Some("udp-pinger.short-timeout")
         );
         // Without an entry file, the submission stands for it.
         let broken = cases.last().unwrap();

@@ -274,6 +274,10 @@ fn shape_rules(schema: &mut Value) {
         &json!({"format": "regex"}),
     );
     merge(
+        &mut defs["CheckSpec"]["properties"]["code"],
+        &json!({"format": "regex"}),
+    );
+    merge(
         &mut defs["CheckSpec"]["properties"]["status"],
         &json!({"minimum": 100, "maximum": 599}),
     );

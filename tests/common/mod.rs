@@ -77,6 +77,11 @@ pub fn filters() -> Vec<(&'static str, &'static str)> {
         (r#"time="[0-9.]+""#, r#"time="[time]""#),
         (r#"timestamp="[^"]+""#, r#"timestamp="[time]""#),
         (r#""netgrade": "[^"]+""#, r#""netgrade": "[version]""#),
+        // The lab's digest changes with every edit of its YAML.
+        (
+            r#""lab_digest": "[0-9a-f]*""#,
+            r#""lab_digest": "[digest]""#,
+        ),
         // How limits are enforced depends on the machine (cgroups or not).
         (r#""limits": "[^"]+""#, r#""limits": "[limits]""#),
     ]
