@@ -175,6 +175,14 @@ struct Grading {
     /// Write a Markdown summary to FILE (also appended to $GITHUB_STEP_SUMMARY when set).
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
+    /// Write Gradescope's autograder results (results.json) to FILE (`-`:
+    /// standard output; several submissions: a FILE-SUBMISSION file each).
+    #[arg(long, value_name = "FILE")]
+    gradescope: Option<PathBuf>,
+    /// Write PrairieLearn's external grader results (results.json) to FILE
+    /// (`-`: standard output; several submissions: a FILE-SUBMISSION file each).
+    #[arg(long, value_name = "FILE")]
+    prairielearn: Option<PathBuf>,
     /// Write each run's normalized transcript into DIR.
     #[arg(long, value_name = "DIR")]
     snapshots: Option<PathBuf>,
@@ -744,6 +752,8 @@ fn write_reports(g: &Grading, done: &[RunOutcome]) -> Result<(), String> {
     };
     write(&g.json, report::json::render(done))?;
     write(&g.junit, report::junit::render(done))?;
+    report::gradescope::write(g.gradescope.as_deref(), done)?;
+    report::prairielearn::write(g.prairielearn.as_deref(), done)?;
     match &g.summary {
         Some(path) => write(
             &g.summary,
@@ -1613,3 +1623,4 @@ async fn golden(
         }
     }
 }
+

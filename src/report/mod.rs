@@ -5,9 +5,11 @@
 //! characters that XML forbids.
 
 pub mod console;
+pub mod gradescope;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod prairielearn;
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
