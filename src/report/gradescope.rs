@@ -95,7 +95,9 @@ pub(crate) fn write_each(
 ) -> Result<(), String> {
     if path == Path::new("-") {
         // Reports are written again as each result comes in: print each run once.
-        static PRINTED: Mutex<Option<HashSet<(&str, String, String)>>> = Mutex::new(None);
+        /// The runs printed so far: (report, lab, submission).
+        type Printed = HashSet<(&'static str, String, String)>;
+        static PRINTED: Mutex<Option<Printed>> = Mutex::new(None);
         let mut printed = PRINTED.lock().unwrap_or_else(|e| e.into_inner());
         let printed = printed.get_or_insert_with(HashSet::new);
         let mut stdout = std::io::stdout().lock();
