@@ -124,6 +124,19 @@ enum Command {
     },
     /// Print the JSON Schema of lab spec files (for editor completion).
     Schema,
+    /// Build Gradescope's autograder zip for a lab: setup.sh, run_autograder,
+    /// the netgrade binary and, for a lab file, the lab and its data.
+    Gradescope {
+        /// A built-in lab name or a lab YAML file.
+        lab: String,
+        /// Where to write the zip.
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
+        /// The netgrade binary to put in the zip (default: this one); it must
+        /// run on Gradescope's Ubuntu image (a static build always does).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+    },
     /// Make or show BitTorrent metainfo (.torrent) files.
     Torrent {
         #[command(subcommand)]
@@ -471,6 +484,7 @@ fn main() -> ExitCode {
                 out,
                 seed,
             } => golden(&lab, &reference, out, seed).await,
+            Command::Gradescope { lab, out, binary } => gradescope_zip(&lab, &out, binary),
             Command::Schema => {
                 let schema = spec::schema::lab_schema();
                 println!(
@@ -1624,3 +1638,18 @@ async fn golden(
     }
 }
 
+/// `netgrade gradescope`: writes the lab's autograder zip to `out`.
+fn gradescope_zip(lab: &str, out: &Path, binary: Option<PathBuf>) -> ExitCode {
+    let binary = binary.unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+    let built = netgrade::autograder::build(lab, &binary).and_then(|a| a.write_zip(out));
+    match built {
+        Ok(()) => {
+            println!(
+                "wrote {}: upload it as the assignment's autograder (Configure Autograder → Zip file upload)",
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(&e),
+    }
+}
