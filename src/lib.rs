@@ -62,6 +62,7 @@
 //! asserts on events, a check test feeds a hand-made trace, a reporter test
 //! feeds a hand-made outcome.
 
+pub mod autograder;
 pub mod checks;
 pub mod class;
 pub mod dns_wire;

@@ -149,6 +149,19 @@ enum Command {
     },
     /// Print the JSON Schema of lab spec files (for editor completion).
     Schema,
+    /// Build Gradescope's autograder zip for a lab: setup.sh, run_autograder,
+    /// the netgrade binary and, for a lab file, the lab and its data.
+    Gradescope {
+        /// A built-in lab name or a lab YAML file.
+        lab: String,
+        /// Where to write the zip.
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
+        /// The netgrade binary to put in the zip (default: this one); it must
+        /// run on Gradescope's Ubuntu image (a static build always does).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+    },
     /// Make or show BitTorrent metainfo (.torrent) files.
     Torrent {
         #[command(subcommand)]
@@ -244,6 +257,14 @@ struct ReportFiles {
     /// submission, status, score, max_score), a column per check.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    /// Write Gradescope's autograder results (results.json) to FILE
+    /// (several submissions: a FILE-SUBMISSION file each).
+    #[arg(long, value_name = "FILE")]
+    gradescope: Option<PathBuf>,
+    /// Write PrairieLearn's external grader results (results.json) to FILE
+    /// (several submissions: a FILE-SUBMISSION file each).
+    #[arg(long, value_name = "FILE")]
+    prairielearn: Option<PathBuf>,
 }
 
 impl ReportFiles {
@@ -254,6 +275,8 @@ impl ReportFiles {
             ("--junit", &self.junit),
             ("--summary", &self.summary),
             ("--csv", &self.csv),
+            ("--gradescope", &self.gradescope),
+            ("--prairielearn", &self.prairielearn),
         ]
         .into_iter()
         .filter_map(|(flag, path)| path.as_ref().map(|p| (flag, p)))
@@ -577,6 +600,7 @@ fn main() -> ExitCode {
                 out,
                 seed,
             } => golden(&lab, &reference, out, seed).await,
+            Command::Gradescope { lab, out, binary } => gradescope_zip(&lab, &out, binary),
             Command::Schema => {
                 let schema = spec::schema::lab_schema();
                 println!(
@@ -1097,6 +1121,21 @@ fn write_files(to: &ReportFiles, done: &[RunOutcome], stdout: bool) -> Result<()
     write(&to.json, &|| Ok(report::json::render(done)))?;
     write(&to.junit, &|| Ok(report::junit::render(done)))?;
     write(&to.csv, &|| Ok(report::csv::render(done)))?;
+    // One results.json per run (several: a FILE-SUBMISSION file each).
+    let platforms = [
+        (
+            &to.gradescope,
+            report::gradescope::render_run as fn(&RunOutcome) -> String,
+        ),
+        (&to.prairielearn, report::prairielearn::render_run),
+    ];
+    for (path, render_run) in platforms {
+        match path {
+            Some(p) if is_stdout(p) => write(path, &|| Ok(done.iter().map(render_run).collect()))?,
+            Some(p) if !stdout => report::gradescope::write_each(p, done, render_run)?,
+            _ => {}
+        }
+    }
     write(&to.summary, &|| match &to.summary {
         Some(path) if !is_stdout(path) => Ok(report::markdown::render(&with_figures(path, done)?)),
         _ => Ok(report::markdown::render(done)),
@@ -1990,5 +2029,21 @@ async fn golden(
             print!("{session}");
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// `netgrade gradescope`: writes the lab's autograder zip to `out`.
+fn gradescope_zip(lab: &str, out: &Path, binary: Option<PathBuf>) -> ExitCode {
+    let binary = binary.unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+    let built = netgrade::autograder::build(lab, &binary).and_then(|a| a.write_zip(out));
+    match built {
+        Ok(()) => {
+            println!(
+                "wrote {}: upload it as the assignment's autograder (Configure Autograder → Zip file upload)",
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(&e),
     }
 }

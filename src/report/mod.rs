@@ -8,9 +8,11 @@ pub mod autolab;
 pub mod classroom;
 pub mod console;
 pub mod csv;
+pub mod gradescope;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod prairielearn;
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
