@@ -553,6 +553,9 @@ fn shards_graded_apart_merge_into_the_unsharded_batch() {
         .stderr(predicates::str::contains("is not a netgrade JSON report"));
 }
 
+/// A run's submission and each check's (id, status, points).
+type Grades = (String, Vec<(String, String, f64)>);
+
 #[test]
 fn sharded_pinger_batches_get_the_unsharded_grades() {
     let dir = tempfile::tempdir().unwrap();
@@ -576,7 +579,7 @@ fn sharded_pinger_batches_get_the_unsharded_grades() {
         .arg(&merged)
         .assert()
         .code(1);
-    let grades = |path: &Path| -> Vec<(String, Vec<(String, String, f64)>)> {
+    let grades = |path: &Path| -> Vec<Grades> {
         read_json(path)["runs"]
             .as_array()
             .unwrap()
