@@ -14,16 +14,20 @@ bin=$PWD/target/release/netgrade
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mix=(reference short-timeout rtt-one-decimal no-timeout reference python2 rtt-int literal-time)
+mkdir -p "$work/class"
 for i in $(seq "$n"); do
-  cp -r "fixtures/udp-pinger/${mix[$((i % ${#mix[@]}))]}" "$work/class/$(printf 's%04d' "$i")" 2>/dev/null \
-    || { mkdir -p "$work/class"; cp -r "fixtures/udp-pinger/${mix[$((i % ${#mix[@]}))]}" "$work/class/$(printf 's%04d' "$i")"; }
+  cp -r "fixtures/udp-pinger/${mix[$((i % ${#mix[@]}))]}" "$work/class/$(printf 's%04d' "$i")"
 done
 cd "$work"
-# One process: wall time, peak RSS and submissions per minute.
-timed() { /usr/bin/env time -f '%e %M' -o "$1" "${@:2}" >/dev/null 2>&1 || true; }
+# One process: wall time, peak RSS and submissions per minute. GNU time
+# writes "Command exited with non-zero status 1" first when points were lost.
+timed() {
+  /usr/bin/env time -f '%e %M' -o "$1" "${@:2}" >/dev/null 2>&1 || true
+  tail -n 1 "$1" > "$1.last" && mv "$1.last" "$1"
+}
 best=; best_wall=
-echo "| how | wall | submissions/min | peak RSS |"
-echo "|---|--:|--:|--:|"
+echo "| how | wall | submissions/min | peak RSS | graded again |"
+echo "|---|--:|--:|--:|--:|"
 for j in $jobs; do
   timed t1 "$bin" run udp-pinger --each class -j "$j" -q --json "one-$j.json"
   read -r wall rss < t1
@@ -32,7 +36,8 @@ import json, sys
 n, wall, rss, how, report = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 runs = json.load(open(report))["runs"]
 assert len(runs) == n, f"{len(runs)} runs, not {n}"
-print(f"| {how} | {wall:.1f} s | {60 * n / wall:.0f} | {rss / 1024:.0f} MiB |")
+again = sum(any(x.startswith("regraded") for x in r["notes"]) for r in runs)
+print(f"| {how} | {wall:.1f} s | {60 * n / wall:.0f} | {rss / 1024:.0f} MiB | {again} |")
 PY
   if [ -z "$best_wall" ] || python3 -c "import sys; sys.exit(not $wall < $best_wall)"; then
     best=$j; best_wall=$wall
@@ -55,7 +60,8 @@ n = int(sys.argv[1]); start, graded, end = map(float, sys.argv[2:5]); rss = int(
 runs = json.load(open("merged.json"))["runs"]
 assert len(runs) == n, f"{len(runs)} runs merged, not {n}"
 wall = end - start
-print(f"| {sys.argv[7]} (merge {1000 * (end - graded):.0f} ms) | {wall:.1f} s | {60 * n / wall:.0f} | {rss / 1024:.0f} MiB (both) |")
+again = sum(any(x.startswith("regraded") for x in r["notes"]) for r in runs)
+print(f"| {sys.argv[7]} (merge {1000 * (end - graded):.0f} ms) | {wall:.1f} s | {60 * n / wall:.0f} | {rss / 1024:.0f} MiB (both) | {again} |")
 PY
 done
 # Grades agree: the merged shards and the single run, check by check.

@@ -816,7 +816,12 @@ async fn grade(lab_arg: &str, pick: Pick, jobs: usize, g: Grading) -> ExitCode {
     if let Some(dir) = &g.snapshots {
         let _ = std::fs::create_dir_all(dir);
     }
-    netgrade::sandbox::view::hide(out_of_sight(lab_arg, &submissions, &g));
+    netgrade::sandbox::view::hide(out_of_sight(
+        lab_arg,
+        &submissions,
+        &g,
+        pick.resume.as_deref(),
+    ));
     let batch = match run::prepare_batch(&lab).await {
         Ok(b) => b,
         Err(e) => return batch_error(&e),
@@ -1066,10 +1071,15 @@ fn step_summary(to: &ReportFiles, shown: &[RunOutcome]) -> Result<(), String> {
         })
 }
 
-/// What no run may see: the folders of the lab file, of the submissions and
-/// of the reports (a report written straight into `/` or a top-level folder
+/// What no run may see: the folders of the lab file, of the submissions, of
+/// the report resumed from and of the reports (a report written straight into `/` or a top-level folder
 /// such as `/var`: the file only), and netgrade's own executable.
-fn out_of_sight(lab_arg: &str, submissions: &[PathBuf], g: &Grading) -> Vec<PathBuf> {
+fn out_of_sight(
+    lab_arg: &str,
+    submissions: &[PathBuf],
+    g: &Grading,
+    resumed: Option<&Path>,
+) -> Vec<PathBuf> {
     let folder_of = |p: &Path| {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         match p.parent() {
@@ -1091,6 +1101,8 @@ fn out_of_sight(lab_arg: &str, submissions: &[PathBuf], g: &Grading) -> Vec<Path
                 .filter(|p| !is_stdout(p)),
         )
         .chain(step_summary.as_deref())
+        // The report a batch resumes from holds the class's grades.
+        .chain(resumed)
         .map(folder_of)
         .chain(g.snapshots.iter().cloned())
         // netgrade itself: the built-in labs' golden transcripts are in it.
