@@ -244,7 +244,8 @@ struct Grading {
 /// to standard error).
 #[derive(Args, Clone, Default)]
 struct ReportFiles {
-    /// Write the JSON report to FILE.
+    /// Write the JSON report to FILE (`-`: standard output, as for every
+    /// report; the console report then goes to standard error).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Write a JUnit XML report to FILE.
