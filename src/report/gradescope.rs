@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::markdown::{Place, inline, longest_backtick_run};
 use super::{WRITE_TO_STRING, clean, clean_lines, evidence_line, fraction, program_line};
 use crate::outcome::{CheckOutcome, RunOutcome, RunStatus, Status, fmt_points};
 
@@ -249,7 +250,7 @@ fn test_output(c: &CheckOutcome) -> String {
     }
     if !c.passed() && !c.evidence.is_empty() {
         let lines: Vec<_> = c.evidence.iter().map(|e| evidence_line(e)).collect();
-        let fence = "`".repeat(longest_backticks(&lines.concat()).max(2) + 1);
+        let fence = "`".repeat(longest_backtick_run(&lines.concat()).max(2) + 1);
         writeln!(s, "{fence}text\n{}\n{fence}\n", lines.join("\n")).expect(WRITE_TO_STRING);
     }
     if let Some(hint) = c.hint.as_deref().filter(|_| !c.passed() && !pending(c)) {
@@ -266,11 +267,6 @@ fn pending(c: &CheckOutcome) -> bool {
     c.status == Status::Pending
 }
 
-/// The longest run of backticks in `text`.
-fn longest_backticks(text: &str) -> usize {
-    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
-}
-
 /// Text inside a code span of ours: backticks, which would end it, become `'`.
 fn code_text(raw: &str) -> String {
     clean(raw).replace('`', "'")
@@ -281,65 +277,9 @@ fn code_text(raw: &str) -> String {
 /// length) kept; everything else that Markdown or HTML would act on escaped.
 fn md_text(raw: &str) -> String {
     clean_lines(raw)
-        .map(|line| inline(&line))
+        .map(|line| inline(&line, Place::Block))
         .collect::<Vec<_>>()
         .join("  \n")
-}
-
-/// One line of [`md_text`].
-fn inline(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(open) = rest.find('`') {
-        out.push_str(&escape(&rest[..open]));
-        let from = &rest[open..];
-        let ticks = from.len() - from.trim_start_matches('`').len();
-        let after_open = &from[ticks..];
-        match closing(after_open, ticks) {
-            Some(close) => {
-                out.push_str(&from[..2 * ticks + close]);
-                rest = &after_open[close + ticks..];
-            }
-            None => {
-                out.push_str(&"\\`".repeat(ticks));
-                rest = after_open;
-            }
-        }
-    }
-    out.push_str(&escape(rest));
-    out
-}
-
-/// Byte offset in `s` of the first run of exactly `n` backticks.
-fn closing(s: &str, n: usize) -> Option<usize> {
-    let mut from = 0;
-    while let Some(found) = s[from..].find('`') {
-        let start = from + found;
-        let len = s[start..].len() - s[start..].trim_start_matches('`').len();
-        if len == n {
-            return Some(start);
-        }
-        from = start + len;
-    }
-    None
-}
-
-/// Escapes what Markdown or HTML would act on outside code spans.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\\' | '*' | '_' | '[' | ']' | '~' | '|' | '#' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

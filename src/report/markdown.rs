@@ -322,38 +322,52 @@ fn html(raw: &str) -> String {
 /// everything else [`escape`]d.
 fn text(raw: &str) -> String {
     clean_lines(raw)
-        .map(|line| inline(&line))
+        .map(|line| inline(&line, Place::Cell))
         .collect::<Vec<_>>()
         .join("<br>")
 }
 
+/// Where Markdown text goes: a table cell (a `|` ends the cell, even in a
+/// code span) or a block of its own (a `#` or `!` may start a heading or
+/// an image).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// A cell of a GitHub table.
+    Cell,
+    /// A paragraph or list item of its own.
+    Block,
+}
+
 /// One line of [`text`]. A code span is a run of backticks up to the next run of the same
-/// length, as in CommonMark; inside it only `|` is escaped (entities would show as is, and
-/// GitHub tables unescape `\|` even in code).
-fn inline(line: &str) -> String {
+/// length, as in CommonMark; inside it only a cell's `|` is escaped (entities would show
+/// as is, and GitHub tables unescape `\|` even in code).
+pub(crate) fn inline(line: &str, place: Place) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(open) = rest.find('`') {
-        out.push_str(&escape(&rest[..open]));
+        out.push_str(&escape(&rest[..open], place));
         let from_tick = &rest[open..];
         let ticks = backtick_run(from_tick);
         let (piece, after) = match closing_run(&from_tick[ticks..], ticks) {
             Some(close) => {
                 let (span, after) = from_tick.split_at(2 * ticks + close);
-                (span.replace('|', r"\|"), after)
+                match place {
+                    Place::Cell => (span.replace('|', r"\|"), after),
+                    Place::Block => (span.to_string(), after),
+                }
             }
-            None => (escape(&from_tick[..ticks]), &from_tick[ticks..]),
+            None => (escape(&from_tick[..ticks], place), &from_tick[ticks..]),
         };
         out.push_str(&piece);
         rest = after;
     }
-    out.push_str(&escape(rest));
+    out.push_str(&escape(rest, place));
     out
 }
 
 /// Escapes text outside code spans: `&`, `<` and `>` as entities; backslash, backtick and
-/// `* _ [ ] ~ |`, which Markdown would act on, with a backslash.
-fn escape(text: &str) -> String {
+/// `* _ [ ] ~ |`, which Markdown would act on, with a backslash; in a block also `#` and `!`.
+fn escape(text: &str, place: Place) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -361,6 +375,10 @@ fn escape(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\\' | '*' | '_' | '[' | ']' | '~' | '|' | '`' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' | '!' if place == Place::Block => {
                 out.push('\\');
                 out.push(c);
             }
@@ -402,7 +420,7 @@ fn code(raw: &str) -> String {
 }
 
 /// Length of the longest run of backticks in `s`.
-fn longest_backtick_run(s: &str) -> usize {
+pub(crate) fn longest_backtick_run(s: &str) -> usize {
     s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
