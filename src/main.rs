@@ -283,6 +283,19 @@ impl ReportFiles {
         .filter_map(|(flag, path)| path.as_ref().map(|p| (flag, p)))
     }
 
+    /// The reports written a file per run, with their renderers.
+    fn per_run(&self) -> impl Iterator<Item = (&PathBuf, fn(&RunOutcome) -> String)> {
+        [
+            (
+                &self.gradescope,
+                report::gradescope::render_run as fn(&RunOutcome) -> String,
+            ),
+            (&self.prairielearn, report::prairielearn::render_run),
+        ]
+        .into_iter()
+        .filter_map(|(path, render)| path.as_ref().map(|p| (p, render)))
+    }
+
     /// Whether a report goes to standard output.
     fn to_stdout(&self) -> bool {
         self.all().any(|(_, p)| is_stdout(p))
@@ -857,8 +870,13 @@ async fn grade(lab_arg: &str, pick: Pick, jobs: usize, g: Grading) -> ExitCode {
     });
 
     let mut results: Vec<Option<RunOutcome>> = earlier;
-    let console = Console::new(&g.to);
     let mut write_failed = None;
+    // Runs taken over from --resume get their per-run files as graded ones do.
+    let resumed: Vec<RunOutcome> = results.iter().flatten().map(|o| g.view(o)).collect();
+    if let Err(e) = write_per_run(&g.to, &resumed, total > 1) {
+        write_failed.get_or_insert(e);
+    }
+    let console = Console::new(&g.to);
     let report_one = |j: usize, mut outcome: RunOutcome| {
         if !g.quiet {
             let text = report::console::render_run(&g.view(&outcome), console.color);
@@ -890,6 +908,9 @@ async fn grade(lab_arg: &str, pick: Pick, jobs: usize, g: Grading) -> ExitCode {
         if let Some(pb) = &progress {
             pb.inc(1);
             pb.set_message(outcome.submission.clone());
+        }
+        if let Err(e) = write_per_run(&g.to, &[g.view(&outcome)], total > 1) {
+            write_failed.get_or_insert(e);
         }
         results[pending[j]] = Some(outcome);
         // Each result is on disk as soon as it is known: a crash later loses nothing.
@@ -1134,25 +1155,28 @@ fn write_files(to: &ReportFiles, done: &[RunOutcome], stdout: bool) -> Result<()
     write(&to.json, &|| Ok(report::json::render(done)))?;
     write(&to.junit, &|| Ok(report::junit::render(done)))?;
     write(&to.csv, &|| Ok(report::csv::render(done)))?;
-    // One results.json per run (several: a FILE-SUBMISSION file each).
-    let platforms = [
-        (
-            &to.gradescope,
-            report::gradescope::render_run as fn(&RunOutcome) -> String,
-        ),
-        (&to.prairielearn, report::prairielearn::render_run),
-    ];
-    for (path, render_run) in platforms {
-        match path {
-            Some(p) if is_stdout(p) => write(path, &|| Ok(done.iter().map(render_run).collect()))?,
-            Some(p) if !stdout => report::gradescope::write_each(p, done, render_run)?,
-            _ => {}
+    // Gradescope's and PrairieLearn's files are a run's each, written once
+    // (`write_per_run`); on standard output they follow one another.
+    for (path, render_run) in to.per_run() {
+        if is_stdout(path) {
+            let path = Some(path.clone());
+            write(&path, &|| Ok(done.iter().map(render_run).collect()))?;
         }
     }
     write(&to.summary, &|| match &to.summary {
         Some(path) if !is_stdout(path) => Ok(report::markdown::render(&with_figures(path, done)?)),
         _ => Ok(report::markdown::render(done)),
     })?;
+    Ok(())
+}
+
+/// Writes the Gradescope and PrairieLearn files of `runs`: a results.json
+/// per run, written once when the run is graded (a batch of `several`:
+/// a `FILE-SUBMISSION` file each).
+fn write_per_run(to: &ReportFiles, runs: &[RunOutcome], several: bool) -> Result<(), String> {
+    for (path, render_run) in to.per_run().filter(|(p, _)| !is_stdout(p)) {
+        report::gradescope::write_each(path, runs, several, render_run)?;
+    }
     Ok(())
 }
 
@@ -1174,6 +1198,7 @@ fn merge(files: &[PathBuf], to: &ReportFiles) -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     let written = write_files(to, &runs, false)
+        .and_then(|()| write_per_run(to, &runs, runs.len() > 1))
         .and_then(|()| write_files(to, &runs, true))
         .and_then(|()| step_summary(to, &runs));
     if let Err(e) = written {

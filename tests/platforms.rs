@@ -325,12 +325,7 @@ fn hidden_checks_are_never_named_to_students() {
         1,
     );
     let staff_run = &read_json(&staff)["runs"][0];
-    let hidden = staff_run["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "prints-replies")
-        .unwrap();
+    let hidden = check_of(staff_run, "prints-replies");
     assert_eq!(hidden["visibility"], "hidden");
     assert_eq!(hidden["status"], "fail");
     let message = hidden["message"].as_str().unwrap().to_string();
@@ -371,12 +366,7 @@ fn partial_credit_counts_the_pings_that_were_right() {
         1,
     );
     let run = &read_json(&json)["runs"][0];
-    let rtt = run["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "reports-rtt")
-        .unwrap();
+    let rtt = check_of(run, "reports-rtt");
     let (right, of) = (
         rtt["fraction"]["right"].as_u64().unwrap(),
         rtt["fraction"]["of"].as_u64().unwrap(),
@@ -401,12 +391,7 @@ fn partial_credit_counts_the_pings_that_were_right() {
         .assert()
         .code(1);
     let run = &read_json(&whole)["runs"][0];
-    let rtt = run["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "reports-rtt")
-        .unwrap();
+    let rtt = check_of(run, "reports-rtt");
     assert_eq!(rtt["points"], 0.0);
     assert!(rtt.get("fraction").is_none(), "{rtt}");
 }

@@ -76,17 +76,27 @@ pub fn render(outs: &[RunOutcome]) -> String {
     outs.iter().map(render_run).collect()
 }
 
-/// Writes `render_run`'s results of each run to `path` (several runs: a
-/// `FILE-SUBMISSION` file each, so none overwrites another).
+/// Writes `render_run`'s results of each run to `path`; for runs of a
+/// batch of `several`, a `FILE-SUBMISSION` file each, so none overwrites
+/// another (whether the batch has several runs, not how many are graded
+/// yet, decides the name).
 pub fn write_each(
     path: &Path,
     outs: &[RunOutcome],
+    several: bool,
     render_run: fn(&RunOutcome) -> String,
 ) -> Result<(), String> {
-    let targets: Vec<(PathBuf, &RunOutcome)> = match outs {
-        [one] => vec![(path.to_path_buf(), one)],
-        _ => outs.iter().map(|o| (per_run_path(path, o), o)).collect(),
-    };
+    let targets: Vec<(PathBuf, &RunOutcome)> = outs
+        .iter()
+        .map(|o| {
+            let target = if several {
+                per_run_path(path, o)
+            } else {
+                path.to_path_buf()
+            };
+            (target, o)
+        })
+        .collect();
     for (target, out) in targets {
         super::write_atomic(&target, render_run(out).as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
@@ -389,12 +399,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.json");
         let outs = sample_outcomes();
-        write_each(&path, &outs[..1], render_run).unwrap();
+        write_each(&path, &outs[..1], false, render_run).unwrap();
         assert_eq!(
             parse(&std::fs::read_to_string(&path).unwrap())["score"],
             4.5
         );
-        write_each(&path, &outs[..2], render_run).unwrap();
+        write_each(&path, &outs[..2], true, render_run).unwrap();
         let good = dir.path().join("results-fixtures_udp-pinger_good.json");
         assert_eq!(parse(&std::fs::read_to_string(good).unwrap())["score"], 4.0);
     }

@@ -45,16 +45,19 @@ pub fn run_of<'a>(report: &'a serde_json::Value, submission: &str) -> &'a serde_
         .unwrap_or_else(|| panic!("no run for {submission}"))
 }
 
-/// Status of check `id` in `run`.
-pub fn status<'a>(run: &'a serde_json::Value, id: &str) -> &'a str {
+/// Check `id` of `run` in a JSON report.
+pub fn check_of<'a>(run: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     run["checks"]
         .as_array()
         .expect("checks")
         .iter()
         .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id}"))["status"]
-        .as_str()
-        .expect("status string")
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+/// Status of check `id` in `run`.
+pub fn status<'a>(run: &'a serde_json::Value, id: &str) -> &'a str {
+    check_of(run, id)["status"].as_str().expect("status string")
 }
 
 /// Redactions for console/JSON/JUnit snapshots: times, temp paths, epoch values.
