@@ -117,8 +117,7 @@ pub fn shard_from_env(
 /// The name a submission is sharded and merged by: its last path
 /// component (the student's folder in a roster), then the whole path.
 fn key(submission: &str) -> (String, String) {
-    let trimmed = submission.trim_end_matches('/');
-    let name = trimmed.rsplit('/').next().unwrap_or(trimmed);
+    let name = crate::report::submission_name(submission);
     (name.to_string(), submission.to_string())
 }
 

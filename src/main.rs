@@ -668,26 +668,6 @@ fn batch_error(e: &anyhow::Error) -> ExitCode {
     ExitCode::from(EXIT_INTERNAL)
 }
 
-/// A file-name-safe key for a submission's snapshot.
-fn snapshot_name(shown: &str) -> String {
-    let trimmed = shown.trim_start_matches("./").trim_end_matches('/');
-    let name: String = trimmed
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() || name == "." {
-        "submission".into()
-    } else {
-        name
-    }
-}
-
 /// Which submissions a batch grades.
 struct Pick {
     /// Given on the command line.
@@ -886,7 +866,7 @@ async fn grade(lab_arg: &str, pick: Pick, jobs: usize, g: Grading) -> ExitCode {
             }
         }
         if let Some(dir) = &g.snapshots {
-            let name = snapshot_name(&outcome.submission);
+            let name = report::file_name_of(&outcome.submission);
             // The raw transcript is written and not kept.
             let raw = outcome.raw_transcript.take();
             let shown = g.view(&outcome);

@@ -1,6 +1,7 @@
 //! The CSV grade sheet, for a learning management system or a spreadsheet:
 //! a row per submission, a column per check (RFC 4180).
 
+use super::submission_name as name;
 use crate::outcome::{RunOutcome, RunStatus, Status, fmt_points};
 
 /// Renders the header and a row per run: `name`, `submission`, `status`,
@@ -44,17 +45,6 @@ pub fn render(outs: &[RunOutcome]) -> String {
     let mut csv = lines.join("\r\n");
     csv.push_str("\r\n");
     csv
-}
-
-/// The submission's own name: its last path component (`ada` for
-/// `class/ada/`), the folder a roster gives each student.
-pub fn name(submission: &str) -> &str {
-    let trimmed = submission.trim_end_matches('/');
-    trimmed
-        .rsplit('/')
-        .next()
-        .filter(|n| !n.is_empty() && *n != ".")
-        .unwrap_or(trimmed)
 }
 
 /// One CSV line of `cells`.

@@ -107,19 +107,7 @@ pub fn write_each(
 /// `results.json` → `results-SUBMISSION.json`, the submission's name made
 /// safe for a file name.
 fn per_run_path(path: &Path, out: &RunOutcome) -> PathBuf {
-    let name: String = out
-        .submission
-        .trim_start_matches("./")
-        .trim_end_matches('/')
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = super::file_name_of(&out.submission);
     let stem = path
         .file_stem()
         .map_or_else(|| "results".into(), |s| s.to_string_lossy().into_owned());

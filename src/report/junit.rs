@@ -63,7 +63,7 @@ fn seconds(ms: f64) -> Duration {
 /// the part after the last dot as the class gets the whole name. Never
 /// empty: `.` (the current folder) is `submission`.
 pub fn classname(lab: &str, submission: &str) -> String {
-    let name = super::csv::name(submission);
+    let name = super::submission_name(submission);
     format!(
         "{}.{}",
         identifier(lab, "lab"),

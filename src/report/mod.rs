@@ -106,6 +106,41 @@ pub(crate) fn evidence_line(line: &str) -> Cow<'_, str> {
     }
 }
 
+/// A submission as a file name: the path as given, without a leading
+/// `./` or a trailing `/`, every character but ASCII letters, digits, `-`,
+/// `_` and `.` made `_` (`fixtures_udp-pinger_good`); `submission` for the
+/// current folder. Names snapshots and a batch's per-run result files.
+pub fn file_name_of(shown: &str) -> String {
+    let trimmed = shown.trim_start_matches("./").trim_end_matches('/');
+    let name: String = trimmed
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() || name == "." {
+        "submission".into()
+    } else {
+        name
+    }
+}
+
+/// A submission's own name: its last path component (`ada` for
+/// `class/ada/`), the folder a roster gives each student. Names CSV rows
+/// and JUnit classnames, and orders shards.
+pub fn submission_name(submission: &str) -> &str {
+    let trimmed = submission.trim_end_matches('/');
+    trimmed
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && *n != ".")
+        .unwrap_or(trimmed)
+}
+
 /// `earned/available`, e.g. `8/10` or `0.5/1`.
 pub(crate) fn fraction(earned: f64, available: f64) -> String {
     format!("{}/{}", fmt_points(earned), fmt_points(available))
