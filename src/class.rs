@@ -265,7 +265,6 @@ pub fn resumable(report: &Report, lab: &str, digest: &str, seed: u64) -> Vec<Run
                 && r.lab == lab
                 && r.lab_digest == digest
                 && r.seed == seed
-                && r.disturbed.is_none()
         })
         .cloned()
         .collect()

@@ -26,7 +26,9 @@ fn located(
         .strip_prefix(work.root())
         .unwrap_or(Path::new(&entry.file));
     let stderr = summary.map_or("", |p| p.stderr.as_str());
-    let source = super::locate::read_entry(&file);
+    // The entry is read only when a check did not pass: lines are for failures.
+    let failed = checks.iter().any(|c| !c.passed());
+    let source = failed.then(|| super::locate::read_entry(&file)).flatten();
     super::locate::mark_lines(plan.lab, checks, &entry.file, source.as_deref(), stderr);
     Some(super::locate::entry_path(
         plan.shown,
