@@ -135,6 +135,16 @@ fn step<'a>(doc: &'a Value, job: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step {name:?} in job {job}"))
 }
 
+/// The step of `job` that uses `action` (any version).
+fn step_using<'a>(doc: &'a Value, job: &str, action: &str) -> &'a Value {
+    doc["jobs"][job]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| uses(s).starts_with(&format!("{action}@")))
+        .unwrap_or_else(|| panic!("no step using {action} in job {job}"))
+}
+
 fn uses(step: &Value) -> &str {
     step["uses"].as_str().unwrap_or("")
 }
@@ -329,22 +339,12 @@ fn the_batch_matrix_covers_every_shard_once() {
     );
 
     // Each shard's JSON goes up as shard-K, and the merge takes them all.
-    let upload = doc["jobs"]["grade"]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| uses(s).starts_with("actions/upload-artifact@"))
-        .unwrap();
+    let upload = step_using(&doc, "grade", "actions/upload-artifact");
     assert_eq!(upload["with"]["name"], "shard-${{ matrix.shard }}");
     assert_eq!(upload["with"]["path"], "shard-${{ matrix.shard }}.json");
     let merge = &doc["jobs"]["merge"];
     assert_eq!(merge["needs"], "grade");
-    let download = merge["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| uses(s).starts_with("actions/download-artifact@"))
-        .unwrap();
+    let download = step_using(&doc, "merge", "actions/download-artifact");
     assert_eq!(download["with"]["pattern"], "shard-*");
     assert_eq!(download["with"]["merge-multiple"], "true");
     let merging = step(&doc, "merge", "Merge")["run"].as_str().unwrap();
